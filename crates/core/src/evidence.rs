@@ -1,0 +1,150 @@
+use std::fmt;
+
+use serde::Serialize;
+
+/// Where in a message something was found, outermost first, e.g.
+/// `attachment invoice.zip > invoice.docm > Module1`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Location(Vec<String>);
+
+impl Location {
+    /// The message as a whole (no particular part).
+    pub fn message() -> Self {
+        Location(Vec::new())
+    }
+
+    pub fn new(first: impl Into<String>) -> Self {
+        Location(vec![first.into()])
+    }
+
+    /// A location one level deeper.
+    pub fn child(&self, segment: impl Into<String>) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(segment.into());
+        Location(segments)
+    }
+
+    pub fn segments(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn is_message(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("message");
+        }
+        for (i, segment) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" > ")?;
+            }
+            f.write_str(segment)?;
+        }
+        Ok(())
+    }
+}
+
+/// One fact a detector reports: a declared symbol, how strongly it applies (0..=1), a short
+/// human-readable why, and where it was found. Detectors never pick actions or scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub symbol: &'static str,
+    pub strength: f64,
+    pub details: String,
+    pub location: Location,
+}
+
+/// Everything the detectors reported about one message.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct Findings {
+    items: Vec<Evidence>,
+}
+
+impl Findings {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds evidence at full strength.
+    pub fn add(&mut self, symbol: &'static str, details: impl Into<String>, location: Location) {
+        self.add_with_strength(symbol, 1.0, details, location);
+    }
+
+    /// Adds evidence with a strength; values outside 0..=1 (or NaN) are clamped so a buggy
+    /// detector cannot push the score past its declared weight.
+    pub fn add_with_strength(
+        &mut self,
+        symbol: &'static str,
+        strength: f64,
+        details: impl Into<String>,
+        location: Location,
+    ) {
+        let strength = if strength.is_nan() {
+            0.0
+        } else {
+            strength.clamp(0.0, 1.0)
+        };
+        self.items.push(Evidence {
+            symbol,
+            strength,
+            details: details.into(),
+            location,
+        });
+    }
+
+    pub fn extend(&mut self, other: Findings) {
+        self.items.extend(other.items);
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Evidence> {
+        self.items.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn contains(&self, symbol: &str) -> bool {
+        self.items.iter().any(|e| e.symbol == symbol)
+    }
+}
+
+impl<'a> IntoIterator for &'a Findings {
+    type Item = &'a Evidence;
+    type IntoIter = std::slice::Iter<'a, Evidence>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_displays_as_a_path() {
+        let loc = Location::new("attachment invoice.zip").child("invoice.docm");
+        assert_eq!(loc.to_string(), "attachment invoice.zip > invoice.docm");
+        assert_eq!(Location::message().to_string(), "message");
+    }
+
+    #[test]
+    fn strength_is_clamped() {
+        let mut f = Findings::new();
+        f.add_with_strength("X", 7.0, "", Location::message());
+        f.add_with_strength("X", -1.0, "", Location::message());
+        f.add_with_strength("X", f64::NAN, "", Location::message());
+        let s: Vec<f64> = f.iter().map(|e| e.strength).collect();
+        assert_eq!(s, vec![1.0, 0.0, 0.0]);
+    }
+}

@@ -1,0 +1,11 @@
+//! The vocabulary every other mailmoat crate shares: where something was found ([`Location`]),
+//! what was found ([`Evidence`], [`Findings`]), the declared symbols ([`SymbolDef`]) and the
+//! pure verdict ([`policy::decide`]). Nothing in this crate does I/O.
+
+mod evidence;
+pub mod policy;
+mod symbol;
+
+pub use evidence::{Evidence, Findings, Location};
+pub use policy::{decide, Action, Policy, PolicyConfig, PolicyError, Reason, Risk, Verdict};
+pub use symbol::{SymbolDef, SymbolTable};

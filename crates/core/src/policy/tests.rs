@@ -1,0 +1,171 @@
+use super::*;
+use crate::{Findings, Location, SymbolDef};
+
+const DEFS: &[SymbolDef] = &[
+    SymbolDef::scored("A_ONE", "alpha", 3.0, "a"),
+    SymbolDef::scored("A_TWO", "alpha", 4.0, "a"),
+    SymbolDef::scored("B_ONE", "beta", 5.0, "b"),
+    SymbolDef::scored("GOOD", "beta", -2.0, "good sign"),
+    SymbolDef {
+        name: "VIRUS",
+        group: "malware",
+        description: "known bad",
+        score: 0.0,
+        force: Some((Action::Reject, 100)),
+    },
+];
+
+fn table() -> SymbolTable {
+    SymbolTable::new(&[DEFS]).unwrap()
+}
+
+fn policy(toml_text: &str) -> Policy {
+    let cfg: PolicyConfig = toml::from_str(toml_text).unwrap();
+    cfg.build(&table(), Some(toml_text)).unwrap()
+}
+
+fn findings(symbols: &[(&'static str, f64)]) -> Findings {
+    let mut f = Findings::new();
+    for (s, strength) in symbols {
+        f.add_with_strength(s, *strength, "why", Location::message());
+    }
+    f
+}
+
+#[test]
+fn nothing_found_is_delivered_with_no_risk() {
+    let v = decide(&Findings::new(), &policy(""));
+    assert_eq!((v.action, v.score, v.risk), (Action::Deliver, 0.0, Risk::None));
+    assert!(v.reasons.is_empty());
+}
+
+#[test]
+fn thresholds_pick_the_action_at_each_boundary() {
+    let p = policy("tag = 3\nquarantine = 7\nreject = 9\n[risk]\ngrey=1\nlow=3\nmedium=7\nhigh=9");
+    let cases = [
+        (vec![], Action::Deliver, Risk::None),
+        (vec![("A_ONE", 1.0)], Action::Tag, Risk::Low),
+        (vec![("A_ONE", 0.5)], Action::Deliver, Risk::Grey),
+        (vec![("A_ONE", 1.0), ("A_TWO", 1.0)], Action::Quarantine, Risk::Medium),
+        (vec![("A_TWO", 1.0), ("B_ONE", 1.0)], Action::Reject, Risk::High),
+    ];
+    for (syms, action, risk) in cases {
+        let v = decide(&findings(&syms), &p);
+        assert_eq!((v.action, v.risk), (action, risk), "{syms:?} score {}", v.score);
+    }
+}
+
+#[test]
+fn strength_scales_the_weight_and_a_symbol_counts_once_at_its_strongest() {
+    let v = decide(&findings(&[("B_ONE", 0.2), ("B_ONE", 0.6), ("B_ONE", 0.4)]), &policy(""));
+    assert!((v.score - 3.0).abs() < 1e-9, "{}", v.score);
+    assert_eq!(v.reasons.len(), 1);
+    assert_eq!(v.reasons[0].hits.len(), 3);
+}
+
+#[test]
+fn negative_symbols_lower_the_score() {
+    let v = decide(&findings(&[("B_ONE", 1.0), ("GOOD", 1.0)]), &policy(""));
+    assert!((v.score - 3.0).abs() < 1e-9);
+}
+
+#[test]
+fn group_caps_clamp_both_ways() {
+    let p = policy("[groups.alpha]\nmax_score = 5\n[groups.beta]\nmin_score = -1");
+    let v = decide(&findings(&[("A_ONE", 1.0), ("A_TWO", 1.0)]), &p);
+    assert_eq!(v.score, 5.0);
+    assert_eq!(v.capped_groups, vec!["alpha".to_string()]);
+    let v = decide(&findings(&[("GOOD", 1.0)]), &p);
+    assert_eq!(v.score, -1.0);
+}
+
+#[test]
+fn forced_action_wins_over_score_and_sets_risk() {
+    let v = decide(&findings(&[("VIRUS", 1.0)]), &policy(""));
+    assert_eq!(v.action, Action::Reject);
+    assert_eq!(v.risk, Risk::High);
+    assert_eq!(v.forced_by.as_deref(), Some("VIRUS"));
+    assert_eq!(v.reasons[0].forced, Some(Action::Reject));
+}
+
+#[test]
+fn highest_priority_force_wins_then_most_severe() {
+    let p = policy(
+        "[symbols.A_ONE]\nforce = \"deliver\"\npriority = 200\n[symbols.B_ONE]\nforce = \"quarantine\"\npriority = 5",
+    );
+    let v = decide(&findings(&[("A_ONE", 1.0), ("B_ONE", 1.0), ("VIRUS", 1.0)]), &p);
+    assert_eq!(v.action, Action::Deliver);
+    assert_eq!(v.forced_by.as_deref(), Some("A_ONE"));
+
+    let p = policy(
+        "[symbols.A_ONE]\nforce = \"tag\"\npriority = 5\n[symbols.B_ONE]\nforce = \"quarantine\"\npriority = 5",
+    );
+    let v = decide(&findings(&[("A_ONE", 1.0), ("B_ONE", 1.0)]), &p);
+    assert_eq!(v.action, Action::Quarantine);
+}
+
+#[test]
+fn forced_risk_can_be_configured() {
+    let p = policy("[symbols.A_ONE]\nforce = \"quarantine\"\nrisk = \"high\"");
+    let v = decide(&findings(&[("A_ONE", 1.0)]), &p);
+    assert_eq!((v.action, v.risk), (Action::Quarantine, Risk::High));
+}
+
+#[test]
+fn overrides_change_weight_and_can_disable() {
+    let p = policy("[symbols.B_ONE]\nscore = 0.5\n[symbols.A_ONE]\nenabled = false");
+    let v = decide(&findings(&[("A_ONE", 1.0), ("B_ONE", 1.0)]), &p);
+    assert_eq!(v.score, 0.5);
+    assert_eq!(v.reasons.len(), 1);
+}
+
+#[test]
+fn reasons_are_strongest_first() {
+    let v = decide(&findings(&[("A_ONE", 1.0), ("B_ONE", 1.0), ("GOOD", 1.0)]), &policy(""));
+    let names: Vec<&str> = v.reasons.iter().map(|r| r.symbol.as_str()).collect();
+    assert_eq!(names, vec!["B_ONE", "A_ONE", "GOOD"]);
+}
+
+#[test]
+fn undeclared_symbols_score_nothing_but_are_reported() {
+    let v = decide(&findings(&[("NOT_DECLARED", 1.0)]), &policy(""));
+    assert_eq!(v.score, 0.0);
+    assert_eq!(v.reasons[0].group, "undeclared");
+}
+
+#[test]
+fn unknown_symbol_and_group_are_errors_with_lines() {
+    let text = "tag = 1\n\n[symbols.NOPE]\nscore = 1\n";
+    let cfg: PolicyConfig = toml::from_str(text).unwrap();
+    let err = cfg.build(&table(), Some(text)).unwrap_err();
+    assert_eq!(
+        err,
+        PolicyError::UnknownSymbol {
+            name: "NOPE".into(),
+            line: Some(3)
+        }
+    );
+    assert_eq!(err.to_string(), "unknown symbol `NOPE` in [policy.symbols] at line 3");
+
+    let text = "[groups.gamma]\nmax_score = 1\n";
+    let cfg: PolicyConfig = toml::from_str(text).unwrap();
+    let err = cfg.build(&table(), Some(text)).unwrap_err();
+    assert!(matches!(err, PolicyError::UnknownGroup { line: Some(1), .. }), "{err}");
+}
+
+#[test]
+fn unknown_keys_are_rejected_by_name_and_line() {
+    let err = toml::from_str::<PolicyConfig>("tag = 1\ntagg = 2\n").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("line 2") && msg.contains("tagg"), "{msg}");
+    let err = toml::from_str::<PolicyConfig>("[symbols.A_ONE]\nscroe = 2\n").unwrap_err();
+    assert!(err.to_string().contains("scroe"), "{err}");
+}
+
+#[test]
+fn thresholds_must_rise() {
+    let cfg: PolicyConfig = toml::from_str("tag = 10\nquarantine = 5").unwrap();
+    assert!(matches!(cfg.build(&table(), None), Err(PolicyError::ThresholdOrder { .. })));
+    let cfg: PolicyConfig = toml::from_str("[risk]\ngrey = 10").unwrap();
+    assert!(matches!(cfg.build(&table(), None), Err(PolicyError::RiskOrder)));
+}
