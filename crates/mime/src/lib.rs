@@ -1,1 +1,14 @@
+//! The parsed view of one message, built once with mail-parser before any detector runs.
+//!
+//! [`MessageView::build`] never panics and never gives up: what cannot be parsed is recorded in
+//! [`MessageView::problems`] (detectors turn those into evidence such as `MIME_MALFORMED`) and
+//! whatever could be read is still in the view.
 
+mod build;
+mod charset;
+pub mod html;
+mod received;
+mod urls;
+mod view;
+
+pub use view::*;
