@@ -155,11 +155,15 @@ impl Walker<'_, '_> {
         self.view.to = self.addresses("To", || message.all_to().flat_map(|a| mailboxes(Some(a))).collect());
         self.view.cc = self.addresses("Cc", || message.all_cc().flat_map(|a| mailboxes(Some(a))).collect());
         self.view.reply_to = self.addresses("Reply-To", || mailboxes(message.reply_to()));
-        self.view.return_path = message.return_address().map(str::to_string).or_else(|| {
-            self.view
+        // Not mail-parser's return_address(): that falls back to From, hiding a missing header.
+        self.view.return_path = match root.headers.iter().find(|h| h.name == HeaderName::ReturnPath).map(|h| &h.value) {
+            Some(HeaderValue::Text(t)) => Some(t.to_string()),
+            Some(HeaderValue::TextList(list)) => list.last().map(|t| t.to_string()),
+            _ => self
+                .view
                 .header("Return-Path")
-                .map(|h| h.decoded.trim().trim_matches(['<', '>']).to_string())
-        });
+                .map(|h| h.decoded.trim().trim_matches(['<', '>']).to_string()),
+        };
         self.view.message_id = message.message_id().map(str::to_string);
         self.view.date = message.date().filter(|d| d.is_valid()).map(|d| d.to_timestamp());
         for h in root.headers.iter() {

@@ -1,0 +1,262 @@
+//! Header sanity: fields that legitimate mail software always sets, dates that make sense, and
+//! the shapes bulk senders leave behind. Also the Korean ad-labelling rule: under the Korean
+//! Act on Promotion of Information and Communications Network Utilization (art. 50), a
+//! commercial e-mail's subject must begin with "(광고)".
+
+use std::sync::OnceLock;
+
+use mailmoat_core::{Findings, Location, SymbolDef};
+use mailmoat_mime::MessageView;
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::Detector;
+
+pub const SYMBOLS: &[SymbolDef] = &[
+    SymbolDef::scored("HDR_MISSING_FROM", "headers", 2.0, "No From header, or one without an address."),
+    SymbolDef::scored("HDR_MISSING_MESSAGE_ID", "headers", 1.0, "No Message-ID header; every real mail program sets one."),
+    SymbolDef::scored("HDR_MISSING_DATE", "headers", 1.0, "No Date header, or one that does not parse."),
+    SymbolDef::scored("HDR_DATE_FUTURE", "headers", 2.0, "Date header further in the future than the configured tolerance, relative to when the message was received."),
+    SymbolDef::scored("HDR_DATE_PAST", "headers", 1.0, "Date header older than the configured tolerance, relative to when the message was received (stale or replayed mail)."),
+    SymbolDef::scored("HDR_TO_BARE_ADDRESS", "headers", 0.2, "Every To recipient is a bare address with no display name (common in bulk mail, but also in much legitimate mail: weak alone)."),
+    SymbolDef::scored("HDR_REPLYTO_MISSING", "headers", 0.0, "No Reply-To header. Informational: most legitimate mail has none; useful in rules."),
+    SymbolDef::scored("HDR_REPLYTO_NOREPLY", "headers", 0.2, "Reply-To is a no-reply address, so the recipient cannot answer."),
+    SymbolDef::scored("HDR_FROM_RETURN_PATH_MISMATCH", "headers", 0.3, "The From domain and the Return-Path (envelope sender) domain belong to different organisations."),
+    SymbolDef::scored("HDR_SUBJECT_ALL_CAPS", "headers", 1.5, "Subject written entirely in capital letters."),
+    SymbolDef::scored("HDR_KR_AD_NO_PREFIX", "headers", 4.0, "Korean advertising mail whose subject does not begin with the legally required \"(광고)\"."),
+    SymbolDef::scored("HDR_KR_AD_PREFIX_EVASION", "headers", 4.5, "Subject carries a disguised ad label (\"(광 고)\", \"[광고]\", \"(廣告)\", \"(광고)\" not at the start…) that filters for the real label miss."),
+    SymbolDef::scored("HDR_KR_AD_LABELED", "headers", 1.0, "Subject begins with \"(광고)\": a lawfully labelled advertisement (policy may tag it)."),
+];
+
+/// `[detectors.header_sanity]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub enabled: bool,
+    /// A Date this many hours after reception is "in the future".
+    pub date_future_hours: u32,
+    /// A Date this many days before reception is "in the past".
+    pub date_past_days: u32,
+    /// Subjects with fewer cased letters than this are never "all caps".
+    pub all_caps_min_letters: usize,
+    /// Korean-ad detection needs at least this many Hangul syllables in subject and body.
+    pub korean_min_hangul: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            date_future_hours: 24,
+            date_past_days: 30,
+            all_caps_min_letters: 10,
+            korean_min_hangul: 20,
+        }
+    }
+}
+
+impl Config {
+    pub fn build(&self) -> HeaderSanity {
+        HeaderSanity { config: self.clone() }
+    }
+}
+
+pub struct HeaderSanity {
+    config: Config,
+}
+
+impl Detector for HeaderSanity {
+    fn name(&self) -> &'static str {
+        "header_sanity"
+    }
+
+    fn analyze(&self, view: &MessageView, findings: &mut Findings) {
+        let at = |name: &str| Location::new(format!("header {name}"));
+        if !view.from.iter().any(|m| m.address.is_some()) {
+            findings.add("HDR_MISSING_FROM", "no From address", at("From"));
+        }
+        if view.message_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+            findings.add("HDR_MISSING_MESSAGE_ID", "no Message-ID", at("Message-ID"));
+        }
+        self.check_date(view, findings);
+        self.check_recipients(view, findings);
+        self.check_subject(view, findings);
+        self.check_korean_ad(view, findings);
+    }
+}
+
+impl HeaderSanity {
+    fn check_date(&self, view: &MessageView, findings: &mut Findings) {
+        let loc = Location::new("header Date");
+        let Some(date) = view.date else {
+            let why = match view.header("Date") {
+                Some(h) => format!("Date does not parse: {:?}", h.decoded),
+                None => "no Date header".to_string(),
+            };
+            findings.add("HDR_MISSING_DATE", why, loc);
+            return;
+        };
+        let now = view.reference_time().unwrap_or_else(unix_now);
+        let ahead = date - now;
+        if ahead > i64::from(self.config.date_future_hours) * 3600 {
+            findings.add("HDR_DATE_FUTURE", format!("Date is {} ahead of reception", human(ahead)), loc);
+        } else if -ahead > i64::from(self.config.date_past_days) * 86400 {
+            findings.add("HDR_DATE_PAST", format!("Date is {} before reception", human(-ahead)), loc);
+        }
+    }
+
+    fn check_recipients(&self, view: &MessageView, findings: &mut Findings) {
+        if !view.to.is_empty() && view.to.iter().all(|m| !m.has_display_name() && m.address.is_some()) {
+            let addrs: Vec<&str> = view.to.iter().filter_map(|m| m.address.as_deref()).take(3).collect();
+            findings.add("HDR_TO_BARE_ADDRESS", format!("To: {}", addrs.join(", ")), Location::new("header To"));
+        }
+        match view.reply_to.first() {
+            None => findings.add("HDR_REPLYTO_MISSING", "no Reply-To", Location::new("header Reply-To")),
+            Some(m) => {
+                if m.local_part().is_some_and(is_no_reply) {
+                    findings.add(
+                        "HDR_REPLYTO_NOREPLY",
+                        format!("Reply-To: {}", m.address.as_deref().unwrap_or_default()),
+                        Location::new("header Reply-To"),
+                    );
+                }
+            }
+        }
+        let from_domain = view.from.first().and_then(|m| m.domain());
+        let return_path = view
+            .return_path
+            .as_deref()
+            .or(view.envelope.mail_from.as_deref())
+            .filter(|rp| !rp.is_empty() && *rp != "<>");
+        if let (Some(from), Some(rp)) = (from_domain, return_path) {
+            if let Some(rp_domain) = rp.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase()) {
+                if org_domain(&from) != org_domain(&rp_domain) {
+                    findings.add(
+                        "HDR_FROM_RETURN_PATH_MISMATCH",
+                        format!("From domain {from}, Return-Path domain {rp_domain}"),
+                        Location::new("header Return-Path"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_subject(&self, view: &MessageView, findings: &mut Findings) {
+        let Some(subject) = view.subject.as_deref() else { return };
+        let cased: Vec<char> = subject.chars().filter(|c| c.is_lowercase() || c.is_uppercase()).collect();
+        let words = subject.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count();
+        if cased.len() >= self.config.all_caps_min_letters && words >= 2 && cased.iter().all(|c| c.is_uppercase()) {
+            findings.add("HDR_SUBJECT_ALL_CAPS", format!("Subject: {subject}"), Location::new("header Subject"));
+        }
+    }
+
+    fn check_korean_ad(&self, view: &MessageView, findings: &mut Findings) {
+        let subject = view.subject.as_deref().unwrap_or("").trim();
+        let loc = Location::new("header Subject");
+        if subject.starts_with("(광고)") {
+            findings.add("HDR_KR_AD_LABELED", format!("Subject: {subject}"), loc);
+            return;
+        }
+        if let Some(m) = disguised_label().find(subject) {
+            findings.add(
+                "HDR_KR_AD_PREFIX_EVASION",
+                format!("disguised ad label {:?} in Subject: {subject}", m.as_str()),
+                loc,
+            );
+            return;
+        }
+        let hangul = |s: &str| s.chars().filter(|c| ('\u{ac00}'..='\u{d7a3}').contains(c)).count();
+        let body: String = view.visible_text().collect::<Vec<_>>().join("\n");
+        if hangul(subject) + hangul(&body) < self.config.korean_min_hangul {
+            return;
+        }
+        if let Some(why) = korean_ad_signs(subject, &body, view.header("List-Unsubscribe").is_some()) {
+            findings.add(
+                "HDR_KR_AD_NO_PREFIX",
+                format!("Korean advertisement ({why}) without \"(광고)\" in Subject: {subject}"),
+                loc,
+            );
+        }
+    }
+}
+
+/// What makes a Korean message an advertisement: the opt-out notice the law requires of ads,
+/// or several promotional words together with a way to unsubscribe.
+fn korean_ad_signs(subject: &str, body: &str, list_unsubscribe: bool) -> Option<String> {
+    const OPT_OUT: &[&str] = &["수신거부", "수신 거부", "수신을 원하지 않", "수신을 원치 않", "수신차단", "광고성 정보", "(광고)"];
+    const PROMO: &[&str] = &["할인", "특가", "이벤트", "쿠폰", "무료", "세일", "최대", "당첨", "적립", "혜택", "대출", "한정", "증정", "사은품", "구매"];
+    let text = format!("{subject}\n{body}");
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if let Some(w) = OPT_OUT.iter().find(|w| compact.contains(&w.replace(' ', ""))) {
+        return Some(format!("opt-out notice \"{w}\""));
+    }
+    let promo: Vec<&str> = PROMO.iter().copied().filter(|w| text.contains(w)).collect();
+    let unsubscribe = list_unsubscribe || text.to_lowercase().contains("unsubscribe");
+    (promo.len() >= 3 || (promo.len() >= 2 && unsubscribe)).then(|| format!("promotional words {}", promo.join(", ")))
+}
+
+/// Labels that imitate "(광고)" without being it, or the real label anywhere but the start.
+fn disguised_label() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        // Any bracket pair around 광…고 with filler between, the Hanja 廣告, or the plain label
+        // further along the subject.
+        Regex::new(r"[\(\[\{<【〔（「『]\s*(?:광[\s\.\-_·*/\\|,~!]*고|廣\s*告|광\s*고\s*성)\s*[\)\]\}>】〕）」』]|\(광고\)|^광고\s*[:\]\)]")
+            .expect("static regex")
+    })
+}
+
+fn is_no_reply(local: &str) -> bool {
+    let l: String = local.to_ascii_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    l.starts_with("noreply") || l.starts_with("donotreply") || l.starts_with("noresponse") || l == "mailerdaemon"
+}
+
+/// The registrable domain (e.g. `mail.example.co.kr` → `example.co.kr`).
+fn org_domain(domain: &str) -> String {
+    psl::domain_str(domain).unwrap_or(domain).to_string()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn human(seconds: i64) -> String {
+    if seconds >= 2 * 86400 {
+        format!("{} days", seconds / 86400)
+    } else {
+        format!("{} hours", seconds / 3600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disguised_labels() {
+        for s in ["(광 고) 특가", "[광고] 특가", "(廣告) 세일", "특가 (광고)", "(광.고)", "【광고】", "광고: 세일"] {
+            assert!(disguised_label().is_match(s), "{s}");
+        }
+        for s in ["광고 전략 회의", "Re: 광고비 정산", "(공지) 광고 집행"] {
+            assert!(!disguised_label().is_match(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn no_reply_forms() {
+        for l in ["noreply", "no-reply", "no_reply", "DoNotReply", "do-not-reply", "noreply-123"] {
+            assert!(is_no_reply(l), "{l}");
+        }
+        assert!(!is_no_reply("reply"));
+        assert!(!is_no_reply("info"));
+    }
+
+    #[test]
+    fn org_domains() {
+        assert_eq!(org_domain("mail.example.co.kr"), "example.co.kr");
+        assert_eq!(org_domain("bounce.mailer.example.com"), "example.com");
+    }
+}

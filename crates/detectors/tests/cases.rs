@@ -1,0 +1,170 @@
+//! Runs every detector case file: `src/*/cases/*.case`.
+//!
+//! A case file is a few directive lines, a blank line, then the raw message:
+//!
+//! ```text
+//! # why this case exists
+//! expect: ATTACH_DOUBLE_EXTENSION at attachment invoice.pdf.exe
+//! expect-not: ATTACH_DECEPTIVE_UNICODE
+//! expect-no-others
+//! mail-from: sender@example.com
+//! rcpt-to: user@corp.example
+//! client-ip: 203.0.113.5
+//! helo: mail.example.com
+//! received-at: 1672653600
+//!
+//! From: ...
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use mailmoat_core::{Findings, SymbolTable};
+use mailmoat_detectors::{symbols, DetectorsConfig};
+use mailmoat_mime::{Envelope, MessageView, ViewOptions};
+
+struct Case {
+    path: PathBuf,
+    expect: Vec<(String, Option<String>)>,
+    expect_not: Vec<String>,
+    no_others: bool,
+    envelope: Envelope,
+    raw: Vec<u8>,
+}
+
+fn parse_case(path: &Path) -> Result<Case, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let split = bytes
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .ok_or_else(|| format!("{}: no blank line after the directives", path.display()))?;
+    let directives = std::str::from_utf8(&bytes[..split]).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut case = Case {
+        path: path.to_path_buf(),
+        expect: Vec::new(),
+        expect_not: Vec::new(),
+        no_others: false,
+        envelope: Envelope::default(),
+        raw: bytes[split + 2..].to_vec(),
+    };
+    for (n, line) in directives.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line == "expect-no-others" {
+            case.no_others = true;
+            continue;
+        }
+        let (key, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("{}:{}: not a directive: {line}", path.display(), n + 1))?;
+        let value = value.trim();
+        match key.trim() {
+            "expect" => {
+                let (symbol, at) = match value.split_once(" at ") {
+                    Some((s, at)) => (s.trim().to_string(), Some(at.trim().to_string())),
+                    None => (value.to_string(), None),
+                };
+                case.expect.push((symbol, at));
+            }
+            "expect-not" => case.expect_not.extend(value.split_whitespace().map(str::to_string)),
+            "mail-from" => case.envelope.mail_from = Some(value.to_string()),
+            "rcpt-to" => case.envelope.rcpt_to.push(value.to_string()),
+            "client-ip" => case.envelope.client_ip = Some(value.parse().map_err(|e| format!("{}: {e}", path.display()))?),
+            "helo" => case.envelope.helo = Some(value.to_string()),
+            "received-at" => {
+                case.envelope.received_at = Some(value.parse().map_err(|e| format!("{}: {e}", path.display()))?)
+            }
+            other => return Err(format!("{}:{}: unknown directive {other}", path.display(), n + 1)),
+        }
+    }
+    Ok(case)
+}
+
+fn case_files() -> Vec<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for detector in std::fs::read_dir(&src).expect("src dir") {
+        let cases = detector.expect("dir entry").path().join("cases");
+        if let Ok(entries) = std::fs::read_dir(&cases) {
+            for e in entries {
+                let p = e.expect("dir entry").path();
+                if p.extension().is_some_and(|x| x == "case") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn run(case: &Case) -> Findings {
+    let view = MessageView::build(case.raw.clone(), case.envelope.clone(), &ViewOptions::default());
+    let mut findings = Findings::new();
+    for detector in DetectorsConfig::default().build() {
+        detector.analyze(&view, &mut findings);
+    }
+    findings
+}
+
+#[test]
+fn every_case_passes() {
+    let table = SymbolTable::new(&symbols()).expect("symbols declared once");
+    let files = case_files();
+    assert!(files.len() > 20, "expected the case files, found {}", files.len());
+    let mut failures = Vec::new();
+    for path in &files {
+        let case = match parse_case(path) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        let findings = run(&case);
+        let name = case.path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&case.path).display().to_string();
+        let raised: BTreeSet<&str> = findings.iter().map(|e| e.symbol).collect();
+        for (symbol, at) in &case.expect {
+            if table.get(symbol).is_none() {
+                failures.push(format!("{name}: expects undeclared symbol {symbol}"));
+            }
+            let hit = findings
+                .iter()
+                .any(|e| e.symbol == symbol && at.as_ref().is_none_or(|at| e.location.to_string() == *at));
+            if !hit {
+                let got: Vec<String> = findings.iter().map(|e| format!("{} at {}", e.symbol, e.location)).collect();
+                failures.push(format!("{name}: expected {symbol}{} but got {got:?}", at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()));
+            }
+        }
+        for symbol in &case.expect_not {
+            if table.get(symbol).is_none() {
+                failures.push(format!("{name}: expect-not names undeclared symbol {symbol}"));
+            }
+            if let Some(e) = findings.iter().find(|e| e.symbol == symbol) {
+                failures.push(format!("{name}: did not expect {symbol} ({})", e.details));
+            }
+        }
+        if case.no_others {
+            let expected: BTreeSet<&str> = case.expect.iter().map(|(s, _)| s.as_str()).collect();
+            let extra: Vec<&&str> = raised.difference(&expected).collect();
+            if !extra.is_empty() {
+                failures.push(format!("{name}: unexpected symbols {extra:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} case failure(s):\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_declared_symbol_has_a_case() {
+    let mut expected = BTreeSet::new();
+    for path in case_files() {
+        let case = parse_case(&path).expect("case parses");
+        expected.extend(case.expect.into_iter().map(|(s, _)| s));
+    }
+    let table = SymbolTable::new(&symbols()).expect("symbols declared once");
+    let missing: Vec<&str> = table.iter().map(|d| d.name).filter(|n| !expected.contains(*n)).collect();
+    assert!(missing.is_empty(), "symbols without a case that expects them: {missing:?}");
+}
