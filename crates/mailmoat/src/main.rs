@@ -1,1 +1,220 @@
-fn main(){}
+//! The `mailmoat` command. Glue only: argument parsing, output, exit codes.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mailmoat_core::Action;
+use mailmoat_pipeline::{sources, Config, Report, Scanner};
+
+mod bench;
+
+#[derive(Parser)]
+#[command(name = "mailmoat", version, about = "Email threat-blocking gateway: scan mail, explain verdicts.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan .eml files, mbox files, Maildir or plain folders, or `-` (stdin).
+    ///
+    /// Exit status: 0 when every message would be delivered untouched, 1 when any would not,
+    /// 2 on usage or I/O errors.
+    Scan {
+        /// Files, folders or `-`.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// One JSON object per message with everything found.
+        #[arg(long, conflicts_with = "explain")]
+        json: bool,
+        /// Every symbol with its score, details and location.
+        #[arg(long)]
+        explain: bool,
+        /// Configuration file (the same one the gateway reads).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List the declared symbols (`--markdown` writes docs/symbols.md's content).
+    Symbols {
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Configuration file tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Measure parse + view + detectors + verdict throughput on one core.
+    Bench {
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Passes over the messages; the best is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load a configuration file and report every problem (exit 2 if any).
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Scan { paths, json, explain, config } => scan(&paths, json, explain, config),
+        Command::Symbols { markdown } => symbols(markdown),
+        Command::Config { command: ConfigCommand::Check { file } } => {
+            load_scanner(Some(file.clone())).map(|_| {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Bench { paths, repeat, config } => {
+            load_scanner(config).and_then(|scanner| bench::run(&scanner, &paths, repeat))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailmoat: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub(crate) fn load_scanner(path: Option<PathBuf>) -> anyhow::Result<Scanner> {
+    match path {
+        Some(path) => {
+            let (config, text) = Config::load(&path)?;
+            Ok(Scanner::new(&config, Some(&text), &path.display().to_string())?)
+        }
+        None => Ok(Scanner::new(&Config::default(), None, "built-in defaults")?),
+    }
+}
+
+fn symbols(markdown: bool) -> anyhow::Result<ExitCode> {
+    let table = mailmoat_pipeline::symbol_table();
+    let mut out = std::io::stdout().lock();
+    if markdown {
+        out.write_all(mailmoat_pipeline::symbols_doc::markdown(&table).as_bytes())?;
+    } else {
+        for d in table.iter() {
+            writeln!(out, "{:<32} {:<12} {:>5}  {}", d.name, d.group, d.score, d.description)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scan(paths: &[String], json: bool, explain: bool, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let scanner = load_scanner(config)?;
+    let (inputs, errors) = sources::expand(paths);
+    let mut io_error = false;
+    for (path, e) in &errors {
+        eprintln!("mailmoat: {path}: {e}");
+        io_error = true;
+    }
+    let has_folder = paths.iter().any(|p| std::path::Path::new(p).is_dir());
+    let progress = if has_folder && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut any_not_delivered = false;
+    for input in &inputs {
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+        let items = match sources::read(input) {
+            Ok(items) => items,
+            Err(e) => {
+                let msg = format!("mailmoat: {}: {e}", input.label());
+                match &progress {
+                    Some(bar) => bar.println(msg),
+                    None => eprintln!("{msg}"),
+                }
+                io_error = true;
+                continue;
+            }
+        };
+        for item in items {
+            let report = scanner.scan(item.raw, item.envelope);
+            if report.verdict.action != Action::Deliver {
+                any_not_delivered = true;
+            }
+            let written = if json {
+                serde_json::to_writer(&mut out, &report.to_json(&item.label))
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| writeln!(out))
+            } else {
+                write_line(&mut out, &item.label, &report, explain)
+            };
+            if let Err(e) = written {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(ExitCode::from(2));
+                }
+                return Err(e).context("writing results");
+            }
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    out.flush().ok();
+    Ok(if io_error {
+        ExitCode::from(2)
+    } else if any_not_delivered {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_line(out: &mut impl Write, label: &str, report: &Report, explain: bool) -> std::io::Result<()> {
+    let v = &report.verdict;
+    let top: Vec<String> = v
+        .reasons
+        .iter()
+        .filter(|r| r.score != 0.0 || r.forced.is_some())
+        .take(5)
+        .map(|r| format!("{}({:.1})", r.symbol, r.score))
+        .collect();
+    writeln!(out, "{label}\t{}\t{}\t{:.2}\t{}", v.action, v.risk, v.score, top.join(" "))?;
+    if explain {
+        if let Some(forced) = &v.forced_by {
+            writeln!(out, "    forced by {forced}")?;
+        }
+        for r in &v.reasons {
+            let forced = r.forced.map(|a| format!(" forces {a}")).unwrap_or_default();
+            writeln!(out, "    {:<32} {:>6.2}  [{}]{forced}", r.symbol, r.score, r.group)?;
+            for hit in &r.hits {
+                let strength = if hit.strength < 1.0 { format!(" (strength {:.2})", hit.strength) } else { String::new() };
+                writeln!(out, "        at {}: {}{strength}", hit.location, hit.details)?;
+            }
+        }
+        if !v.capped_groups.is_empty() {
+            writeln!(out, "    capped groups: {}", v.capped_groups.join(", "))?;
+        }
+    }
+    Ok(())
+}

@@ -119,7 +119,9 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
                 if tag.attributes.contains_key(&b"hidden"[..]) {
                     frame.hidden = true;
                 }
-                if let Some(c) = attr(b"color").and_then(|c| parse_color(&c)) {
+                // <body text=...> sets the page's text colour.
+                let color_attr = if name == b"body" { attr(b"text").or_else(|| attr(b"color")) } else { attr(b"color") };
+                if let Some(c) = color_attr.and_then(|c| parse_color(&c)) {
                     frame.color = c;
                 }
                 if let Some(c) = attr(b"bgcolor").and_then(|c| parse_color(&c)) {

@@ -1,1 +1,13 @@
+//! The scan pipeline: configuration (strict TOML), message sources (eml, mbox, Maildir,
+//! folders, stdin), and [`Scanner`], which builds the view once, runs every detector (a failing
+//! detector becomes evidence, never a lost message) and asks policy for the verdict.
 
+mod config;
+mod report;
+mod scanner;
+pub mod sources;
+pub mod symbols_doc;
+
+pub use config::{Config, ConfigError, MessageConfig};
+pub use report::Report;
+pub use scanner::{symbol_table, Scanner, SYMBOLS};

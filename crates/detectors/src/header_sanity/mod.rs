@@ -128,7 +128,9 @@ impl HeaderSanity {
             .as_deref()
             .or(view.envelope.mail_from.as_deref())
             .filter(|rp| !rp.is_empty() && *rp != "<>");
-        if let (Some(from), Some(rp)) = (from_domain, return_path) {
+        // Mailing lists rewrite the envelope sender by design (VERP, bounce handling).
+        let mailing_list = view.header("List-Id").is_some() || view.header("List-Post").is_some();
+        if let (Some(from), Some(rp), false) = (from_domain, return_path, mailing_list) {
             if let Some(rp_domain) = rp.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase()) {
                 if org_domain(&from) != org_domain(&rp_domain) {
                     findings.add(

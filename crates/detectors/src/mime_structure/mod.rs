@@ -12,7 +12,7 @@ use crate::Detector;
 
 pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored("MIME_HTML_ONLY", "mime", 0.5, "The message has an HTML body and no plain-text alternative."),
-    SymbolDef::scored("MIME_TEXT_HTML_MISMATCH", "mime", 1.5, "The plain-text and HTML versions of a multipart/alternative say different things (filters read one, people the other)."),
+    SymbolDef::scored("MIME_TEXT_HTML_MISMATCH", "mime", 1.0, "The plain-text and HTML versions of a multipart/alternative say different things (filters read one, people the other)."),
     SymbolDef::scored("MIME_MALFORMED", "mime", 1.0, "Damaged structure: a header line that is not a field, a multipart without or never closing its boundary, a body that does not decode, or nothing parseable at all. The rest of the message is still analysed."),
     SymbolDef::scored("MIME_BAD_CHARSET", "mime", 0.5, "A part declares a charset nobody knows; its text was read with replacement characters."),
     SymbolDef::scored("MIME_EXCESSIVE_NESTING", "mime", 2.0, "MIME parts nested deeper than any ordinary mail program produces (a way to hide content from scanners)."),
@@ -40,7 +40,7 @@ impl Default for Config {
         Config {
             enabled: true,
             max_normal_depth: 6,
-            mismatch_similarity: 0.25,
+            mismatch_similarity: 0.1,
             mismatch_min_words: 8,
             hidden_min_chars: 40,
         }

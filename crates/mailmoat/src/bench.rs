@@ -1,0 +1,72 @@
+//! `mailmoat bench`: throughput of the scan path on one core, and peak memory.
+//!
+//! Messages are loaded into memory first so disk speed does not count; each pass then parses,
+//! builds the view, runs every detector and decides, on this thread only.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use mailmoat_mime::MessageView;
+use mailmoat_pipeline::{sources, Scanner};
+
+pub fn run(scanner: &Scanner, paths: &[String], repeat: usize) -> anyhow::Result<ExitCode> {
+    let (inputs, errors) = sources::expand(paths);
+    if let Some((path, e)) = errors.first() {
+        anyhow::bail!("{path}: {e}");
+    }
+    let mut items = Vec::new();
+    for input in &inputs {
+        items.extend(sources::read(input)?);
+    }
+    anyhow::ensure!(!items.is_empty(), "no messages found");
+    let bytes: usize = items.iter().map(|i| i.raw.len()).sum();
+    let options = mailmoat_mime::ViewOptions::default();
+    let repeat = repeat.max(1);
+
+    let mut best_view = Duration::MAX;
+    let mut best_full = Duration::MAX;
+    let mut not_delivered = 0;
+    for _ in 0..repeat {
+        let start = Instant::now();
+        for item in &items {
+            let view = MessageView::build(item.raw.clone(), item.envelope.clone(), &options);
+            std::hint::black_box(&view);
+        }
+        best_view = best_view.min(start.elapsed());
+
+        let start = Instant::now();
+        not_delivered = 0;
+        for item in &items {
+            let report = scanner.scan(item.raw.clone(), item.envelope.clone());
+            if report.verdict.action != mailmoat_core::Action::Deliver {
+                not_delivered += 1;
+            }
+            std::hint::black_box(&report);
+        }
+        best_full = best_full.min(start.elapsed());
+    }
+    let n = items.len() as f64;
+    let mb = bytes as f64 / 1e6;
+    println!("messages: {} ({:.1} MB), passes: {repeat}, best pass reported, one thread", items.len(), mb);
+    for (what, d) in [("parse + view", best_view), ("parse + view + detectors + verdict", best_full)] {
+        let s = d.as_secs_f64();
+        println!(
+            "{what:<36} {:>9.0} messages/s {:>7.1} MB/s  ({:.1} µs/message)",
+            n / s,
+            mb / s,
+            s / n * 1e6
+        );
+    }
+    println!("not delivered untouched: {not_delivered} of {}", items.len());
+    if let Some(peak) = peak_rss_kib() {
+        println!("peak memory (VmHWM, corpus held in memory): {:.1} MiB", peak as f64 / 1024.0);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Peak resident set size from /proc (Linux); None elsewhere.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

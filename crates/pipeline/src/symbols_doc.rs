@@ -1,0 +1,61 @@
+//! `docs/symbols.md`, generated from the declared symbols.
+
+use std::fmt::Write;
+
+use mailmoat_core::SymbolTable;
+
+/// The symbol reference as Markdown, grouped, in declaration order.
+pub fn markdown(table: &SymbolTable) -> String {
+    let mut out = String::from(
+        "# Symbols\n\nGenerated from the declarations in the code by `mailmoat symbols --markdown`; do not edit by hand \
+         (a test fails when this file is stale).\n\nEach symbol is evidence a detector reports. Its score is the default \
+         weight; the verdict adds weight × strength (0–1) per symbol, caps each group if configured, and compares the \
+         total with the thresholds. Override any of it under `[policy.symbols.NAME]` and `[policy.groups.NAME]`.\n",
+    );
+    let mut groups: Vec<&str> = Vec::new();
+    for def in table.iter() {
+        if !groups.contains(&def.group) {
+            groups.push(def.group);
+        }
+    }
+    for group in groups {
+        let _ = write!(out, "\n## {group}\n\n| Symbol | Score | Forced action | Description |\n|---|---:|---|---|\n");
+        for def in table.iter().filter(|d| d.group == group) {
+            let forced = def
+                .force
+                .map(|(a, p)| format!("{a} (priority {p})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                def.name,
+                def.score,
+                forced,
+                def.description.replace('|', "\\|")
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails when docs/symbols.md does not match the declarations; `UPDATE_SYMBOLS_DOC=1`
+    /// rewrites it.
+    #[test]
+    fn docs_symbols_md_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/symbols.md");
+        let expected = markdown(&crate::scanner::symbol_table());
+        if std::env::var_os("UPDATE_SYMBOLS_DOC").is_some() {
+            std::fs::write(&path, &expected).expect("write docs/symbols.md");
+        }
+        let actual = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            actual == expected,
+            "docs/symbols.md is stale: run `cargo run -p mailmoat -- symbols --markdown > docs/symbols.md` \
+             (or UPDATE_SYMBOLS_DOC=1 cargo test -p mailmoat-pipeline)"
+        );
+    }
+}
