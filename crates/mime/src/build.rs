@@ -443,7 +443,25 @@ fn push_url(
     });
 }
 
+/// A name safe to print: control, bidirectional and invisible characters become `\u{…}`, so
+/// a right-to-left override in a file name cannot reorder a report or a terminal line.
+pub fn display_safe(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let hidden = c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{061c}' | '\u{00ad}');
+        if hidden {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn part_location(parent: &Location, number: &str, content_type: &str, file_name: Option<&str>, is_body: bool) -> Location {
+    let file_name = file_name.map(display_safe);
+    let file_name = file_name.as_deref();
     let segment = match file_name {
         Some(name) if parent.is_message() => format!("attachment {name}"),
         Some(name) => name.to_string(),

@@ -11,4 +11,5 @@ mod received;
 mod urls;
 mod view;
 
+pub use build::display_safe;
 pub use view::*;

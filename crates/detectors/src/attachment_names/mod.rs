@@ -10,9 +10,9 @@ use serde::Deserialize;
 use crate::Detector;
 
 pub const SYMBOLS: &[SymbolDef] = &[
-    SymbolDef::scored("ATTACH_EXECUTABLE_EXT", "attachments", 5.0, "An attachment's name ends in an extension Windows runs or opens as a program or script (.exe, .scr, .js, .vbs, .lnk, .hta…)."),
-    SymbolDef::scored("ATTACH_DOUBLE_EXTENSION", "attachments", 4.0, "A harmless-looking extension placed before a dangerous one (invoice.pdf.exe, photo.jpg      .scr, report.pdf.html)."),
-    SymbolDef::scored("ATTACH_DECEPTIVE_UNICODE", "attachments", 6.0, "An attachment name contains bidirectional overrides, invisible characters or look-alike dots that make it display as something it is not."),
+    SymbolDef::scored("ATTACH_EXECUTABLE_EXT", "attachments", 6.0, "An attachment's name ends in an extension Windows runs or opens as a program or script (.exe, .scr, .js, .vbs, .lnk, .hta…)."),
+    SymbolDef::scored("ATTACH_DOUBLE_EXTENSION", "attachments", 6.0, "A harmless-looking extension placed before a dangerous one (invoice.pdf.exe, photo.jpg      .scr, report.pdf.html)."),
+    SymbolDef::scored("ATTACH_DECEPTIVE_UNICODE", "attachments", 8.0, "An attachment name contains bidirectional overrides, invisible characters or look-alike dots that make it display as something it is not."),
 ];
 
 /// Extensions that run code when opened on Windows (or macOS/Linux desktops).

@@ -23,8 +23,8 @@ pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored("HDR_REPLYTO_NOREPLY", "headers", 0.2, "Reply-To is a no-reply address, so the recipient cannot answer."),
     SymbolDef::scored("HDR_FROM_RETURN_PATH_MISMATCH", "headers", 0.3, "The From domain and the Return-Path (envelope sender) domain belong to different organisations."),
     SymbolDef::scored("HDR_SUBJECT_ALL_CAPS", "headers", 1.5, "Subject written entirely in capital letters."),
-    SymbolDef::scored("HDR_KR_AD_NO_PREFIX", "headers", 4.0, "Korean advertising mail whose subject does not begin with the legally required \"(광고)\"."),
-    SymbolDef::scored("HDR_KR_AD_PREFIX_EVASION", "headers", 4.5, "Subject carries a disguised ad label (\"(광 고)\", \"[광고]\", \"(廣告)\", \"(광고)\" not at the start…) that filters for the real label miss."),
+    SymbolDef::scored("HDR_KR_AD_NO_PREFIX", "headers", 6.0, "Korean advertising mail whose subject does not begin with the legally required \"(광고)\"."),
+    SymbolDef::scored("HDR_KR_AD_PREFIX_EVASION", "headers", 6.5, "Subject carries a disguised ad label (\"(광 고)\", \"[광고]\", \"(廣告)\", \"(광고)\" not at the start…) that filters for the real label miss."),
     SymbolDef::scored("HDR_KR_AD_LABELED", "headers", 1.0, "Subject begins with \"(광고)\": a lawfully labelled advertisement (policy may tag it)."),
 ];
 

@@ -184,3 +184,10 @@ fn nesting_beyond_the_limit_is_a_problem() {
     let v = MessageView::build(raw.into_bytes(), Envelope::default(), &opts);
     assert!(v.problems.iter().any(|p| p.kind == ProblemKind::TooDeep), "{:?}", v.problems);
 }
+
+#[test]
+fn locations_are_display_safe() {
+    let v = view("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=UTF-8''a%E2%80%AEfdp.exe\r\n\r\nMZ\r\n--b--\r\n");
+    assert_eq!(v.attachments[0].file_name.as_deref(), Some("a\u{202e}fdp.exe"));
+    assert_eq!(v.attachments[0].location.to_string(), "attachment a\\u{202e}fdp.exe");
+}
