@@ -47,5 +47,9 @@ impl DetectorsConfig {
 
 /// Every symbol the detectors in this crate declare.
 pub fn symbols() -> Vec<&'static [SymbolDef]> {
-    vec![header_sanity::SYMBOLS, mime_structure::SYMBOLS, attachment_names::SYMBOLS]
+    vec![
+        header_sanity::SYMBOLS,
+        mime_structure::SYMBOLS,
+        attachment_names::SYMBOLS,
+    ]
 }

@@ -38,7 +38,8 @@ fn parse_case(path: &Path) -> Result<Case, String> {
         .windows(2)
         .position(|w| w == b"\n\n")
         .ok_or_else(|| format!("{}: no blank line after the directives", path.display()))?;
-    let directives = std::str::from_utf8(&bytes[..split]).map_err(|e| format!("{}: {e}", path.display()))?;
+    let directives =
+        std::str::from_utf8(&bytes[..split]).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut case = Case {
         path: path.to_path_buf(),
         expect: Vec::new(),
@@ -68,15 +69,33 @@ fn parse_case(path: &Path) -> Result<Case, String> {
                 };
                 case.expect.push((symbol, at));
             }
-            "expect-not" => case.expect_not.extend(value.split_whitespace().map(str::to_string)),
+            "expect-not" => case
+                .expect_not
+                .extend(value.split_whitespace().map(str::to_string)),
             "mail-from" => case.envelope.mail_from = Some(value.to_string()),
             "rcpt-to" => case.envelope.rcpt_to.push(value.to_string()),
-            "client-ip" => case.envelope.client_ip = Some(value.parse().map_err(|e| format!("{}: {e}", path.display()))?),
+            "client-ip" => {
+                case.envelope.client_ip = Some(
+                    value
+                        .parse()
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                )
+            }
             "helo" => case.envelope.helo = Some(value.to_string()),
             "received-at" => {
-                case.envelope.received_at = Some(value.parse().map_err(|e| format!("{}: {e}", path.display()))?)
+                case.envelope.received_at = Some(
+                    value
+                        .parse()
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                )
             }
-            other => return Err(format!("{}:{}: unknown directive {other}", path.display(), n + 1)),
+            other => {
+                return Err(format!(
+                    "{}:{}: unknown directive {other}",
+                    path.display(),
+                    n + 1
+                ))
+            }
         }
     }
     Ok(case)
@@ -101,7 +120,11 @@ fn case_files() -> Vec<PathBuf> {
 }
 
 fn run(case: &Case) -> Findings {
-    let view = MessageView::build(case.raw.clone(), case.envelope.clone(), &ViewOptions::default());
+    let view = MessageView::build(
+        case.raw.clone(),
+        case.envelope.clone(),
+        &ViewOptions::default(),
+    );
     let mut findings = Findings::new();
     for detector in DetectorsConfig::default().build() {
         detector.analyze(&view, &mut findings);
@@ -113,7 +136,11 @@ fn run(case: &Case) -> Findings {
 fn every_case_passes() {
     let table = SymbolTable::new(&symbols()).expect("symbols declared once");
     let files = case_files();
-    assert!(files.len() > 20, "expected the case files, found {}", files.len());
+    assert!(
+        files.len() > 20,
+        "expected the case files, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for path in &files {
         let case = match parse_case(path) {
@@ -124,23 +151,36 @@ fn every_case_passes() {
             }
         };
         let findings = run(&case);
-        let name = case.path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&case.path).display().to_string();
+        let name = case
+            .path
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(&case.path)
+            .display()
+            .to_string();
         let raised: BTreeSet<&str> = findings.iter().map(|e| e.symbol).collect();
         for (symbol, at) in &case.expect {
             if table.get(symbol).is_none() {
                 failures.push(format!("{name}: expects undeclared symbol {symbol}"));
             }
-            let hit = findings
-                .iter()
-                .any(|e| e.symbol == symbol && at.as_ref().is_none_or(|at| e.location.to_string() == *at));
+            let hit = findings.iter().any(|e| {
+                e.symbol == symbol && at.as_ref().is_none_or(|at| e.location.to_string() == *at)
+            });
             if !hit {
-                let got: Vec<String> = findings.iter().map(|e| format!("{} at {}", e.symbol, e.location)).collect();
-                failures.push(format!("{name}: expected {symbol}{} but got {got:?}", at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()));
+                let got: Vec<String> = findings
+                    .iter()
+                    .map(|e| format!("{} at {}", e.symbol, e.location))
+                    .collect();
+                failures.push(format!(
+                    "{name}: expected {symbol}{} but got {got:?}",
+                    at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
+                ));
             }
         }
         for symbol in &case.expect_not {
             if table.get(symbol).is_none() {
-                failures.push(format!("{name}: expect-not names undeclared symbol {symbol}"));
+                failures.push(format!(
+                    "{name}: expect-not names undeclared symbol {symbol}"
+                ));
             }
             if let Some(e) = findings.iter().find(|e| e.symbol == symbol) {
                 failures.push(format!("{name}: did not expect {symbol} ({})", e.details));
@@ -154,7 +194,12 @@ fn every_case_passes() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} case failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -165,6 +210,13 @@ fn every_declared_symbol_has_a_case() {
         expected.extend(case.expect.into_iter().map(|(s, _)| s));
     }
     let table = SymbolTable::new(&symbols()).expect("symbols declared once");
-    let missing: Vec<&str> = table.iter().map(|d| d.name).filter(|n| !expected.contains(*n)).collect();
-    assert!(missing.is_empty(), "symbols without a case that expects them: {missing:?}");
+    let missing: Vec<&str> = table
+        .iter()
+        .map(|d| d.name)
+        .filter(|n| !expected.contains(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "symbols without a case that expects them: {missing:?}"
+    );
 }

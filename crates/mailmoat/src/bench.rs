@@ -47,8 +47,15 @@ pub fn run(scanner: &Scanner, paths: &[String], repeat: usize) -> anyhow::Result
     }
     let n = items.len() as f64;
     let mb = bytes as f64 / 1e6;
-    println!("messages: {} ({:.1} MB), passes: {repeat}, best pass reported, one thread", items.len(), mb);
-    for (what, d) in [("parse + view", best_view), ("parse + view + detectors + verdict", best_full)] {
+    println!(
+        "messages: {} ({:.1} MB), passes: {repeat}, best pass reported, one thread",
+        items.len(),
+        mb
+    );
+    for (what, d) in [
+        ("parse + view", best_view),
+        ("parse + view + detectors + verdict", best_full),
+    ] {
         let s = d.as_secs_f64();
         println!(
             "{what:<36} {:>9.0} messages/s {:>7.1} MB/s  ({:.1} µs/message)",
@@ -57,9 +64,15 @@ pub fn run(scanner: &Scanner, paths: &[String], repeat: usize) -> anyhow::Result
             s / n * 1e6
         );
     }
-    println!("not delivered untouched: {not_delivered} of {}", items.len());
+    println!(
+        "not delivered untouched: {not_delivered} of {}",
+        items.len()
+    );
     if let Some(peak) = peak_rss_kib() {
-        println!("peak memory (VmHWM, corpus held in memory): {:.1} MiB", peak as f64 / 1024.0);
+        println!(
+            "peak memory (VmHWM, corpus held in memory): {:.1} MiB",
+            peak as f64 / 1024.0
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,11 @@ use mailmoat_pipeline::{sources, Config, Report, Scanner};
 mod bench;
 
 #[derive(Parser)]
-#[command(name = "mailmoat", version, about = "Email threat-blocking gateway: scan mail, explain verdicts.")]
+#[command(
+    name = "mailmoat",
+    version,
+    about = "Email threat-blocking gateway: scan mail, explain verdicts."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,21 +75,32 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let result = match cli.command {
-        Command::Scan { paths, json, explain, config } => scan(&paths, json, explain, config),
+        Command::Scan {
+            paths,
+            json,
+            explain,
+            config,
+        } => scan(&paths, json, explain, config),
         Command::Symbols { markdown } => symbols(markdown),
-        Command::Config { command: ConfigCommand::Check { file } } => {
-            load_scanner(Some(file.clone())).map(|_| {
-                println!("{}: ok", file.display());
-                ExitCode::SUCCESS
-            })
-        }
-        Command::Bench { paths, repeat, config } => {
-            load_scanner(config).and_then(|scanner| bench::run(&scanner, &paths, repeat))
-        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => load_scanner(Some(file.clone())).map(|_| {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
+        }),
+        Command::Bench {
+            paths,
+            repeat,
+            config,
+        } => load_scanner(config).and_then(|scanner| bench::run(&scanner, &paths, repeat)),
     };
     match result {
         Ok(code) => code,
@@ -100,7 +115,11 @@ pub(crate) fn load_scanner(path: Option<PathBuf>) -> anyhow::Result<Scanner> {
     match path {
         Some(path) => {
             let (config, text) = Config::load(&path)?;
-            Ok(Scanner::new(&config, Some(&text), &path.display().to_string())?)
+            Ok(Scanner::new(
+                &config,
+                Some(&text),
+                &path.display().to_string(),
+            )?)
         }
         None => Ok(Scanner::new(&Config::default(), None, "built-in defaults")?),
     }
@@ -113,13 +132,22 @@ fn symbols(markdown: bool) -> anyhow::Result<ExitCode> {
         out.write_all(mailmoat_pipeline::symbols_doc::markdown(&table).as_bytes())?;
     } else {
         for d in table.iter() {
-            writeln!(out, "{:<32} {:<12} {:>5}  {}", d.name, d.group, d.score, d.description)?;
+            writeln!(
+                out,
+                "{:<32} {:<12} {:>5}  {}",
+                d.name, d.group, d.score, d.description
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn scan(paths: &[String], json: bool, explain: bool, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn scan(
+    paths: &[String],
+    json: bool,
+    explain: bool,
+    config: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let scanner = load_scanner(config)?;
     let (inputs, errors) = sources::expand(paths);
     let mut io_error = false;
@@ -131,8 +159,10 @@ fn scan(paths: &[String], json: bool, explain: bool, config: Option<PathBuf>) ->
     let progress = if has_folder && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(inputs.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {per_sec} eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} files {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(bar)
     } else {
@@ -190,7 +220,12 @@ fn scan(paths: &[String], json: bool, explain: bool, config: Option<PathBuf>) ->
     })
 }
 
-fn write_line(out: &mut impl Write, label: &str, report: &Report, explain: bool) -> std::io::Result<()> {
+fn write_line(
+    out: &mut impl Write,
+    label: &str,
+    report: &Report,
+    explain: bool,
+) -> std::io::Result<()> {
     let v = &report.verdict;
     let top: Vec<String> = v
         .reasons
@@ -199,17 +234,36 @@ fn write_line(out: &mut impl Write, label: &str, report: &Report, explain: bool)
         .take(5)
         .map(|r| format!("{}({:.1})", r.symbol, r.score))
         .collect();
-    writeln!(out, "{label}\t{}\t{}\t{:.2}\t{}", v.action, v.risk, v.score, top.join(" "))?;
+    writeln!(
+        out,
+        "{label}\t{}\t{}\t{:.2}\t{}",
+        v.action,
+        v.risk,
+        v.score,
+        top.join(" ")
+    )?;
     if explain {
         if let Some(forced) = &v.forced_by {
             writeln!(out, "    forced by {forced}")?;
         }
         for r in &v.reasons {
             let forced = r.forced.map(|a| format!(" forces {a}")).unwrap_or_default();
-            writeln!(out, "    {:<32} {:>6.2}  [{}]{forced}", r.symbol, r.score, r.group)?;
+            writeln!(
+                out,
+                "    {:<32} {:>6.2}  [{}]{forced}",
+                r.symbol, r.score, r.group
+            )?;
             for hit in &r.hits {
-                let strength = if hit.strength < 1.0 { format!(" (strength {:.2})", hit.strength) } else { String::new() };
-                writeln!(out, "        at {}: {}{strength}", hit.location, hit.details)?;
+                let strength = if hit.strength < 1.0 {
+                    format!(" (strength {:.2})", hit.strength)
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    out,
+                    "        at {}: {}{strength}",
+                    hit.location, hit.details
+                )?;
             }
         }
         if !v.capped_groups.is_empty() {

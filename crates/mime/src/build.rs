@@ -3,7 +3,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{
+    Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 use mailmoat_core::Location;
 
 use crate::charset;
@@ -11,8 +13,8 @@ use crate::html;
 use crate::received::{first_external, hop};
 use crate::urls::{find_in_text, host_of};
 use crate::{
-    Attachment, EmbeddedMessage, Envelope, HeaderField, Mailbox, MessageView, PartInfo, ProblemKind, TextBody,
-    TextKind, UrlRef, UrlSource, ViewOptions,
+    Attachment, EmbeddedMessage, Envelope, HeaderField, Mailbox, MessageView, PartInfo,
+    ProblemKind, TextBody, TextKind, UrlRef, UrlSource, ViewOptions,
 };
 
 fn parser() -> &'static MessageParser {
@@ -61,11 +63,19 @@ impl MessageView {
         match outcome {
             Ok(Some(scratch)) => merge(&mut view, scratch),
             Ok(None) => {
-                view.problem(ProblemKind::Unparseable, "no message structure could be parsed", Location::message());
+                view.problem(
+                    ProblemKind::Unparseable,
+                    "no message structure could be parsed",
+                    Location::message(),
+                );
                 fallback_body(&raw, &mut view, options);
             }
             Err(_) => {
-                view.problem(ProblemKind::Unparseable, "the MIME parser failed on this input", Location::message());
+                view.problem(
+                    ProblemKind::Unparseable,
+                    "the MIME parser failed on this input",
+                    Location::message(),
+                );
                 fallback_body(&raw, &mut view, options);
             }
         }
@@ -111,7 +121,11 @@ fn check_header_section(raw: &[u8], view: &mut MessageView) {
         .unwrap_or(raw.len());
     let head = &raw[..end];
     if memchr::memchr(0, head).is_some() {
-        view.problem(ProblemKind::BadHeader, "NUL byte in the header section", loc.clone());
+        view.problem(
+            ProblemKind::BadHeader,
+            "NUL byte in the header section",
+            loc.clone(),
+        );
     }
     for (n, line) in head.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -122,7 +136,8 @@ fn check_header_section(raw: &[u8], view: &mut MessageView) {
             continue; // mbox separator line
         }
         let colon = memchr::memchr(b':', line);
-        let valid_name = colon.is_some_and(|c| c > 0 && line[..c].iter().all(|&b| (33..=126).contains(&b)));
+        let valid_name =
+            colon.is_some_and(|c| c > 0 && line[..c].iter().all(|&b| (33..=126).contains(&b)));
         if !valid_name {
             let shown: String = String::from_utf8_lossy(&line[..line.len().min(60)]).into_owned();
             view.problem(
@@ -152,11 +167,20 @@ impl Walker<'_, '_> {
         }
         self.view.from = self.addresses("From", || mailboxes(message.from()));
         self.view.sender = self.addresses("Sender", || mailboxes(message.sender()));
-        self.view.to = self.addresses("To", || message.all_to().flat_map(|a| mailboxes(Some(a))).collect());
-        self.view.cc = self.addresses("Cc", || message.all_cc().flat_map(|a| mailboxes(Some(a))).collect());
+        self.view.to = self.addresses("To", || {
+            message.all_to().flat_map(|a| mailboxes(Some(a))).collect()
+        });
+        self.view.cc = self.addresses("Cc", || {
+            message.all_cc().flat_map(|a| mailboxes(Some(a))).collect()
+        });
         self.view.reply_to = self.addresses("Reply-To", || mailboxes(message.reply_to()));
         // Not mail-parser's return_address(): that falls back to From, hiding a missing header.
-        self.view.return_path = match root.headers.iter().find(|h| h.name == HeaderName::ReturnPath).map(|h| &h.value) {
+        self.view.return_path = match root
+            .headers
+            .iter()
+            .find(|h| h.name == HeaderName::ReturnPath)
+            .map(|h| &h.value)
+        {
             Some(HeaderValue::Text(t)) => Some(t.to_string()),
             Some(HeaderValue::TextList(list)) => list.last().map(|t| t.to_string()),
             _ => self
@@ -165,14 +189,18 @@ impl Walker<'_, '_> {
                 .map(|h| h.decoded.trim().trim_matches(['<', '>']).to_string()),
         };
         self.view.message_id = message.message_id().map(str::to_string);
-        self.view.date = message.date().filter(|d| d.is_valid()).map(|d| d.to_timestamp());
+        self.view.date = message
+            .date()
+            .filter(|d| d.is_valid())
+            .map(|d| d.to_timestamp());
         for h in root.headers.iter() {
             if let HeaderValue::Received(r) = &h.value {
                 let raw = raw_slice(&message.raw_message[..], h.offset_start, h.offset_end);
                 self.view.received.push(hop(unfold(&raw), r));
             }
         }
-        self.view.external_hop = first_external(&self.view.received, &self.options.trusted_networks);
+        self.view.external_hop =
+            first_external(&self.view.received, &self.options.trusted_networks);
         self.walk(message, 0, "1".to_string(), &Location::message(), 1, None);
     }
 
@@ -189,7 +217,10 @@ impl Walker<'_, '_> {
         }
         let mut synthetic = String::new();
         for h in self.view.headers_named(name) {
-            synthetic.push_str(&format!("{name}: {}\r\n", charset::reencode_words_as_utf8(&unfold(&h.raw))));
+            synthetic.push_str(&format!(
+                "{name}: {}\r\n",
+                charset::reencode_words_as_utf8(&unfold(&h.raw))
+            ));
         }
         synthetic.push_str("\r\n");
         let Some(message) = parser().parse(synthetic.as_bytes()) else {
@@ -224,12 +255,23 @@ impl Walker<'_, '_> {
             .to_ascii_lowercase();
         let file_name = part.attachment_name().map(|n| n.to_string());
         let is_text_type = matches!(part.body, PartType::Text(_) | PartType::Html(_));
-        let disposition_attachment = part.content_disposition().is_some_and(|d| d.is_attachment());
+        let disposition_attachment = part
+            .content_disposition()
+            .is_some_and(|d| d.is_attachment());
         // mail-parser files a damaged inline text part under attachments; a reader still sees it.
         let is_body = message.text_body.contains(&part_id)
             || message.html_body.contains(&part_id)
-            || (is_text_type && file_name.is_none() && !disposition_attachment && !content_type.starts_with("multipart/"));
-        let location = part_location(parent, &number, &content_type, file_name.as_deref(), is_body);
+            || (is_text_type
+                && file_name.is_none()
+                && !disposition_attachment
+                && !content_type.starts_with("multipart/"));
+        let location = part_location(
+            parent,
+            &number,
+            &content_type,
+            file_name.as_deref(),
+            is_body,
+        );
         self.view.max_depth = self.view.max_depth.max(depth);
         self.view.parts.push(PartInfo {
             location: location.clone(),
@@ -249,17 +291,23 @@ impl Walker<'_, '_> {
         if depth > self.options.max_depth {
             self.view.problem(
                 ProblemKind::TooDeep,
-                format!("MIME nesting deeper than {} levels; not descended", self.options.max_depth),
+                format!(
+                    "MIME nesting deeper than {} levels; not descended",
+                    self.options.max_depth
+                ),
                 location,
             );
             return;
         }
         match &part.body {
             PartType::Multipart(children) => {
-                if let Some(boundary) = part.content_type().and_then(|ct| ct.attribute("boundary")) {
+                if let Some(boundary) = part.content_type().and_then(|ct| ct.attribute("boundary"))
+                {
                     let closing = format!("--{boundary}--");
                     let from = (part.offset_body as usize).min(message.raw_message.len());
-                    if memchr::memmem::find(&message.raw_message[from..], closing.as_bytes()).is_none() {
+                    if memchr::memmem::find(&message.raw_message[from..], closing.as_bytes())
+                        .is_none()
+                    {
                         self.view.problem(
                             ProblemKind::BadMime,
                             format!("multipart boundary {boundary:?} is never closed"),
@@ -272,9 +320,20 @@ impl Walker<'_, '_> {
                 } else {
                     alternative_group
                 };
-                let base = if part_id == 0 { String::new() } else { format!("{number}.") };
+                let base = if part_id == 0 {
+                    String::new()
+                } else {
+                    format!("{number}.")
+                };
                 for (i, &child) in children.iter().enumerate() {
-                    self.walk(message, child, format!("{base}{}", i + 1), &location, depth + 1, group);
+                    self.walk(
+                        message,
+                        child,
+                        format!("{base}{}", i + 1),
+                        &location,
+                        depth + 1,
+                        group,
+                    );
                 }
             }
             _ if content_type.starts_with("multipart/") => {
@@ -295,7 +354,9 @@ impl Walker<'_, '_> {
                 let mut text = text.to_string();
                 if let Some(label) = &charset_label {
                     if charset::needs_own_decoder(label) {
-                        if let Some(decoded) = charset::decode(label, &transfer_decoded(message, part)) {
+                        if let Some(decoded) =
+                            charset::decode(label, &transfer_decoded(message, part))
+                        {
                             text = decoded;
                         }
                     } else if !charset::is_known(label) {
@@ -315,7 +376,13 @@ impl Walker<'_, '_> {
                         let rendered = html::render(&text, self.options.max_html_bytes);
                         self.add_links(rendered.links, &location);
                     }
-                    self.add_attachment(location, file_name, content_type, false, text.into_bytes());
+                    self.add_attachment(
+                        location,
+                        file_name,
+                        content_type,
+                        false,
+                        text.into_bytes(),
+                    );
                 }
             }
             PartType::Binary(data) | PartType::InlineBinary(data) => {
@@ -326,7 +393,13 @@ impl Walker<'_, '_> {
                 let raw = &message.raw_message[..];
                 let start = (part.offset_body as usize).min(raw.len());
                 let end = (part.offset_end as usize).clamp(start, raw.len());
-                self.add_attachment(location.clone(), file_name, content_type, false, raw[start..end].to_vec());
+                self.add_attachment(
+                    location.clone(),
+                    file_name,
+                    content_type,
+                    false,
+                    raw[start..end].to_vec(),
+                );
                 if let Some(root) = nested.parts.first() {
                     let headers = header_fields(root, &nested.raw_message[..]);
                     self.view.embedded_messages.push(EmbeddedMessage {
@@ -353,7 +426,11 @@ impl Walker<'_, '_> {
             if text.len() > self.options.max_html_bytes {
                 self.view.problem(
                     ProblemKind::Truncated,
-                    format!("HTML part of {} bytes rendered only up to {}", text.len(), self.options.max_html_bytes),
+                    format!(
+                        "HTML part of {} bytes rendered only up to {}",
+                        text.len(),
+                        self.options.max_html_bytes
+                    ),
                     location.clone(),
                 );
             }
@@ -385,7 +462,14 @@ impl Walker<'_, '_> {
 
     fn add_links(&mut self, links: Vec<html::Link>, location: &Location) {
         for link in links {
-            push_url(self.view, self.options, link.url, link.source, link.anchor_text, location);
+            push_url(
+                self.view,
+                self.options,
+                link.url,
+                link.source,
+                link.anchor_text,
+                location,
+            );
         }
     }
 
@@ -410,7 +494,14 @@ impl Walker<'_, '_> {
 
 fn add_text_urls(view: &mut MessageView, text: &str, location: &Location, options: &ViewOptions) {
     for url in find_in_text(text) {
-        push_url(view, options, url.to_string(), UrlSource::Text, None, location);
+        push_url(
+            view,
+            options,
+            url.to_string(),
+            UrlSource::Text,
+            None,
+            location,
+        );
     }
 }
 
@@ -423,10 +514,17 @@ fn push_url(
     location: &Location,
 ) {
     if view.urls.len() >= options.max_urls {
-        if !view.problems.iter().any(|p| p.kind == ProblemKind::Truncated && p.detail.starts_with("more than")) {
+        if !view
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::Truncated && p.detail.starts_with("more than"))
+        {
             view.problem(
                 ProblemKind::Truncated,
-                format!("more than {} URLs; the rest are not analysed", options.max_urls),
+                format!(
+                    "more than {} URLs; the rest are not analysed",
+                    options.max_urls
+                ),
                 location.clone(),
             );
         }
@@ -459,7 +557,13 @@ pub fn display_safe(name: &str) -> String {
     out
 }
 
-fn part_location(parent: &Location, number: &str, content_type: &str, file_name: Option<&str>, is_body: bool) -> Location {
+fn part_location(
+    parent: &Location,
+    number: &str,
+    content_type: &str,
+    file_name: Option<&str>,
+    is_body: bool,
+) -> Location {
     let file_name = file_name.map(display_safe);
     let file_name = file_name.as_deref();
     let segment = match file_name {
@@ -479,9 +583,12 @@ fn transfer_decoded(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
     let end = (part.offset_end as usize).clamp(start, raw.len());
     let body = &raw[start..end];
     match part.encoding {
-        mail_parser::Encoding::Base64 => mail_parser::decoders::base64::base64_decode(body).unwrap_or_default(),
+        mail_parser::Encoding::Base64 => {
+            mail_parser::decoders::base64::base64_decode(body).unwrap_or_default()
+        }
         mail_parser::Encoding::QuotedPrintable => {
-            mail_parser::decoders::quoted_printable::quoted_printable_decode(body).unwrap_or_default()
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+                .unwrap_or_default()
         }
         mail_parser::Encoding::None => body.to_vec(),
     }
@@ -510,7 +617,10 @@ fn header_fields(part: &MessagePart<'_>, raw: &[u8]) -> Vec<HeaderField> {
         .iter()
         .map(|h| {
             let raw_value = raw_slice(raw, h.offset_start, h.offset_end);
-            let raw_value = raw_value.trim_start().trim_end_matches(['\r', '\n']).to_string();
+            let raw_value = raw_value
+                .trim_start()
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
             let decoded = decoded_value(&h.value, &raw_value);
             HeaderField {
                 name: h.name.as_str().to_string(),
@@ -547,14 +657,27 @@ fn decoded_value(value: &HeaderValue<'_>, raw: &str) -> String {
 }
 
 fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {
-    let Some(address) = address else { return Vec::new() };
+    let Some(address) = address else {
+        return Vec::new();
+    };
     let convert = |a: &mail_parser::Addr<'_>| Mailbox {
-        name: a.name.as_ref().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
-        address: a.address.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+        name: a
+            .name
+            .as_ref()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+        address: a
+            .address
+            .as_ref()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
     };
     match address {
         Address::List(list) => list.iter().map(convert).collect(),
-        Address::Group(groups) => groups.iter().flat_map(|g| g.addresses.iter().map(convert)).collect(),
+        Address::Group(groups) => groups
+            .iter()
+            .flat_map(|g| g.addresses.iter().map(convert))
+            .collect(),
     }
 }
 

@@ -8,7 +8,17 @@ use mail_parser::decoders::charsets::map::charset_decoder;
 fn is_utf8_or_ascii(label: &str) -> bool {
     matches!(
         label.to_ascii_lowercase().as_str(),
-        "utf-8" | "utf8" | "us-ascii" | "ascii" | "ansi_x3.4-1968" | "us" | "unicode-1-1-utf-8" | "x-unknown" | "unknown-8bit" | "default" | "x-user-defined"
+        "utf-8"
+            | "utf8"
+            | "us-ascii"
+            | "ascii"
+            | "ansi_x3.4-1968"
+            | "us"
+            | "unicode-1-1-utf-8"
+            | "x-unknown"
+            | "unknown-8bit"
+            | "default"
+            | "x-user-defined"
     )
 }
 
@@ -22,7 +32,15 @@ pub(crate) fn is_iso2022kr(label: &str) -> bool {
 fn is_uhc_alias(label: &str) -> bool {
     matches!(
         label.trim().to_ascii_lowercase().as_str(),
-        "cp949" | "ms949" | "uhc" | "x-windows-949" | "x-uhc" | "ks_c_5601" | "ks-c-5601" | "ksc5601-1987" | "ks_c_5601-1992"
+        "cp949"
+            | "ms949"
+            | "uhc"
+            | "x-windows-949"
+            | "x-uhc"
+            | "ks_c_5601"
+            | "ks-c-5601"
+            | "ksc5601-1987"
+            | "ks_c_5601-1992"
     )
 }
 
@@ -83,7 +101,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -159,7 +181,8 @@ pub(crate) fn decode(label: &str, bytes: &[u8]) -> Option<String> {
     if let Some(f) = charset_decoder(label.trim().as_bytes()) {
         return Some(f(bytes));
     }
-    encoding_rs::Encoding::for_label(label.trim().as_bytes()).map(|e| e.decode(bytes).0.into_owned())
+    encoding_rs::Encoding::for_label(label.trim().as_bytes())
+        .map(|e| e.decode(bytes).0.into_owned())
 }
 
 /// Decodes RFC 2047 encoded-words in an unfolded header value. Used only where mail-parser
@@ -259,7 +282,15 @@ mod tests {
 
     #[test]
     fn known_charsets() {
-        for l in ["utf-8", "EUC-KR", "ks_c_5601-1987", "cp949", "iso-2022-kr", "shift_jis", "iso-8859-2"] {
+        for l in [
+            "utf-8",
+            "EUC-KR",
+            "ks_c_5601-1987",
+            "cp949",
+            "iso-2022-kr",
+            "shift_jis",
+            "iso-8859-2",
+        ] {
             assert!(is_known(l), "{l}");
         }
         assert!(!is_known("x-no-such-charset"));

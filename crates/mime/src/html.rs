@@ -44,24 +44,71 @@ struct Frame {
 fn is_void(name: &[u8]) -> bool {
     matches!(
         name,
-        b"br" | b"img" | b"hr" | b"input" | b"meta" | b"link" | b"area" | b"base" | b"col"
-            | b"embed" | b"source" | b"track" | b"wbr" | b"param" | b"keygen" | b"frame"
+        b"br"
+            | b"img"
+            | b"hr"
+            | b"input"
+            | b"meta"
+            | b"link"
+            | b"area"
+            | b"base"
+            | b"col"
+            | b"embed"
+            | b"source"
+            | b"track"
+            | b"wbr"
+            | b"param"
+            | b"keygen"
+            | b"frame"
     )
 }
 
 fn is_block(name: &[u8]) -> bool {
     matches!(
         name,
-        b"p" | b"div" | b"tr" | b"table" | b"li" | b"ul" | b"ol" | b"h1" | b"h2" | b"h3" | b"h4"
-            | b"h5" | b"h6" | b"blockquote" | b"section" | b"article" | b"header" | b"footer"
-            | b"center" | b"pre" | b"form" | b"dl" | b"dt" | b"dd" | b"address" | b"hr" | b"br"
-            | b"tbody" | b"thead" | b"tfoot" | b"body" | b"html" | b"nav" | b"main" | b"aside"
+        b"p" | b"div"
+            | b"tr"
+            | b"table"
+            | b"li"
+            | b"ul"
+            | b"ol"
+            | b"h1"
+            | b"h2"
+            | b"h3"
+            | b"h4"
+            | b"h5"
+            | b"h6"
+            | b"blockquote"
+            | b"section"
+            | b"article"
+            | b"header"
+            | b"footer"
+            | b"center"
+            | b"pre"
+            | b"form"
+            | b"dl"
+            | b"dt"
+            | b"dd"
+            | b"address"
+            | b"hr"
+            | b"br"
+            | b"tbody"
+            | b"thead"
+            | b"tfoot"
+            | b"body"
+            | b"html"
+            | b"nav"
+            | b"main"
+            | b"aside"
     )
 }
 
 /// Content never shown to a reader.
 fn is_skipped(name: &[u8]) -> bool {
-    matches!(name, b"script" | b"style" | b"title" | b"template" | b"head" | b"xml")
+    matches!(
+        name,
+        b"script" | b"style" | b"title" | b"template" | b"head" | b"xml"
+    )
 }
 
 /// Renders HTML; input beyond `max_bytes` is ignored.
@@ -101,7 +148,11 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
                 if is_block(name) {
                     newline(&mut out.visible);
                     space(&mut out.hidden);
-                    if let Some(anchor) = parent.anchor.and_then(|i| out.links.get_mut(i)).and_then(|l| l.anchor_text.as_mut()) {
+                    if let Some(anchor) = parent
+                        .anchor
+                        .and_then(|i| out.links.get_mut(i))
+                        .and_then(|l| l.anchor_text.as_mut())
+                    {
                         space(anchor);
                     }
                 }
@@ -120,7 +171,11 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
                     frame.hidden = true;
                 }
                 // <body text=...> sets the page's text colour.
-                let color_attr = if name == b"body" { attr(b"text").or_else(|| attr(b"color")) } else { attr(b"color") };
+                let color_attr = if name == b"body" {
+                    attr(b"text").or_else(|| attr(b"color"))
+                } else {
+                    attr(b"color")
+                };
                 if let Some(c) = color_attr.and_then(|c| parse_color(&c)) {
                     frame.color = c;
                 }
@@ -131,17 +186,18 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
                     apply_style(&style, &mut frame);
                 }
                 // Links.
-                let push_link = |url: String, source: UrlSource, out: &mut Rendered| -> Option<usize> {
-                    if url.is_empty() || url.starts_with('#') {
-                        return None;
-                    }
-                    out.links.push(Link {
-                        url,
-                        source,
-                        anchor_text: None,
-                    });
-                    Some(out.links.len() - 1)
-                };
+                let push_link =
+                    |url: String, source: UrlSource, out: &mut Rendered| -> Option<usize> {
+                        if url.is_empty() || url.starts_with('#') {
+                            return None;
+                        }
+                        out.links.push(Link {
+                            url,
+                            source,
+                            anchor_text: None,
+                        });
+                        Some(out.links.len() - 1)
+                    };
                 match name {
                     b"a" | b"area" => {
                         if let Some(href) = attr(b"href") {
@@ -154,7 +210,8 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
                             }
                         }
                     }
-                    b"img" | b"iframe" | b"frame" | b"embed" | b"script" | b"input" | b"video" | b"audio" | b"source" => {
+                    b"img" | b"iframe" | b"frame" | b"embed" | b"script" | b"input" | b"video"
+                    | b"audio" | b"source" => {
                         if let Some(src) = attr(b"src") {
                             push_link(src, UrlSource::Src, &mut out);
                         }
@@ -175,7 +232,8 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
                         }
                     }
                     b"meta" => {
-                        let refresh = attr(b"http-equiv").is_some_and(|v| v.eq_ignore_ascii_case("refresh"));
+                        let refresh =
+                            attr(b"http-equiv").is_some_and(|v| v.eq_ignore_ascii_case("refresh"));
                         if refresh {
                             if let Some(url) = attr(b"content").and_then(|c| meta_refresh_url(&c)) {
                                 push_link(url, UrlSource::MetaRefresh, &mut out);
@@ -212,13 +270,16 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
                     continue;
                 }
                 let text = String::from_utf8_lossy(&text.value);
-                let invisible = frame.hidden || color_distance(frame.color, frame.background) < 24.0;
+                let invisible =
+                    frame.hidden || color_distance(frame.color, frame.background) < 24.0;
                 if invisible {
                     push_collapsed(&mut out.hidden, &text);
                 } else {
                     push_collapsed(&mut out.visible, &text);
                     if let Some(i) = frame.anchor {
-                        if let Some(anchor) = out.links.get_mut(i).and_then(|l| l.anchor_text.as_mut()) {
+                        if let Some(anchor) =
+                            out.links.get_mut(i).and_then(|l| l.anchor_text.as_mut())
+                        {
                             push_collapsed(anchor, &text);
                         }
                     }
@@ -244,9 +305,15 @@ fn apply_style(style: &str, frame: &mut Frame) {
     let mut overflow_hidden = false;
     let mut zero_box = false;
     for decl in style.split(';') {
-        let Some((prop, value)) = decl.split_once(':') else { continue };
+        let Some((prop, value)) = decl.split_once(':') else {
+            continue;
+        };
         let prop = prop.trim().to_ascii_lowercase();
-        let value = value.trim().trim_end_matches("!important").trim().to_ascii_lowercase();
+        let value = value
+            .trim()
+            .trim_end_matches("!important")
+            .trim()
+            .to_ascii_lowercase();
         match prop.as_str() {
             "display" if value == "none" => frame.hidden = true,
             "visibility" if value == "hidden" || value == "collapse" => frame.hidden = true,
@@ -264,8 +331,14 @@ fn apply_style(style: &str, frame: &mut Frame) {
                 }
             }
             "overflow" if value == "hidden" => overflow_hidden = true,
-            "max-height" | "height" | "max-width" | "width" if css_length_px(&value) == Some(0.0) => zero_box = true,
-            "text-indent" | "left" | "top" | "margin-left" if css_length_px(&value).is_some_and(|px| px <= -500.0) => {
+            "max-height" | "height" | "max-width" | "width"
+                if css_length_px(&value) == Some(0.0) =>
+            {
+                zero_box = true
+            }
+            "text-indent" | "left" | "top" | "margin-left"
+                if css_length_px(&value).is_some_and(|px| px <= -500.0) =>
+            {
                 frame.hidden = true
             }
             _ => {}
@@ -279,10 +352,11 @@ fn apply_style(style: &str, frame: &mut Frame) {
 /// A CSS length in pixels, for the units that matter here.
 fn css_length_px(value: &str) -> Option<f64> {
     let v = value.trim();
-    let (num, unit) = match v.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')) {
-        Some(i) => (&v[..i], v[i..].trim()),
-        None => (v, ""),
-    };
+    let (num, unit) =
+        match v.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')) {
+            Some(i) => (&v[..i], v[i..].trim()),
+            None => (v, ""),
+        };
     let n: f64 = num.parse().ok()?;
     let px = match unit {
         "" | "px" => n,
@@ -296,11 +370,17 @@ fn css_length_px(value: &str) -> Option<f64> {
 
 fn parse_color(value: &str) -> Option<Rgb> {
     let v = value.trim().trim_end_matches(';').to_ascii_lowercase();
-    if let Some(hex) = v.strip_prefix('#').or_else(|| (v.len() == 6 && v.bytes().all(|b| b.is_ascii_hexdigit())).then_some(v.as_str())) {
+    if let Some(hex) = v.strip_prefix('#').or_else(|| {
+        (v.len() == 6 && v.bytes().all(|b| b.is_ascii_hexdigit())).then_some(v.as_str())
+    }) {
         let h = |s: &str| u8::from_str_radix(s, 16).ok();
         return match hex.len() {
             3 => {
-                let d: Vec<u8> = hex.chars().filter_map(|c| c.to_digit(16)).map(|d| (d * 17) as u8).collect();
+                let d: Vec<u8> = hex
+                    .chars()
+                    .filter_map(|c| c.to_digit(16))
+                    .map(|d| (d * 17) as u8)
+                    .collect();
                 (d.len() == 3).then(|| (d[0], d[1], d[2]))
             }
             6 => Some((h(&hex[0..2])?, h(&hex[2..4])?, h(&hex[4..6])?)),
@@ -312,7 +392,12 @@ fn parse_color(value: &str) -> Option<Rgb> {
             .trim_end_matches(')')
             .split(',')
             .take(3)
-            .filter_map(|p| p.trim().parse::<f64>().ok().map(|n| n.clamp(0.0, 255.0) as u8))
+            .filter_map(|p| {
+                p.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .map(|n| n.clamp(0.0, 255.0) as u8)
+            })
             .collect();
         return (parts.len() == 3).then(|| (parts[0], parts[1], parts[2]));
     }
@@ -409,7 +494,10 @@ mod tests {
             "<p style='color:#fffffe'>almost white</p>",
         ));
         assert_eq!(out.visible, "shown");
-        assert_eq!(out.hidden, "none zero white dark vis collapsed almost white");
+        assert_eq!(
+            out.hidden,
+            "none zero white dark vis collapsed almost white"
+        );
     }
 
     #[test]
@@ -430,7 +518,11 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("http://evil.example/login", UrlSource::Href, Some("https://www.paypal.com")),
+                (
+                    "http://evil.example/login",
+                    UrlSource::Href,
+                    Some("https://www.paypal.com")
+                ),
                 ("http://img.example/a.png", UrlSource::Src, None),
                 ("https://collect.example/post", UrlSource::FormAction, None),
                 ("http://redirect.example/", UrlSource::MetaRefresh, None),

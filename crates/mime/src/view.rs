@@ -236,7 +236,10 @@ pub struct MessageView {
 
 impl MessageView {
     /// All header fields with this name (case-insensitive), in order.
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a HeaderField> + 'a {
+    pub fn headers_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a HeaderField> + 'a {
         self.headers
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
@@ -244,7 +247,9 @@ impl MessageView {
 
     /// The first header field with this name.
     pub fn header(&self, name: &str) -> Option<&HeaderField> {
-        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
     }
 
     /// The hop where the message entered from outside, if the Received chain shows one.
@@ -280,7 +285,12 @@ impl MessageView {
         &self.raw[..end]
     }
 
-    pub(crate) fn problem(&mut self, kind: ProblemKind, detail: impl Into<String>, location: Location) {
+    pub(crate) fn problem(
+        &mut self,
+        kind: ProblemKind,
+        detail: impl Into<String>,
+        location: Location,
+    ) {
         self.problems.push(Problem {
             kind,
             detail: detail.into(),

@@ -59,7 +59,10 @@ impl MessageConfig {
 #[non_exhaustive]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
     #[error("{path}: {source}")]
@@ -112,23 +115,35 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_key_and_line() {
-        let err = Config::parse("[message]\nmax_depth = 3\nmax_dept = 4\n", "mailmoat.toml").unwrap_err();
+        let err =
+            Config::parse("[message]\nmax_depth = 3\nmax_dept = 4\n", "mailmoat.toml").unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("mailmoat.toml: line 3, column 1:"), "{msg}");
         assert!(msg.contains("max_dept"), "{msg}");
 
-        let err = Config::parse("[detectors.header_sanity]\ndate_past_dayz = 3\n", "c.toml").unwrap_err();
-        assert!(err.to_string().contains("line 2") && err.to_string().contains("date_past_dayz"), "{err}");
+        let err =
+            Config::parse("[detectors.header_sanity]\ndate_past_dayz = 3\n", "c.toml").unwrap_err();
+        assert!(
+            err.to_string().contains("line 2") && err.to_string().contains("date_past_dayz"),
+            "{err}"
+        );
 
         let err = Config::parse("[nonsense]\n", "c.toml").unwrap_err();
-        assert!(err.to_string().contains("line 1") && err.to_string().contains("nonsense"), "{err}");
+        assert!(
+            err.to_string().contains("line 1") && err.to_string().contains("nonsense"),
+            "{err}"
+        );
     }
 
     #[test]
     fn wrong_types_are_errors() {
         let err = Config::parse("[policy]\ntag = \"high\"\n", "c.toml").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
-        let err = Config::parse("[message]\ntrusted_networks = [\"10.0.0.0/33\"]\n", "c.toml").unwrap_err();
+        let err = Config::parse(
+            "[message]\ntrusted_networks = [\"10.0.0.0/33\"]\n",
+            "c.toml",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
     }
 }

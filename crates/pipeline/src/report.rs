@@ -25,7 +25,11 @@ struct SymbolJson<'a> {
 impl Report {
     /// Symbol names, strongest first.
     pub fn symbol_names(&self) -> Vec<&str> {
-        self.verdict.reasons.iter().map(|r| r.symbol.as_str()).collect()
+        self.verdict
+            .reasons
+            .iter()
+            .map(|r| r.symbol.as_str())
+            .collect()
     }
 
     /// Everything as one JSON object. `symbols` maps each symbol to its score and hits.
@@ -48,7 +52,9 @@ impl Report {
             })
             .collect();
         let addresses = |list: &[mailmoat_mime::Mailbox]| -> Vec<Value> {
-            list.iter().map(|m| json!({"name": m.name, "address": m.address})).collect()
+            list.iter()
+                .map(|m| json!({"name": m.name, "address": m.address}))
+                .collect()
         };
         json!({
             "file": file,

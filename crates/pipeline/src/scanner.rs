@@ -31,7 +31,11 @@ pub fn symbol_table() -> SymbolTable {
 
 impl Scanner {
     /// Builds from a parsed config; `source` is the config text, so errors can name lines.
-    pub fn new(config: &Config, source: Option<&str>, origin: &str) -> Result<Scanner, ConfigError> {
+    pub fn new(
+        config: &Config,
+        source: Option<&str>,
+        origin: &str,
+    ) -> Result<Scanner, ConfigError> {
         let detectors = config.detectors.build();
         Scanner::with_detectors(config, source, origin, detectors)
     }
@@ -44,10 +48,13 @@ impl Scanner {
         detectors: Vec<Box<dyn Detector>>,
     ) -> Result<Scanner, ConfigError> {
         let table = symbol_table();
-        let policy = config.policy.build(&table, source).map_err(|source| ConfigError::Policy {
-            path: origin.to_string(),
-            source,
-        })?;
+        let policy = config
+            .policy
+            .build(&table, source)
+            .map_err(|source| ConfigError::Policy {
+                path: origin.to_string(),
+                source,
+            })?;
         Ok(Scanner {
             table,
             policy,
@@ -61,7 +68,11 @@ impl Scanner {
         let view = MessageView::build(raw, envelope, &self.view_options);
         let findings = self.analyze(&view);
         let verdict = decide(&findings, &self.policy);
-        Report { view, findings, verdict }
+        Report {
+            view,
+            findings,
+            verdict,
+        }
     }
 
     /// Runs the detectors on a view; a detector that panics is recorded as DETECTOR_FAILED.
@@ -77,7 +88,11 @@ impl Scanner {
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown failure".to_string());
-                    findings.add("DETECTOR_FAILED", format!("{} failed: {why}", detector.name()), Location::message());
+                    findings.add(
+                        "DETECTOR_FAILED",
+                        format!("{} failed: {why}", detector.name()),
+                        Location::message(),
+                    );
                 }
             }
         }
@@ -115,14 +130,23 @@ mod tests {
         detectors.insert(0, Box::new(Panics));
         let scanner = Scanner::with_detectors(&config, None, "test", detectors).unwrap();
         let report = scanner.scan(b"Subject: hi\r\n\r\nbody".to_vec(), Envelope::default());
-        let failed: Vec<_> = report.findings.iter().filter(|e| e.symbol == "DETECTOR_FAILED").collect();
+        let failed: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|e| e.symbol == "DETECTOR_FAILED")
+            .collect();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].details, "panics failed: boom");
-        assert!(report.findings.contains("HDR_MISSING_FROM"), "other detectors ran");
+        assert!(
+            report.findings.contains("HDR_MISSING_FROM"),
+            "other detectors ran"
+        );
         assert_eq!(report.verdict.action, Action::Deliver, "moves on by policy");
 
-        let forced: Config = toml::from_str("[policy.symbols.DETECTOR_FAILED]\nforce = \"quarantine\"").unwrap();
-        let scanner = Scanner::with_detectors(&forced, None, "test", vec![Box::new(Panics)]).unwrap();
+        let forced: Config =
+            toml::from_str("[policy.symbols.DETECTOR_FAILED]\nforce = \"quarantine\"").unwrap();
+        let scanner =
+            Scanner::with_detectors(&forced, None, "test", vec![Box::new(Panics)]).unwrap();
         let report = scanner.scan(b"Subject: hi\r\n\r\nbody".to_vec(), Envelope::default());
         assert_eq!(report.verdict.action, Action::Quarantine);
     }
@@ -136,7 +160,9 @@ mod tests {
     fn unknown_symbol_in_policy_names_file_and_line() {
         let text = "[policy]\ntag = 5\n\n[policy.symbols.NO_SUCH_SYMBOL]\nscore = 1\n";
         let config = Config::parse(text, "mailmoat.toml").unwrap();
-        let err = Scanner::new(&config, Some(text), "mailmoat.toml").err().unwrap();
+        let err = Scanner::new(&config, Some(text), "mailmoat.toml")
+            .err()
+            .unwrap();
         assert_eq!(
             err.to_string(),
             "mailmoat.toml: unknown symbol `NO_SUCH_SYMBOL` in [policy.symbols] at line 4"

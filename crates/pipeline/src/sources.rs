@@ -63,7 +63,11 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
     let is_maildir = dir.join("cur").is_dir() && dir.join("new").is_dir();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
         .collect();
     entries.sort();
     for path in entries {
@@ -74,7 +78,11 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
             }
             walk(&path, out)?;
         } else if !is_maildir {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
             if !NOT_MAIL.contains(&ext.as_str()) {
                 out.push(Input::File(path));
             }
@@ -124,11 +132,17 @@ pub fn split(label: &str, bytes: Vec<u8>) -> Vec<Item> {
     for (n, &start) in starts.iter().enumerate() {
         let end = starts.get(n + 1).copied().unwrap_or(bytes.len());
         let chunk = &bytes[start..end];
-        let line_end = memchr::memchr(b'\n', chunk).map(|i| i + 1).unwrap_or(chunk.len());
+        let line_end = memchr::memchr(b'\n', chunk)
+            .map(|i| i + 1)
+            .unwrap_or(chunk.len());
         let envelope = from_line_envelope(&chunk[..line_end]);
         let raw = unescape_from(&chunk[line_end..]);
         items.push(Item {
-            label: if many { format!("{label}#{}", n + 1) } else { label.to_string() },
+            label: if many {
+                format!("{label}#{}", n + 1)
+            } else {
+                label.to_string()
+            },
             raw,
             envelope,
         });
@@ -140,8 +154,11 @@ pub fn split(label: &str, bytes: Vec<u8>) -> Vec<Item> {
 /// message was delivered.
 fn from_line_envelope(line: &[u8]) -> Envelope {
     let line = String::from_utf8_lossy(line);
-    let mut words = line.trim_end().split_whitespace().skip(1);
-    let sender = words.next().filter(|s| *s != "MAILER-DAEMON").map(|s| s.to_string());
+    let mut words = line.split_whitespace().skip(1);
+    let sender = words
+        .next()
+        .filter(|s| *s != "MAILER-DAEMON")
+        .map(|s| s.to_string());
     let rest: Vec<&str> = words.collect();
     Envelope {
         mail_from: sender,
@@ -152,13 +169,24 @@ fn from_line_envelope(line: &[u8]) -> Envelope {
 
 /// `Thu Aug 22 13:17:22 2002` (asctime, UTC assumed) to Unix seconds.
 fn parse_asctime(words: &[&str]) -> Option<i64> {
-    let [_, month, day, time, year, ..] = words else { return None };
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    let month = MONTHS.iter().position(|m| month.to_ascii_lowercase().starts_with(m))? as i64 + 1;
+    let [_, month, day, time, year, ..] = words else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let month = MONTHS
+        .iter()
+        .position(|m| month.to_ascii_lowercase().starts_with(m))? as i64
+        + 1;
     let day: i64 = day.parse().ok()?;
     let year: i64 = year.parse().ok()?;
     let mut hms = time.split(':').map(|p| p.parse::<i64>());
-    let (h, m, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next().unwrap_or(Ok(0)).ok()?);
+    let (h, m, s) = (
+        hms.next()?.ok()?,
+        hms.next()?.ok()?,
+        hms.next().unwrap_or(Ok(0)).ok()?,
+    );
     if !(1..=31).contains(&day) || !(0..24).contains(&h) || !(0..60).contains(&m) {
         return None;
     }
@@ -211,16 +239,28 @@ mod tests {
         let items = split("box", mbox.to_vec());
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].label, "box#1");
-        assert_eq!(items[0].envelope.mail_from.as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            items[0].envelope.mail_from.as_deref(),
+            Some("alice@example.com")
+        );
         assert_eq!(items[0].envelope.received_at, Some(1030022242));
         assert!(items[0].raw.starts_with(b"Subject: one"));
-        assert!(items[0].raw.windows(11).any(|w| w == b"\nFrom here\n"), "mboxrd unescaped");
-        assert_eq!(items[1].envelope.mail_from.as_deref(), Some("bob@example.com"));
+        assert!(
+            items[0].raw.windows(11).any(|w| w == b"\nFrom here\n"),
+            "mboxrd unescaped"
+        );
+        assert_eq!(
+            items[1].envelope.mail_from.as_deref(),
+            Some("bob@example.com")
+        );
     }
 
     #[test]
     fn single_message_mbox_keeps_the_file_name() {
-        let items = split("00001.txt", b"From a@b  Thu Aug 22 13:17:22 2002\nSubject: x\n\nhi\n".to_vec());
+        let items = split(
+            "00001.txt",
+            b"From a@b  Thu Aug 22 13:17:22 2002\nSubject: x\n\nhi\n".to_vec(),
+        );
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].label, "00001.txt");
     }
@@ -246,9 +286,17 @@ mod tests {
         ]);
         let names: Vec<String> = inputs
             .iter()
-            .map(|i| i.label().strip_prefix(&root.display().to_string()).unwrap().to_string())
+            .map(|i| {
+                i.label()
+                    .strip_prefix(&root.display().to_string())
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
-        assert_eq!(names, vec!["/Maildir/cur/1", "/Maildir/new/2", "/plain/sub/x.eml"]);
+        assert_eq!(
+            names,
+            vec!["/Maildir/cur/1", "/Maildir/new/2", "/plain/sub/x.eml"]
+        );
         assert_eq!(errors.len(), 1);
         std::fs::remove_dir_all(&root).ok();
     }

@@ -175,7 +175,13 @@ fn at_line(line: Option<usize>) -> String {
 
 /// Line (1-based) of a byte offset, for error messages.
 pub fn line_of(source: Option<&str>, offset: usize) -> Option<usize> {
-    source.map(|s| s[..offset.min(s.len())].bytes().filter(|&b| b == b'\n').count() + 1)
+    source.map(|s| {
+        s[..offset.min(s.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -239,12 +245,12 @@ impl PolicyConfig {
             })
             .collect();
         for (name, o) in &self.symbols {
-            let rule = symbols
-                .get_mut(name.get_ref().as_str())
-                .ok_or_else(|| PolicyError::UnknownSymbol {
+            let rule = symbols.get_mut(name.get_ref().as_str()).ok_or_else(|| {
+                PolicyError::UnknownSymbol {
                     name: name.get_ref().clone(),
                     line: line_of(source, name.span().start),
-                })?;
+                }
+            })?;
             if let Some(score) = o.score {
                 rule.score = score;
             }
@@ -425,7 +431,11 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
     let (action, risk, forced_by) = match forced {
         Some((f, i)) => {
             reasons[i].forced = Some(f.action);
-            (f.action, score_risk.max(f.risk), Some(reasons[i].symbol.clone()))
+            (
+                f.action,
+                score_risk.max(f.risk),
+                Some(reasons[i].symbol.clone()),
+            )
         }
         None => {
             let action = if score >= policy.reject {

@@ -35,7 +35,10 @@ fn findings(symbols: &[(&'static str, f64)]) -> Findings {
 #[test]
 fn nothing_found_is_delivered_with_no_risk() {
     let v = decide(&Findings::new(), &policy(""));
-    assert_eq!((v.action, v.score, v.risk), (Action::Deliver, 0.0, Risk::None));
+    assert_eq!(
+        (v.action, v.score, v.risk),
+        (Action::Deliver, 0.0, Risk::None)
+    );
     assert!(v.reasons.is_empty());
 }
 
@@ -46,18 +49,34 @@ fn thresholds_pick_the_action_at_each_boundary() {
         (vec![], Action::Deliver, Risk::None),
         (vec![("A_ONE", 1.0)], Action::Tag, Risk::Low),
         (vec![("A_ONE", 0.5)], Action::Deliver, Risk::Grey),
-        (vec![("A_ONE", 1.0), ("A_TWO", 1.0)], Action::Quarantine, Risk::Medium),
-        (vec![("A_TWO", 1.0), ("B_ONE", 1.0)], Action::Reject, Risk::High),
+        (
+            vec![("A_ONE", 1.0), ("A_TWO", 1.0)],
+            Action::Quarantine,
+            Risk::Medium,
+        ),
+        (
+            vec![("A_TWO", 1.0), ("B_ONE", 1.0)],
+            Action::Reject,
+            Risk::High,
+        ),
     ];
     for (syms, action, risk) in cases {
         let v = decide(&findings(&syms), &p);
-        assert_eq!((v.action, v.risk), (action, risk), "{syms:?} score {}", v.score);
+        assert_eq!(
+            (v.action, v.risk),
+            (action, risk),
+            "{syms:?} score {}",
+            v.score
+        );
     }
 }
 
 #[test]
 fn strength_scales_the_weight_and_a_symbol_counts_once_at_its_strongest() {
-    let v = decide(&findings(&[("B_ONE", 0.2), ("B_ONE", 0.6), ("B_ONE", 0.4)]), &policy(""));
+    let v = decide(
+        &findings(&[("B_ONE", 0.2), ("B_ONE", 0.6), ("B_ONE", 0.4)]),
+        &policy(""),
+    );
     assert!((v.score - 3.0).abs() < 1e-9, "{}", v.score);
     assert_eq!(v.reasons.len(), 1);
     assert_eq!(v.reasons[0].hits.len(), 3);
@@ -93,7 +112,10 @@ fn highest_priority_force_wins_then_most_severe() {
     let p = policy(
         "[symbols.A_ONE]\nforce = \"deliver\"\npriority = 200\n[symbols.B_ONE]\nforce = \"quarantine\"\npriority = 5",
     );
-    let v = decide(&findings(&[("A_ONE", 1.0), ("B_ONE", 1.0), ("VIRUS", 1.0)]), &p);
+    let v = decide(
+        &findings(&[("A_ONE", 1.0), ("B_ONE", 1.0), ("VIRUS", 1.0)]),
+        &p,
+    );
     assert_eq!(v.action, Action::Deliver);
     assert_eq!(v.forced_by.as_deref(), Some("A_ONE"));
 
@@ -121,7 +143,10 @@ fn overrides_change_weight_and_can_disable() {
 
 #[test]
 fn reasons_are_strongest_first() {
-    let v = decide(&findings(&[("A_ONE", 1.0), ("B_ONE", 1.0), ("GOOD", 1.0)]), &policy(""));
+    let v = decide(
+        &findings(&[("A_ONE", 1.0), ("B_ONE", 1.0), ("GOOD", 1.0)]),
+        &policy(""),
+    );
     let names: Vec<&str> = v.reasons.iter().map(|r| r.symbol.as_str()).collect();
     assert_eq!(names, vec!["B_ONE", "A_ONE", "GOOD"]);
 }
@@ -145,12 +170,18 @@ fn unknown_symbol_and_group_are_errors_with_lines() {
             line: Some(3)
         }
     );
-    assert_eq!(err.to_string(), "unknown symbol `NOPE` in [policy.symbols] at line 3");
+    assert_eq!(
+        err.to_string(),
+        "unknown symbol `NOPE` in [policy.symbols] at line 3"
+    );
 
     let text = "[groups.gamma]\nmax_score = 1\n";
     let cfg: PolicyConfig = toml::from_str(text).unwrap();
     let err = cfg.build(&table(), Some(text)).unwrap_err();
-    assert!(matches!(err, PolicyError::UnknownGroup { line: Some(1), .. }), "{err}");
+    assert!(
+        matches!(err, PolicyError::UnknownGroup { line: Some(1), .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -165,7 +196,13 @@ fn unknown_keys_are_rejected_by_name_and_line() {
 #[test]
 fn thresholds_must_rise() {
     let cfg: PolicyConfig = toml::from_str("tag = 10\nquarantine = 5").unwrap();
-    assert!(matches!(cfg.build(&table(), None), Err(PolicyError::ThresholdOrder { .. })));
+    assert!(matches!(
+        cfg.build(&table(), None),
+        Err(PolicyError::ThresholdOrder { .. })
+    ));
     let cfg: PolicyConfig = toml::from_str("[risk]\ngrey = 10").unwrap();
-    assert!(matches!(cfg.build(&table(), None), Err(PolicyError::RiskOrder)));
+    assert!(matches!(
+        cfg.build(&table(), None),
+        Err(PolicyError::RiskOrder)
+    ));
 }

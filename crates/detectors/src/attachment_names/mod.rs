@@ -17,21 +17,68 @@ pub const SYMBOLS: &[SymbolDef] = &[
 
 /// Extensions that run code when opened on Windows (or macOS/Linux desktops).
 const EXECUTABLE: &[&str] = &[
-    "exe", "scr", "com", "pif", "bat", "cmd", "cpl", "msi", "msp", "msc", "jar", "js", "jse", "vbs", "vbe", "wsf",
-    "wsh", "wsc", "hta", "ps1", "psm1", "psd1", "lnk", "reg", "inf", "scf", "application", "gadget", "dll",
-    "appx", "appxbundle", "msix", "url", "iqy", "slk", "sct", "chm", "xll", "xbap", "settingcontent-ms",
-    "library-ms", "appref-ms", "app", "command", "sh", "desktop", "elf", "bin", "run",
+    "exe",
+    "scr",
+    "com",
+    "pif",
+    "bat",
+    "cmd",
+    "cpl",
+    "msi",
+    "msp",
+    "msc",
+    "jar",
+    "js",
+    "jse",
+    "vbs",
+    "vbe",
+    "wsf",
+    "wsh",
+    "wsc",
+    "hta",
+    "ps1",
+    "psm1",
+    "psd1",
+    "lnk",
+    "reg",
+    "inf",
+    "scf",
+    "application",
+    "gadget",
+    "dll",
+    "appx",
+    "appxbundle",
+    "msix",
+    "url",
+    "iqy",
+    "slk",
+    "sct",
+    "chm",
+    "xll",
+    "xbap",
+    "settingcontent-ms",
+    "library-ms",
+    "appref-ms",
+    "app",
+    "command",
+    "sh",
+    "desktop",
+    "elf",
+    "bin",
+    "run",
 ];
 
 /// Dangerous without being programs: pages that render phishing forms, and disk images that
 /// carry programs past scanners. Dangerous behind a decoy extension.
-const DANGEROUS_BEHIND_DECOY: &[&str] = &["html", "htm", "shtml", "xhtml", "svg", "iso", "img", "vhd", "vhdx"];
+const DANGEROUS_BEHIND_DECOY: &[&str] = &[
+    "html", "htm", "shtml", "xhtml", "svg", "iso", "img", "vhd", "vhdx",
+];
 
 /// Extensions people trust: documents, images, media, archives.
 const DECOY: &[&str] = &[
-    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "rtf", "txt", "odt", "ods", "hwp", "hwpx", "csv", "jpg",
-    "jpeg", "png", "gif", "bmp", "tif", "tiff", "mp3", "mp4", "avi", "mov", "wav", "zip", "rar", "7z", "eml",
-    "msg", "xml", "json",
+    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "rtf", "txt", "odt", "ods", "hwp", "hwpx",
+    "csv", "jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "mp3", "mp4", "avi", "mov", "wav",
+    "zip", "rar", "7z", "eml", "msg", "xml", "json",
 ];
 
 /// `[detectors.attachment_names]`
@@ -75,7 +122,9 @@ impl Detector for AttachmentNames {
 
     fn analyze(&self, view: &MessageView, findings: &mut Findings) {
         for att in &view.attachments {
-            let Some(full_name) = att.file_name.as_deref() else { continue };
+            let Some(full_name) = att.file_name.as_deref() else {
+                continue;
+            };
             // Mail programs drop any path; Windows ignores trailing dots and spaces.
             let name = full_name.rsplit(['/', '\\']).next().unwrap_or(full_name);
             let loc = att.location.clone();
@@ -84,7 +133,11 @@ impl Detector for AttachmentNames {
             if !tricks.is_empty() {
                 findings.add(
                     "ATTACH_DECEPTIVE_UNICODE",
-                    format!("{name:?} contains {}; it displays as {:?}", tricks.join(", "), displayed_as(name)),
+                    format!(
+                        "{name:?} contains {}; it displays as {:?}",
+                        tricks.join(", "),
+                        displayed_as(name)
+                    ),
                     loc.clone(),
                 );
             }
@@ -97,9 +150,13 @@ impl Detector for AttachmentNames {
                 continue;
             }
             let ext = segments[segments.len() - 1].trim().to_ascii_lowercase();
-            let is_exec = self.executable.iter().any(|e| *e == ext);
+            let is_exec = self.executable.contains(&ext);
             if is_exec {
-                findings.add("ATTACH_EXECUTABLE_EXT", format!("{name:?} has executable extension .{ext}"), loc.clone());
+                findings.add(
+                    "ATTACH_EXECUTABLE_EXT",
+                    format!("{name:?} has executable extension .{ext}"),
+                    loc.clone(),
+                );
             }
             if segments.len() >= 3 || padded_before_extension(effective) {
                 let inner_raw = segments[segments.len() - 2];
@@ -125,7 +182,9 @@ impl Detector for AttachmentNames {
 
 /// Runs of spaces or underscores pushing the real extension out of view.
 fn padded_before_extension(name: &str) -> bool {
-    let Some(dot) = name.rfind('.') else { return false };
+    let Some(dot) = name.rfind('.') else {
+        return false;
+    };
     let before = &name[..dot];
     let pad = before.len() - before.trim_end_matches([' ', '_', '\u{3000}']).len();
     pad >= 4
@@ -136,7 +195,11 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 fn is_invisible(c: char) -> bool {
-    is_bidi_control(c) || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{00ad}' | '\u{180e}')
+    is_bidi_control(c)
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{00ad}' | '\u{180e}'
+        )
 }
 
 /// The characters that make a name display as something else, described.
@@ -149,7 +212,8 @@ fn deceptive_chars(name: &str) -> Vec<String> {
             '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
             _ if is_bidi_control(c) => "a bidirectional control",
             _ if is_invisible(c) => "an invisible character",
-            '\u{2024}' | '\u{ff0e}' | '\u{3002}' | '\u{fe52}' | '\u{2e33}' | '\u{0701}' | '\u{a4f8}' => "a look-alike dot",
+            '\u{2024}' | '\u{ff0e}' | '\u{3002}' | '\u{fe52}' | '\u{2e33}' | '\u{0701}'
+            | '\u{a4f8}' => "a look-alike dot",
             '\u{ff01}'..='\u{ff5e}' => "fullwidth letters",
             _ => continue,
         };
@@ -166,7 +230,14 @@ fn displayed_as(name: &str) -> String {
     match name.find(['\u{202e}', '\u{2067}']) {
         Some(i) => {
             let (before, after) = name.split_at(i);
-            let reversed: String = after.chars().skip(1).filter(|c| !is_invisible(*c)).collect::<Vec<_>>().into_iter().rev().collect();
+            let reversed: String = after
+                .chars()
+                .skip(1)
+                .filter(|c| !is_invisible(*c))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             format!("{before}{reversed}")
         }
         None => name.chars().filter(|c| !is_invisible(*c)).collect(),
@@ -180,7 +251,10 @@ mod tests {
     #[test]
     fn rlo_display() {
         assert_eq!(displayed_as("invoice\u{202e}fdp.exe"), "invoiceexe.pdf");
-        assert_eq!(deceptive_chars("a\u{2024}pdf"), vec!["a look-alike dot (U+2024)".to_string()]);
+        assert_eq!(
+            deceptive_chars("a\u{2024}pdf"),
+            vec!["a look-alike dot (U+2024)".to_string()]
+        );
         assert!(deceptive_chars("보고서.pdf").is_empty());
     }
 

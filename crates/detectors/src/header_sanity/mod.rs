@@ -57,7 +57,9 @@ impl Default for Config {
 
 impl Config {
     pub fn build(&self) -> HeaderSanity {
-        HeaderSanity { config: self.clone() }
+        HeaderSanity {
+            config: self.clone(),
+        }
     }
 }
 
@@ -75,7 +77,11 @@ impl Detector for HeaderSanity {
         if !view.from.iter().any(|m| m.address.is_some()) {
             findings.add("HDR_MISSING_FROM", "no From address", at("From"));
         }
-        if view.message_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+        if view
+            .message_id
+            .as_deref()
+            .is_none_or(|id| id.trim().is_empty())
+        {
             findings.add("HDR_MISSING_MESSAGE_ID", "no Message-ID", at("Message-ID"));
         }
         self.check_date(view, findings);
@@ -99,19 +105,45 @@ impl HeaderSanity {
         let now = view.reference_time().unwrap_or_else(unix_now);
         let ahead = date - now;
         if ahead > i64::from(self.config.date_future_hours) * 3600 {
-            findings.add("HDR_DATE_FUTURE", format!("Date is {} ahead of reception", human(ahead)), loc);
+            findings.add(
+                "HDR_DATE_FUTURE",
+                format!("Date is {} ahead of reception", human(ahead)),
+                loc,
+            );
         } else if -ahead > i64::from(self.config.date_past_days) * 86400 {
-            findings.add("HDR_DATE_PAST", format!("Date is {} before reception", human(-ahead)), loc);
+            findings.add(
+                "HDR_DATE_PAST",
+                format!("Date is {} before reception", human(-ahead)),
+                loc,
+            );
         }
     }
 
     fn check_recipients(&self, view: &MessageView, findings: &mut Findings) {
-        if !view.to.is_empty() && view.to.iter().all(|m| !m.has_display_name() && m.address.is_some()) {
-            let addrs: Vec<&str> = view.to.iter().filter_map(|m| m.address.as_deref()).take(3).collect();
-            findings.add("HDR_TO_BARE_ADDRESS", format!("To: {}", addrs.join(", ")), Location::new("header To"));
+        if !view.to.is_empty()
+            && view
+                .to
+                .iter()
+                .all(|m| !m.has_display_name() && m.address.is_some())
+        {
+            let addrs: Vec<&str> = view
+                .to
+                .iter()
+                .filter_map(|m| m.address.as_deref())
+                .take(3)
+                .collect();
+            findings.add(
+                "HDR_TO_BARE_ADDRESS",
+                format!("To: {}", addrs.join(", ")),
+                Location::new("header To"),
+            );
         }
         match view.reply_to.first() {
-            None => findings.add("HDR_REPLYTO_MISSING", "no Reply-To", Location::new("header Reply-To")),
+            None => findings.add(
+                "HDR_REPLYTO_MISSING",
+                "no Reply-To",
+                Location::new("header Reply-To"),
+            ),
             Some(m) => {
                 if m.local_part().is_some_and(is_no_reply) {
                     findings.add(
@@ -131,7 +163,10 @@ impl HeaderSanity {
         // Mailing lists rewrite the envelope sender by design (VERP, bounce handling).
         let mailing_list = view.header("List-Id").is_some() || view.header("List-Post").is_some();
         if let (Some(from), Some(rp), false) = (from_domain, return_path, mailing_list) {
-            if let Some(rp_domain) = rp.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase()) {
+            if let Some(rp_domain) = rp
+                .rsplit_once('@')
+                .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
+            {
                 if org_domain(&from) != org_domain(&rp_domain) {
                     findings.add(
                         "HDR_FROM_RETURN_PATH_MISMATCH",
@@ -144,11 +179,26 @@ impl HeaderSanity {
     }
 
     fn check_subject(&self, view: &MessageView, findings: &mut Findings) {
-        let Some(subject) = view.subject.as_deref() else { return };
-        let cased: Vec<char> = subject.chars().filter(|c| c.is_lowercase() || c.is_uppercase()).collect();
-        let words = subject.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count();
-        if cased.len() >= self.config.all_caps_min_letters && words >= 2 && cased.iter().all(|c| c.is_uppercase()) {
-            findings.add("HDR_SUBJECT_ALL_CAPS", format!("Subject: {subject}"), Location::new("header Subject"));
+        let Some(subject) = view.subject.as_deref() else {
+            return;
+        };
+        let cased: Vec<char> = subject
+            .chars()
+            .filter(|c| c.is_lowercase() || c.is_uppercase())
+            .collect();
+        let words = subject
+            .split_whitespace()
+            .filter(|w| w.chars().any(char::is_alphabetic))
+            .count();
+        if cased.len() >= self.config.all_caps_min_letters
+            && words >= 2
+            && cased.iter().all(|c| c.is_uppercase())
+        {
+            findings.add(
+                "HDR_SUBJECT_ALL_CAPS",
+                format!("Subject: {subject}"),
+                Location::new("header Subject"),
+            );
         }
     }
 
@@ -167,12 +217,18 @@ impl HeaderSanity {
             );
             return;
         }
-        let hangul = |s: &str| s.chars().filter(|c| ('\u{ac00}'..='\u{d7a3}').contains(c)).count();
+        let hangul = |s: &str| {
+            s.chars()
+                .filter(|c| ('\u{ac00}'..='\u{d7a3}').contains(c))
+                .count()
+        };
         let body: String = view.visible_text().collect::<Vec<_>>().join("\n");
         if hangul(subject) + hangul(&body) < self.config.korean_min_hangul {
             return;
         }
-        if let Some(why) = korean_ad_signs(subject, &body, view.header("List-Unsubscribe").is_some()) {
+        if let Some(why) =
+            korean_ad_signs(subject, &body, view.header("List-Unsubscribe").is_some())
+        {
             findings.add(
                 "HDR_KR_AD_NO_PREFIX",
                 format!("Korean advertisement ({why}) without \"(광고)\" in Subject: {subject}"),
@@ -185,16 +241,44 @@ impl HeaderSanity {
 /// What makes a Korean message an advertisement: the opt-out notice the law requires of ads,
 /// or several promotional words together with a way to unsubscribe.
 fn korean_ad_signs(subject: &str, body: &str, list_unsubscribe: bool) -> Option<String> {
-    const OPT_OUT: &[&str] = &["수신거부", "수신 거부", "수신을 원하지 않", "수신을 원치 않", "수신차단", "광고성 정보", "(광고)"];
-    const PROMO: &[&str] = &["할인", "특가", "이벤트", "쿠폰", "무료", "세일", "최대", "당첨", "적립", "혜택", "대출", "한정", "증정", "사은품", "구매"];
+    const OPT_OUT: &[&str] = &[
+        "수신거부",
+        "수신 거부",
+        "수신을 원하지 않",
+        "수신을 원치 않",
+        "수신차단",
+        "광고성 정보",
+        "(광고)",
+    ];
+    const PROMO: &[&str] = &[
+        "할인",
+        "특가",
+        "이벤트",
+        "쿠폰",
+        "무료",
+        "세일",
+        "최대",
+        "당첨",
+        "적립",
+        "혜택",
+        "대출",
+        "한정",
+        "증정",
+        "사은품",
+        "구매",
+    ];
     let text = format!("{subject}\n{body}");
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if let Some(w) = OPT_OUT.iter().find(|w| compact.contains(&w.replace(' ', ""))) {
+    if let Some(w) = OPT_OUT
+        .iter()
+        .find(|w| compact.contains(&w.replace(' ', "")))
+    {
         return Some(format!("opt-out notice \"{w}\""));
     }
     let promo: Vec<&str> = PROMO.iter().copied().filter(|w| text.contains(w)).collect();
     let unsubscribe = list_unsubscribe || text.to_lowercase().contains("unsubscribe");
-    (promo.len() >= 3 || (promo.len() >= 2 && unsubscribe)).then(|| format!("promotional words {}", promo.join(", ")))
+    (promo.len() >= 3 || (promo.len() >= 2 && unsubscribe))
+        .then(|| format!("promotional words {}", promo.join(", ")))
 }
 
 /// Labels that imitate "(광고)" without being it, or the real label anywhere but the start.
@@ -209,8 +293,15 @@ fn disguised_label() -> &'static Regex {
 }
 
 fn is_no_reply(local: &str) -> bool {
-    let l: String = local.to_ascii_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    l.starts_with("noreply") || l.starts_with("donotreply") || l.starts_with("noresponse") || l == "mailerdaemon"
+    let l: String = local
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    l.starts_with("noreply")
+        || l.starts_with("donotreply")
+        || l.starts_with("noresponse")
+        || l == "mailerdaemon"
 }
 
 /// The registrable domain (e.g. `mail.example.co.kr` → `example.co.kr`).
@@ -239,7 +330,15 @@ mod tests {
 
     #[test]
     fn disguised_labels() {
-        for s in ["(광 고) 특가", "[광고] 특가", "(廣告) 세일", "특가 (광고)", "(광.고)", "【광고】", "광고: 세일"] {
+        for s in [
+            "(광 고) 특가",
+            "[광고] 특가",
+            "(廣告) 세일",
+            "특가 (광고)",
+            "(광.고)",
+            "【광고】",
+            "광고: 세일",
+        ] {
             assert!(disguised_label().is_match(s), "{s}");
         }
         for s in ["광고 전략 회의", "Re: 광고비 정산", "(공지) 광고 집행"] {
@@ -249,7 +348,14 @@ mod tests {
 
     #[test]
     fn no_reply_forms() {
-        for l in ["noreply", "no-reply", "no_reply", "DoNotReply", "do-not-reply", "noreply-123"] {
+        for l in [
+            "noreply",
+            "no-reply",
+            "no_reply",
+            "DoNotReply",
+            "do-not-reply",
+            "noreply-123",
+        ] {
             assert!(is_no_reply(l), "{l}");
         }
         assert!(!is_no_reply("reply"));

@@ -49,7 +49,9 @@ impl Default for Config {
 
 impl Config {
     pub fn build(&self) -> MimeStructure {
-        MimeStructure { config: self.clone() }
+        MimeStructure {
+            config: self.clone(),
+        }
     }
 }
 
@@ -70,7 +72,10 @@ impl Detector for MimeStructure {
         if view.max_depth > self.config.max_normal_depth {
             findings.add(
                 "MIME_EXCESSIVE_NESTING",
-                format!("nested {} levels deep (normal is at most {})", view.max_depth, self.config.max_normal_depth),
+                format!(
+                    "nested {} levels deep (normal is at most {})",
+                    view.max_depth, self.config.max_normal_depth
+                ),
                 Location::message(),
             );
         }
@@ -92,26 +97,43 @@ impl MimeStructure {
 
     fn html_only(&self, view: &MessageView, findings: &mut Findings) {
         let top_level = |loc: &Location| loc.segments().len() <= 1;
-        let html = view.texts.iter().find(|t| t.kind == TextKind::Html && top_level(&t.location));
-        let has_plain = view
+        let html = view
             .texts
             .iter()
-            .any(|t| t.kind == TextKind::Plain && top_level(&t.location) && !t.text.trim().is_empty());
+            .find(|t| t.kind == TextKind::Html && top_level(&t.location));
+        let has_plain = view.texts.iter().any(|t| {
+            t.kind == TextKind::Plain && top_level(&t.location) && !t.text.trim().is_empty()
+        });
         if let (Some(html), false) = (html, has_plain) {
-            findings.add("MIME_HTML_ONLY", "HTML body without a text/plain alternative", html.location.clone());
+            findings.add(
+                "MIME_HTML_ONLY",
+                "HTML body without a text/plain alternative",
+                html.location.clone(),
+            );
         }
     }
 
     fn twins(&self, view: &MessageView, findings: &mut Findings) {
-        let groups: HashSet<usize> = view.texts.iter().filter_map(|t| t.alternative_group).collect();
+        let groups: HashSet<usize> = view
+            .texts
+            .iter()
+            .filter_map(|t| t.alternative_group)
+            .collect();
         for group in groups {
-            let in_group = || view.texts.iter().filter(move |t| t.alternative_group == Some(group));
+            let in_group = || {
+                view.texts
+                    .iter()
+                    .filter(move |t| t.alternative_group == Some(group))
+            };
             let plain = in_group().find(|t| t.kind == TextKind::Plain);
             let html = in_group().find(|t| t.kind == TextKind::Html);
-            let (Some(plain), Some(html)) = (plain, html) else { continue };
+            let (Some(plain), Some(html)) = (plain, html) else {
+                continue;
+            };
             let a = words(&plain.text);
             let b = words(&html.text);
-            if a.len() < self.config.mismatch_min_words || b.len() < self.config.mismatch_min_words {
+            if a.len() < self.config.mismatch_min_words || b.len() < self.config.mismatch_min_words
+            {
                 continue;
             }
             let shared = a.intersection(&b).count() as f64;
@@ -121,7 +143,10 @@ impl MimeStructure {
                 findings.add_with_strength(
                     "MIME_TEXT_HTML_MISMATCH",
                     strength,
-                    format!("text and HTML share {:.0}% of their words", similarity * 100.0),
+                    format!(
+                        "text and HTML share {:.0}% of their words",
+                        similarity * 100.0
+                    ),
                     html.location.clone(),
                 );
             }
@@ -140,7 +165,10 @@ impl MimeStructure {
             findings.add_with_strength(
                 "HTML_HIDDEN_TEXT",
                 (share * 2.0).clamp(0.2, 1.0),
-                format!("{hidden} hidden characters ({:.0}% of the text): {sample:?}", share * 100.0),
+                format!(
+                    "{hidden} hidden characters ({:.0}% of the text): {sample:?}",
+                    share * 100.0
+                ),
                 t.location.clone(),
             );
         }

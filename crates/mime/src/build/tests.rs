@@ -2,7 +2,11 @@ use super::*;
 use crate::ProblemKind;
 
 fn view(raw: &str) -> MessageView {
-    MessageView::build(raw.as_bytes().to_vec(), Envelope::default(), &ViewOptions::default())
+    MessageView::build(
+        raw.as_bytes().to_vec(),
+        Envelope::default(),
+        &ViewOptions::default(),
+    )
 }
 
 fn view_bytes(raw: &[u8]) -> MessageView {
@@ -22,7 +26,9 @@ fn encoded_words_in_many_charsets_are_decoded() {
         ("=?Shift_JIS?B?grGC8YLJgr+CzQ==?=", "こんにちは"),
     ];
     for (word, expected) in cases {
-        let v = view(&format!("From: a@b.example\r\nSubject: {word}\r\nX-Note: {word}\r\n\r\nbody\r\n"));
+        let v = view(&format!(
+            "From: a@b.example\r\nSubject: {word}\r\nX-Note: {word}\r\n\r\nbody\r\n"
+        ));
         assert_eq!(v.subject.as_deref(), Some(expected), "{word}");
         let note = v.header("X-Note").unwrap();
         assert_eq!(note.decoded, expected, "{word}");
@@ -93,13 +99,20 @@ const MULTIPART: &str = concat!(
 fn multipart_tree_texts_urls_and_attachments_with_locations() {
     let v = view(MULTIPART);
     assert!(v.problems.is_empty(), "{:?}", v.problems);
-    let kinds: Vec<(TextKind, String)> = v.texts.iter().map(|t| (t.kind, t.location.to_string())).collect();
+    let kinds: Vec<(TextKind, String)> = v
+        .texts
+        .iter()
+        .map(|t| (t.kind, t.location.to_string()))
+        .collect();
     assert_eq!(
         kinds,
         vec![
             (TextKind::Plain, "body text/plain".to_string()),
             (TextKind::Html, "body text/html".to_string()),
-            (TextKind::Plain, "attachment fwd.eml > body text/plain".to_string()),
+            (
+                TextKind::Plain,
+                "attachment fwd.eml > body text/plain".to_string()
+            ),
         ]
     );
     assert_eq!(v.texts[0].alternative_group, v.texts[1].alternative_group);
@@ -111,12 +124,33 @@ fn multipart_tree_texts_urls_and_attachments_with_locations() {
     assert_eq!(link.url, "http://evil.example/x");
     assert_eq!(link.host.as_deref(), Some("evil.example"));
     assert_eq!(link.anchor_text.as_deref(), Some("https://bank.example"));
-    assert!(v.urls.iter().any(|u| u.url == "www.plain.example/a" && u.source == UrlSource::Text));
-    let inner = v.urls.iter().find(|u| u.url == "http://inner.example/").unwrap();
-    assert_eq!(inner.location.to_string(), "attachment fwd.eml > body text/plain");
+    assert!(v
+        .urls
+        .iter()
+        .any(|u| u.url == "www.plain.example/a" && u.source == UrlSource::Text));
+    let inner = v
+        .urls
+        .iter()
+        .find(|u| u.url == "http://inner.example/")
+        .unwrap();
+    assert_eq!(
+        inner.location.to_string(),
+        "attachment fwd.eml > body text/plain"
+    );
 
-    let names: Vec<String> = v.attachments.iter().map(|a| a.location.to_string()).collect();
-    assert_eq!(names, vec!["attachment invoice.zip", "attachment fwd.eml", "attachment fwd.eml > payload.exe"]);
+    let names: Vec<String> = v
+        .attachments
+        .iter()
+        .map(|a| a.location.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "attachment invoice.zip",
+            "attachment fwd.eml",
+            "attachment fwd.eml > payload.exe"
+        ]
+    );
     assert_eq!(v.attachments[0].content_type, "application/zip");
     assert_eq!(v.attachments[0].size, 22);
     assert_eq!(v.embedded_messages[0].subject.as_deref(), Some("inner"));
@@ -126,20 +160,41 @@ fn multipart_tree_texts_urls_and_attachments_with_locations() {
 #[test]
 fn unclosed_boundary_and_missing_boundary_are_problems_not_losses() {
     let v = view("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nstill here\r\n");
-    assert!(v.problems.iter().any(|p| p.kind == ProblemKind::BadMime), "{:?}", v.problems);
+    assert!(
+        v.problems.iter().any(|p| p.kind == ProblemKind::BadMime),
+        "{:?}",
+        v.problems
+    );
     assert!(v.texts.iter().any(|t| t.text.contains("still here")));
 
-    let v = view("From: a@b.example\r\nContent-Type: multipart/mixed\r\n\r\nno boundary at all\r\n");
-    assert!(v.problems.iter().any(|p| p.kind == ProblemKind::BadMime), "{:?}", v.problems);
-    assert!(v.texts.iter().any(|t| t.text.contains("no boundary")) || v.attachments.iter().any(|a| a.data.windows(11).any(|w| w == b"no boundary")));
+    let v =
+        view("From: a@b.example\r\nContent-Type: multipart/mixed\r\n\r\nno boundary at all\r\n");
+    assert!(
+        v.problems.iter().any(|p| p.kind == ProblemKind::BadMime),
+        "{:?}",
+        v.problems
+    );
+    assert!(
+        v.texts.iter().any(|t| t.text.contains("no boundary"))
+            || v.attachments
+                .iter()
+                .any(|a| a.data.windows(11).any(|w| w == b"no boundary"))
+    );
 }
 
 #[test]
 fn damaged_headers_and_bad_base64_are_recorded() {
     let v = view("From: a@b.example\r\nthis line is not a header\r\nSubject: x\r\n\r\nbody");
-    assert!(v.problems.iter().any(|p| p.kind == ProblemKind::BadHeader), "{:?}", v.problems);
+    assert!(
+        v.problems.iter().any(|p| p.kind == ProblemKind::BadHeader),
+        "{:?}",
+        v.problems
+    );
     let v = view("From: a@b.example\r\nContent-Type: text/plain; charset=x-martian\r\n\r\nbody");
-    assert!(v.problems.iter().any(|p| p.kind == ProblemKind::UnknownCharset));
+    assert!(v
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::UnknownCharset));
 }
 
 #[test]
@@ -154,7 +209,9 @@ fn garbage_never_panics_and_keeps_the_bytes() {
     ];
     let mut deep = String::new();
     for i in 0..200 {
-        deep.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+        deep.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+        ));
     }
     inputs.push(deep.into_bytes());
     let mut nested_msg = String::new();
@@ -167,14 +224,19 @@ fn garbage_never_panics_and_keeps_the_bytes() {
         assert_eq!(v.raw, input);
     }
     let v = view_bytes(b"");
-    assert!(v.problems.iter().any(|p| p.kind == ProblemKind::Unparseable));
+    assert!(v
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::Unparseable));
 }
 
 #[test]
 fn nesting_beyond_the_limit_is_a_problem() {
     let mut raw = String::from("From: a@b.example\r\n");
     for i in 0..12 {
-        raw.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+        raw.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+        ));
     }
     raw.push_str("Content-Type: text/plain\r\n\r\ndeep\r\n");
     let opts = ViewOptions {
@@ -182,12 +244,22 @@ fn nesting_beyond_the_limit_is_a_problem() {
         ..Default::default()
     };
     let v = MessageView::build(raw.into_bytes(), Envelope::default(), &opts);
-    assert!(v.problems.iter().any(|p| p.kind == ProblemKind::TooDeep), "{:?}", v.problems);
+    assert!(
+        v.problems.iter().any(|p| p.kind == ProblemKind::TooDeep),
+        "{:?}",
+        v.problems
+    );
 }
 
 #[test]
 fn locations_are_display_safe() {
     let v = view("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=UTF-8''a%E2%80%AEfdp.exe\r\n\r\nMZ\r\n--b--\r\n");
-    assert_eq!(v.attachments[0].file_name.as_deref(), Some("a\u{202e}fdp.exe"));
-    assert_eq!(v.attachments[0].location.to_string(), "attachment a\\u{202e}fdp.exe");
+    assert_eq!(
+        v.attachments[0].file_name.as_deref(),
+        Some("a\u{202e}fdp.exe")
+    );
+    assert_eq!(
+        v.attachments[0].location.to_string(),
+        "attachment a\\u{202e}fdp.exe"
+    );
 }

@@ -1,0 +1,243 @@
+//! The real `mailmoat` binary, run as a user runs it: exit codes, output formats, inputs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mailmoat"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run mailmoat")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mailmoat-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn scanning_the_samples_lists_each_and_exits_1() {
+    let o = run(&["scan", "samples"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(
+        lines[0].starts_with("samples/01-hello.eml\tdeliver\tnone\t"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("\tquarantine\tmedium\t") && lines[1].contains("ATTACH_DOUBLE_EXTENSION"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_clean_message_exits_0() {
+    let o = run(&["scan", "samples/01-hello.eml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn json_has_the_required_fields() {
+    let o = run(&["scan", "--json", "samples"]);
+    assert_eq!(o.status.code(), Some(1));
+    for line in stdout(&o).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        for key in ["file", "action", "risk", "score", "symbols"] {
+            assert!(v.get(key).is_some(), "{key} missing in {line}");
+        }
+    }
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().nth(1).unwrap()).unwrap();
+    let hit = &first["symbols"]["ATTACH_DOUBLE_EXTENSION"]["hits"][0];
+    assert_eq!(
+        hit["location"],
+        serde_json::json!(["attachment invoice.pdf.exe"])
+    );
+    assert_eq!(
+        first["message"]["attachments"][0]["file_name"],
+        "invoice.pdf.exe"
+    );
+}
+
+#[test]
+fn explain_shows_scores_details_and_locations() {
+    let o = run(&["scan", "--explain", "samples/04-rlo-screensaver.eml"]);
+    let out = stdout(&o);
+    assert!(out.contains("ATTACH_DECEPTIVE_UNICODE"), "{out}");
+    assert!(
+        out.contains("at attachment Salary_Letter\\u{202e}fdp.scr"),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\u{202e}'),
+        "raw bidi control must never reach the terminal"
+    );
+}
+
+#[test]
+fn stdin_is_read_with_a_dash() {
+    let mut child = bin()
+        .args(["scan", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["file"], "-");
+}
+
+#[test]
+fn mbox_and_maildir_inputs() {
+    let dir = temp_dir("inputs");
+    let mbox = dir.join("box.mbox");
+    std::fs::write(
+        &mbox,
+        "From a@b.example Thu Aug 22 13:17:22 2002\nFrom: a@b.example\nSubject: one\n\nx\n\nFrom c@d.example Thu Aug 22 13:17:22 2002\nFrom: c@d.example\nSubject: two\n\ny\n",
+    )
+    .unwrap();
+    let md = dir.join("Maildir");
+    for d in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(md.join(d)).unwrap();
+    }
+    std::fs::write(
+        md.join("new/1.host"),
+        "From: e@f.example\nSubject: three\n\nz\n",
+    )
+    .unwrap();
+    let o = run(&["scan", mbox.to_str().unwrap(), md.to_str().unwrap()]);
+    let out = stdout(&o);
+    let labels: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(labels.len(), 3, "{out}");
+    assert!(
+        labels[0].ends_with("box.mbox#1") && labels[1].ends_with("box.mbox#2"),
+        "{out}"
+    );
+    assert!(labels[2].ends_with("new/1.host"), "{out}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let o = run(&["scan", "no/such/path.eml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no/such/path.eml"), "{}", stderr(&o));
+    assert_eq!(run(&["scan"]).status.code(), Some(2));
+    assert_eq!(run(&["scan", "--bogus", "samples"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn a_bad_config_names_the_key_and_line() {
+    let dir = temp_dir("config");
+    let cfg = dir.join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[policy]\ntag = 5\n\n[detectors.header_sanity]\ndate_past_dayz = 2\n",
+    )
+    .unwrap();
+    let o = run(&["scan", "--config", cfg.to_str().unwrap(), "samples"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.toml: line 5") && err.contains("date_past_dayz"),
+        "{err}"
+    );
+
+    std::fs::write(&cfg, "[policy.symbols.NOT_A_SYMBOL]\nscore = 1\n").unwrap();
+    let o = run(&["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown symbol `NOT_A_SYMBOL` in [policy.symbols] at line 1"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn the_sample_config_loads_and_changes_verdicts() {
+    let o = run(&["config", "check", "config/mailmoat.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let dir = temp_dir("override");
+    let cfg = dir.join("strict.toml");
+    std::fs::write(
+        &cfg,
+        "[policy.symbols.ATTACH_EXECUTABLE_EXT]\nforce = \"reject\"\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "scan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "samples/02-invoice-exe.eml",
+    ]);
+    assert!(stdout(&o).contains("\treject\thigh\t"), "{}", stdout(&o));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn symbols_markdown_matches_the_docs() {
+    let o = run(&["symbols", "--markdown"]);
+    let doc = std::fs::read_to_string(root().join("docs/symbols.md")).unwrap();
+    assert_eq!(stdout(&o), doc);
+}
+
+/// The SpamAssassin public corpus (scripts/fetch-spamassassin.sh): a verdict for every one of
+/// the 6,046 messages, without a panic. Skipped, with the reason, when the corpus is absent.
+#[test]
+fn whole_spamassassin_corpus_gets_a_verdict_each() {
+    let corpus = std::env::var("MAILMOAT_SA_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("corpora/spamassassin/package/data"));
+    if !corpus.is_dir() {
+        eprintln!(
+            "SKIP whole_spamassassin_corpus_gets_a_verdict_each: {} not found (run scripts/fetch-spamassassin.sh)",
+            corpus.display()
+        );
+        return;
+    }
+    let o = run(&["scan", "--json", corpus.to_str().unwrap()]);
+    assert!(
+        o.status.code() == Some(1) || o.status.code() == Some(0),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let out = stdout(&o);
+    let mut n = 0;
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON line");
+        assert!(v["action"].is_string() && v["risk"].is_string() && v["score"].is_number());
+        n += 1;
+    }
+    assert_eq!(n, 6046);
+}
