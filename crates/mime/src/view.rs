@@ -15,8 +15,9 @@ pub struct Envelope {
     pub received_at: Option<i64>,
 }
 
-/// Limits and site facts the view builder needs.
-#[derive(Debug, Clone)]
+/// Limits and site facts the view builder needs: the `[message]` section of the config file.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ViewOptions {
     /// Networks whose Received hops are ours (skipped when looking for the first external hop).
     pub trusted_networks: Vec<ipnet::IpNet>,

@@ -10,48 +10,11 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// How messages are read into the view.
-    pub message: MessageConfig,
+    pub message: ViewOptions,
     /// Detector settings, one table per detector.
     pub detectors: DetectorsConfig,
     /// Weights, caps, forced actions and thresholds.
     pub policy: PolicyConfig,
-}
-
-/// `[message]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MessageConfig {
-    /// Our own relays (CIDR); Received hops from them are not "external".
-    pub trusted_networks: Vec<ipnet::IpNet>,
-    /// MIME nesting deeper than this is not descended into.
-    pub max_depth: usize,
-    /// URLs kept per message.
-    pub max_urls: usize,
-    /// HTML bytes rendered per part.
-    pub max_html_bytes: usize,
-}
-
-impl Default for MessageConfig {
-    fn default() -> Self {
-        let v = ViewOptions::default();
-        MessageConfig {
-            trusted_networks: v.trusted_networks,
-            max_depth: v.max_depth,
-            max_urls: v.max_urls,
-            max_html_bytes: v.max_html_bytes,
-        }
-    }
-}
-
-impl MessageConfig {
-    pub fn view_options(&self) -> ViewOptions {
-        ViewOptions {
-            trusted_networks: self.trusted_networks.clone(),
-            max_depth: self.max_depth,
-            max_urls: self.max_urls,
-            max_html_bytes: self.max_html_bytes,
-        }
-    }
 }
 
 /// A configuration problem, naming the file and, where it can, the line.

@@ -8,6 +8,6 @@ mod scanner;
 pub mod sources;
 pub mod symbols_doc;
 
-pub use config::{Config, ConfigError, MessageConfig};
+pub use config::{Config, ConfigError};
 pub use report::Report;
 pub use scanner::{symbol_table, Scanner, SYMBOLS};

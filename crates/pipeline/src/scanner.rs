@@ -59,7 +59,7 @@ impl Scanner {
             table,
             policy,
             detectors,
-            view_options: config.message.view_options(),
+            view_options: config.message.clone(),
         })
     }
 
