@@ -1,4 +1,6 @@
-//! Runs every detector case file: `src/*/cases/*.case`.
+//! Runs every case file through the whole scan path (view, all detectors, verdict):
+//! `crates/detectors/src/*/cases/*.case` (each detector's cases, beside its code) and
+//! `crates/pipeline/cases/*.case` (pipeline behaviour).
 //!
 //! A case file is a few directive lines, a blank line, then the raw message:
 //!
@@ -7,6 +9,9 @@
 //! expect: ATTACH_DOUBLE_EXTENSION at attachment invoice.pdf.exe
 //! expect-not: ATTACH_DECEPTIVE_UNICODE
 //! expect-no-others
+//! expect-action: quarantine
+//! expect-risk: medium
+//! with-failing-detector
 //! mail-from: sender@example.com
 //! rcpt-to: user@corp.example
 //! client-ip: 203.0.113.5
@@ -20,14 +25,18 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use mailmoat_core::{Findings, SymbolTable};
-use mailmoat_detectors::{symbols, DetectorsConfig};
-use mailmoat_mime::{Envelope, MessageView, ViewOptions};
+use mailmoat_detectors::Detector;
+use mailmoat_mime::{Envelope, MessageView};
+use mailmoat_pipeline::{symbol_table, Config, Report, Scanner};
 
 struct Case {
     path: PathBuf,
     expect: Vec<(String, Option<String>)>,
     expect_not: Vec<String>,
     no_others: bool,
+    action: Option<String>,
+    risk: Option<String>,
+    failing_detector: bool,
     envelope: Envelope,
     raw: Vec<u8>,
 }
@@ -45,6 +54,9 @@ fn parse_case(path: &Path) -> Result<Case, String> {
         expect: Vec::new(),
         expect_not: Vec::new(),
         no_others: false,
+        action: None,
+        risk: None,
+        failing_detector: false,
         envelope: Envelope::default(),
         raw: bytes[split + 2..].to_vec(),
     };
@@ -55,6 +67,10 @@ fn parse_case(path: &Path) -> Result<Case, String> {
         }
         if line == "expect-no-others" {
             case.no_others = true;
+            continue;
+        }
+        if line == "with-failing-detector" {
+            case.failing_detector = true;
             continue;
         }
         let (key, value) = line
@@ -69,6 +85,8 @@ fn parse_case(path: &Path) -> Result<Case, String> {
                 };
                 case.expect.push((symbol, at));
             }
+            "expect-action" => case.action = Some(value.to_string()),
+            "expect-risk" => case.risk = Some(value.to_string()),
             "expect-not" => case
                 .expect_not
                 .extend(value.split_whitespace().map(str::to_string)),
@@ -102,11 +120,15 @@ fn parse_case(path: &Path) -> Result<Case, String> {
 }
 
 fn case_files() -> Vec<PathBuf> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![manifest.join("cases")];
+    let detectors = manifest.join("../detectors/src");
+    for detector in std::fs::read_dir(&detectors).expect("detectors src dir") {
+        dirs.push(detector.expect("dir entry").path().join("cases"));
+    }
     let mut files = Vec::new();
-    for detector in std::fs::read_dir(&src).expect("src dir") {
-        let cases = detector.expect("dir entry").path().join("cases");
-        if let Ok(entries) = std::fs::read_dir(&cases) {
+    for dir in dirs {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries {
                 let p = e.expect("dir entry").path();
                 if p.extension().is_some_and(|x| x == "case") {
@@ -119,22 +141,31 @@ fn case_files() -> Vec<PathBuf> {
     files
 }
 
-fn run(case: &Case) -> Findings {
-    let view = MessageView::build(
-        case.raw.clone(),
-        case.envelope.clone(),
-        &ViewOptions::default(),
-    );
-    let mut findings = Findings::new();
-    for detector in DetectorsConfig::default().build() {
-        detector.analyze(&view, &mut findings);
+/// A detector that always fails, to exercise the pipeline's isolation.
+struct Failing;
+impl Detector for Failing {
+    fn name(&self) -> &'static str {
+        "failing"
     }
-    findings
+    fn analyze(&self, _: &MessageView, _: &mut Findings) {
+        panic!("deliberate failure for a test case");
+    }
+}
+
+fn run(case: &Case) -> Report {
+    let config = Config::default();
+    let mut detectors = config.detectors.build();
+    if case.failing_detector {
+        detectors.push(Box::new(Failing));
+    }
+    let scanner = Scanner::with_detectors(&config, None, "defaults", detectors)
+        .expect("default config builds");
+    scanner.scan(case.raw.clone(), case.envelope.clone())
 }
 
 #[test]
 fn every_case_passes() {
-    let table = SymbolTable::new(&symbols()).expect("symbols declared once");
+    let table: SymbolTable = symbol_table();
     let files = case_files();
     assert!(
         files.len() > 20,
@@ -150,13 +181,26 @@ fn every_case_passes() {
                 continue;
             }
         };
-        let findings = run(&case);
-        let name = case
-            .path
-            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
-            .unwrap_or(&case.path)
-            .display()
-            .to_string();
+        let report = run(&case);
+        let findings = &report.findings;
+        let name = case.path.display().to_string();
+        let name = name.rsplit("crates/").next().unwrap_or(&name).to_string();
+        if let Some(action) = &case.action {
+            if report.verdict.action.as_str() != action {
+                failures.push(format!(
+                    "{name}: expected action {action}, got {} (score {:.2})",
+                    report.verdict.action, report.verdict.score
+                ));
+            }
+        }
+        if let Some(risk) = &case.risk {
+            if report.verdict.risk.as_str() != risk {
+                failures.push(format!(
+                    "{name}: expected risk {risk}, got {} (score {:.2})",
+                    report.verdict.risk, report.verdict.score
+                ));
+            }
+        }
         let raised: BTreeSet<&str> = findings.iter().map(|e| e.symbol).collect();
         for (symbol, at) in &case.expect {
             if table.get(symbol).is_none() {
@@ -209,7 +253,7 @@ fn every_declared_symbol_has_a_case() {
         let case = parse_case(&path).expect("case parses");
         expected.extend(case.expect.into_iter().map(|(s, _)| s));
     }
-    let table = SymbolTable::new(&symbols()).expect("symbols declared once");
+    let table = symbol_table();
     let missing: Vec<&str> = table
         .iter()
         .map(|d| d.name)
