@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -53,7 +54,7 @@ impl fmt::Display for Location {
 /// human-readable why, and where it was found. Detectors never pick actions or scores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evidence {
-    pub symbol: &'static str,
+    pub symbol: Cow<'static, str>,
     pub strength: f64,
     pub details: String,
     pub location: Location,
@@ -72,7 +73,7 @@ impl Findings {
     }
 
     /// Adds evidence at full strength.
-    pub fn add(&mut self, symbol: &'static str, details: impl Into<String>, location: Location) {
+    pub fn add(&mut self, symbol: impl Into<Cow<'static, str>>, details: impl Into<String>, location: Location) {
         self.add_with_strength(symbol, 1.0, details, location);
     }
 
@@ -80,7 +81,7 @@ impl Findings {
     /// detector cannot push the score past its declared weight.
     pub fn add_with_strength(
         &mut self,
-        symbol: &'static str,
+        symbol: impl Into<Cow<'static, str>>,
         strength: f64,
         details: impl Into<String>,
         location: Location,
@@ -91,7 +92,7 @@ impl Findings {
             strength.clamp(0.0, 1.0)
         };
         self.items.push(Evidence {
-            symbol,
+            symbol: symbol.into(),
             strength,
             details: details.into(),
             location,

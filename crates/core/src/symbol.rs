@@ -1,14 +1,15 @@
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::policy::Action;
 
 /// A symbol declared once, as data: its name, the group it scores in, what it means and its
 /// default weight. Policy may override the weight or force an action; detectors only name it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SymbolDef {
-    pub name: &'static str,
-    pub group: &'static str,
-    pub description: &'static str,
+    pub name: Cow<'static, str>,
+    pub group: Cow<'static, str>,
+    pub description: Cow<'static, str>,
     pub score: f64,
     /// An action this symbol forces by default (e.g. a known-bad hash), with its priority.
     pub force: Option<(Action, u32)>,
@@ -22,9 +23,9 @@ impl SymbolDef {
         description: &'static str,
     ) -> Self {
         SymbolDef {
-            name,
-            group,
-            description,
+            name: Cow::Borrowed(name),
+            group: Cow::Borrowed(group),
+            description: Cow::Borrowed(description),
             score,
             force: None,
         }
@@ -35,7 +36,7 @@ impl SymbolDef {
 #[derive(Debug, Clone, Default)]
 pub struct SymbolTable {
     defs: Vec<SymbolDef>,
-    by_name: HashMap<&'static str, usize>,
+    by_name: HashMap<Cow<'static, str>, usize>,
 }
 
 impl SymbolTable {
@@ -44,13 +45,20 @@ impl SymbolTable {
         let mut table = SymbolTable::default();
         for defs in declarations {
             for def in *defs {
-                if table.by_name.insert(def.name, table.defs.len()).is_some() {
-                    return Err(format!("symbol {} is declared twice", def.name));
-                }
-                table.defs.push(*def);
+                table.add(def.clone())?;
             }
         }
         Ok(table)
+    }
+
+    /// Adds one declaration (administrator rules declare theirs at load time).
+    pub fn add(&mut self, def: SymbolDef) -> Result<(), String> {
+        if self.by_name.contains_key(def.name.as_ref()) {
+            return Err(format!("symbol {} is declared twice", def.name));
+        }
+        self.by_name.insert(def.name.clone(), self.defs.len());
+        self.defs.push(def);
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<&SymbolDef> {

@@ -14,8 +14,8 @@ pub fn markdown(table: &SymbolTable) -> String {
     );
     let mut groups: Vec<&str> = Vec::new();
     for def in table.iter() {
-        if !groups.contains(&def.group) {
-            groups.push(def.group);
+        if !groups.contains(&def.group.as_ref()) {
+            groups.push(def.group.as_ref());
         }
     }
     for group in groups {

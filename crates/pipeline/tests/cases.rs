@@ -201,13 +201,13 @@ fn every_case_passes() {
                 ));
             }
         }
-        let raised: BTreeSet<&str> = findings.iter().map(|e| e.symbol).collect();
+        let raised: BTreeSet<&str> = findings.iter().map(|e| e.symbol.as_ref()).collect();
         for (symbol, at) in &case.expect {
             if table.get(symbol).is_none() {
                 failures.push(format!("{name}: expects undeclared symbol {symbol}"));
             }
             let hit = findings.iter().any(|e| {
-                e.symbol == symbol && at.as_ref().is_none_or(|at| e.location.to_string() == *at)
+                e.symbol == *symbol && at.as_ref().is_none_or(|at| e.location.to_string() == *at)
             });
             if !hit {
                 let got: Vec<String> = findings
@@ -226,7 +226,7 @@ fn every_case_passes() {
                     "{name}: expect-not names undeclared symbol {symbol}"
                 ));
             }
-            if let Some(e) = findings.iter().find(|e| e.symbol == symbol) {
+            if let Some(e) = findings.iter().find(|e| e.symbol == *symbol) {
                 failures.push(format!("{name}: did not expect {symbol} ({})", e.details));
             }
         }
@@ -256,7 +256,7 @@ fn every_declared_symbol_has_a_case() {
     let table = symbol_table();
     let missing: Vec<&str> = table
         .iter()
-        .map(|d| d.name)
+        .map(|d| d.name.as_ref())
         .filter(|n| !expected.contains(*n))
         .collect();
     assert!(

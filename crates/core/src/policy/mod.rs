@@ -2,6 +2,7 @@
 //! pure [`decide`] function that turns findings into a verdict. No I/O, so every rule here is
 //! unit-tested exhaustively.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -187,7 +188,7 @@ pub fn line_of(source: Option<&str>, offset: usize) -> Option<usize> {
 #[derive(Debug, Clone)]
 struct SymbolRule {
     score: f64,
-    group: &'static str,
+    group: Cow<'static, str>,
     enabled: bool,
     force: Option<Forced>,
 }
@@ -202,7 +203,7 @@ struct Forced {
 /// The built policy: every declared symbol's effective rule, group caps and thresholds.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    symbols: HashMap<&'static str, SymbolRule>,
+    symbols: HashMap<Cow<'static, str>, SymbolRule>,
     group_caps: HashMap<String, (Option<f64>, Option<f64>)>,
     tag: f64,
     quarantine: f64,
@@ -225,7 +226,7 @@ impl PolicyConfig {
         if !(r.grey <= r.low && r.low <= r.medium && r.medium <= r.high) {
             return Err(PolicyError::RiskOrder);
         }
-        let mut symbols: HashMap<&'static str, SymbolRule> = table
+        let mut symbols: HashMap<Cow<'static, str>, SymbolRule> = table
             .iter()
             .map(|def| {
                 let force = def.force.map(|(action, priority)| Forced {
@@ -234,10 +235,10 @@ impl PolicyConfig {
                     risk: action.implied_risk(),
                 });
                 (
-                    def.name,
+                    def.name.clone(),
                     SymbolRule {
                         score: def.score,
-                        group: def.group,
+                        group: def.group.clone(),
                         enabled: true,
                         force,
                     },
@@ -272,7 +273,7 @@ impl PolicyConfig {
                 }
             }
         }
-        let known_groups: std::collections::HashSet<&str> = table.iter().map(|d| d.group).collect();
+        let known_groups: std::collections::HashSet<&str> = table.iter().map(|d| d.group.as_ref()).collect();
         let mut group_caps = HashMap::new();
         for (name, g) in &self.groups {
             if !known_groups.contains(name.get_ref().as_str()) {
@@ -352,14 +353,14 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut max_strength: Vec<f64> = Vec::new();
     for ev in findings {
-        let rule = policy.symbols.get(ev.symbol);
+        let rule = policy.symbols.get(ev.symbol.as_ref());
         if rule.is_some_and(|r| !r.enabled) {
             continue;
         }
-        let i = *index.entry(ev.symbol).or_insert_with(|| {
+        let i = *index.entry(ev.symbol.as_ref()).or_insert_with(|| {
             reasons.push(Reason {
                 symbol: ev.symbol.to_string(),
-                group: rule.map_or("undeclared", |r| r.group).to_string(),
+                group: rule.map_or("undeclared", |r| r.group.as_ref()).to_string(),
                 score: 0.0,
                 forced: None,
                 hits: Vec::new(),
@@ -382,9 +383,9 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
             continue;
         };
         reason.score = rule.score * max_strength[i];
-        match group_sums.iter_mut().find(|(g, _)| *g == rule.group) {
+        match group_sums.iter_mut().find(|(g, _)| *g == rule.group.as_ref()) {
             Some((_, sum)) => *sum += reason.score,
-            None => group_sums.push((rule.group, reason.score)),
+            None => group_sums.push((rule.group.as_ref(), reason.score)),
         }
         if let Some(f) = rule.force {
             let better = match forced {

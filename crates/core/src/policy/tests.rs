@@ -7,9 +7,9 @@ const DEFS: &[SymbolDef] = &[
     SymbolDef::scored("B_ONE", "beta", 5.0, "b"),
     SymbolDef::scored("GOOD", "beta", -2.0, "good sign"),
     SymbolDef {
-        name: "VIRUS",
-        group: "malware",
-        description: "known bad",
+        name: std::borrow::Cow::Borrowed("VIRUS"),
+        group: std::borrow::Cow::Borrowed("malware"),
+        description: std::borrow::Cow::Borrowed("known bad"),
         score: 0.0,
         force: Some((Action::Reject, 100)),
     },
@@ -27,7 +27,7 @@ fn policy(toml_text: &str) -> Policy {
 fn findings(symbols: &[(&'static str, f64)]) -> Findings {
     let mut f = Findings::new();
     for (s, strength) in symbols {
-        f.add_with_strength(s, *strength, "why", Location::message());
+        f.add_with_strength(*s, *strength, "why", Location::message());
     }
     f
 }
