@@ -73,7 +73,12 @@ impl Findings {
     }
 
     /// Adds evidence at full strength.
-    pub fn add(&mut self, symbol: impl Into<Cow<'static, str>>, details: impl Into<String>, location: Location) {
+    pub fn add(
+        &mut self,
+        symbol: impl Into<Cow<'static, str>>,
+        details: impl Into<String>,
+        location: Location,
+    ) {
         self.add_with_strength(symbol, 1.0, details, location);
     }
 

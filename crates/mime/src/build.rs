@@ -485,6 +485,7 @@ impl Walker<'_, '_> {
             location,
             file_name,
             content_type,
+            sniffed_type: crate::sniff(&data),
             inline,
             size: data.len(),
             data,

@@ -8,8 +8,10 @@ mod build;
 mod charset;
 pub mod html;
 mod received;
+mod sniff;
 mod urls;
 mod view;
 
 pub use build::display_safe;
+pub use sniff::sniff;
 pub use view::*;

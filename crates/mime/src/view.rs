@@ -148,6 +148,8 @@ pub struct Attachment {
     pub file_name: Option<String>,
     /// The declared Content-Type, lower-cased `type/subtype`.
     pub content_type: String,
+    /// What the bytes look like (magic numbers), when recognised.
+    pub sniffed_type: Option<&'static str>,
     pub inline: bool,
     pub size: usize,
     #[serde(skip)]

@@ -11,13 +11,15 @@ use toml::Spanned;
 
 use crate::{Findings, Location, SymbolTable};
 
-/// What happens to a message, least to most severe.
+/// What happens to a message, least to most severe. `Tempfail` (4xx, "try again later") is
+/// only ever forced, e.g. by a rate limit; thresholds never choose it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Deliver,
     Tag,
     Quarantine,
+    Tempfail,
     Reject,
 }
 
@@ -27,6 +29,7 @@ impl Action {
             Action::Deliver => "deliver",
             Action::Tag => "tag",
             Action::Quarantine => "quarantine",
+            Action::Tempfail => "tempfail",
             Action::Reject => "reject",
         }
     }
@@ -37,6 +40,7 @@ impl Action {
             Action::Deliver => Risk::None,
             Action::Tag => Risk::Low,
             Action::Quarantine => Risk::Medium,
+            Action::Tempfail => Risk::Low,
             Action::Reject => Risk::High,
         }
     }
@@ -273,7 +277,8 @@ impl PolicyConfig {
                 }
             }
         }
-        let known_groups: std::collections::HashSet<&str> = table.iter().map(|d| d.group.as_ref()).collect();
+        let known_groups: std::collections::HashSet<&str> =
+            table.iter().map(|d| d.group.as_ref()).collect();
         let mut group_caps = HashMap::new();
         for (name, g) in &self.groups {
             if !known_groups.contains(name.get_ref().as_str()) {
@@ -383,7 +388,10 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
             continue;
         };
         reason.score = rule.score * max_strength[i];
-        match group_sums.iter_mut().find(|(g, _)| *g == rule.group.as_ref()) {
+        match group_sums
+            .iter_mut()
+            .find(|(g, _)| *g == rule.group.as_ref())
+        {
             Some((_, sum)) => *sum += reason.score,
             None => group_sums.push((rule.group.as_ref(), reason.score)),
         }
