@@ -1,7 +1,7 @@
 //! The `mailmoat` command. Glue only: argument parsing, output, exit codes.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -111,18 +111,15 @@ fn main() -> ExitCode {
     }
 }
 
+pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::defaults(),
+    })
+}
+
 pub(crate) fn load_scanner(path: Option<PathBuf>) -> anyhow::Result<Scanner> {
-    match path {
-        Some(path) => {
-            let (config, text) = Config::load(&path)?;
-            Ok(Scanner::new(
-                &config,
-                Some(&text),
-                &path.display().to_string(),
-            )?)
-        }
-        None => Ok(Scanner::new(&Config::default(), None, "built-in defaults")?),
-    }
+    Ok(Scanner::new(&load_config(path.as_deref())?)?)
 }
 
 fn symbols(markdown: bool) -> anyhow::Result<ExitCode> {

@@ -13,9 +13,42 @@ pub struct Config {
     pub message: ViewOptions,
     /// Detector settings, one table per detector.
     pub detectors: DetectorsConfig,
+    /// Administrator rules, lists and rate limits.
+    pub rules: RulesConfig,
     /// Weights, caps, forced actions and thresholds.
     pub policy: PolicyConfig,
+    /// Where this configuration came from (file name, or "built-in defaults").
+    #[serde(skip)]
+    pub origin: String,
+    /// The file's text, so later checks (policy, rules) can name lines.
+    #[serde(skip)]
+    pub text: Option<String>,
+    /// Relative paths in the file resolve against this folder (the file's own).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
+
+/// `[rules]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Use the rule pack built into the binary (rules/default.toml).
+    pub default_pack: bool,
+    /// Rule files, loaded after the default pack, in order (relative to this config file).
+    pub files: Vec<PathBuf>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            default_pack: true,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// The default rule pack, built into the binary.
+pub const DEFAULT_RULE_PACK: &str = include_str!("../../../rules/default.toml");
 
 /// A configuration problem, naming the file and, where it can, the line.
 #[derive(Debug, thiserror::Error)]
@@ -30,24 +63,62 @@ pub enum ConfigError {
     Syntax { path: String, message: String },
     #[error("{path}: {source}")]
     Policy { path: String, source: PolicyError },
+    #[error("{0}")]
+    Rules(#[from] mailmoat_rules::RuleErrors),
 }
 
 impl Config {
-    pub fn load(path: &Path) -> Result<(Config, String), ConfigError> {
+    /// The built-in defaults (what an empty file means).
+    pub fn defaults() -> Config {
+        Config {
+            origin: "built-in defaults".to_string(),
+            base_dir: PathBuf::from("."),
+            ..Config::default()
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let config = Config::parse(&text, &path.display().to_string())?;
-        Ok((config, text))
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        config.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        if config.base_dir.as_os_str().is_empty() {
+            config.base_dir = PathBuf::from(".");
+        }
+        Ok(config)
     }
 
-    /// Parses TOML text; `origin` names it in errors.
+    /// Parses TOML text; `origin` names it in errors. Relative paths resolve against the
+    /// current folder.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: origin.to_string(),
             message: one_line_toml_error(&e, text),
-        })
+        })?;
+        config.origin = origin.to_string();
+        config.text = Some(text.to_string());
+        config.base_dir = PathBuf::from(".");
+        Ok(config)
+    }
+
+    /// The rule sources this configuration names: the built-in pack, then the files.
+    pub fn rule_sources(&self) -> Vec<mailmoat_rules::RuleSource> {
+        let mut sources = Vec::new();
+        if self.rules.default_pack {
+            sources.push(mailmoat_rules::RuleSource::Text {
+                origin: "rules/default.toml (built in)".to_string(),
+                text: DEFAULT_RULE_PACK.to_string(),
+            });
+        }
+        for f in &self.rules.files {
+            sources.push(mailmoat_rules::RuleSource::File(self.base_dir.join(f)));
+        }
+        sources
     }
 }
 

@@ -3,11 +3,13 @@
 //! detector becomes evidence, never a lost message) and asks policy for the verdict.
 
 mod config;
+mod live;
 mod report;
 mod scanner;
 pub mod sources;
 pub mod symbols_doc;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, RulesConfig, DEFAULT_RULE_PACK};
+pub use live::{reload_on_sighup, LiveScanner, Reloaded};
 pub use report::Report;
 pub use scanner::{symbol_table, Scanner, SYMBOLS};

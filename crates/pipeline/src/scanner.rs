@@ -1,8 +1,12 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use std::sync::Arc;
+
 use mailmoat_core::{decide, Findings, Location, Policy, SymbolDef, SymbolTable};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::{Envelope, MessageView, ViewOptions};
+
+use mailmoat_rules::{MemoryRateStore, RateStore, RuleSet};
 
 use crate::{Config, ConfigError, Report};
 
@@ -14,15 +18,17 @@ pub const SYMBOLS: &[SymbolDef] = &[SymbolDef::scored(
     "A detector failed on this message; its checks are missing from the verdict and the message moved on by policy (force an action on this symbol to hold such mail).",
 )];
 
-/// Config, built once: symbol table, policy, detectors and view options.
+/// Config, built once: symbol table, policy, detectors, rules and view options.
 pub struct Scanner {
     table: SymbolTable,
     policy: Policy,
     detectors: Vec<Box<dyn Detector>>,
+    rules: RuleSet,
+    rates: Arc<dyn RateStore>,
     view_options: ViewOptions,
 }
 
-/// Every symbol declared anywhere in the pipeline, in declaration order.
+/// Every symbol declared by the detectors and the pipeline, in declaration order.
 pub fn symbol_table() -> SymbolTable {
     let mut declarations = mailmoat_detectors::symbols();
     declarations.push(SYMBOLS);
@@ -30,40 +36,45 @@ pub fn symbol_table() -> SymbolTable {
 }
 
 impl Scanner {
-    /// Builds from a parsed config; `source` is the config text, so errors can name lines.
-    pub fn new(
-        config: &Config,
-        source: Option<&str>,
-        origin: &str,
-    ) -> Result<Scanner, ConfigError> {
-        let detectors = config.detectors.build();
-        Scanner::with_detectors(config, source, origin, detectors)
+    /// Builds everything the configuration names, with a fresh in-process rate store.
+    pub fn new(config: &Config) -> Result<Scanner, ConfigError> {
+        Scanner::build(
+            config,
+            config.detectors.build(),
+            Arc::new(MemoryRateStore::default()),
+        )
     }
 
-    /// Builds with the given detectors instead of the configured ones (tests, tools).
-    pub fn with_detectors(
+    /// Builds with the given detectors (tests, tools) and rate store (kept across reloads).
+    pub fn build(
         config: &Config,
-        source: Option<&str>,
-        origin: &str,
         detectors: Vec<Box<dyn Detector>>,
+        rates: Arc<dyn RateStore>,
     ) -> Result<Scanner, ConfigError> {
-        let table = symbol_table();
+        let mut table = symbol_table();
+        let rules = RuleSet::build(&config.rule_sources(), &table)?;
+        for def in rules.symbols() {
+            // Names were checked against the table while loading.
+            let _ = table.add(def.clone());
+        }
         let policy = config
             .policy
-            .build(&table, source)
+            .build(&table, config.text.as_deref())
             .map_err(|source| ConfigError::Policy {
-                path: origin.to_string(),
+                path: config.origin.clone(),
                 source,
             })?;
         Ok(Scanner {
             table,
             policy,
             detectors,
+            rules,
+            rates,
             view_options: config.message.clone(),
         })
     }
 
-    /// Scans one message: view once, every detector, then the verdict. Never panics.
+    /// Scans one message: view once, every detector, the rules, then the verdict. Never panics.
     pub fn scan(&self, raw: Vec<u8>, envelope: Envelope) -> Report {
         let view = MessageView::build(raw, envelope, &self.view_options);
         let findings = self.analyze(&view);
@@ -75,7 +86,8 @@ impl Scanner {
         }
     }
 
-    /// Runs the detectors on a view; a detector that panics is recorded as DETECTOR_FAILED.
+    /// Runs the detectors, then the rules (which may test the detectors' symbols). A detector
+    /// that panics is recorded as DETECTOR_FAILED and the others still run.
     pub fn analyze(&self, view: &MessageView) -> Findings {
         let mut findings = Findings::new();
         for detector in &self.detectors {
@@ -96,6 +108,14 @@ impl Scanner {
                 }
             }
         }
+        let now = view.envelope.received_at.unwrap_or_else(unix_now);
+        let rules = catch_unwind(AssertUnwindSafe(|| {
+            self.rules
+                .evaluate(view, &mut findings, self.rates.as_ref(), now)
+        }));
+        if rules.is_err() {
+            findings.add("DETECTOR_FAILED", "rules failed", Location::message());
+        }
         findings
     }
 
@@ -106,6 +126,17 @@ impl Scanner {
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -125,10 +156,11 @@ mod tests {
 
     #[test]
     fn a_panicking_detector_becomes_evidence_and_the_others_still_run() {
-        let config = Config::default();
+        let config = Config::defaults();
         let mut detectors = config.detectors.build();
         detectors.insert(0, Box::new(Panics));
-        let scanner = Scanner::with_detectors(&config, None, "test", detectors).unwrap();
+        let scanner =
+            Scanner::build(&config, detectors, Arc::new(MemoryRateStore::default())).unwrap();
         let report = scanner.scan(b"Subject: hi\r\n\r\nbody".to_vec(), Envelope::default());
         let failed: Vec<_> = report
             .findings
@@ -143,10 +175,17 @@ mod tests {
         );
         assert_eq!(report.verdict.action, Action::Deliver, "moves on by policy");
 
-        let forced: Config =
-            toml::from_str("[policy.symbols.DETECTOR_FAILED]\nforce = \"quarantine\"").unwrap();
-        let scanner =
-            Scanner::with_detectors(&forced, None, "test", vec![Box::new(Panics)]).unwrap();
+        let forced = Config::parse(
+            "[policy.symbols.DETECTOR_FAILED]\nforce = \"quarantine\"",
+            "t",
+        )
+        .unwrap();
+        let scanner = Scanner::build(
+            &forced,
+            vec![Box::new(Panics)],
+            Arc::new(MemoryRateStore::default()),
+        )
+        .unwrap();
         let report = scanner.scan(b"Subject: hi\r\n\r\nbody".to_vec(), Envelope::default());
         assert_eq!(report.verdict.action, Action::Quarantine);
     }
@@ -160,9 +199,7 @@ mod tests {
     fn unknown_symbol_in_policy_names_file_and_line() {
         let text = "[policy]\ntag = 5\n\n[policy.symbols.NO_SUCH_SYMBOL]\nscore = 1\n";
         let config = Config::parse(text, "mailmoat.toml").unwrap();
-        let err = Scanner::new(&config, Some(text), "mailmoat.toml")
-            .err()
-            .unwrap();
+        let err = Scanner::new(&config).err().unwrap();
         assert_eq!(
             err.to_string(),
             "mailmoat.toml: unknown symbol `NO_SUCH_SYMBOL` in [policy.symbols] at line 4"

@@ -1,6 +1,7 @@
 //! Runs every case file through the whole scan path (view, all detectors, verdict):
-//! `crates/detectors/src/*/cases/*.case` (each detector's cases, beside its code) and
-//! `crates/pipeline/cases/*.case` (pipeline behaviour).
+//! `crates/detectors/src/*/cases/*.case` (each detector's cases, beside its code),
+//! `rules/cases/*.case` (the default rule pack's, beside it) and `crates/pipeline/cases/*.case`
+//! (pipeline behaviour).
 //!
 //! A case file is a few directive lines, a blank line, then the raw message:
 //!
@@ -27,7 +28,10 @@ use std::path::{Path, PathBuf};
 use mailmoat_core::{Findings, SymbolTable};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::{Envelope, MessageView};
-use mailmoat_pipeline::{symbol_table, Config, Report, Scanner};
+use std::sync::Arc;
+
+use mailmoat_pipeline::{Config, Report, Scanner};
+use mailmoat_rules::MemoryRateStore;
 
 struct Case {
     path: PathBuf,
@@ -121,7 +125,7 @@ fn parse_case(path: &Path) -> Result<Case, String> {
 
 fn case_files() -> Vec<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![manifest.join("cases")];
+    let mut dirs = vec![manifest.join("cases"), manifest.join("../../rules/cases")];
     let detectors = manifest.join("../detectors/src");
     for detector in std::fs::read_dir(&detectors).expect("detectors src dir") {
         dirs.push(detector.expect("dir entry").path().join("cases"));
@@ -152,20 +156,29 @@ impl Detector for Failing {
     }
 }
 
+/// The full symbol table of the default configuration (built-ins and the default pack).
+fn table() -> SymbolTable {
+    let config = Config::defaults();
+    Scanner::new(&config)
+        .expect("defaults build")
+        .symbols()
+        .clone()
+}
+
 fn run(case: &Case) -> Report {
-    let config = Config::default();
+    let config = Config::defaults();
     let mut detectors = config.detectors.build();
     if case.failing_detector {
         detectors.push(Box::new(Failing));
     }
-    let scanner = Scanner::with_detectors(&config, None, "defaults", detectors)
+    let scanner = Scanner::build(&config, detectors, Arc::new(MemoryRateStore::default()))
         .expect("default config builds");
     scanner.scan(case.raw.clone(), case.envelope.clone())
 }
 
 #[test]
 fn every_case_passes() {
-    let table: SymbolTable = symbol_table();
+    let table = table();
     let files = case_files();
     assert!(
         files.len() > 20,
@@ -253,7 +266,7 @@ fn every_declared_symbol_has_a_case() {
         let case = parse_case(&path).expect("case parses");
         expected.extend(case.expect.into_iter().map(|(s, _)| s));
     }
-    let table = symbol_table();
+    let table = table();
     let missing: Vec<&str> = table
         .iter()
         .map(|d| d.name.as_ref())

@@ -44,7 +44,7 @@ impl Lcg {
 
 #[test]
 fn mutated_messages_never_panic() {
-    let scanner = Scanner::new(&Config::default(), None, "defaults").unwrap();
+    let scanner = Scanner::new(&Config::defaults()).unwrap();
     let mut rng = Lcg(0x6d61696c6d6f6174);
     let interesting = [
         0u8, b'\r', b'\n', b'-', b'=', b'?', b'<', b'>', b'"', b':', 0xff, 0x1b, 0x0e, b' ',

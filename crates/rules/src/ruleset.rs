@@ -47,6 +47,13 @@ enum Node {
     Symbol(String),
 }
 
+/// Where rules come from: a file (list files resolve beside it) or text built into the binary.
+#[derive(Debug, Clone)]
+pub enum RuleSource {
+    File(PathBuf),
+    Text { origin: String, text: String },
+}
+
 /// A rule's public facts (for backtests and listings).
 #[derive(Debug, Clone)]
 pub struct RuleInfo {
@@ -102,26 +109,41 @@ impl RuleSet {
 
     /// Loads rule files in order. Every problem in every file is reported, with file and line.
     pub fn load(paths: &[PathBuf], builtin: &SymbolTable) -> Result<RuleSet, RuleErrors> {
-        let mut loader = Loader::new(builtin);
-        for path in paths {
-            match std::fs::read_to_string(path) {
-                Ok(text) => loader.file(&text, &path.display().to_string(), path.parent()),
-                Err(e) => loader.errors.push(RuleError {
-                    file: path.display().to_string(),
-                    line: 0,
-                    rule: None,
-                    message: format!("cannot read: {e}"),
-                }),
-            }
-            loader.set.files.push(path.clone());
-        }
-        loader.finish()
+        let sources: Vec<RuleSource> = paths.iter().cloned().map(RuleSource::File).collect();
+        RuleSet::build(&sources, builtin)
     }
 
     /// Loads rules from text (tests, tools); `origin` names it in errors.
     pub fn parse(text: &str, origin: &str, builtin: &SymbolTable) -> Result<RuleSet, RuleErrors> {
+        RuleSet::build(
+            &[RuleSource::Text {
+                origin: origin.to_string(),
+                text: text.to_string(),
+            }],
+            builtin,
+        )
+    }
+
+    /// Loads every source in order into one set (names are unique across all of them).
+    pub fn build(sources: &[RuleSource], builtin: &SymbolTable) -> Result<RuleSet, RuleErrors> {
         let mut loader = Loader::new(builtin);
-        loader.file(text, origin, None);
+        for source in sources {
+            match source {
+                RuleSource::File(path) => {
+                    match std::fs::read_to_string(path) {
+                        Ok(text) => loader.file(&text, &path.display().to_string(), path.parent()),
+                        Err(e) => loader.errors.push(RuleError {
+                            file: path.display().to_string(),
+                            line: 0,
+                            rule: None,
+                            message: format!("cannot read: {e}"),
+                        }),
+                    }
+                    loader.set.files.push(path.clone());
+                }
+                RuleSource::Text { origin, text } => loader.file(text, origin, None),
+            }
+        }
         loader.finish()
     }
 

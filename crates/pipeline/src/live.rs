@@ -1,0 +1,196 @@
+//! The scanner in service, replaced whole on reload. A scan takes an `Arc` of the current
+//! scanner and keeps it to the end, so work in flight finishes on the rules it started with;
+//! a reload that fails leaves the running scanner untouched and says why. Rate-limit counters
+//! survive reloads.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use mailmoat_rules::{MemoryRateStore, RateStore};
+
+use crate::{Config, ConfigError, Scanner};
+
+pub struct LiveScanner {
+    current: RwLock<Arc<Scanner>>,
+    config_path: Option<PathBuf>,
+    rates: Arc<dyn RateStore>,
+    generation: AtomicU64,
+}
+
+/// What a successful reload loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    pub generation: u64,
+    pub rules: usize,
+    pub patterns: usize,
+    pub list_entries: usize,
+    pub rate_limits: usize,
+}
+
+impl std::fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "generation {}: {} rules ({} patterns), {} list entries, {} rate limits",
+            self.generation, self.rules, self.patterns, self.list_entries, self.rate_limits
+        )
+    }
+}
+
+impl LiveScanner {
+    /// Loads the configuration file (or the built-in defaults) and everything it names.
+    pub fn start(config_path: Option<PathBuf>) -> Result<LiveScanner, ConfigError> {
+        let rates: Arc<dyn RateStore> = Arc::new(MemoryRateStore::default());
+        let scanner = Self::load(config_path.as_ref(), rates.clone())?;
+        Ok(LiveScanner {
+            current: RwLock::new(Arc::new(scanner)),
+            config_path,
+            rates,
+            generation: AtomicU64::new(1),
+        })
+    }
+
+    fn load(path: Option<&PathBuf>, rates: Arc<dyn RateStore>) -> Result<Scanner, ConfigError> {
+        let config = match path {
+            Some(p) => Config::load(p)?,
+            None => Config::defaults(),
+        };
+        Scanner::build(&config, config.detectors.build(), rates)
+    }
+
+    /// The scanner to use for the next message.
+    pub fn current(&self) -> Arc<Scanner> {
+        // A poisoned lock still holds a complete scanner (the swap is one assignment).
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the configuration and rule files. On any error the running scanner stays.
+    pub fn reload(&self) -> Result<Reloaded, ConfigError> {
+        let scanner = Self::load(self.config_path.as_ref(), self.rates.clone())?;
+        let (rules, patterns, list_entries, rate_limits) = scanner.rules().counts();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(scanner);
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(Reloaded {
+            generation,
+            rules,
+            patterns,
+            list_entries,
+            rate_limits,
+        })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+}
+
+/// Reloads on every SIGHUP, on a thread of its own; each outcome goes to `report`.
+pub fn reload_on_sighup(
+    live: Arc<LiveScanner>,
+    report: impl Fn(Result<Reloaded, ConfigError>) + Send + 'static,
+) -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    std::thread::Builder::new()
+        .name("reload-on-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                report(live.reload());
+            }
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailmoat_mime::Envelope;
+
+    fn write_config(dir: &std::path::Path, rule_pattern: &str) {
+        std::fs::write(
+            dir.join("mailmoat.toml"),
+            "[rules]\ndefault_pack = false\nfiles = [\"local.toml\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("local.toml"),
+            format!("[[rule]]\nname = \"LOCAL\"\ndescription = \"d\"\nscore = 1\nwhen = {{ subject = '{rule_pattern}' }}\n"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn reload_swaps_rules_and_a_failed_reload_keeps_the_old_ones() {
+        let dir = std::env::temp_dir().join(format!("mailmoat-live-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_config(&dir, "alpha");
+        let live = LiveScanner::start(Some(dir.join("mailmoat.toml"))).unwrap();
+        let msg = |s: &str| format!("Subject: {s}\r\n\r\nx").into_bytes();
+        assert!(live
+            .current()
+            .scan(msg("alpha"), Envelope::default())
+            .findings
+            .contains("LOCAL"));
+
+        write_config(&dir, "beta");
+        let r = live.reload().unwrap();
+        assert_eq!((r.generation, r.rules), (2, 1));
+        assert!(live
+            .current()
+            .scan(msg("beta"), Envelope::default())
+            .findings
+            .contains("LOCAL"));
+        assert!(!live
+            .current()
+            .scan(msg("alpha"), Envelope::default())
+            .findings
+            .contains("LOCAL"));
+
+        write_config(&dir, "(broken");
+        let err = live.reload().unwrap_err().to_string();
+        assert!(err.contains("local.toml:5: LOCAL: bad regex"), "{err}");
+        assert_eq!(live.generation(), 2);
+        assert!(
+            live.current()
+                .scan(msg("beta"), Envelope::default())
+                .findings
+                .contains("LOCAL"),
+            "old rules kept"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn scans_in_flight_finish_while_reloads_happen() {
+        let dir = std::env::temp_dir().join(format!("mailmoat-live-flight-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_config(&dir, "hello");
+        let live = Arc::new(LiveScanner::start(Some(dir.join("mailmoat.toml"))).unwrap());
+        let scanners: Vec<_> = (0..2)
+            .map(|_| {
+                let live = live.clone();
+                std::thread::spawn(move || {
+                    let mut done = 0;
+                    for _ in 0..300 {
+                        let scanner = live.current();
+                        let r =
+                            scanner.scan(b"Subject: hello\r\n\r\nx".to_vec(), Envelope::default());
+                        assert!(r.findings.contains("LOCAL"));
+                        done += 1;
+                    }
+                    done
+                })
+            })
+            .collect();
+        for _ in 0..30 {
+            live.reload().unwrap();
+        }
+        let done: usize = scanners.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(done, 600);
+        assert_eq!(live.generation(), 31);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
