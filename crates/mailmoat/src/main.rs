@@ -10,6 +10,8 @@ use mailmoat_core::Action;
 use mailmoat_pipeline::{sources, Config, Report, Scanner};
 
 mod bench;
+mod rules_cmd;
+mod watch;
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +49,22 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Rule file tools: check, backtest, explain.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Scan each message file that appears in a folder, until stopped (SIGHUP reloads rules).
+    Watch {
+        dir: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// How often to look for new files, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        interval_ms: u64,
+    },
     /// Configuration file tools.
     Config {
         #[command(subcommand)]
@@ -61,6 +79,41 @@ enum Command {
         repeat: usize,
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Load rule files (after the built-in pack) and report every problem (exit 2 if any).
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Backtest a rule file on ham and spam before enabling it.
+    Test {
+        #[arg(long)]
+        rules: PathBuf,
+        #[arg(long, required = true, num_args = 1..)]
+        ham: Vec<String>,
+        #[arg(long, required = true, num_args = 1..)]
+        spam: Vec<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Ham examples listed per rule that hits ham.
+        #[arg(long, default_value_t = 3)]
+        show: usize,
+    },
+    /// Which rules fired on each message, and on what text.
+    Why {
+        #[arg(required = true)]
+        paths: Vec<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Extra rule files to try on top of the configuration.
+        #[arg(long)]
+        rules: Vec<PathBuf>,
     },
 }
 
@@ -90,6 +143,32 @@ fn main() -> ExitCode {
             config,
         } => scan(&paths, json, explain, config),
         Command::Symbols { markdown } => symbols(markdown),
+        Command::Rules { command } => match command {
+            RulesCommand::Check { files, config } => rules_cmd::check(&files, config.as_deref()),
+            RulesCommand::Test {
+                rules,
+                ham,
+                spam,
+                config,
+                show,
+            } => rules_cmd::test(&rules, &ham, &spam, config.as_deref(), show),
+            RulesCommand::Why {
+                paths,
+                config,
+                rules,
+            } => rules_cmd::why(&paths, config.as_deref(), &rules),
+        },
+        Command::Watch {
+            dir,
+            config,
+            json,
+            interval_ms,
+        } => watch::run(
+            &dir,
+            config,
+            json,
+            std::time::Duration::from_millis(interval_ms),
+        ),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => load_scanner(Some(file.clone())).map(|_| {
@@ -100,7 +179,7 @@ fn main() -> ExitCode {
             paths,
             repeat,
             config,
-        } => load_scanner(config).and_then(|scanner| bench::run(&scanner, &paths, repeat)),
+        } => bench::run(config.as_deref(), &paths, repeat),
     };
     match result {
         Ok(code) => code,

@@ -1,31 +1,43 @@
-//! A multi-pattern set for one target. Every pattern's required literals (prefixes, extracted
-//! by regex-syntax) go into one Aho-Corasick automaton, so a value is scanned once however many
-//! rules look at it; only patterns whose literal occurs (plus the few with no usable literal)
-//! are confirmed with their own regex. Regexes compile on first use: syntax is checked at load,
-//! and the regex crate guarantees linear-time matching (no backtracking blow-ups).
+//! A multi-pattern set for one target. Every pattern's required literals (extracted by
+//! regex-syntax) go into one Aho-Corasick automaton, so a value is scanned once however many
+//! rules look at it. A pattern's regex runs only when one literal of each of its required
+//! groups occurred; and when the pattern has prefix literals (text every match starts with),
+//! only anchored at their occurrences instead of over the whole value. Literals are shared
+//! between patterns, so a common anchor word costs one position per occurrence, not one per
+//! pattern. Regexes compile on first use (syntax is checked at load); the engine guarantees
+//! linear-time matching, so no pattern can backtrack catastrophically.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use regex::Regex;
-use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
+use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+use regex_syntax::hir::{Hir, HirKind};
 
 /// Literals shorter than this select too much to be worth prefiltering.
 const MIN_LITERAL: usize = 3;
+/// Literal groups required per pattern (one bit each in a byte).
+const MAX_GROUPS: usize = 4;
 
 struct Pattern {
     source: String,
     regex: OnceLock<Result<Regex, String>>,
+    /// Bits of the required groups (all must be seen before the regex runs).
+    groups_needed: u8,
+    /// Literal ids every match starts with; empty when the pattern has none.
+    anchors: Vec<u32>,
 }
 
 impl Pattern {
     fn regex(&self) -> Option<&Regex> {
         self.regex
             .get_or_init(|| {
-                regex::RegexBuilder::new(&self.source)
-                    .size_limit(32 << 20)
-                    .build()
+                // The same engine and defaults as the regex crate (Unicode, linear time).
+                Regex::builder()
+                    .configure(Regex::config().nfa_size_limit(Some(32 << 20)))
+                    .build(&self.source)
                     .map_err(|e| e.to_string())
             })
             .as_ref()
@@ -33,18 +45,44 @@ impl Pattern {
     }
 }
 
+/// Per-scan working memory, reused across values and messages.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    seen: Vec<u8>,
+    touched: Vec<u32>,
+    /// (literal id, byte offset) of each occurrence of an anchor literal.
+    starts: Vec<(u32, u32)>,
+}
+
 #[derive(Default)]
 pub(crate) struct PatternSet {
     patterns: Vec<Pattern>,
     by_source: HashMap<String, u32>,
+    /// Distinct literals (lower-cased) and their ids.
     literals: Vec<Vec<u8>>,
-    literal_owner: Vec<u32>,
+    literal_ids: HashMap<Vec<u8>, u32>,
+    /// Per literal: the (pattern, group) pairs it counts for.
+    required_by: Vec<Vec<(u32, u8)>>,
+    /// Per literal: whether some pattern anchors on it (its positions are recorded).
+    anchor: Vec<bool>,
     /// Patterns with no usable literal: checked on every value.
     always: Vec<u32>,
     automaton: Option<AhoCorasick>,
 }
 
 impl PatternSet {
+    fn literal(&mut self, bytes: Vec<u8>) -> u32 {
+        if let Some(&id) = self.literal_ids.get(&bytes) {
+            return id;
+        }
+        let id = self.literals.len() as u32;
+        self.literals.push(bytes.clone());
+        self.literal_ids.insert(bytes, id);
+        self.required_by.push(Vec::new());
+        self.anchor.push(false);
+        id
+    }
+
     /// Adds a pattern (identical sources share one id). Errors are regex syntax errors.
     pub fn add(&mut self, source: &str) -> Result<u32, String> {
         if let Some(&id) = self.by_source.get(source) {
@@ -55,32 +93,32 @@ impl PatternSet {
             .parse(source)
             .map_err(|e| one_line(&e.to_string()))?;
         let id = self.patterns.len() as u32;
-        let mut extractor = Extractor::new();
-        extractor
-            .kind(ExtractKind::Prefix)
-            .limit_literal_len(8)
-            .limit_total(64);
-        let mut seq = extractor.extract(&hir);
-        seq.optimize_for_prefix_by_preference();
-        match seq.literals() {
-            Some(lits) if !lits.is_empty() && lits.iter().all(|l| l.len() >= MIN_LITERAL) => {
-                // The automaton ignores ASCII case, so case variants collapse into one literal.
-                let mut lowered: Vec<Vec<u8>> = lits
-                    .iter()
-                    .map(|l| l.as_bytes().to_ascii_lowercase())
-                    .collect();
-                lowered.sort();
-                lowered.dedup();
-                for lit in lowered {
-                    self.literals.push(lit);
-                    self.literal_owner.push(id);
-                }
-            }
-            _ => self.always.push(id),
+        let groups = required_literal_groups(&hir);
+        if groups.is_empty() {
+            self.always.push(id);
         }
+        for (g, lits) in groups.iter().enumerate() {
+            for lit in lits {
+                let l = self.literal(lit.clone()) as usize;
+                self.required_by[l].push((id, g as u8));
+            }
+        }
+        let anchors: Vec<u32> = match literal_set(&hir, ExtractKind::Prefix) {
+            Some(prefixes) if !groups.is_empty() => prefixes
+                .into_iter()
+                .map(|lit| {
+                    let l = self.literal(lit);
+                    self.anchor[l as usize] = true;
+                    l
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         self.patterns.push(Pattern {
             source: source.to_string(),
             regex: OnceLock::new(),
+            groups_needed: ((1u16 << groups.len()) - 1) as u8,
+            anchors,
         });
         self.by_source.insert(source.to_string(), id);
         Ok(id)
@@ -95,6 +133,9 @@ impl PatternSet {
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
+            // With thousands of literals the automaton's own prefilter finds candidates almost
+            // everywhere and only adds work (measured: 1,886 vs 1,613 messages/s at 10k rules).
+            .prefilter(self.literals.len() <= 64)
             .build(&self.literals)
             .or_else(|_| {
                 // A DFA over a huge literal set can exceed limits; the NFA always builds.
@@ -113,24 +154,59 @@ impl PatternSet {
     }
 
     /// Marks in `matched` (indexed by pattern id) every pattern that matches `value`.
-    pub fn scan(&self, value: &str, matched: &mut [bool], candidates: &mut Vec<u32>) {
-        candidates.clear();
+    pub fn scan(&self, value: &str, matched: &mut [bool], scratch: &mut Scratch) {
+        scratch.seen.resize(self.patterns.len(), 0);
+        scratch.touched.clear();
+        scratch.starts.clear();
         if let Some(ac) = &self.automaton {
             for m in ac.find_overlapping_iter(value) {
-                candidates.push(self.literal_owner[m.pattern().as_usize()]);
+                let lit = m.pattern().as_usize();
+                if self.anchor[lit] {
+                    scratch.starts.push((lit as u32, m.start() as u32));
+                }
+                for &(id, group) in &self.required_by[lit] {
+                    let seen = &mut scratch.seen[id as usize];
+                    if *seen == 0 {
+                        scratch.touched.push(id);
+                    }
+                    *seen |= 1 << group;
+                }
             }
         }
-        candidates.extend_from_slice(&self.always);
-        candidates.sort_unstable();
-        candidates.dedup();
-        for &id in candidates.iter() {
-            let id = id as usize;
-            if matched[id] {
+        scratch.starts.sort_unstable();
+        for k in 0..scratch.touched.len() {
+            let id = scratch.touched[k] as usize;
+            let complete = scratch.seen[id] == self.patterns[id].groups_needed;
+            scratch.seen[id] = 0;
+            if !complete || matched[id] {
                 continue;
             }
-            if let Some(re) = self.patterns[id].regex() {
-                if re.is_match(value) {
-                    matched[id] = true;
+            let pattern = &self.patterns[id];
+            let Some(re) = pattern.regex() else { continue };
+            matched[id] = if pattern.anchors.is_empty() {
+                re.is_match(value)
+            } else {
+                // Every match starts at an occurrence of one of the prefix literals.
+                pattern.anchors.iter().any(|&lit| {
+                    let from = scratch.starts.partition_point(|&(l, _)| l < lit);
+                    scratch.starts[from..]
+                        .iter()
+                        .take_while(|&&(l, _)| l == lit)
+                        .any(|&(_, at)| {
+                            re.is_match(
+                                Input::new(value)
+                                    .range(at as usize..)
+                                    .anchored(Anchored::Yes),
+                            )
+                        })
+                })
+            };
+        }
+        for &id in &self.always {
+            let i = id as usize;
+            if !matched[i] {
+                if let Some(re) = self.patterns[i].regex() {
+                    matched[i] = re.is_match(value);
                 }
             }
         }
@@ -138,11 +214,8 @@ impl PatternSet {
 
     /// The text pattern `id` matches in `value` (for explanations).
     pub fn find<'v>(&self, id: u32, value: &'v str) -> Option<&'v str> {
-        self.patterns
-            .get(id as usize)?
-            .regex()?
-            .find(value)
-            .map(|m| m.as_str())
+        let m = self.patterns.get(id as usize)?.regex()?.find(value)?;
+        value.get(m.range())
     }
 
     pub fn source(&self, id: u32) -> &str {
@@ -166,6 +239,71 @@ impl PatternSet {
     }
 }
 
+/// The literal set of a kind (prefixes or suffixes) when every literal is long enough to be
+/// worth looking for; lower-cased (the automaton ignores ASCII case) and deduplicated.
+fn literal_set(hir: &Hir, kind: ExtractKind) -> Option<Vec<Vec<u8>>> {
+    let mut extractor = Extractor::new();
+    extractor.kind(kind).limit_literal_len(16).limit_total(256);
+    let seq: Seq = extractor.extract(hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.iter().any(|l| l.len() < MIN_LITERAL) {
+        return None;
+    }
+    let mut lowered: Vec<Vec<u8>> = lits
+        .iter()
+        .map(|l| l.as_bytes().to_ascii_lowercase())
+        .collect();
+    lowered.sort();
+    lowered.dedup();
+    Some(lowered)
+}
+
+/// Sets of literals such that, whenever the pattern matches, the text contains one literal of
+/// *every* set. A concatenation such as `(?i)\bmonarch\s+his\s+brother\b` yields one set per
+/// run of fixed text ("monarch", "brother"), the most selective first; beyond the first, only
+/// selective runs (a common word would be reported everywhere for little filtering), at most
+/// [`MAX_GROUPS`]. A pattern whose prefix or suffix set is more selective than any run uses
+/// that set alone. Empty when nothing qualifies: such patterns are checked on every value.
+fn required_literal_groups(hir: &Hir) -> Vec<Vec<Vec<u8>>> {
+    let quality = |set: &Vec<Vec<u8>>| {
+        let shortest = set.iter().map(Vec::len).min().unwrap_or(0);
+        (shortest.min(8), std::cmp::Reverse(set.len()))
+    };
+    let mut top = hir;
+    while let HirKind::Capture(c) = top.kind() {
+        top = &c.sub;
+    }
+    let mut groups: Vec<Vec<Vec<u8>>> = Vec::new();
+    if let HirKind::Concat(children) = top.kind() {
+        // Runs of pieces that spell fixed text (literals, small classes such as case pairs).
+        let literal_like = |h: &Hir| matches!(h.kind(), HirKind::Literal(_) | HirKind::Class(_));
+        for run in children.split(|c| !literal_like(c)) {
+            if !run.is_empty() {
+                groups.extend(literal_set(&Hir::concat(run.to_vec()), ExtractKind::Prefix));
+            }
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(quality(g)));
+    let mut kept = 0;
+    groups.retain(|g| {
+        kept += 1;
+        kept == 1 || (quality(g).0 >= 5 && g.len() <= 16)
+    });
+    groups.truncate(MAX_GROUPS);
+    let whole = [
+        literal_set(hir, ExtractKind::Prefix),
+        literal_set(hir, ExtractKind::Suffix),
+    ]
+    .into_iter()
+    .flatten()
+    .max_by_key(quality);
+    match (groups.first(), whole) {
+        (Some(best), Some(whole)) if quality(&whole) > quality(best) => vec![whole],
+        (None, Some(whole)) => vec![whole],
+        _ => groups,
+    }
+}
+
 /// regex errors draw a caret diagram over several lines; keep the sentence.
 fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
@@ -185,7 +323,7 @@ mod tests {
 
     fn scan(set: &PatternSet, value: &str) -> Vec<bool> {
         let mut matched = vec![false; set.len()];
-        set.scan(value, &mut matched, &mut Vec::new());
+        set.scan(value, &mut matched, &mut Scratch::default());
         matched
     }
 
@@ -195,6 +333,7 @@ mod tests {
         let a = set.add(r"(?i)\bcheap\s+pills\b").unwrap();
         let b = set.add(r"^\d{5}$").unwrap();
         let c = set.add(r"(?i)ＦＲＥＥ|free").unwrap();
+        let e = set.add(r"(?i)\bpills\b.*\bnow\b").unwrap();
         let d = set.add("광고").unwrap();
         assert_eq!(
             set.add(r"(?i)\bcheap\s+pills\b").unwrap(),
@@ -203,12 +342,30 @@ mod tests {
         );
         set.finish().unwrap();
         let m = scan(&set, "Buy CHEAP   pills now, 광고 inside");
-        assert!(m[a as usize] && !m[b as usize] && !m[c as usize] && m[d as usize]);
+        assert!(
+            m[a as usize] && !m[b as usize] && !m[c as usize] && m[d as usize] && m[e as usize]
+        );
+        assert!(
+            !scan(&set, "pills only")[e as usize],
+            "one required word is not enough"
+        );
         let m = scan(&set, "12345");
         assert!(m[b as usize]);
         let m = scan(&set, "totally FrEe");
         assert!(m[c as usize]);
         assert_eq!(set.find(a, "x cheap pills y"), Some("cheap pills"));
+    }
+
+    #[test]
+    fn anchored_confirmation_finds_matches_at_any_occurrence() {
+        let mut set = PatternSet::default();
+        let p = set.add(r"(?i)\bthe\s+company\b").unwrap();
+        let q = set.add(r"(?i)\bthe\s+firm\b").unwrap();
+        set.finish().unwrap();
+        let m = scan(&set, "other thing: the place, then THE\n  Company, them");
+        assert!(m[p as usize] && !m[q as usize]);
+        // "bathe company": the \b before "the" fails, so no match.
+        assert!(!scan(&set, "bathe company")[p as usize]);
     }
 
     #[test]
@@ -218,6 +375,42 @@ mod tests {
         let k = set.add(r"(?i)kilo").unwrap();
         set.finish().unwrap();
         assert!(scan(&set, "\u{212a}ILO")[k as usize]);
+    }
+
+    #[test]
+    fn the_most_selective_required_literal_is_chosen() {
+        let hir = |p: &str| regex_syntax::Parser::new().parse(p).unwrap();
+        let groups = |p: &str| required_literal_groups(&hir(p));
+        let anchors = |p: &str| literal_set(&hir(p), ExtractKind::Prefix);
+        assert_eq!(
+            anchors(r"(?i)\bthe\s+company\b"),
+            Some(vec![b"the".to_vec()]),
+            "matches start with the"
+        );
+        assert_eq!(anchors(r"\d+invoice"), None);
+        assert_eq!(
+            anchors(r"^(?:invoice|receipt)\d"),
+            Some(vec![b"invoice".to_vec(), b"receipt".to_vec()])
+        );
+        let one = |s: &str| vec![s.as_bytes().to_vec()];
+        assert_eq!(groups(r"(?i)\bthe\s+company\b"), vec![one("company")]);
+        assert_eq!(
+            groups(r"(?i)\bmonarch\s+his\s+brother\b"),
+            vec![one("monarch"), one("brother")]
+        );
+        // Unicode case folding keeps the long s: "hiſ" is "his" under (?i).
+        assert_eq!(
+            groups(r"(?i)\bhis\b"),
+            vec![vec![b"his".to_vec(), "hi\u{17f}".as_bytes().to_vec()]]
+        );
+        assert_eq!(groups(r"invoice\d+\.pdf"), vec![one("invoice")]);
+        assert_eq!(
+            groups(r"(?:foo|barbaz)qux"),
+            vec![vec![b"barbazqux".to_vec(), b"fooqux".to_vec()]]
+        );
+        assert_eq!(groups(r"\d+-invoice-\d+"), vec![one("-invoice-")]);
+        assert!(groups(r"\d{5}").is_empty());
+        assert!(groups(r"a.b").is_empty());
     }
 
     #[test]

@@ -6,9 +6,9 @@ use ipnet::IpNet;
 use mailmoat_core::{Action, Findings, Location, SymbolDef, SymbolTable};
 use mailmoat_mime::MessageView;
 
-use crate::error::{block_name_at, line_at, RuleError, RuleErrors};
+use crate::error::{block_name_at, LineIndex, RuleError, RuleErrors};
 use crate::lists::{parse_list_file, List};
-use crate::patterns::PatternSet;
+use crate::patterns::{PatternSet, Scratch};
 use crate::rate::{parse_window, RateStore};
 use crate::syntax::{CondDef, FileDef, ListKind, Presence, RateKey, RateResult};
 use crate::targets::{AddrField, Target};
@@ -54,6 +54,14 @@ pub enum RuleSource {
     Text { origin: String, text: String },
 }
 
+/// One message's evaluation state, shared by the explanation of every rule that fired.
+struct Ctx<'a> {
+    view: &'a MessageView,
+    values: &'a [Vec<Cow<'a, str>>],
+    matched: &'a [Vec<bool>],
+    fired: &'a HashSet<&'a str>,
+}
+
 /// A rule's public facts (for backtests and listings).
 #[derive(Debug, Clone)]
 pub struct RuleInfo {
@@ -79,6 +87,10 @@ struct RateLimit {
 /// Everything loaded from the rule files, compiled.
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// For each (target, pattern): the rules that cannot fire unless it matched.
+    gated_by: HashMap<(usize, u32), Vec<usize>>,
+    /// Rules that may fire with no pattern matching (e.g. `not`, header presence).
+    ungated: Vec<usize>,
     targets: Vec<(Target, PatternSet)>,
     lists: Vec<List>,
     rates: Vec<RateLimit>,
@@ -88,6 +100,8 @@ pub struct RuleSet {
 
 struct Loader<'a> {
     builtin: &'a SymbolTable,
+    /// Line starts of the file being loaded.
+    lines: LineIndex,
     errors: Vec<RuleError>,
     names: HashSet<String>,
     target_index: HashMap<Target, usize>,
@@ -99,6 +113,8 @@ impl RuleSet {
     pub fn empty() -> RuleSet {
         RuleSet {
             rules: Vec::new(),
+            gated_by: HashMap::new(),
+            ungated: Vec::new(),
             targets: Vec::new(),
             lists: Vec::new(),
             rates: Vec::new(),
@@ -221,40 +237,70 @@ impl RuleSet {
         if self.rules.is_empty() {
             return;
         }
-        let matched = self.scan_targets(view);
-        let earlier: Vec<String> = findings.iter().map(|e| e.symbol.to_string()).collect();
-        let mut fired: HashSet<&str> = earlier.iter().map(String::as_str).collect();
-        let mut hits = Vec::new();
-        for rule in &self.rules {
-            if self.eval(&rule.when, view, &matched, &fired) {
-                hits.push(rule);
-                fired.insert(rule.info.name.as_str());
+        let values: Vec<Vec<Cow<'_, str>>> =
+            self.targets.iter().map(|(t, _)| t.values(view)).collect();
+        let matched = self.scan_targets(&values);
+        // Only rules that could be true: those gated by a pattern that matched, and the
+        // ungated ones; in file order, so a rule can test the rules before it.
+        let mut candidates: Vec<usize> = self.ungated.clone();
+        for (target, hits) in matched.iter().enumerate() {
+            for (pattern, _) in hits.iter().enumerate().filter(|(_, hit)| **hit) {
+                if let Some(rules) = self.gated_by.get(&(target, pattern as u32)) {
+                    candidates.extend_from_slice(rules);
+                }
             }
         }
-        for rule in hits {
-            let mut why = Vec::new();
-            self.explain(&rule.when, view, &matched, &fired, &mut why);
-            findings.add(
-                Cow::Owned(rule.info.name.clone()),
-                why.join("; "),
-                Location::message(),
-            );
+        candidates.sort_unstable();
+        candidates.dedup();
+        let explained: Vec<(String, String)> = {
+            let mut fired: HashSet<&str> = findings.iter().map(|e| e.symbol.as_ref()).collect();
+            let mut hits = Vec::new();
+            for &i in &candidates {
+                let rule = &self.rules[i];
+                if self.eval(&rule.when, view, &matched, &fired) {
+                    hits.push(rule);
+                    fired.insert(rule.info.name.as_str());
+                }
+            }
+            let ctx = Ctx {
+                view,
+                values: &values,
+                matched: &matched,
+                fired: &fired,
+            };
+            hits.into_iter()
+                .map(|rule| {
+                    let mut why = Vec::new();
+                    self.explain(&rule.when, &ctx, &mut why);
+                    (rule.info.name.clone(), why.join("; "))
+                })
+                .collect()
+        };
+        for (name, why) in explained {
+            findings.add(Cow::Owned(name), why, Location::message());
         }
     }
 
     /// Scans each target's values once with its pattern set.
-    fn scan_targets(&self, view: &MessageView) -> Vec<Vec<bool>> {
-        let mut candidates = Vec::new();
-        self.targets
-            .iter()
-            .map(|(target, set)| {
-                let mut matched = vec![false; set.len()];
-                for value in target.values(view) {
-                    set.scan(&value, &mut matched, &mut candidates);
-                }
-                matched
-            })
-            .collect()
+    fn scan_targets(&self, values: &[Vec<Cow<'_, str>>]) -> Vec<Vec<bool>> {
+        thread_local! {
+            // Working memory reused across messages on this thread.
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+        }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            self.targets
+                .iter()
+                .zip(values)
+                .map(|((_, set), values)| {
+                    let mut matched = vec![false; set.len()];
+                    for value in values {
+                        set.scan(value, &mut matched, &mut scratch);
+                    }
+                    matched
+                })
+                .collect()
+        })
     }
 
     fn eval(
@@ -293,29 +339,25 @@ impl RuleSet {
     }
 
     /// Describes the conditions that made a true node true.
-    fn explain(
-        &self,
-        node: &Node,
-        view: &MessageView,
-        matched: &[Vec<bool>],
-        fired: &HashSet<&str>,
-        out: &mut Vec<String>,
-    ) {
+    fn explain(&self, node: &Node, ctx: &Ctx<'_>, out: &mut Vec<String>) {
         match node {
             Node::All(children) => {
                 for c in children {
-                    self.explain(c, view, matched, fired, out);
+                    self.explain(c, ctx, out);
                 }
             }
             Node::Any(children) => {
-                if let Some(c) = children.iter().find(|c| self.eval(c, view, matched, fired)) {
-                    self.explain(c, view, matched, fired, out);
+                if let Some(c) = children
+                    .iter()
+                    .find(|c| self.eval(c, ctx.view, ctx.matched, ctx.fired))
+                {
+                    self.explain(c, ctx, out);
                 }
             }
             Node::Not(child) => out.push(format!("not ({})", self.describe(child))),
             Node::Pattern { target, pattern } => {
                 let (t, set) = &self.targets[*target];
-                let text = t.values(view).iter().find_map(|v| {
+                let text = ctx.values[*target].iter().find_map(|v| {
                     set.find(*pattern, v)
                         .map(|m| m.chars().take(80).collect::<String>())
                 });
@@ -379,6 +421,23 @@ impl RuleSet {
     }
 }
 
+/// Patterns at least one of which must match for the node to be true; `None` when it can be
+/// true without any (a `not`, a header-presence test, a symbol, an IP).
+fn gate(node: &Node) -> Option<Vec<(usize, u32)>> {
+    match node {
+        Node::Pattern { target, pattern } => Some(vec![(*target, *pattern)]),
+        Node::All(children) => children.iter().filter_map(gate).min_by_key(Vec::len),
+        Node::Any(children) => {
+            let mut all = Vec::new();
+            for c in children {
+                all.extend(gate(c)?);
+            }
+            Some(all)
+        }
+        _ => None,
+    }
+}
+
 fn rate_keys(key: RateKey, view: &MessageView) -> Vec<String> {
     let sender = || {
         view.envelope
@@ -416,6 +475,7 @@ impl<'a> Loader<'a> {
     fn new(builtin: &'a SymbolTable) -> Self {
         Loader {
             builtin,
+            lines: LineIndex::new(""),
             errors: Vec::new(),
             names: HashSet::new(),
             target_index: HashMap::new(),
@@ -424,6 +484,16 @@ impl<'a> Loader<'a> {
     }
 
     fn finish(mut self) -> Result<RuleSet, RuleErrors> {
+        for (i, rule) in self.set.rules.iter().enumerate() {
+            match gate(&rule.when) {
+                Some(patterns) => {
+                    for p in patterns {
+                        self.set.gated_by.entry(p).or_default().push(i);
+                    }
+                }
+                None => self.set.ungated.push(i),
+            }
+        }
         for (target, set) in &mut self.set.targets {
             if let Err(e) = set.finish() {
                 self.errors.push(RuleError {
@@ -444,28 +514,20 @@ impl<'a> Loader<'a> {
         }
     }
 
-    fn error(
-        &mut self,
-        file: &str,
-        text: &str,
-        offset: usize,
-        rule: Option<&str>,
-        message: impl Into<String>,
-    ) {
+    fn error(&mut self, file: &str, offset: usize, rule: Option<&str>, message: impl Into<String>) {
         self.errors.push(RuleError {
             file: file.to_string(),
-            line: line_at(text, offset),
+            line: self.lines.line(offset),
             rule: rule.map(str::to_string),
             message: message.into(),
         });
     }
 
     /// Checks a name is well-formed and unused; records an error otherwise.
-    fn claim_name(&mut self, name: &str, file: &str, text: &str, offset: usize) -> bool {
+    fn claim_name(&mut self, name: &str, file: &str, offset: usize) -> bool {
         if !valid_name(name) {
             self.error(
                 file,
-                text,
                 offset,
                 Some(name),
                 "names are UPPER_SNAKE_CASE (A-Z, 0-9, _), starting with a letter",
@@ -475,7 +537,6 @@ impl<'a> Loader<'a> {
         if self.builtin.get(name).is_some() {
             self.error(
                 file,
-                text,
                 offset,
                 Some(name),
                 "this name is a built-in symbol; pick another",
@@ -483,13 +544,14 @@ impl<'a> Loader<'a> {
             return false;
         }
         if !self.names.insert(name.to_string()) {
-            self.error(file, text, offset, Some(name), "defined twice");
+            self.error(file, offset, Some(name), "defined twice");
             return false;
         }
         true
     }
 
     fn file(&mut self, text: &str, file: &str, dir: Option<&Path>) {
+        self.lines = LineIndex::new(text);
         let parsed: FileDef = match toml::from_str(text) {
             Ok(p) => p,
             Err(e) => {
@@ -497,7 +559,6 @@ impl<'a> Loader<'a> {
                 let rule = block_name_at(text, offset);
                 self.error(
                     file,
-                    text,
                     offset,
                     rule.as_deref(),
                     e.message().trim().to_string(),
@@ -509,13 +570,13 @@ impl<'a> Loader<'a> {
             let start = list.span().start;
             let def = list.into_inner();
             let name = def.name.get_ref().clone();
-            if !self.claim_name(&name, file, text, def.name.span().start) {
+            if !self.claim_name(&name, file, def.name.span().start) {
                 continue;
             }
             let mut entries = List::new(name.clone(), def.field);
             for entry in &def.entries {
                 if let Err(e) = entries.add(entry, "inline".into()) {
-                    self.error(file, text, start, Some(&name), e);
+                    self.error(file, start, Some(&name), e);
                 }
             }
             if let Some(list_file) = &def.file {
@@ -538,7 +599,6 @@ impl<'a> Loader<'a> {
                     }
                     Err(e) => self.error(
                         file,
-                        text,
                         start,
                         Some(&name),
                         format!("cannot read list file {}: {e}", path.display()),
@@ -574,20 +634,19 @@ impl<'a> Loader<'a> {
         for rate in parsed.rate_limit {
             let def = rate.into_inner();
             let name = def.name.get_ref().clone();
-            if !self.claim_name(&name, file, text, def.name.span().start) {
+            if !self.claim_name(&name, file, def.name.span().start) {
                 continue;
             }
             let window = match parse_window(def.window.get_ref()) {
                 Ok(w) => w,
                 Err(e) => {
-                    self.error(file, text, def.window.span().start, Some(&name), e);
+                    self.error(file, def.window.span().start, Some(&name), e);
                     continue;
                 }
             };
             if def.result == RateResult::Score && def.score.is_none() {
                 self.error(
                     file,
-                    text,
                     def.name.span().start,
                     Some(&name),
                     "result = \"score\" needs a score",
@@ -631,13 +690,12 @@ impl<'a> Loader<'a> {
         for rule in parsed.rule {
             let def = rule.into_inner();
             let name = def.name.get_ref().clone();
-            if !self.claim_name(&name, file, text, def.name.span().start) {
+            if !self.claim_name(&name, file, def.name.span().start) {
                 continue;
             }
             if def.score.is_none() && def.action.is_none() {
                 self.error(
                     file,
-                    text,
                     def.name.span().start,
                     Some(&name),
                     "a rule needs a score, an action, or both",
@@ -646,7 +704,7 @@ impl<'a> Loader<'a> {
             }
             let errors_before = self.errors.len();
             let when_span = def.when.span().start;
-            let node = self.condition(def.when.into_inner(), when_span, file, text, &name);
+            let node = self.condition(def.when.into_inner(), when_span, file, &name);
             if self.errors.len() > errors_before || !def.enabled {
                 continue;
             }
@@ -667,7 +725,7 @@ impl<'a> Loader<'a> {
                     description: def.description,
                     group,
                     file: file.to_string(),
-                    line: line_at(text, def.name.span().start),
+                    line: self.lines.line(def.name.span().start),
                 },
                 when: node,
             });
@@ -696,16 +754,9 @@ impl<'a> Loader<'a> {
     }
 
     /// Turns one condition into a node; errors are recorded against the rule.
-    fn condition(
-        &mut self,
-        c: CondDef,
-        offset: usize,
-        file: &str,
-        text: &str,
-        rule: &str,
-    ) -> Option<Node> {
+    fn condition(&mut self, c: CondDef, offset: usize, file: &str, rule: &str) -> Option<Node> {
         let fail = |me: &mut Self, msg: String| {
-            me.error(file, text, offset, Some(rule), msg);
+            me.error(file, offset, Some(rule), msg);
             None
         };
         let kinds: Vec<&str> = [
@@ -762,14 +813,14 @@ impl<'a> Loader<'a> {
             list.into_iter()
                 .filter_map(|s| {
                     let at = s.span().start;
-                    me.condition(s.into_inner(), at, file, text, rule)
+                    me.condition(s.into_inner(), at, file, rule)
                 })
                 .collect()
         };
         let regex = |me: &mut Self, target: Target, source: &str| match me.pattern(target, source) {
             Ok(n) => Some(n),
             Err(e) => {
-                me.error(file, text, offset, Some(rule), e);
+                me.error(file, offset, Some(rule), e);
                 None
             }
         };
@@ -789,7 +840,7 @@ impl<'a> Loader<'a> {
             "not" => {
                 let inner = c.not?;
                 let at = inner.span().start;
-                let node = self.condition(inner.into_inner(), at, file, text, rule)?;
+                let node = self.condition(inner.into_inner(), at, file, rule)?;
                 Some(Node::Not(Box::new(node)))
             }
             "subject" => regex(self, Target::Subject, &c.subject?),

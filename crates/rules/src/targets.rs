@@ -1,5 +1,7 @@
 //! What a condition looks at, and how its values are read from the view.
 
+use std::borrow::Cow;
+
 use mailmoat_mime::{Mailbox, MessageView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,64 +89,101 @@ impl Target {
         }
     }
 
-    /// The values of this target in a message (each scanned separately).
-    pub fn values(&self, view: &MessageView) -> Vec<String> {
+    /// The values of this target in a message (each scanned separately), borrowed from the
+    /// view where possible.
+    pub fn values<'v>(&self, view: &'v MessageView) -> Vec<Cow<'v, str>> {
+        let owned = |v: Vec<String>| v.into_iter().map(Cow::Owned).collect();
         match self {
             Target::Header(name) => view
-                .headers_named(name)
-                .map(|h| h.decoded.clone())
-                .collect(),
-            Target::HeaderRaw(name) => view.headers_named(name).map(|h| h.raw.clone()).collect(),
-            Target::AddrLocal(f) => f
-                .mailboxes(view)
+                .headers
                 .iter()
-                .filter_map(|m| m.local_part().map(str::to_string))
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| Cow::Borrowed(h.decoded.as_str()))
                 .collect(),
-            Target::AddrDomain(f) => f
-                .mailboxes(view)
+            Target::HeaderRaw(name) => view
+                .headers
                 .iter()
-                .filter_map(|m| m.domain())
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| Cow::Borrowed(h.raw.as_str()))
                 .collect(),
-            Target::AddrName(f) => f
-                .mailboxes(view)
-                .into_iter()
-                .filter_map(|m| m.name)
+            Target::AddrLocal(f) => owned(
+                f.mailboxes(view)
+                    .iter()
+                    .filter_map(|m| m.local_part().map(str::to_string))
+                    .collect(),
+            ),
+            Target::AddrDomain(f) => owned(
+                f.mailboxes(view)
+                    .iter()
+                    .filter_map(|m| m.domain())
+                    .collect(),
+            ),
+            Target::AddrName(f) => owned(
+                f.mailboxes(view)
+                    .into_iter()
+                    .filter_map(|m| m.name)
+                    .collect(),
+            ),
+            Target::Subject => view
+                .subject
+                .iter()
+                .map(|s| Cow::Borrowed(s.as_str()))
                 .collect(),
-            Target::Subject => view.subject.iter().cloned().collect(),
-            Target::Body => view.texts.iter().map(|t| t.text.clone()).collect(),
+            Target::Body => view
+                .texts
+                .iter()
+                .map(|t| Cow::Borrowed(t.text.as_str()))
+                .collect(),
             Target::RawBody => {
                 let head = view.raw_headers().len();
-                vec![String::from_utf8_lossy(&view.raw[head.min(view.raw.len())..]).into_owned()]
+                vec![String::from_utf8_lossy(
+                    &view.raw[head.min(view.raw.len())..],
+                )]
             }
-            Target::Url => view.urls.iter().map(|u| u.url.clone()).collect(),
-            Target::UrlHost => view.urls.iter().filter_map(|u| u.host.clone()).collect(),
-            Target::UrlPath => view.urls.iter().filter_map(|u| url_path(&u.url)).collect(),
+            Target::Url => view
+                .urls
+                .iter()
+                .map(|u| Cow::Borrowed(u.url.as_str()))
+                .collect(),
+            Target::UrlHost => view
+                .urls
+                .iter()
+                .filter_map(|u| u.host.as_deref().map(Cow::Borrowed))
+                .collect(),
+            Target::UrlPath => owned(view.urls.iter().filter_map(|u| url_path(&u.url)).collect()),
             Target::AttachmentName => view
                 .attachments
                 .iter()
-                .filter_map(|a| a.file_name.clone())
+                .filter_map(|a| a.file_name.as_deref().map(Cow::Borrowed))
                 .collect(),
             Target::AttachmentType => view
                 .attachments
                 .iter()
                 .flat_map(|a| {
-                    std::iter::once(a.content_type.clone())
-                        .chain(a.sniffed_type.map(str::to_string))
+                    std::iter::once(Cow::Borrowed(a.content_type.as_str()))
+                        .chain(a.sniffed_type.map(Cow::Borrowed))
                 })
                 .collect(),
             Target::MailFrom => view
                 .envelope
                 .mail_from
-                .clone()
-                .or_else(|| view.return_path.clone())
+                .as_deref()
+                .or(view.return_path.as_deref())
+                .map(Cow::Borrowed)
                 .into_iter()
                 .collect(),
-            Target::RcptTo => view.envelope.rcpt_to.clone(),
+            Target::RcptTo => view
+                .envelope
+                .rcpt_to
+                .iter()
+                .map(|r| Cow::Borrowed(r.as_str()))
+                .collect(),
             Target::Helo => view
                 .envelope
                 .helo
-                .clone()
-                .or_else(|| view.first_external_hop().and_then(|h| h.helo.clone()))
+                .as_deref()
+                .or_else(|| view.first_external_hop().and_then(|h| h.helo.as_deref()))
+                .map(Cow::Borrowed)
                 .into_iter()
                 .collect(),
         }
