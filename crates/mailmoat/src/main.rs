@@ -202,10 +202,12 @@ pub(crate) fn load_scanner(path: Option<PathBuf>) -> anyhow::Result<Scanner> {
 }
 
 fn symbols(markdown: bool) -> anyhow::Result<ExitCode> {
-    let table = mailmoat_pipeline::symbol_table();
+    // The built-in symbols and those of the default rule pack, as a fresh install has them.
+    let scanner = Scanner::new(&Config::defaults())?;
+    let table = scanner.symbols();
     let mut out = std::io::stdout().lock();
     if markdown {
-        out.write_all(mailmoat_pipeline::symbols_doc::markdown(&table).as_bytes())?;
+        out.write_all(mailmoat_pipeline::symbols_doc::markdown(table).as_bytes())?;
     } else {
         for d in table.iter() {
             writeln!(

@@ -8,7 +8,7 @@ use mailmoat_core::SymbolTable;
 pub fn markdown(table: &SymbolTable) -> String {
     let mut out = String::from(
         "# Symbols\n\nGenerated from the declarations in the code by `mailmoat symbols --markdown`; do not edit by hand \
-         (a test fails when this file is stale).\n\nEach symbol is evidence a detector reports. Its score is the default \
+         (a test fails when this file is stale).\n\nEach symbol is evidence a detector (or a rule of the built-in pack, rules/default.toml) reports. Its score is the default \
          weight; the verdict adds weight × strength (0–1) per symbol, caps each group if configured, and compares the \
          total with the thresholds. Override any of it under `[policy.symbols.NAME]` and `[policy.groups.NAME]`.\n",
     );
@@ -47,7 +47,8 @@ mod tests {
     #[test]
     fn docs_symbols_md_is_current() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/symbols.md");
-        let expected = markdown(&crate::scanner::symbol_table());
+        let defaults = crate::Scanner::new(&crate::Config::defaults()).expect("defaults build");
+        let expected = markdown(defaults.symbols());
         if std::env::var_os("UPDATE_SYMBOLS_DOC").is_some() {
             std::fs::write(&path, &expected).expect("write docs/symbols.md");
         }

@@ -18,6 +18,14 @@ use regex_syntax::hir::{Hir, HirKind};
 
 /// Literals shorter than this select too much to be worth prefiltering.
 const MIN_LITERAL: usize = 3;
+/// Anchor literals only mark where matches may start, so shorter ones still help.
+const MIN_ANCHOR: usize = 3;
+/// Past this many anchor occurrences in one value, anchoring stops for that value (bounded
+/// memory and work); anchored patterns then search the whole value.
+const MAX_STARTS: usize = 4096;
+/// Up to this many anchor occurrences are tried one by one (anchored); more, and one search
+/// runs from the earliest.
+const ANCHORED_TRIES: usize = 4;
 /// Literal groups required per pattern (one bit each in a byte).
 const MAX_GROUPS: usize = 4;
 
@@ -52,6 +60,8 @@ pub(crate) struct Scratch {
     touched: Vec<u32>,
     /// (literal id, byte offset) of each occurrence of an anchor literal.
     starts: Vec<(u32, u32)>,
+    /// Too many anchor occurrences were seen: `starts` is incomplete.
+    starts_overflow: bool,
 }
 
 #[derive(Default)]
@@ -103,7 +113,7 @@ impl PatternSet {
                 self.required_by[l].push((id, g as u8));
             }
         }
-        let anchors: Vec<u32> = match literal_set(&hir, ExtractKind::Prefix) {
+        let anchors: Vec<u32> = match literal_set(&hir, ExtractKind::Prefix, MIN_ANCHOR) {
             Some(prefixes) if !groups.is_empty() => prefixes
                 .into_iter()
                 .map(|lit| {
@@ -158,11 +168,16 @@ impl PatternSet {
         scratch.seen.resize(self.patterns.len(), 0);
         scratch.touched.clear();
         scratch.starts.clear();
+        scratch.starts_overflow = false;
         if let Some(ac) = &self.automaton {
             for m in ac.find_overlapping_iter(value) {
                 let lit = m.pattern().as_usize();
-                if self.anchor[lit] {
-                    scratch.starts.push((lit as u32, m.start() as u32));
+                if self.anchor[lit] && !scratch.starts_overflow {
+                    if scratch.starts.len() < MAX_STARTS {
+                        scratch.starts.push((lit as u32, m.start() as u32));
+                    } else {
+                        scratch.starts_overflow = true;
+                    }
                 }
                 for &(id, group) in &self.required_by[lit] {
                     let seen = &mut scratch.seen[id as usize];
@@ -183,23 +198,30 @@ impl PatternSet {
             }
             let pattern = &self.patterns[id];
             let Some(re) = pattern.regex() else { continue };
-            matched[id] = if pattern.anchors.is_empty() {
+            matched[id] = if pattern.anchors.is_empty() || scratch.starts_overflow {
                 re.is_match(value)
             } else {
-                // Every match starts at an occurrence of one of the prefix literals.
-                pattern.anchors.iter().any(|&lit| {
-                    let from = scratch.starts.partition_point(|&(l, _)| l < lit);
-                    scratch.starts[from..]
-                        .iter()
-                        .take_while(|&&(l, _)| l == lit)
-                        .any(|&(_, at)| {
-                            re.is_match(
-                                Input::new(value)
-                                    .range(at as usize..)
-                                    .anchored(Anchored::Yes),
-                            )
-                        })
-                })
+                // Every match starts at an occurrence of one of the prefix literals: try a few
+                // anchored there, or search once from the earliest (one call, not one per
+                // occurrence, when the anchor word is common).
+                let starts = &scratch.starts;
+                let occurrences = || {
+                    pattern.anchors.iter().flat_map(move |&lit| {
+                        let from = starts.partition_point(|&(l, _)| l < lit);
+                        starts[from..]
+                            .iter()
+                            .take_while(move |&&(l, _)| l == lit)
+                            .map(|&(_, at)| at as usize)
+                    })
+                };
+                if occurrences().nth(ANCHORED_TRIES).is_none() {
+                    occurrences().any(|at| {
+                        re.is_match(Input::new(value).range(at..).anchored(Anchored::Yes))
+                    })
+                } else {
+                    let first = occurrences().min().unwrap_or(0);
+                    re.is_match(Input::new(value).range(first..))
+                }
             };
         }
         for &id in &self.always {
@@ -241,12 +263,12 @@ impl PatternSet {
 
 /// The literal set of a kind (prefixes or suffixes) when every literal is long enough to be
 /// worth looking for; lower-cased (the automaton ignores ASCII case) and deduplicated.
-fn literal_set(hir: &Hir, kind: ExtractKind) -> Option<Vec<Vec<u8>>> {
+fn literal_set(hir: &Hir, kind: ExtractKind, min_len: usize) -> Option<Vec<Vec<u8>>> {
     let mut extractor = Extractor::new();
     extractor.kind(kind).limit_literal_len(16).limit_total(256);
     let seq: Seq = extractor.extract(hir);
     let lits = seq.literals()?;
-    if lits.is_empty() || lits.iter().any(|l| l.len() < MIN_LITERAL) {
+    if lits.is_empty() || lits.iter().any(|l| l.len() < min_len) {
         return None;
     }
     let mut lowered: Vec<Vec<u8>> = lits
@@ -279,7 +301,11 @@ fn required_literal_groups(hir: &Hir) -> Vec<Vec<Vec<u8>>> {
         let literal_like = |h: &Hir| matches!(h.kind(), HirKind::Literal(_) | HirKind::Class(_));
         for run in children.split(|c| !literal_like(c)) {
             if !run.is_empty() {
-                groups.extend(literal_set(&Hir::concat(run.to_vec()), ExtractKind::Prefix));
+                groups.extend(literal_set(
+                    &Hir::concat(run.to_vec()),
+                    ExtractKind::Prefix,
+                    MIN_LITERAL,
+                ));
             }
         }
     }
@@ -291,8 +317,8 @@ fn required_literal_groups(hir: &Hir) -> Vec<Vec<Vec<u8>>> {
     });
     groups.truncate(MAX_GROUPS);
     let whole = [
-        literal_set(hir, ExtractKind::Prefix),
-        literal_set(hir, ExtractKind::Suffix),
+        literal_set(hir, ExtractKind::Prefix, MIN_LITERAL),
+        literal_set(hir, ExtractKind::Suffix, MIN_LITERAL),
     ]
     .into_iter()
     .flatten()
@@ -369,6 +395,15 @@ mod tests {
     }
 
     #[test]
+    fn too_many_anchor_occurrences_fall_back_to_a_full_search() {
+        let mut set = PatternSet::default();
+        let p = set.add(r"(?i)\bthe\s+unsubscribe\b").unwrap();
+        set.finish().unwrap();
+        let value = "the ".repeat(MAX_STARTS + 10) + "the unsubscribe";
+        assert!(scan(&set, &value)[p as usize]);
+    }
+
+    #[test]
     fn unicode_case_folding_is_not_lost_by_the_prefilter() {
         let mut set = PatternSet::default();
         // U+212A KELVIN SIGN folds to k.
@@ -381,7 +416,12 @@ mod tests {
     fn the_most_selective_required_literal_is_chosen() {
         let hir = |p: &str| regex_syntax::Parser::new().parse(p).unwrap();
         let groups = |p: &str| required_literal_groups(&hir(p));
-        let anchors = |p: &str| literal_set(&hir(p), ExtractKind::Prefix);
+        let anchors = |p: &str| literal_set(&hir(p), ExtractKind::Prefix, MIN_ANCHOR);
+        assert_eq!(
+            anchors(r"(?i)\bto\s+unsubscribe\b"),
+            None,
+            "two letters mark too many places"
+        );
         assert_eq!(
             anchors(r"(?i)\bthe\s+company\b"),
             Some(vec![b"the".to_vec()]),

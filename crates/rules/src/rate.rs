@@ -49,7 +49,10 @@ impl RateStore for MemoryRateStore {
     fn hit(&self, key: &str, now: i64, window: u64, cap: u32) -> u32 {
         // A poisoned lock only means another thread panicked mid-update; counts stay usable.
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        let sweep = self.ops.fetch_add(1, Ordering::Relaxed).is_multiple_of(4096);
+        let sweep = self
+            .ops
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(4096);
         if sweep || keys.len() >= self.max_keys {
             keys.retain(|_, (w, log)| log.back().is_some_and(|&t| t > now - *w as i64));
             if keys.len() >= self.max_keys {
