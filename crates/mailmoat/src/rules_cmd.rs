@@ -165,7 +165,7 @@ pub fn test(
     );
     println!();
     println!(
-        "{:<34} {:>8} {:>8} {:>10}",
+        "{:<34} {:>14} {:>14} {:>10}",
         "rule", "ham", "spam", "precision"
     );
     let pct = |n: usize, of: usize| {
@@ -184,7 +184,7 @@ pub fn test(
         };
         let mark = if s.ham > 0 { "  ! hits ham" } else { "" };
         println!(
-            "{:<34} {:>8} {:>8} {:>10}{mark}",
+            "{:<34} {:>14} {:>14} {:>10}{mark}",
             name,
             format!("{} ({:.1}%)", s.ham, pct(s.ham, totals[0])),
             format!("{} ({:.1}%)", s.spam, pct(s.spam, totals[1])),
