@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mailmoat_classifier::Model;
 use mailmoat_core::Action;
 use mailmoat_pipeline::{sources, Config, Report, Scanner};
 
 mod bench;
+mod classify_cmd;
 mod rules_cmd;
 mod watch;
 
@@ -64,6 +66,51 @@ enum Command {
         /// How often to look for new files, in milliseconds.
         #[arg(long, default_value_t = 200)]
         interval_ms: u64,
+    },
+    /// Train the statistical classifier on ham and spam (.eml, mbox, Maildir, folders).
+    Train {
+        #[arg(long, required = true, num_args = 1..)]
+        ham: Vec<String>,
+        #[arg(long, required = true, num_args = 1..)]
+        spam: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// The model holds 2^bits weights.
+        #[arg(long, default_value_t = 20)]
+        bits: u32,
+        /// FTRL learning rate.
+        #[arg(long, default_value_t = 0.3)]
+        alpha: f32,
+        /// FTRL L1 regularisation (sparsity).
+        #[arg(long, default_value_t = 1.0)]
+        l1: f32,
+    },
+    /// Teach an existing model from corrections: these messages are spam (or ham).
+    Learn {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, conflicts_with = "ham", required_unless_present = "ham")]
+        spam: bool,
+        #[arg(long)]
+        ham: bool,
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Measure a model: recall at fixed false-positive rates, ROC AUC, errors by file.
+    Eval {
+        #[arg(long, required = true, num_args = 1..)]
+        ham: Vec<String>,
+        #[arg(long, required = true, num_args = 1..)]
+        spam: Vec<String>,
+        #[arg(long)]
+        model: PathBuf,
+        /// Spam probability at or above which a message counts as spam.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f64,
+        #[arg(long)]
+        json: bool,
     },
     /// Configuration file tools.
     Config {
@@ -158,6 +205,34 @@ fn main() -> ExitCode {
                 rules,
             } => rules_cmd::why(&paths, config.as_deref(), &rules),
         },
+        Command::Train {
+            ham,
+            spam,
+            output,
+            epochs,
+            bits,
+            alpha,
+            l1,
+        } => classify_cmd::train(
+            &ham,
+            &spam,
+            &output,
+            epochs,
+            Model::with_params(bits, alpha, 1.0, l1, 1.0),
+        ),
+        Command::Learn {
+            model,
+            spam,
+            ham: _,
+            paths,
+        } => classify_cmd::learn(&model, spam, &paths),
+        Command::Eval {
+            ham,
+            spam,
+            model,
+            threshold,
+            json,
+        } => classify_cmd::eval(&ham, &spam, &model, threshold, json),
         Command::Watch {
             dir,
             config,

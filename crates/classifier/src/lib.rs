@@ -1,0 +1,15 @@
+//! A statistical classifier for spam and phishing.
+//!
+//! Features come from the parsed view (never from a second parse): words and sparse word pairs
+//! (OSB, as rspamd) of the subject and visible body, character bigrams for Hangul and CJK runs
+//! (no morphological analyser needed), header facts (sender domain, mailer, Received networks,
+//! content types, which key headers are present), URL hosts and path pieces, attachment types.
+//! They are hashed into a fixed table and weighed by online logistic regression with
+//! FTRL-Proximal (as Stalwart uses): it trains in one pass, learns from single corrections, and
+//! its L1 term keeps the model sparse.
+
+mod features;
+mod model;
+
+pub use features::{features, tokens};
+pub use model::{Model, ModelError, Prediction};

@@ -1,0 +1,234 @@
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// File magic and version: a model from another version is refused, not misread.
+const MAGIC: &[u8; 8] = b"MMCLFTRL";
+const VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a mailmoat model (or is damaged): {why}")]
+    Format { path: String, why: String },
+}
+
+/// FTRL-Proximal logistic regression over hashed binary features (McMahan et al. 2013).
+#[derive(Debug, Clone)]
+pub struct Model {
+    bits: u32,
+    alpha: f32,
+    beta: f32,
+    l1: f32,
+    l2: f32,
+    z: Vec<f32>,
+    n: Vec<f32>,
+    /// Messages learned from, by class (ham, spam).
+    pub trained: [u64; 2],
+}
+
+/// A classification: the probability of spam and the raw score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    pub spam_probability: f64,
+    pub score: f64,
+}
+
+impl Model {
+    /// A fresh model with `2^bits` weights and the default learning parameters.
+    pub fn new(bits: u32) -> Model {
+        Model::with_params(bits, 0.3, 1.0, 1.0, 1.0)
+    }
+
+    /// A fresh model with explicit FTRL parameters (learning rate alpha and beta, L1, L2).
+    pub fn with_params(bits: u32, alpha: f32, beta: f32, l1: f32, l2: f32) -> Model {
+        let size = 1usize << bits;
+        Model {
+            bits,
+            alpha,
+            beta,
+            l1,
+            l2,
+            z: vec![0.0; size],
+            n: vec![0.0; size],
+            trained: [0, 0],
+        }
+    }
+
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    fn weight(&self, i: usize) -> f32 {
+        let z = self.z[i];
+        if z.abs() <= self.l1 {
+            0.0
+        } else {
+            -(z - z.signum() * self.l1) / ((self.beta + self.n[i].sqrt()) / self.alpha + self.l2)
+        }
+    }
+
+    fn raw(&self, features: &[u32]) -> f64 {
+        features
+            .iter()
+            .filter_map(|&f| {
+                self.z
+                    .get(f as usize)
+                    .map(|_| self.weight(f as usize) as f64)
+            })
+            .sum()
+    }
+
+    /// The spam probability of a message's features (from [`crate::features`]).
+    pub fn predict(&self, features: &[u32]) -> Prediction {
+        let score = self.raw(features).clamp(-35.0, 35.0);
+        Prediction {
+            spam_probability: 1.0 / (1.0 + (-score).exp()),
+            score,
+        }
+    }
+
+    /// Learns one message (`spam` true or false). Returns the probability before the update.
+    pub fn learn(&mut self, features: &[u32], spam: bool) -> f64 {
+        let p = self.predict(features).spam_probability;
+        let g = (p - if spam { 1.0 } else { 0.0 }) as f32;
+        for &f in features {
+            let i = f as usize;
+            if i >= self.z.len() {
+                continue;
+            }
+            let w = self.weight(i);
+            let n = self.n[i];
+            let sigma = ((n + g * g).sqrt() - n.sqrt()) / self.alpha;
+            self.z[i] += g - sigma * w;
+            self.n[i] = n + g * g;
+        }
+        self.trained[spam as usize] += 1;
+        p
+    }
+
+    /// Saves sparsely: only the weights that were ever updated.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let io = |source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut out = Vec::with_capacity(1 << 20);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&self.bits.to_le_bytes());
+        for v in [self.alpha, self.beta, self.l1, self.l2] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in self.trained {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        let touched: Vec<usize> = (0..self.n.len()).filter(|&i| self.n[i] != 0.0).collect();
+        out.extend_from_slice(&(touched.len() as u32).to_le_bytes());
+        for i in touched {
+            out.extend_from_slice(&(i as u32).to_le_bytes());
+            out.extend_from_slice(&self.z[i].to_le_bytes());
+            out.extend_from_slice(&self.n[i].to_le_bytes());
+        }
+        // Write beside, then rename: a crash never leaves a half-written model in place.
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&out).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|source| ModelError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Model::from_bytes(&bytes).map_err(|why| ModelError::Format {
+            path: path.display().to_string(),
+            why,
+        })
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Result<&[u8], String> {
+            let s = bytes.get(at..at + n).ok_or("file ends early")?;
+            at += n;
+            Ok(s)
+        };
+        if take(8)? != MAGIC {
+            return Err("wrong magic".into());
+        }
+        let u32_ = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let f32_ = |b: &[u8]| f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let version = u32_(take(4)?);
+        if version != VERSION {
+            return Err(format!(
+                "model version {version}, this mailmoat reads version {VERSION}"
+            ));
+        }
+        let bits = u32_(take(4)?);
+        if !(10..=28).contains(&bits) {
+            return Err(format!("table size 2^{bits} out of range"));
+        }
+        let mut m = Model::new(bits);
+        m.alpha = f32_(take(4)?);
+        m.beta = f32_(take(4)?);
+        m.l1 = f32_(take(4)?);
+        m.l2 = f32_(take(4)?);
+        for t in m.trained.iter_mut() {
+            let b = take(8)?;
+            *t = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        }
+        let count = u32_(take(4)?) as usize;
+        for _ in 0..count {
+            let i = u32_(take(4)?) as usize;
+            let z = f32_(take(4)?);
+            let n = f32_(take(4)?);
+            if i >= m.z.len() {
+                return Err(format!("weight index {i} outside the table"));
+            }
+            m.z[i] = z;
+            m.n[i] = n;
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_a_separable_toy_problem_and_round_trips() {
+        let mut m = Model::new(12);
+        let spam = [0u32, 10, 11, 12];
+        let ham = [0u32, 20, 21, 22];
+        for _ in 0..200 {
+            m.learn(&spam, true);
+            m.learn(&ham, false);
+        }
+        assert!(m.predict(&spam).spam_probability > 0.9);
+        assert!(m.predict(&ham).spam_probability < 0.1);
+        let path = std::env::temp_dir().join(format!("mailmoat-model-{}.bin", std::process::id()));
+        m.save(&path).unwrap();
+        let loaded = Model::load(&path).unwrap();
+        assert_eq!(loaded.predict(&spam), m.predict(&spam));
+        assert_eq!(loaded.trained, [200, 200]);
+        std::fs::write(&path, b"MMCLFTRL\x09\x00\x00\x00").unwrap();
+        assert!(Model::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("version 9"));
+        std::fs::write(&path, b"garbage").unwrap();
+        assert!(Model::load(&path).is_err());
+        std::fs::remove_file(path).ok();
+    }
+}

@@ -1,0 +1,103 @@
+//! `mailmoat train`, `eval` and `learn` on a small generated corpus.
+
+mod common;
+
+use common::{run, temp_dir, text};
+
+fn corpus(dir: &std::path::Path) -> (String, String) {
+    let (ham, spam) = (dir.join("ham"), dir.join("spam"));
+    std::fs::create_dir_all(&ham).unwrap();
+    std::fs::create_dir_all(&spam).unwrap();
+    let ham_words = [
+        "meeting", "agenda", "project", "review", "lunch", "schedule", "report", "draft", "회의",
+        "일정",
+    ];
+    let spam_words = [
+        "viagra", "cheap", "winner", "prize", "casino", "loan", "offer", "free", "특가", "할인",
+    ];
+    for i in 0..40 {
+        let pick = |w: &[&str], k: usize| {
+            (0..6)
+                .map(|j| w[(i * 7 + j * k) % w.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        std::fs::write(
+            ham.join(format!("{i}.eml")),
+            format!("From: Colleague <c{i}@corp.example>\nSubject: {}\nMessage-ID: <{i}@corp.example>\n\n{}\n", pick(&ham_words, 3), pick(&ham_words, 5)),
+        )
+        .unwrap();
+        std::fs::write(
+            spam.join(format!("{i}.eml")),
+            format!(
+                "From: deals{i}@bulk.example\nSubject: {}\n\n{} http://bulk.example/x{i}\n",
+                pick(&spam_words, 3),
+                pick(&spam_words, 5)
+            ),
+        )
+        .unwrap();
+    }
+    (ham.display().to_string(), spam.display().to_string())
+}
+
+#[test]
+fn train_eval_learn() {
+    let dir = temp_dir("classifier");
+    let (ham, spam) = corpus(&dir);
+    let model = dir.join("model.bin");
+    let m = model.to_str().unwrap();
+    let o = run(&[
+        "train", "--ham", &ham, "--spam", &spam, "-o", m, "--bits", "16",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("trained on 40 ham and 40 spam"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    let o = run(&[
+        "eval", "--ham", &ham, "--spam", &spam, "--model", m, "--json",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(text(&o.stdout).trim()).expect("one JSON object");
+    for key in [
+        "tpr_at_fpr_0.1",
+        "tpr_at_fpr_1",
+        "tpr_at_1fp",
+        "auc",
+        "fp",
+        "fn",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing: {v}");
+    }
+    assert!(v["auc"].as_f64().unwrap() > 0.99, "{v}");
+    assert_eq!(v["fp"], 0);
+
+    let msg = dir.join("new.eml");
+    std::fs::write(
+        &msg,
+        "From: c1@corp.example\nSubject: meeting agenda\n\nproject review lunch\n",
+    )
+    .unwrap();
+    let o = run(&["learn", "--model", m, "--spam", msg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let line = text(&o.stdout);
+    let (before, after) = line.trim().rsplit_once(" -> ").unwrap();
+    let before: f64 = before.rsplit(' ').next().unwrap().parse().unwrap();
+    let after: f64 = after.parse().unwrap();
+    assert!(
+        after > before,
+        "learning a correction moves the message toward spam: {line}"
+    );
+
+    std::fs::write(&model, b"not a model").unwrap();
+    let o = run(&["eval", "--ham", &ham, "--spam", &spam, "--model", m]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("is not a mailmoat model"),
+        "{}",
+        text(&o.stderr)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
