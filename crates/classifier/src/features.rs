@@ -1,7 +1,7 @@
 use mailmoat_mime::{MessageView, TextKind};
 
 /// Body text beyond this many characters adds no features (bounds work on huge messages).
-const MAX_BODY_CHARS: usize = 30_000;
+const MAX_BODY_CHARS: usize = 10_000;
 /// Word pairs are taken within this distance (OSB window).
 const OSB_WINDOW: usize = 4;
 
@@ -9,42 +9,87 @@ fn is_cjk(c: char) -> bool {
     matches!(c, '\u{ac00}'..='\u{d7a3}' | '\u{1100}'..='\u{11ff}' | '\u{3130}'..='\u{318f}' | '\u{4e00}'..='\u{9fff}' | '\u{3040}'..='\u{30ff}')
 }
 
-/// Lower-cased words of 2–24 characters; Hangul/CJK runs also give character bigrams.
-fn words(text: &str, out: &mut Vec<String>, bigrams: &mut Vec<String>) {
-    for raw in text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '$')) {
+const NUM: [&str; 10] = [
+    "#num0", "#num1", "#num2", "#num3", "#num4", "#num5", "#num6", "#num7", "#num8", "#num9",
+];
+const LONG: [&str; 7] = [
+    "long0", "long1", "long2", "long3", "long4", "long5", "long6",
+];
+
+/// Words of 2–24 characters from already lower-cased text (numbers become their length class);
+/// Hangul/CJK runs also give character bigrams.
+fn words<'t>(lower: &'t str, out: &mut Vec<&'t str>, bigrams: &mut Vec<String>) {
+    for raw in lower.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '$')) {
         let w = raw.trim_matches('\'');
         let len = w.chars().count();
         if !(2..=24).contains(&len) {
             if len > 24 {
-                out.push(format!("long{}", len.min(60) / 10));
+                out.push(LONG[len.min(60) / 10]);
             }
             continue;
         }
-        let lower = w.to_lowercase();
-        if lower.chars().any(is_cjk) {
-            let chars: Vec<char> = lower.chars().collect();
+        if w.chars().any(is_cjk) {
+            let chars: Vec<char> = w.chars().collect();
             for pair in chars.windows(2) {
                 if pair.iter().all(|c| is_cjk(*c)) {
                     bigrams.push(pair.iter().collect());
                 }
             }
         }
-        if lower.chars().all(|c| c.is_ascii_digit()) {
-            out.push(format!("#num{}", len.min(9)));
+        if w.bytes().all(|b| b.is_ascii_digit()) {
+            out.push(NUM[len.min(9)]);
         } else {
-            out.push(lower);
+            out.push(w);
         }
+    }
+}
+
+/// Receives feature tokens, each given as parts to concatenate (so the hot path never builds
+/// a string: hashing the parts in order equals hashing their concatenation).
+trait Sink {
+    fn token(&mut self, parts: &[&str]);
+    fn push(&mut self, token: String) {
+        self.token(&[&token]);
+    }
+}
+
+impl Sink for Vec<String> {
+    fn token(&mut self, parts: &[&str]) {
+        self.push(parts.concat());
+    }
+}
+
+struct Hashes {
+    mask: u64,
+    out: Vec<u32>,
+    /// Reused: the parts are copied here and hashed as one token.
+    buf: Vec<u8>,
+}
+
+impl Sink for Hashes {
+    fn token(&mut self, parts: &[&str]) {
+        self.buf.clear();
+        for p in parts {
+            self.buf.extend_from_slice(p.as_bytes());
+        }
+        self.out.push(((hash(&self.buf) & self.mask) as u32).max(1));
     }
 }
 
 /// The feature tokens of a message, before hashing (for inspection and tests).
 pub fn tokens(view: &MessageView) -> Vec<String> {
     let mut t: Vec<String> = Vec::with_capacity(512);
+    extract(view, &mut t);
+    t
+}
+
+fn extract(view: &MessageView, t: &mut impl Sink) {
     let mut bigrams = Vec::new();
 
+    let subject_lower = view.subject.as_deref().unwrap_or("").to_lowercase();
     let mut subject = Vec::new();
     if let Some(s) = &view.subject {
-        words(s, &mut subject, &mut bigrams);
+        words(&subject_lower, &mut subject, &mut bigrams);
         let letters: Vec<char> = s
             .chars()
             .filter(|c| c.is_alphabetic() && (c.is_uppercase() || c.is_lowercase()))
@@ -59,34 +104,44 @@ pub fn tokens(view: &MessageView) -> Vec<String> {
         t.push("subj:none".into());
     }
     for w in &subject {
-        t.push(format!("s:{w}"));
+        t.token(&["s:", w]);
     }
     for g in bigrams.drain(..) {
-        t.push(format!("sh:{g}"));
+        t.token(&["sh:", &g]);
     }
 
-    let mut body = Vec::new();
+    let mut lowered = Vec::with_capacity(view.texts.len());
     let mut budget = MAX_BODY_CHARS;
     for text in &view.texts {
-        let slice: String = text.text.chars().take(budget).collect();
-        budget = budget.saturating_sub(slice.chars().count());
-        words(&slice, &mut body, &mut bigrams);
+        let end = text
+            .text
+            .char_indices()
+            .nth(budget)
+            .map(|(i, _)| i)
+            .unwrap_or(text.text.len());
+        budget = budget.saturating_sub(text.text[..end].chars().count());
+        lowered.push(text.text[..end].to_lowercase());
         if text.kind == TextKind::Html && !text.hidden_text.trim().is_empty() {
             t.push("html:hidden".into());
         }
     }
+    let mut body = Vec::new();
+    for lower in &lowered {
+        words(lower, &mut body, &mut bigrams);
+    }
+    const DISTANCE: [&str; OSB_WINDOW] = ["o1:", "o2:", "o3:", "o4:"];
     for w in &body {
-        t.push(format!("b:{w}"));
+        t.token(&["b:", w]);
     }
     for (i, w) in body.iter().enumerate() {
-        for d in 1..=OSB_WINDOW {
-            if let Some(v) = body.get(i + d) {
-                t.push(format!("o{d}:{w} {v}"));
+        for (d, prefix) in DISTANCE.iter().enumerate() {
+            if let Some(v) = body.get(i + d + 1) {
+                t.token(&[prefix, w, " ", v]);
             }
         }
     }
     for g in bigrams {
-        t.push(format!("bh:{g}"));
+        t.token(&["bh:", &g]);
     }
     t.push(format!("len:{}", (view.raw.len() as f64).log2() as u32));
 
@@ -218,26 +273,37 @@ pub fn tokens(view: &MessageView) -> Vec<String> {
         }
         t.push(format!("at:{}", a.sniffed_type.unwrap_or(&a.content_type)));
     }
-    t
 }
 
-/// FNV-1a, 64 bits: stable across builds and platforms, so model files stay valid.
-fn hash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
+/// A fast 64-bit hash, eight bytes at a time (FxHash-style mixing with a final avalanche).
+/// Fixed here, not taken from a crate, so model files stay valid across builds and platforms.
+fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517cc1b727220a95;
+    let mut h: u64 = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
     }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    // Avalanche so the low bits used as the table index depend on every input bit.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51afd7ed558ccd);
+    h ^= h >> 33;
     h
 }
 
 /// Hashed, deduplicated feature indices in a table of `2^bits` (index 0 is the bias).
 pub fn features(view: &MessageView, bits: u32) -> Vec<u32> {
-    let mask = (1u64 << bits) - 1;
-    let mut f: Vec<u32> = tokens(view)
-        .iter()
-        .map(|t| ((hash(t) & mask) as u32).max(1))
-        .collect();
+    let mut sink = Hashes {
+        mask: (1u64 << bits) - 1,
+        out: Vec::with_capacity(2048),
+        buf: Vec::with_capacity(64),
+    };
+    extract(view, &mut sink);
+    let mut f = sink.out;
     f.push(0);
     f.sort_unstable();
     f.dedup();
@@ -282,6 +348,20 @@ mod tests {
         let f = features(&v, 20);
         assert!(f.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
         assert_eq!(f[0], 0, "bias");
+    }
+
+    #[test]
+    fn hashed_features_equal_hashed_tokens() {
+        let v =
+            view("From: a@b.example\r\nSubject: hello there\r\n\r\none two three four five\r\n");
+        let mut expected: Vec<u32> = tokens(&v)
+            .iter()
+            .map(|t| ((hash(t.as_bytes()) & 0xfffff) as u32).max(1))
+            .collect();
+        expected.push(0);
+        expected.sort_unstable();
+        expected.dedup();
+        assert_eq!(features(&v, 20), expected);
     }
 
     #[test]
