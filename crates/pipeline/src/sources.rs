@@ -48,7 +48,8 @@ pub fn expand(args: &[String]) -> (Vec<Input>, Vec<(String, io::Error)>) {
         let path = Path::new(arg);
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => {
-                if let Err(e) = walk(path, &mut inputs) {
+                let mut visited = std::collections::HashSet::new();
+                if let Err(e) = walk(path, &mut inputs, &mut visited) {
                     errors.push((arg.clone(), e));
                 }
             }
@@ -59,7 +60,16 @@ pub fn expand(args: &[String]) -> (Vec<Input>, Vec<(String, io::Error)>) {
     (inputs, errors)
 }
 
-fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
+/// Walks a folder; `visited` holds canonical folders already walked, so a symlink loop (a
+/// folder linking to its parent) ends instead of recursing forever.
+fn walk(
+    dir: &Path,
+    out: &mut Vec<Input>,
+    visited: &mut std::collections::HashSet<PathBuf>,
+) -> io::Result<()> {
+    if !visited.insert(std::fs::canonicalize(dir)?) {
+        return Ok(());
+    }
     let is_maildir = dir.join("cur").is_dir() && dir.join("new").is_dir();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -76,7 +86,7 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
             if is_maildir && name == "tmp" {
                 continue; // messages still being written
             }
-            walk(&path, out)?;
+            walk(&path, out, visited)?;
         } else if !is_maildir {
             let ext = path
                 .extension()
@@ -298,6 +308,15 @@ mod tests {
             vec!["/Maildir/cur/1", "/Maildir/new/2", "/plain/sub/x.eml"]
         );
         assert_eq!(errors.len(), 1);
+
+        // A symlink back to the parent folder is walked once, not forever.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root.join("plain"), root.join("plain/sub/loop")).unwrap();
+            let (inputs, errors) = expand(&[root.join("plain").display().to_string()]);
+            assert_eq!(inputs.len(), 1, "{inputs:?}");
+            assert!(errors.is_empty());
+        }
         std::fs::remove_dir_all(&root).ok();
     }
 }
