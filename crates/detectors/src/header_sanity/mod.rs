@@ -222,10 +222,13 @@ impl HeaderSanity {
                 .filter(|c| ('\u{ac00}'..='\u{d7a3}').contains(c))
                 .count()
         };
-        let body: String = view.visible_text().collect::<Vec<_>>().join("\n");
-        if hangul(subject) + hangul(&body) < self.config.korean_min_hangul {
+        // Count before joining: most mail has no Hangul, and needs no copy of its text.
+        if hangul(subject) + view.visible_text().map(hangul).sum::<usize>()
+            < self.config.korean_min_hangul
+        {
             return;
         }
+        let body: String = view.visible_text().collect::<Vec<_>>().join("\n");
         if let Some(why) =
             korean_ad_signs(subject, &body, view.header("List-Unsubscribe").is_some())
         {
