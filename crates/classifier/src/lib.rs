@@ -8,8 +8,10 @@
 //! FTRL-Proximal (as Stalwart uses): it trains in one pass, learns from single corrections, and
 //! its L1 term keeps the model sparse.
 
+pub mod detector;
 mod features;
 mod model;
 
-pub use features::{features, tokens};
-pub use model::{Model, ModelError, Prediction};
+pub use detector::{Classifier, Config};
+pub use features::{features, token_index, tokens};
+pub use model::{Model, ModelError, Prediction, Weights};

@@ -80,7 +80,7 @@ impl Model {
                     .get(f as usize)
                     .map(|_| self.weight(f as usize) as f64)
             })
-            .sum()
+            .sum::<f64>()
     }
 
     /// The spam probability of a message's features (from [`crate::features`]).
@@ -89,6 +89,16 @@ impl Model {
         Prediction {
             spam_probability: 1.0 / (1.0 + (-score).exp()),
             score,
+        }
+    }
+
+    /// The current weights as a read-only table for classification: one lookup per feature,
+    /// half the memory of the learning state.
+    pub fn weights(&self) -> Weights {
+        Weights {
+            bits: self.bits,
+            w: (0..self.z.len()).map(|i| self.weight(i)).collect(),
+            trained: self.trained,
         }
     }
 
@@ -109,6 +119,18 @@ impl Model {
         }
         self.trained[spam as usize] += 1;
         p
+    }
+
+    /// Forgets the learning state of every feature whose weight is zero (most of them, thanks to
+    /// L1): the file shrinks from megabytes to kilobytes and classifies identically; later
+    /// learning treats those features as new.
+    pub fn prune(&mut self) {
+        for i in 0..self.z.len() {
+            if self.weight(i) == 0.0 {
+                self.z[i] = 0.0;
+                self.n[i] = 0.0;
+            }
+        }
     }
 
     /// Saves sparsely: only the weights that were ever updated.
@@ -156,7 +178,8 @@ impl Model {
         })
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
+    /// Reads a model from its file bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
         let mut at = 0usize;
         let mut take = |n: usize| -> Result<&[u8], String> {
             let s = bytes.get(at..at + n).ok_or("file ends early")?;
@@ -202,6 +225,36 @@ impl Model {
     }
 }
 
+/// A model's weights frozen for classification (what the scanner holds).
+#[derive(Debug, Clone)]
+pub struct Weights {
+    bits: u32,
+    w: Vec<f32>,
+    /// Messages the model had learned from, by class (ham, spam).
+    pub trained: [u64; 2],
+}
+
+impl Weights {
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The weight of one feature index (0 outside the table).
+    pub fn weight(&self, index: u32) -> f32 {
+        self.w.get(index as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The spam probability of a message's features (from [`crate::features`]).
+    pub fn predict(&self, features: &[u32]) -> Prediction {
+        let raw: f32 = features.iter().map(|&f| self.weight(f)).sum();
+        let score = (raw as f64).clamp(-35.0, 35.0);
+        Prediction {
+            spam_probability: 1.0 / (1.0 + (-score).exp()),
+            score,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +275,11 @@ mod tests {
         let loaded = Model::load(&path).unwrap();
         assert_eq!(loaded.predict(&spam), m.predict(&spam));
         assert_eq!(loaded.trained, [200, 200]);
+        let frozen = loaded.weights();
+        for f in [&spam[..], &ham[..]] {
+            let (a, b) = (frozen.predict(f), m.predict(f));
+            assert!((a.spam_probability - b.spam_probability).abs() < 1e-5);
+        }
         std::fs::write(&path, b"MMCLFTRL\x09\x00\x00\x00").unwrap();
         assert!(Model::load(&path)
             .unwrap_err()

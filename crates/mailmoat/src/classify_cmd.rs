@@ -1,6 +1,6 @@
 //! `mailmoat train` and `mailmoat eval`: build the statistical model and measure it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -61,6 +61,7 @@ pub fn train(
     out: &Path,
     epochs: usize,
     mut model: Model,
+    prune: bool,
 ) -> anyhow::Result<ExitCode> {
     let bits = model.bits();
     let start = Instant::now();
@@ -96,6 +97,9 @@ pub fn train(
             model.learn(f, *spam);
         }
     }
+    if prune {
+        model.prune();
+    }
     model.save(out)?;
     println!(
         "trained on {} ham and {} spam ({} epochs) in {:.2} s: {}",
@@ -110,7 +114,15 @@ pub fn train(
 
 /// Incremental learning from corrections: each message once, then the model is saved.
 pub fn learn(model_path: &Path, spam: bool, paths: &[String]) -> anyhow::Result<ExitCode> {
-    let mut model = Model::load(model_path)?;
+    let mut model = if model_path.exists() {
+        Model::load(model_path)?
+    } else {
+        println!(
+            "{} does not exist: starting from the built-in model",
+            model_path.display()
+        );
+        mailmoat_classifier::detector::built_in_model()?
+    };
     let messages = load(paths, model.bits(), None)?;
     for (label, f) in &messages {
         let before = model.learn(f, spam);
@@ -152,84 +164,231 @@ fn auc(ham: &[f64], spam: &[f64]) -> f64 {
     (rank_sum - ns * (ns + 1.0) / 2.0) / (ns * nh)
 }
 
-pub fn eval(
-    ham: &[String],
-    spam: &[String],
-    model_path: &Path,
-    threshold: f64,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+/// What `mailmoat eval` measures and how.
+pub struct EvalOptions {
+    pub model: Option<PathBuf>,
+    pub threshold: Option<f64>,
+    pub pipeline: bool,
+    pub config: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// Scores of one class: (file, score, counted as spam).
+type Scored = Vec<(String, f64, bool)>;
+
+pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Result<ExitCode> {
+    let mut config = crate::load_config(options.config.as_deref())?;
+    if let Some(m) = &options.model {
+        // Relative to where the command runs, not to the configuration file.
+        config.classifier.model = Some(std::path::absolute(m)?);
+    }
+    let threshold = options
+        .threshold
+        .unwrap_or(config.classifier.spam_threshold);
     let start = Instant::now();
-    let model = Model::load(model_path)?;
+    let classifier = config
+        .classifier
+        .build(&config.base_dir)?
+        .ok_or_else(|| anyhow::anyhow!("the classifier is disabled in this configuration"))?;
     let load_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let hams = load(ham, model.bits(), None)?;
-    let spams = load(spam, model.bits(), None)?;
-    let score = |f: &[u32]| model.predict(f).spam_probability;
-    let start = Instant::now();
-    let hs: Vec<f64> = hams.iter().map(|(_, f)| score(f)).collect();
-    let ss: Vec<f64> = spams.iter().map(|(_, f)| score(f)).collect();
-    let predict_s = start.elapsed().as_secs_f64();
-    let fp: Vec<&str> = hams
-        .iter()
-        .zip(&hs)
-        .filter(|(_, &s)| s >= threshold)
-        .map(|((l, _), _)| l.as_str())
-        .collect();
-    let fn_: Vec<&str> = spams
-        .iter()
-        .zip(&ss)
-        .filter(|(_, &s)| s < threshold)
-        .map(|((l, _), _)| l.as_str())
-        .collect();
-    let fpr_limit = |pct: f64| ((hs.len() as f64) * pct / 100.0).floor() as usize;
-    let (tpr01, _) = tpr_at(&hs, &ss, fpr_limit(0.1));
-    let (tpr1, _) = tpr_at(&hs, &ss, fpr_limit(1.0));
-    let (tpr1fp, t1) = tpr_at(&hs, &ss, 1);
-    let area = auc(&hs, &ss);
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "ham": hs.len(), "spam": ss.len(), "threshold": threshold,
-                "tpr_at_fpr_0.1": tpr01, "tpr_at_fpr_1": tpr1, "tpr_at_1fp": tpr1fp, "auc": area,
-                "fp": fp.len(), "fn": fn_.len(), "false_positives": fp, "false_negatives": fn_,
-                "model_load_ms": load_ms,
-                "classifications_per_second": (hs.len() + ss.len()) as f64 / (FEATURE_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9 + predict_s),
-            })
-        );
+    let mut speed = None;
+    let (hs, ss, what) = if options.pipeline {
+        let scanner = mailmoat_pipeline::Scanner::new(&config)?;
+        let run = |paths: &[String]| -> anyhow::Result<Scored> {
+            let mut out = Vec::new();
+            for item in read_all(paths)? {
+                let report = scanner.scan(item.raw, item.envelope);
+                let caught = report.verdict.action != mailmoat_core::Action::Deliver;
+                out.push((item.label, report.verdict.score, caught));
+            }
+            Ok(out)
+        };
+        (run(ham)?, run(spam)?, "full pipeline verdict score")
+    } else {
+        let weights = classifier.weights();
+        let hams = load(ham, weights.bits(), None)?;
+        let spams = load(spam, weights.bits(), None)?;
+        let start = Instant::now();
+        let score = |v: Vec<(String, Vec<u32>)>| -> Scored {
+            v.into_iter()
+                .map(|(l, f)| {
+                    let p = weights.predict(&f).spam_probability;
+                    (l, p, p >= threshold)
+                })
+                .collect()
+        };
+        let (hs, ss) = (score(hams), score(spams));
+        let predict_s = start.elapsed().as_secs_f64();
+        let feature_s = FEATURE_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
+        speed = Some((feature_s, predict_s));
+        (hs, ss, "classifier spam probability")
+    };
+    let h: Vec<f64> = hs.iter().map(|x| x.1).collect();
+    let sp: Vec<f64> = ss.iter().map(|x| x.1).collect();
+    let fp: Vec<&str> = hs.iter().filter(|x| x.2).map(|x| x.0.as_str()).collect();
+    let fn_: Vec<&str> = ss.iter().filter(|x| !x.2).map(|x| x.0.as_str()).collect();
+    let fpr_limit = |pct: f64| ((h.len() as f64) * pct / 100.0).floor() as usize;
+    let (tpr01, _) = tpr_at(&h, &sp, fpr_limit(0.1));
+    let (tpr1, _) = tpr_at(&h, &sp, fpr_limit(1.0));
+    let (tpr1fp, t1) = tpr_at(&h, &sp, 1);
+    let area = auc(&h, &sp);
+    let n = (h.len() + sp.len()) as f64;
+    let at = if options.pipeline {
+        "the configured policy (not delivered untouched = spam)".to_string()
+    } else {
+        format!("threshold {threshold}")
+    };
+    if options.json {
+        let mut out = serde_json::json!({
+            "measured": what, "model": classifier.origin(),
+            "ham": h.len(), "spam": sp.len(), "threshold": if options.pipeline { None } else { Some(threshold) },
+            "tpr_at_fpr_0.1": tpr01, "tpr_at_fpr_1": tpr1, "tpr_at_1fp": tpr1fp, "auc": area,
+            "fp": fp.len(), "fn": fn_.len(), "false_positives": fp, "false_negatives": fn_,
+            "model_load_ms": load_ms,
+        });
+        if let Some((f, p)) = speed {
+            out["classifications_per_second"] = serde_json::json!(n / (f + p));
+        }
+        println!("{out}");
     } else {
         println!(
-            "{} ham, {} spam; the model has learned {} ham and {} spam updates",
-            hs.len(),
-            ss.len(),
-            model.trained[0],
-            model.trained[1]
+            "{} ham, {} spam; measuring the {what}; model: {} (learned {} ham and {} spam updates)",
+            h.len(),
+            sp.len(),
+            classifier.origin(),
+            classifier.weights().trained[0],
+            classifier.weights().trained[1]
         );
         println!("ROC AUC                          {area:.5}");
         println!("spam recall at FPR <= 0.1 %      {:.2} %", tpr01 * 100.0);
         println!("spam recall at FPR <= 1 %        {:.2} %", tpr1 * 100.0);
         println!(
-            "spam recall with <= 1 ham FP     {:.2} % (probability threshold {t1:.4})",
+            "spam recall with <= 1 ham FP     {:.2} % (score threshold {t1:.4})",
             tpr1fp * 100.0
         );
         println!(
-            "at threshold {threshold}: {} false positives, {} false negatives",
+            "at {at}: {} false positives, {} false negatives",
             fp.len(),
             fn_.len()
         );
-        let n = (hs.len() + ss.len()) as f64;
-        let feature_s = FEATURE_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
-        println!(
-            "model loaded in {load_ms:.0} ms; classification from a parsed view: {:.0} messages/s (features {:.1} µs + prediction {:.1} µs per message, one thread)",
-            n / (feature_s + predict_s),
-            feature_s / n * 1e6,
-            predict_s / n * 1e6
-        );
+        if let Some((feature_s, predict_s)) = speed {
+            println!(
+                "model loaded in {load_ms:.0} ms; classification from a parsed view: {:.0} messages/s (features {:.1} µs + prediction {:.1} µs per message, one thread)",
+                n / (feature_s + predict_s),
+                feature_s / n * 1e6,
+                predict_s / n * 1e6
+            );
+        }
         for f in &fp {
             println!("  FP {f}");
         }
         for f in &fn_ {
             println!("  FN {f}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_all(paths: &[String]) -> anyhow::Result<Vec<sources::Item>> {
+    let (inputs, errors) = sources::expand(paths);
+    if let Some((p, e)) = errors.first() {
+        anyhow::bail!("{p}: {e}");
+    }
+    let mut out = Vec::new();
+    for input in &inputs {
+        out.extend(sources::read(input)?);
+    }
+    Ok(out)
+}
+
+/// The family of a feature token ("b" for body words, "o2" for word pairs, "uh" for URL hosts…),
+/// named for people.
+fn family(token: &str) -> &'static str {
+    let prefix = token.split(':').next().unwrap_or("");
+    match prefix {
+        "b" => "body words",
+        "o1" | "o2" | "o3" => "body word pairs",
+        "s" | "sh" => "subject words",
+        "bh" => "body Hangul/CJK bigrams",
+        "uh" | "ud" | "up" | "urls" | "url" => "URLs",
+        "hn" | "has" | "mailer" | "mid" | "cte" | "cs" | "hops" | "rn" | "helo" | "to_bare" => {
+            "headers"
+        }
+        "fd" | "ftld" | "fl" | "fname" => "sender",
+        "ct" | "ae" | "at" | "problem" | "html" | "len" => "structure",
+        "subj" => "subject shape",
+        _ => "other",
+    }
+}
+
+/// `mailmoat explain`: which features carry the classifier's rating — per message, and summed
+/// over all messages given (e.g. a phishing test set) by feature and by feature family.
+pub fn explain(
+    paths: &[String],
+    model: Option<PathBuf>,
+    config: Option<&Path>,
+    top: usize,
+) -> anyhow::Result<ExitCode> {
+    let mut config = crate::load_config(config)?;
+    if let Some(m) = model {
+        config.classifier.model = Some(std::path::absolute(m)?);
+    }
+    let classifier = config
+        .classifier
+        .build(&config.base_dir)?
+        .ok_or_else(|| anyhow::anyhow!("the classifier is disabled in this configuration"))?;
+    let weights = classifier.weights();
+    let options = config.message.clone();
+    let items = read_all(paths)?;
+    let each = items.len() <= 20;
+    let mut by_token: std::collections::HashMap<String, (f64, usize)> = Default::default();
+    let mut by_family: std::collections::BTreeMap<&str, f64> = Default::default();
+    for item in &items {
+        let view = MessageView::build(item.raw.clone(), item.envelope.clone(), &options);
+        let p = weights
+            .predict(&features(&view, weights.bits()))
+            .spam_probability;
+        let mut seen = std::collections::HashSet::new();
+        let mut contributions: Vec<(String, f64)> = mailmoat_classifier::tokens(&view)
+            .into_iter()
+            .filter_map(|t| {
+                let index = mailmoat_classifier::token_index(&t, weights.bits());
+                // Tokens that hash alike share one weight; count it once, as prediction does.
+                let w = weights.weight(index) as f64;
+                (seen.insert(index) && w != 0.0).then_some((t, w))
+            })
+            .collect();
+        for (t, w) in &contributions {
+            *by_family.entry(family(t)).or_default() += w;
+            let e = by_token.entry(t.clone()).or_default();
+            e.0 += w;
+            e.1 += 1;
+        }
+        if each {
+            contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+            println!("{}: spam probability {p:.4}", item.label);
+            for (t, w) in contributions.iter().take(top) {
+                println!("  {w:+.3}  {t}");
+            }
+        }
+    }
+    if !each {
+        let n = items.len() as f64;
+        println!(
+            "{} messages; model {}; mean contribution per message by feature family:",
+            items.len(),
+            classifier.origin()
+        );
+        let mut families: Vec<_> = by_family.into_iter().collect();
+        families.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        for (f, w) in families {
+            println!("  {:+8.3}  {f}", w / n);
+        }
+        let mut tokens: Vec<_> = by_token.into_iter().collect();
+        tokens.sort_by(|a, b| b.1 .0.abs().total_cmp(&a.1 .0.abs()));
+        println!("features with the largest summed contribution (messages with it):");
+        for (t, (w, count)) in tokens.iter().take(top) {
+            println!("  {:+8.3}  {t}  ({count})", w / n);
         }
     }
     Ok(ExitCode::SUCCESS)

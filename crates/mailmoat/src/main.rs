@@ -86,8 +86,13 @@ enum Command {
         /// FTRL L1 regularisation (sparsity).
         #[arg(long, default_value_t = 1.0)]
         l1: f32,
+        /// Keep only the learning state of features with a non-zero weight: a file of
+        /// kilobytes instead of megabytes that classifies the same (how the built-in model is made).
+        #[arg(long)]
+        prune: bool,
     },
-    /// Teach an existing model from corrections: these messages are spam (or ham).
+    /// Teach a model from corrections: these messages are spam (or ham). A model file that does
+    /// not exist yet starts as a copy of the built-in model.
     Learn {
         #[arg(long)]
         model: PathBuf,
@@ -98,19 +103,42 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<String>,
     },
-    /// Measure a model: recall at fixed false-positive rates, ROC AUC, errors by file.
+    /// Measure a model (or the whole pipeline): recall at fixed false-positive rates, ROC AUC,
+    /// errors by file.
     Eval {
         #[arg(long, required = true, num_args = 1..)]
         ham: Vec<String>,
         #[arg(long, required = true, num_args = 1..)]
         spam: Vec<String>,
+        /// The model to measure; by default the configured one (the built-in model unless
+        /// `[classifier] model` names a file).
         #[arg(long)]
-        model: PathBuf,
-        /// Spam probability at or above which a message counts as spam.
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f64,
+        model: Option<PathBuf>,
+        /// Spam probability at or above which a message counts as spam (default: the
+        /// configured `spam_threshold`).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Measure the full verdict instead of the classifier alone: the score ranks messages,
+        /// and a message counts as spam when its action is not "deliver".
+        #[arg(long)]
+        pipeline: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Which features carry the classifier's rating: per message (up to 20), or summed over
+    /// many messages by feature and feature family.
+    Explain {
+        #[arg(required = true)]
+        paths: Vec<String>,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Features listed.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
     },
     /// Configuration file tools.
     Config {
@@ -213,12 +241,14 @@ fn main() -> ExitCode {
             bits,
             alpha,
             l1,
+            prune,
         } => classify_cmd::train(
             &ham,
             &spam,
             &output,
             epochs,
             Model::with_params(bits, alpha, 1.0, l1, 1.0),
+            prune,
         ),
         Command::Learn {
             model,
@@ -231,8 +261,26 @@ fn main() -> ExitCode {
             spam,
             model,
             threshold,
+            pipeline,
+            config,
             json,
-        } => classify_cmd::eval(&ham, &spam, &model, threshold, json),
+        } => classify_cmd::eval(
+            &ham,
+            &spam,
+            classify_cmd::EvalOptions {
+                model,
+                threshold,
+                pipeline,
+                config,
+                json,
+            },
+        ),
+        Command::Explain {
+            paths,
+            model,
+            config,
+            top,
+        } => classify_cmd::explain(&paths, model, config.as_deref(), top),
         Command::Watch {
             dir,
             config,

@@ -101,3 +101,93 @@ fn train_eval_learn() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_trained_model_is_used_by_scan_and_learning_starts_from_the_built_in_model() {
+    let dir = temp_dir("classifier-scan");
+    let (ham, spam) = corpus(&dir);
+    let model = dir.join("model.bin");
+    let m = model.to_str().unwrap();
+    let o = run(&["train", "--ham", &ham, "--spam", &spam, "-o", m, "--prune"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+
+    // The configured model's verdict reaches the report as evidence with a strength.
+    let config = dir.join("mailmoat.toml");
+    std::fs::write(&config, "[classifier]\nmodel = \"model.bin\"\n").unwrap();
+    let spam_msg = dir.join("spam/3.eml");
+    let o = run(&[
+        "scan",
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+        spam_msg.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    let hit = &v["symbols"]["CLASSIFIER_SPAM"]["hits"][0];
+    assert!(hit["strength"].as_f64().unwrap() >= 0.6, "{v}");
+    assert!(
+        hit["details"]
+            .as_str()
+            .unwrap()
+            .starts_with("spam probability"),
+        "{v}"
+    );
+
+    // The full-pipeline evaluation ranks by verdict score.
+    let o = run(&[
+        "eval",
+        "--pipeline",
+        "--config",
+        config.to_str().unwrap(),
+        "--ham",
+        &ham,
+        "--spam",
+        &spam,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(v["measured"], "full pipeline verdict score");
+    assert_eq!(v["fp"], 0, "{v}");
+
+    // Which features carried it.
+    let o = run(&["explain", "--model", m, spam_msg.to_str().unwrap()]);
+    assert!(
+        text(&o.stdout).contains("spam probability"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(text(&o.stdout).contains("  +"), "{}", text(&o.stdout));
+
+    // A missing model file is a configuration error naming the file.
+    std::fs::write(&config, "[classifier]\nmodel = \"nowhere.bin\"\n").unwrap();
+    let o = run(&[
+        "scan",
+        "--config",
+        config.to_str().unwrap(),
+        spam_msg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("nowhere.bin"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // Learning into a model file that does not exist starts from the built-in model.
+    let own = dir.join("own.bin");
+    let o = run(&[
+        "learn",
+        "--model",
+        own.to_str().unwrap(),
+        "--ham",
+        spam_msg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("starting from the built-in model"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(own.exists());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -15,6 +15,8 @@ pub struct Config {
     pub detectors: DetectorsConfig,
     /// Administrator rules, lists and rate limits.
     pub rules: RulesConfig,
+    /// The statistical classifier's model and thresholds.
+    pub classifier: mailmoat_classifier::Config,
     /// Weights, caps, forced actions and thresholds.
     pub policy: PolicyConfig,
     /// Where this configuration came from (file name, or "built-in defaults").
@@ -65,6 +67,11 @@ pub enum ConfigError {
     Policy { path: String, source: PolicyError },
     #[error("{0}")]
     Rules(#[from] mailmoat_rules::RuleErrors),
+    #[error("{path}: [classifier]: {source}")]
+    Classifier {
+        path: String,
+        source: mailmoat_classifier::ModelError,
+    },
 }
 
 impl Config {

@@ -12,4 +12,4 @@ pub mod symbols_doc;
 pub use config::{Config, ConfigError, RulesConfig, DEFAULT_RULE_PACK};
 pub use live::{reload_on_sighup, LiveScanner, Reloaded};
 pub use report::Report;
-pub use scanner::{symbol_table, Scanner, SYMBOLS};
+pub use scanner::{configured_detectors, symbol_table, Scanner, SYMBOLS};

@@ -56,7 +56,7 @@ impl LiveScanner {
             Some(p) => Config::load(p)?,
             None => Config::defaults(),
         };
-        Scanner::build(&config, config.detectors.build(), rates)
+        Scanner::build(&config, crate::configured_detectors(&config)?, rates)
     }
 
     /// The scanner to use for the next message.

@@ -31,6 +31,7 @@ pub struct Scanner {
 /// Every symbol declared by the detectors and the pipeline, in declaration order.
 pub fn symbol_table() -> SymbolTable {
     let mut declarations = mailmoat_detectors::symbols();
+    declarations.push(mailmoat_classifier::detector::SYMBOLS);
     declarations.push(SYMBOLS);
     SymbolTable::new(&declarations).expect("every symbol is declared once (checked by tests)")
 }
@@ -40,7 +41,7 @@ impl Scanner {
     pub fn new(config: &Config) -> Result<Scanner, ConfigError> {
         Scanner::build(
             config,
-            config.detectors.build(),
+            configured_detectors(config)?,
             Arc::new(MemoryRateStore::default()),
         )
     }
@@ -130,6 +131,23 @@ impl Scanner {
     pub fn rules(&self) -> &RuleSet {
         &self.rules
     }
+}
+
+/// The detectors a configuration enables: stage-1 detectors, then the classifier (its model is
+/// loaded here, so a missing or damaged model file is a configuration error).
+pub fn configured_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
+    let mut detectors = config.detectors.build();
+    let classifier = config
+        .classifier
+        .build(&config.base_dir)
+        .map_err(|source| ConfigError::Classifier {
+            path: config.origin.clone(),
+            source,
+        })?;
+    if let Some(c) = classifier {
+        detectors.push(Box::new(c));
+    }
+    Ok(detectors)
 }
 
 fn unix_now() -> i64 {

@@ -1,7 +1,11 @@
 //! Runs every case file through the whole scan path (view, all detectors, verdict):
 //! `crates/detectors/src/*/cases/*.case` (each detector's cases, beside its code),
 //! `rules/cases/*.case` (the default rule pack's, beside it) and `crates/pipeline/cases/*.case`
-//! (pipeline behaviour).
+//! (pipeline behaviour) and `crates/classifier/cases/*.case` (the built-in model's).
+//!
+//! Detector and rule-pack cases run without the statistical classifier, so that retraining the
+//! model never changes what they test; classifier and pipeline cases run the whole default
+//! configuration, classifier included.
 //!
 //! A case file is a few directive lines, a blank line, then the raw message:
 //!
@@ -41,6 +45,7 @@ struct Case {
     action: Option<String>,
     risk: Option<String>,
     failing_detector: bool,
+    with_classifier: bool,
     envelope: Envelope,
     raw: Vec<u8>,
 }
@@ -61,6 +66,14 @@ fn parse_case(path: &Path) -> Result<Case, String> {
         action: None,
         risk: None,
         failing_detector: false,
+        // Classifier and pipeline cases test the whole default configuration.
+        with_classifier: std::fs::canonicalize(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .components()
+            .any(|c| {
+                let c = c.as_os_str();
+                c == "classifier" || c == "pipeline"
+            }),
         envelope: Envelope::default(),
         raw: bytes[split + 2..].to_vec(),
     };
@@ -125,7 +138,11 @@ fn parse_case(path: &Path) -> Result<Case, String> {
 
 fn case_files() -> Vec<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![manifest.join("cases"), manifest.join("../../rules/cases")];
+    let mut dirs = vec![
+        manifest.join("cases"),
+        manifest.join("../../rules/cases"),
+        manifest.join("../classifier/cases"),
+    ];
     let detectors = manifest.join("../detectors/src");
     for detector in std::fs::read_dir(&detectors).expect("detectors src dir") {
         dirs.push(detector.expect("dir entry").path().join("cases"));
@@ -167,7 +184,11 @@ fn table() -> SymbolTable {
 
 fn run(case: &Case) -> Report {
     let config = Config::defaults();
-    let mut detectors = config.detectors.build();
+    let mut detectors = if case.with_classifier {
+        mailmoat_pipeline::configured_detectors(&config).expect("default detectors build")
+    } else {
+        config.detectors.build()
+    };
     if case.failing_detector {
         detectors.push(Box::new(Failing));
     }

@@ -1,0 +1,148 @@
+//! The classifier as a detector: the spam probability becomes evidence with that probability as
+//! its strength, so policy weighs it together with the rules.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use mailmoat_core::{Findings, Location, SymbolDef};
+use mailmoat_detectors::Detector;
+use mailmoat_mime::MessageView;
+use serde::Deserialize;
+
+use crate::{features, Model, ModelError, Weights};
+
+pub const SYMBOLS: &[SymbolDef] = &[
+    SymbolDef::scored(
+        "CLASSIFIER_SPAM",
+        "classifier",
+        12.0,
+        "The statistical classifier rates the message as spam; strength is the spam probability. Alone it reaches the tag threshold but never quarantine: that needs corroborating evidence.",
+    ),
+    SymbolDef::scored(
+        "CLASSIFIER_HAM",
+        "classifier",
+        -3.0,
+        "The statistical classifier is confident the message is legitimate; strength is the ham probability. Offsets weak rule hits on ordinary mail.",
+    ),
+];
+
+/// The model built into the binary: trained on the SpamAssassin public corpus and the Nazario
+/// phishing corpus by `scripts/build-default-model.sh`, pruned to its non-zero weights.
+const BUILT_IN_MODEL: &[u8] = include_bytes!("../models/default.model");
+
+/// `[classifier]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub enabled: bool,
+    /// A model file from `mailmoat train` (relative to the configuration file); none means the
+    /// built-in model.
+    pub model: Option<PathBuf>,
+    /// CLASSIFIER_SPAM from this spam probability up (set it from `mailmoat eval`).
+    pub spam_threshold: f64,
+    /// CLASSIFIER_HAM at or below this spam probability.
+    pub ham_threshold: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            model: None,
+            spam_threshold: 0.6,
+            ham_threshold: 0.05,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the model (paths relative to `base_dir`); None when disabled.
+    pub fn build(&self, base_dir: &Path) -> Result<Option<Classifier>, ModelError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let (weights, origin) = match &self.model {
+            Some(path) => {
+                let path = base_dir.join(path);
+                let weights = Arc::new(Model::load(&path)?.weights());
+                (weights, path.display().to_string())
+            }
+            None => (built_in()?, "built-in".to_string()),
+        };
+        Ok(Some(Classifier {
+            weights,
+            origin,
+            spam_threshold: self.spam_threshold,
+            ham_threshold: self.ham_threshold,
+        }))
+    }
+}
+
+/// The built-in model, decoded once per process.
+pub fn built_in() -> Result<Arc<Weights>, ModelError> {
+    static WEIGHTS: OnceLock<Result<Arc<Weights>, String>> = OnceLock::new();
+    WEIGHTS
+        .get_or_init(|| {
+            Model::from_bytes(BUILT_IN_MODEL)
+                .map(|m| Arc::new(m.weights()))
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|why| ModelError::Format {
+            path: "built-in model".to_string(),
+            why,
+        })
+}
+
+/// The built-in model with its learning state, as a starting point for `mailmoat learn`.
+pub fn built_in_model() -> Result<Model, ModelError> {
+    Model::from_bytes(BUILT_IN_MODEL).map_err(|why| ModelError::Format {
+        path: "built-in model".to_string(),
+        why,
+    })
+}
+
+/// The runtime classifier detector.
+pub struct Classifier {
+    weights: Arc<Weights>,
+    origin: String,
+    spam_threshold: f64,
+    ham_threshold: f64,
+}
+
+impl Classifier {
+    /// Where the model came from (a path, or "built-in").
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+}
+
+impl Detector for Classifier {
+    fn name(&self) -> &'static str {
+        "classifier"
+    }
+
+    fn analyze(&self, view: &MessageView, findings: &mut Findings) {
+        let f = features(view, self.weights.bits());
+        let p = self.weights.predict(&f).spam_probability;
+        if p >= self.spam_threshold {
+            findings.add_with_strength(
+                "CLASSIFIER_SPAM",
+                p,
+                format!("spam probability {p:.4}"),
+                Location::message(),
+            );
+        } else if p <= self.ham_threshold {
+            findings.add_with_strength(
+                "CLASSIFIER_HAM",
+                1.0 - p,
+                format!("spam probability {p:.4}"),
+                Location::message(),
+            );
+        }
+    }
+}
