@@ -49,7 +49,7 @@ impl Default for Config {
         Config {
             enabled: true,
             model: None,
-            spam_threshold: 0.6,
+            spam_threshold: 0.9,
             ham_threshold: 0.05,
         }
     }
@@ -64,7 +64,7 @@ impl Config {
         let (weights, origin) = match &self.model {
             Some(path) => {
                 let path = base_dir.join(path);
-                let weights = Arc::new(Model::load(&path)?.weights());
+                let weights = Arc::new(Weights::load(&path)?);
                 (weights, path.display().to_string())
             }
             None => (built_in()?, "built-in".to_string()),
@@ -82,11 +82,7 @@ impl Config {
 pub fn built_in() -> Result<Arc<Weights>, ModelError> {
     static WEIGHTS: OnceLock<Result<Arc<Weights>, String>> = OnceLock::new();
     WEIGHTS
-        .get_or_init(|| {
-            Model::from_bytes(BUILT_IN_MODEL)
-                .map(|m| Arc::new(m.weights()))
-                .map_err(|e| e.to_string())
-        })
+        .get_or_init(|| Weights::from_bytes(BUILT_IN_MODEL).map(Arc::new))
         .clone()
         .map_err(|why| ModelError::Format {
             path: "built-in model".to_string(),

@@ -264,6 +264,9 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
         words(lower, &mut body, &mut bigrams);
     }
     t.body(&body);
+    // How much text there is: lets the model learn a prior per length class, so that a short
+    // note is not judged by an intercept fitted to long mailing-list threads.
+    t.push(format!("bw:{}", usize::BITS - body.len().leading_zeros()));
     for g in bigrams {
         t.token(&["bh:", &g]);
     }
@@ -283,11 +286,14 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
         }
         t.push(format!("fname:{}", from.has_display_name()));
     }
-    // Which headers exist at all: mail software leaves distinctive sets.
+    // Which headers exist at all: sending software leaves distinctive sets. Headers added on
+    // the receiving side (delivery, mailbox storage, earlier filters) say where a corpus was
+    // collected, not what the message is, so they are left out.
     let mut names: Vec<String> = view
         .headers
         .iter()
         .map(|h| h.name.to_ascii_lowercase())
+        .filter(|n| !is_receiving_side_header(n))
         .collect();
     names.sort();
     names.dedup();
@@ -322,15 +328,19 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
         "to_bare:{}",
         !view.to.is_empty() && view.to.iter().all(|m| !m.has_display_name())
     ));
-    t.push(format!("hops:{}", view.received.len().min(8)));
-    for hop in view.received.iter().take(3) {
-        if let Some(std::net::IpAddr::V4(ip)) = hop.from_ip {
-            let o = ip.octets();
-            t.push(format!("rn:{}.{}.{}", o[0], o[1], o[2]));
-        }
-        if let Some(helo) = &hop.helo {
-            if helo.parse::<std::net::IpAddr>().is_ok() {
-                t.push("helo:ip".into());
+    // The sending side of the Received chain: from the hop where the message entered (our
+    // own relays' hops describe the recipient's site, not the sender).
+    if let Some(entry) = view.external_hop {
+        t.push(format!("hops:{}", (view.received.len() - entry).min(8)));
+        if let Some(hop) = view.received.get(entry) {
+            if let Some(std::net::IpAddr::V4(ip)) = hop.from_ip {
+                let o = ip.octets();
+                t.push(format!("rn:{}.{}.{}", o[0], o[1], o[2]));
+            }
+            if let Some(helo) = &hop.helo {
+                if helo.parse::<std::net::IpAddr>().is_ok() {
+                    t.push("helo:ip".into());
+                }
             }
         }
     }
@@ -379,6 +389,30 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
         }
         t.push(format!("at:{}", a.sniffed_type.unwrap_or(&a.content_type)));
     }
+}
+
+/// Headers written by the receiving side: delivery agents (X-Original-To, Delivered-To),
+/// mailbox formats and clients (Status, X-UID, X-Keywords, Content-Length, Lines, X-Mozilla-*,
+/// X-Evolution-*, X-IMAP*), and filters that ran before us (X-Spam-*, X-Virus-*). In the public
+/// corpora they mark the collector's mailbox: the Nazario phishing mbox files carry Status,
+/// X-UID and X-Keywords on every message, which a model would otherwise learn as "phishing".
+fn is_receiving_side_header(name: &str) -> bool {
+    matches!(
+        name,
+        "status"
+            | "x-status"
+            | "x-uid"
+            | "x-keywords"
+            | "content-length"
+            | "lines"
+            | "x-original-to"
+            | "delivered-to"
+            | "x-imap"
+            | "x-imapbase"
+            | "x-dspam-result"
+    ) || ["x-mozilla-", "x-evolution", "x-spam-", "x-virus-", "x-imap"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// A fast 64-bit hash, eight bytes at a time (FxHash-style mixing with a final avalanche).

@@ -64,12 +64,11 @@ impl Model {
     }
 
     fn weight(&self, i: usize) -> f32 {
-        let z = self.z[i];
-        if z.abs() <= self.l1 {
-            0.0
-        } else {
-            -(z - z.signum() * self.l1) / ((self.beta + self.n[i].sqrt()) / self.alpha + self.l2)
-        }
+        ftrl_weight(
+            self.z[i],
+            self.n[i],
+            [self.alpha, self.beta, self.l1, self.l2],
+        )
     }
 
     fn raw(&self, features: &[u32]) -> f64 {
@@ -95,11 +94,11 @@ impl Model {
     /// The current weights as a read-only table for classification: one lookup per feature,
     /// half the memory of the learning state.
     pub fn weights(&self) -> Weights {
-        Weights {
-            bits: self.bits,
-            w: (0..self.z.len()).map(|i| self.weight(i)).collect(),
-            trained: self.trained,
-        }
+        let learned = (0..self.z.len())
+            .map(|i| (i as u32, self.weight(i)))
+            .filter(|&(_, w)| w != 0.0)
+            .collect();
+        Weights::from_nonzero(self.bits, self.trained, learned)
     }
 
     /// Learns one message (`spam` true or false). Returns the probability before the update.
@@ -180,6 +179,38 @@ impl Model {
 
     /// Reads a model from its file bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
+        let file = ModelFile::parse(bytes)?;
+        let [alpha, beta, l1, l2] = file.params;
+        let mut m = Model::with_params(file.bits, alpha, beta, l1, l2);
+        m.trained = file.trained;
+        for (i, z, n) in file.entries {
+            m.z[i as usize] = z;
+            m.n[i as usize] = n;
+        }
+        Ok(m)
+    }
+}
+
+/// The FTRL-Proximal weight of one coordinate from its state (z, n) and the parameters
+/// [alpha, beta, l1, l2]: exactly zero while |z| ≤ l1, which is what keeps the model sparse.
+fn ftrl_weight(z: f32, n: f32, [alpha, beta, l1, l2]: [f32; 4]) -> f32 {
+    if z.abs() <= l1 {
+        0.0
+    } else {
+        -(z - z.signum() * l1) / ((beta + n.sqrt()) / alpha + l2)
+    }
+}
+
+/// A model file's contents: header and the (index, z, n) of every stored coordinate.
+struct ModelFile {
+    bits: u32,
+    params: [f32; 4],
+    trained: [u64; 2],
+    entries: Vec<(u32, f32, f32)>,
+}
+
+impl ModelFile {
+    fn parse(bytes: &[u8]) -> Result<ModelFile, String> {
         let mut at = 0usize;
         let mut take = |n: usize| -> Result<&[u8], String> {
             let s = bytes.get(at..at + n).ok_or("file ends early")?;
@@ -201,47 +232,141 @@ impl Model {
         if !(10..=28).contains(&bits) {
             return Err(format!("table size 2^{bits} out of range"));
         }
-        let mut m = Model::new(bits);
-        m.alpha = f32_(take(4)?);
-        m.beta = f32_(take(4)?);
-        m.l1 = f32_(take(4)?);
-        m.l2 = f32_(take(4)?);
-        for t in m.trained.iter_mut() {
+        let mut params = [0f32; 4];
+        for p in params.iter_mut() {
+            *p = f32_(take(4)?);
+        }
+        let mut trained = [0u64; 2];
+        for t in trained.iter_mut() {
             let b = take(8)?;
             *t = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
         }
         let count = u32_(take(4)?) as usize;
+        let mut entries = Vec::with_capacity(count.min(bytes.len() / 12));
         for _ in 0..count {
-            let i = u32_(take(4)?) as usize;
+            let i = u32_(take(4)?);
             let z = f32_(take(4)?);
             let n = f32_(take(4)?);
-            if i >= m.z.len() {
+            if (i as u64) >= 1u64 << bits {
                 return Err(format!("weight index {i} outside the table"));
             }
-            m.z[i] = z;
-            m.n[i] = n;
+            entries.push((i, z, n));
         }
-        Ok(m)
+        Ok(ModelFile {
+            bits,
+            params,
+            trained,
+            entries,
+        })
     }
 }
 
-/// A model's weights frozen for classification (what the scanner holds).
+/// An empty slot (feature indices are below 2^28).
+const EMPTY: u32 = u32::MAX;
+
+/// Multiplicative hashing of a feature index to a slot of a table of 2^`log2` slots.
+fn slot_of(index: u32, log2: u32) -> usize {
+    (index.wrapping_mul(0x9e37_79b1) >> (32 - log2.max(1))) as usize
+}
+
+/// A model's weights frozen for classification (what the scanner holds). L1 leaves only a few
+/// percent of the table non-zero, so they are kept sparse: a bit per table entry says whether a
+/// feature has a weight (most lookups stop there, in a table that stays in cache), and the
+/// non-zero weights sit in a small hash table. A table of 2^24 entries costs 2 MiB, not 64.
 #[derive(Debug, Clone)]
 pub struct Weights {
     bits: u32,
-    w: Vec<f32>,
+    nonzero: Vec<u64>,
+    /// The non-zero weights in an open-addressing table keyed by feature index.
+    slots_log2: u32,
+    keys: Vec<u32>,
+    values: Vec<f32>,
     /// Messages the model had learned from, by class (ham, spam).
     pub trained: [u64; 2],
 }
 
 impl Weights {
+    /// Reads only what classification needs from a model file: no learning state, so even a
+    /// large table loads in milliseconds.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Weights, String> {
+        let file = ModelFile::parse(bytes)?;
+        let learned = file
+            .entries
+            .into_iter()
+            .map(|(i, z, n)| (i, ftrl_weight(z, n, file.params)))
+            .filter(|&(_, w)| w != 0.0)
+            .collect();
+        Ok(Weights::from_nonzero(file.bits, file.trained, learned))
+    }
+
+    pub fn load(path: &Path) -> Result<Weights, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Weights::from_bytes(&bytes).map_err(|why| ModelError::Format {
+            path: path.display().to_string(),
+            why,
+        })
+    }
+
+    fn from_nonzero(bits: u32, trained: [u64; 2], learned: Vec<(u32, f32)>) -> Weights {
+        let mut nonzero = vec![0u64; (1usize << bits).div_ceil(64)];
+        // Open addressing at most half full: a lookup is one or two probes.
+        let slots_log2 = (learned.len().max(1) * 2)
+            .next_power_of_two()
+            .trailing_zeros();
+        let mut keys = vec![EMPTY; 1 << slots_log2];
+        let mut values = vec![0.0; 1 << slots_log2];
+        for (index, w) in learned {
+            let i = index as usize;
+            nonzero[i >> 6] |= 1 << (i & 63);
+            let mut slot = slot_of(index, slots_log2);
+            while keys[slot] != EMPTY {
+                slot = (slot + 1) & (keys.len() - 1);
+            }
+            keys[slot] = index;
+            values[slot] = w;
+        }
+        Weights {
+            bits,
+            nonzero,
+            slots_log2,
+            keys,
+            values,
+            trained,
+        }
+    }
+
     pub fn bits(&self) -> u32 {
         self.bits
     }
 
-    /// The weight of one feature index (0 outside the table).
+    /// The weight of one feature index (0 outside the table or when not learned).
     pub fn weight(&self, index: u32) -> f32 {
-        self.w.get(index as usize).copied().unwrap_or(0.0)
+        let i = index as usize;
+        match self.nonzero.get(i >> 6) {
+            Some(word) if word & (1 << (i & 63)) != 0 => {
+                let mut slot = slot_of(index, self.slots_log2);
+                loop {
+                    match self.keys[slot] {
+                        k if k == index => return self.values[slot],
+                        EMPTY => return 0.0,
+                        _ => slot = (slot + 1) & (self.keys.len() - 1),
+                    }
+                }
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// How many features have a non-zero weight.
+    pub fn len(&self) -> usize {
+        self.keys.iter().filter(|&&k| k != EMPTY).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The spam probability of a message's features (from [`crate::features`]).

@@ -171,6 +171,7 @@ pub struct EvalOptions {
     pub pipeline: bool,
     pub config: Option<PathBuf>,
     pub json: bool,
+    pub scores: Option<PathBuf>,
 }
 
 /// Scores of one class: (file, score, counted as spam).
@@ -223,6 +224,19 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
         speed = Some((feature_s, predict_s));
         (hs, ss, "classifier spam probability")
     };
+    if let Some(path) = &options.scores {
+        let mut text = String::new();
+        for (class, rows) in [("ham", &hs), ("spam", &ss)] {
+            for (file, score, flagged) in rows.iter() {
+                text.push_str(&format!(
+                    "{class}\t{score}\t{}\t{file}\n",
+                    u8::from(*flagged)
+                ));
+            }
+        }
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     let h: Vec<f64> = hs.iter().map(|x| x.1).collect();
     let sp: Vec<f64> = ss.iter().map(|x| x.1).collect();
     let fp: Vec<&str> = hs.iter().filter(|x| x.2).map(|x| x.0.as_str()).collect();

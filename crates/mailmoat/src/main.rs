@@ -78,7 +78,7 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         epochs: usize,
         /// The model holds 2^bits weights.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 22)]
         bits: u32,
         /// FTRL learning rate.
         #[arg(long, default_value_t = 0.3)]
@@ -126,6 +126,10 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Also write every message's score here, one line each: class, score, counted as
+        /// spam (1/0), file.
+        #[arg(long)]
+        scores: Option<PathBuf>,
     },
     /// Which features carry the classifier's rating: per message (up to 20), or summed over
     /// many messages by feature and feature family.
@@ -264,6 +268,7 @@ fn main() -> ExitCode {
             pipeline,
             config,
             json,
+            scores,
         } => classify_cmd::eval(
             &ham,
             &spam,
@@ -273,6 +278,7 @@ fn main() -> ExitCode {
                 pipeline,
                 config,
                 json,
+                scores,
             },
         ),
         Command::Explain {
