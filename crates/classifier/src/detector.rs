@@ -9,7 +9,7 @@ use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
 
-use crate::{features, Model, ModelError, Weights};
+use crate::{features_with_repeats, Model, ModelError, Weights};
 
 pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored(
@@ -123,8 +123,8 @@ impl Detector for Classifier {
     }
 
     fn analyze(&self, view: &MessageView, findings: &mut Findings) {
-        let f = features(view, self.weights.bits());
-        let p = self.weights.predict(&f).spam_probability;
+        let f = features_with_repeats(view, self.weights.bits());
+        let p = self.weights.predict_repeated(&f).spam_probability;
         if p >= self.spam_threshold {
             findings.add_with_strength(
                 "CLASSIFIER_SPAM",

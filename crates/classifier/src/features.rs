@@ -275,7 +275,7 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
     // Sender and headers.
     if let Some(from) = view.from.first() {
         if let Some(d) = from.domain() {
-            t.push(format!("fd:{d}"));
+            t.token(&["fd:", &d]);
             if let Some(tld) = d.rsplit('.').next() {
                 t.push(format!("ftld:{tld}"));
             }
@@ -289,16 +289,14 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
     // Which headers exist at all: sending software leaves distinctive sets. Headers added on
     // the receiving side (delivery, mailbox storage, earlier filters) say where a corpus was
     // collected, not what the message is, so they are left out.
-    let mut names: Vec<String> = view
-        .headers
-        .iter()
-        .map(|h| h.name.to_ascii_lowercase())
-        .filter(|n| !is_receiving_side_header(n))
-        .collect();
-    names.sort();
-    names.dedup();
-    for n in names.iter().take(64) {
-        t.push(format!("hn:{n}"));
+    // Repeats (several Received) are removed with the other repeated features.
+    let mut lower = String::with_capacity(32);
+    for h in view.headers.iter().take(100) {
+        lower.clear();
+        lower.extend(h.name.chars().map(|c| c.to_ascii_lowercase()));
+        if !is_receiving_side_header(&lower) {
+            t.token(&["hn:", &lower]);
+        }
     }
     for text in &view.texts {
         if let Some(cs) = &text.charset {
@@ -345,7 +343,7 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
         }
     }
     for part in &view.parts {
-        t.push(format!("ct:{}", part.content_type));
+        t.token(&["ct:", &part.content_type]);
     }
     for p in &view.problems {
         t.push(format!("problem:{:?}", p.kind));
@@ -355,12 +353,14 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
     t.push(format!("urls:{}", view.urls.len().min(20) / 5));
     for u in view.urls.iter().take(200) {
         if let Some(host) = &u.host {
-            t.push(format!("uh:{host}"));
-            let labels: Vec<&str> = host.rsplit('.').take(2).collect();
-            t.push(format!(
-                "ud:{}",
-                labels.into_iter().rev().collect::<Vec<_>>().join(".")
-            ));
+            t.token(&["uh:", host]);
+            // The last two labels ("example.com" of "www.example.com").
+            let last_two = host
+                .rmatch_indices('.')
+                .nth(1)
+                .map(|(i, _)| &host[i + 1..])
+                .unwrap_or(host);
+            t.token(&["ud:", last_two]);
             if host.parse::<std::net::IpAddr>().is_ok() {
                 t.push("url:ip".into());
             }
@@ -371,7 +371,11 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
             .filter(|p| (2..=20).contains(&p.len()))
             .take(8)
         {
-            t.push(format!("up:{}", piece.to_lowercase()));
+            if piece.bytes().any(|b| b.is_ascii_uppercase()) || !piece.is_ascii() {
+                t.token(&["up:", &piece.to_lowercase()]);
+            } else {
+                t.token(&["up:", piece]);
+            }
         }
         if let Some(anchor) = &u.anchor_text {
             if anchor.contains("http") || anchor.contains("www.") {
@@ -387,7 +391,7 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
                 t.push(format!("ae:{}", ext.to_lowercase()));
             }
         }
-        t.push(format!("at:{}", a.sniffed_type.unwrap_or(&a.content_type)));
+        t.token(&["at:", a.sniffed_type.unwrap_or(&a.content_type)]);
     }
 }
 
@@ -437,6 +441,12 @@ fn hash(bytes: &[u8]) -> u64 {
 
 /// Hashed, deduplicated feature indices in a table of `2^bits` (index 0 is the bias).
 pub fn features(view: &MessageView, bits: u32) -> Vec<u32> {
+    dedup(features_with_repeats(view, bits), bits)
+}
+
+/// Hashed feature indices with repeats (index 0 is the bias): what [`crate::Weights::predict_repeated`]
+/// takes, which only has to deduplicate the few features that carry a weight.
+pub fn features_with_repeats(view: &MessageView, bits: u32) -> Vec<u32> {
     let mut sink = Hashes {
         mask: (1u64 << bits) - 1,
         // About one word per six characters of body, four features per word.
@@ -455,7 +465,7 @@ pub fn features(view: &MessageView, bits: u32) -> Vec<u32> {
     };
     extract(view, &mut sink);
     sink.out.push(0);
-    dedup(sink.out, bits)
+    sink.out
 }
 
 /// Removes repeated indices in linear time with a thread-local bit table (a sort of thousands

@@ -13,5 +13,5 @@ mod features;
 mod model;
 
 pub use detector::{Classifier, Config};
-pub use features::{features, token_index, tokens};
+pub use features::{features, features_with_repeats, token_index, tokens};
 pub use model::{Model, ModelError, Prediction, Weights};

@@ -224,6 +224,11 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
         speed = Some((feature_s, predict_s));
         (hs, ss, "classifier spam probability")
     };
+    anyhow::ensure!(
+        !hs.is_empty() && !ss.is_empty(),
+        "no messages found under --{}",
+        if hs.is_empty() { "ham" } else { "spam" }
+    );
     if let Some(path) = &options.scores {
         let mut text = String::new();
         for (class, rows) in [("ham", &hs), ("spam", &ss)] {
