@@ -13,6 +13,7 @@ use mailmoat_pipeline::{sources, Config, Report, Scanner};
 mod bench;
 mod classify_cmd;
 mod rules_cmd;
+mod serve_cmd;
 mod watch;
 
 #[derive(Parser)]
@@ -144,6 +145,18 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         top: usize,
     },
+    /// Run the gateway: inbound SMTP for the protected domains, scanning, spool, delivery,
+    /// quarantine. Without --config: 127.0.0.1:2525, mail for example.com, delivered into
+    /// var/delivered/ (a Maildir per recipient).
+    Serve {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// The delivery queue: list, retry now, drop.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Configuration file tools.
     Config {
         #[command(subcommand)]
@@ -193,6 +206,29 @@ enum RulesCommand {
         /// Extra rule files to try on top of the configuration.
         #[arg(long)]
         rules: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Every queued message with its recipients' states.
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Make messages due now (the running gateway picks them up within a second).
+    Retry {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Remove messages from the queue without delivering them.
+    Drop {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -281,6 +317,12 @@ fn main() -> ExitCode {
                 scores,
             },
         ),
+        Command::Serve { config } => serve_cmd::serve(config),
+        Command::Queue { command } => match command {
+            QueueCommand::List { config } => serve_cmd::list(config.as_deref()),
+            QueueCommand::Retry { ids, config } => serve_cmd::retry(config.as_deref(), &ids),
+            QueueCommand::Drop { ids, config } => serve_cmd::drop_messages(config.as_deref(), &ids),
+        },
         Command::Explain {
             paths,
             model,

@@ -19,6 +19,8 @@ pub struct Config {
     pub classifier: mailmoat_classifier::Config,
     /// Weights, caps, forced actions and thresholds.
     pub policy: PolicyConfig,
+    /// The SMTP gateway (`mailmoat serve`): listener, protected domains, spool, delivery.
+    pub gateway: GatewayConfig,
     /// Where this configuration came from (file name, or "built-in defaults").
     #[serde(skip)]
     pub origin: String,
@@ -45,6 +47,66 @@ impl Default for RulesConfig {
         RulesConfig {
             default_pack: true,
             files: Vec::new(),
+        }
+    }
+}
+
+/// `[gateway]`: how `mailmoat serve` receives, holds and delivers mail. The defaults make a
+/// self-contained demo: loopback only, mail for `example.com`, delivered into a local folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Address and port of the inbound SMTP listener.
+    pub listen: String,
+    /// The name this gateway gives in its greeting, EHLO and Received lines.
+    pub hostname: String,
+    /// Domains we accept mail for (and their subdomains when written as ".example.com").
+    /// Everything else is refused at RCPT: never an open relay.
+    pub protected_domains: Vec<String>,
+    /// Where accepted messages wait for delivery (fsynced before the 250 reply).
+    pub spool_dir: PathBuf,
+    /// Where quarantined messages and their reports are kept.
+    pub quarantine_dir: PathBuf,
+    /// Largest message accepted (SIZE), in bytes.
+    pub max_message_bytes: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Simultaneous SMTP connections; more are told to come back later (421).
+    pub max_connections: usize,
+    /// Seconds to wait for a command, and for the whole DATA phase.
+    pub command_timeout_secs: u64,
+    pub data_timeout_secs: u64,
+    /// Prefix added to the subject of tagged mail.
+    pub tag_subject_prefix: String,
+    /// Where mail for each domain goes: "smtp://host:port" or "dir:PATH" (a folder, one file per
+    /// delivered message: the demo's local sink). `default` covers every other domain.
+    pub routes: std::collections::BTreeMap<String, String>,
+    /// Delays between delivery attempts, in seconds; the last repeats.
+    pub retry_intervals_secs: Vec<u64>,
+    /// Give up (and bounce) a recipient after this many seconds in the queue.
+    pub max_queue_secs: u64,
+    /// Address of the health endpoint (HTTP), empty for none.
+    pub health_listen: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: "127.0.0.1:2525".to_string(),
+            hostname: "mailmoat.localhost".to_string(),
+            protected_domains: vec!["example.com".to_string()],
+            spool_dir: PathBuf::from("var/spool"),
+            quarantine_dir: PathBuf::from("var/quarantine"),
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_connections: 500,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+            tag_subject_prefix: "[SPAM]".to_string(),
+            routes: [("default".to_string(), "dir:var/delivered".to_string())].into(),
+            retry_intervals_secs: vec![60, 300, 900, 1800, 3600],
+            max_queue_secs: 5 * 24 * 3600,
+            health_listen: "127.0.0.1:2580".to_string(),
         }
     }
 }

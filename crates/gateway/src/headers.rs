@@ -1,0 +1,128 @@
+//! What the gateway writes into a message it delivers: its Received line, the X-Mailmoat
+//! verdict headers (any such headers from outside are removed first, so a sender cannot forge
+//! a verdict), and the subject tag.
+
+use mailmoat_core::Verdict;
+
+/// Header names we own; incoming copies are dropped.
+const OWN_PREFIX: &[u8] = b"x-mailmoat-";
+
+/// The verdict as header lines (CRLF-terminated), most useful first.
+pub fn verdict_headers(verdict: &Verdict, id: &str) -> String {
+    let mut symbols: Vec<String> = verdict
+        .reasons
+        .iter()
+        .map(|r| format!("{}({:.1})", r.symbol, r.score))
+        .collect();
+    symbols.truncate(30);
+    format!(
+        "X-Mailmoat-Action: {}\r\nX-Mailmoat-Risk: {}\r\nX-Mailmoat-Score: {:.2}\r\nX-Mailmoat-Symbols: {}\r\nX-Mailmoat-Id: {id}\r\n",
+        verdict.action,
+        verdict.risk,
+        verdict.score,
+        if symbols.is_empty() { "none".to_string() } else { symbols.join(", ") }
+    )
+}
+
+/// The message as delivered: `prepend` on top, our own headers from outside removed, and the
+/// subject prefixed when `tag` is given.
+pub fn rewrite(message: &[u8], prepend: &str, tag: Option<&str>) -> Vec<u8> {
+    let header_end = find_header_end(message);
+    let (head, body) = message.split_at(header_end);
+    let mut out = Vec::with_capacity(message.len() + prepend.len() + 64);
+    out.extend_from_slice(prepend.as_bytes());
+    let mut subject_seen = false;
+    for field in fields(head) {
+        let name_end = field.iter().position(|&b| b == b':').unwrap_or(0);
+        let name = &field[..name_end];
+        if name.len() >= OWN_PREFIX.len()
+            && name[..OWN_PREFIX.len()].eq_ignore_ascii_case(OWN_PREFIX)
+        {
+            continue;
+        }
+        if let Some(prefix) = tag {
+            if !subject_seen && name.eq_ignore_ascii_case(b"subject") {
+                subject_seen = true;
+                let value = &field[name_end + 1..];
+                let trimmed = value.trim_ascii_start();
+                out.extend_from_slice(b"Subject: ");
+                if !trimmed.starts_with(prefix.as_bytes()) {
+                    out.extend_from_slice(prefix.as_bytes());
+                    out.push(b' ');
+                }
+                out.extend_from_slice(trimmed);
+                continue;
+            }
+        }
+        out.extend_from_slice(field);
+    }
+    if let (Some(prefix), false) = (tag, subject_seen) {
+        out.extend_from_slice(format!("Subject: {prefix}\r\n").as_bytes());
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// Where the header block ends (the blank line stays with the body); the whole message when
+/// there is no blank line.
+fn find_header_end(message: &[u8]) -> usize {
+    let mut i = 0;
+    while i < message.len() {
+        let line_end = message[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| i + p + 1)
+            .unwrap_or(message.len());
+        let line = &message[i..line_end];
+        if line == b"\r\n" || line == b"\n" {
+            return i;
+        }
+        i = line_end;
+    }
+    message.len()
+}
+
+/// Header fields with their continuation lines, each with its line endings.
+fn fields(head: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < head.len() {
+        let line_end = head[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| i + p + 1)
+            .unwrap_or(head.len());
+        let next_is_continuation = matches!(head.get(line_end), Some(b' ' | b'\t'));
+        if !next_is_continuation {
+            out.push(&head[start..line_end]);
+            start = line_end;
+        }
+        i = line_end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_forged_verdicts_tags_the_subject_and_keeps_the_body() {
+        let msg = b"X-Mailmoat-Action: deliver\r\nFrom: a@b.example\r\nSubject: hello\r\n there\r\nX-MAILMOAT-Score:\r\n -5\r\n\r\nbody\r\nX-Mailmoat-Action: stays in the body\r\n";
+        let out = rewrite(msg, "X-Mailmoat-Action: tag\r\n", Some("[SPAM]"));
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "X-Mailmoat-Action: tag\r\nFrom: a@b.example\r\nSubject: [SPAM] hello\r\n there\r\n\r\nbody\r\nX-Mailmoat-Action: stays in the body\r\n"
+        );
+        // Tagging twice does not stack prefixes; a missing subject gets one.
+        let again = rewrite(text.as_bytes(), "", Some("[SPAM]"));
+        assert!(String::from_utf8_lossy(&again).contains("Subject: [SPAM] hello\r\n"));
+        let none = rewrite(b"From: a@b\r\n\r\nx", "", Some("[광고]"));
+        assert_eq!(
+            String::from_utf8(none).unwrap(),
+            "From: a@b\r\nSubject: [광고]\r\n\r\nx"
+        );
+    }
+}

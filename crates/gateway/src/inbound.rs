@@ -1,0 +1,366 @@
+//! Inbound ESMTP: one task per connection. Checks at the right phase (recipient domains at
+//! RCPT, content after DATA); a confident reject is a 5xx at the end of DATA (no backscatter);
+//! a message is acknowledged with 250 only once it is fsynced in the spool or the quarantine.
+//! What a peer is told stays generic; causes go to the log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailmoat_core::Action;
+use mailmoat_mime::Envelope;
+use smtp_proto::request::receiver::RequestReceiver;
+use smtp_proto::{Error as ProtoError, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::data::{DataReader, Progress};
+use crate::spool::{new_id, QueueEntry, Recipient, RecipientState};
+use crate::{headers, unix_now, Shared};
+
+/// Protocol errors tolerated before the connection is closed.
+const MAX_ERRORS: usize = 10;
+
+#[derive(Default)]
+struct Transaction {
+    mail_from: Option<String>,
+    rcpt_to: Vec<String>,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    helo: Option<String>,
+    tx: Transaction,
+    errors: usize,
+}
+
+pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut session = Session {
+        shared,
+        peer,
+        helo: None,
+        tx: Transaction::default(),
+        errors: 0,
+    };
+    if let Err(e) = session.run(stream).await {
+        eprintln!("smtp peer={peer}: connection ended: {e}");
+    }
+}
+
+enum Next {
+    Continue,
+    Data,
+    Quit,
+}
+
+impl Session {
+    async fn run(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
+        let cfg = &self.shared.config;
+        let command_timeout = Duration::from_secs(cfg.command_timeout_secs);
+        stream
+            .write_all(format!("220 {} ESMTP mailmoat\r\n", cfg.hostname).as_bytes())
+            .await?;
+        let mut receiver = RequestReceiver::default();
+        let mut input: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if input.is_empty() {
+                let n = match tokio::time::timeout(command_timeout, stream.read(&mut chunk)).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        stream
+                            .write_all(b"421 4.4.2 Idle too long, closing connection\r\n")
+                            .await?;
+                        return Ok(());
+                    }
+                };
+                if n == 0 {
+                    return Ok(());
+                }
+                input.extend_from_slice(&chunk[..n]);
+            }
+            // Every complete command in the input (PIPELINING), replies sent together.
+            let mut replies = String::new();
+            let buf = std::mem::take(&mut input);
+            let mut bytes = buf.iter();
+            let mut next = Next::Continue;
+            loop {
+                match receiver.ingest(&mut bytes) {
+                    Ok(request) => {
+                        next = self.command(request.into_owned(), &mut replies);
+                        if !matches!(next, Next::Continue) {
+                            break;
+                        }
+                    }
+                    Err(ProtoError::NeedsMoreData { .. }) => break,
+                    Err(e) => {
+                        replies.push_str(protocol_error(&e));
+                        self.errors += 1;
+                        if self.errors >= MAX_ERRORS {
+                            replies.push_str("421 4.7.0 Too many errors, closing connection\r\n");
+                            next = Next::Quit;
+                            break;
+                        }
+                    }
+                }
+            }
+            let rest = bytes.as_slice().to_vec();
+            stream.write_all(replies.as_bytes()).await?;
+            match next {
+                Next::Quit => return Ok(()),
+                Next::Continue => {}
+                Next::Data => {
+                    input = self.data(&mut stream, rest, &mut chunk).await?;
+                    continue;
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, request: Request<String>, out: &mut String) -> Next {
+        let cfg = &self.shared.config;
+        match request {
+            Request::Ehlo { host } => {
+                self.helo = Some(host);
+                self.tx = Transaction::default();
+                out.push_str(&format!(
+                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
+                    cfg.hostname, cfg.max_message_bytes
+                ));
+            }
+            Request::Helo { host } => {
+                self.helo = Some(host);
+                self.tx = Transaction::default();
+                out.push_str(&format!("250 {}\r\n", cfg.hostname));
+            }
+            Request::Mail { from } => {
+                if self.helo.is_none() {
+                    out.push_str("503 5.5.1 Say EHLO first\r\n");
+                } else if self.tx.mail_from.is_some() {
+                    out.push_str("503 5.5.1 Sender already given\r\n");
+                } else if from.size > cfg.max_message_bytes {
+                    out.push_str("552 5.3.4 Message too big for this system\r\n");
+                } else {
+                    self.tx.mail_from = Some(from.address);
+                    out.push_str("250 2.1.0 Sender OK\r\n");
+                }
+            }
+            Request::Rcpt { to } => {
+                if self.tx.mail_from.is_none() {
+                    out.push_str("503 5.5.1 Need MAIL first\r\n");
+                } else if self.tx.rcpt_to.len() >= cfg.max_recipients {
+                    out.push_str("452 4.5.3 Too many recipients\r\n");
+                } else {
+                    match self.shared.accepts(&to.address) {
+                        Some(address) => {
+                            if !self.tx.rcpt_to.contains(&address) {
+                                self.tx.rcpt_to.push(address);
+                            }
+                            out.push_str("250 2.1.5 Recipient OK\r\n");
+                        }
+                        None => out.push_str("550 5.7.1 Relaying denied\r\n"),
+                    }
+                }
+            }
+            Request::Data => {
+                if self.tx.mail_from.is_none() {
+                    out.push_str("503 5.5.1 Need MAIL first\r\n");
+                } else if self.tx.rcpt_to.is_empty() {
+                    out.push_str("554 5.5.1 No valid recipients\r\n");
+                } else {
+                    out.push_str("354 Start mail input; end with <CRLF>.<CRLF>\r\n");
+                    return Next::Data;
+                }
+            }
+            Request::Rset => {
+                self.tx = Transaction::default();
+                out.push_str("250 2.0.0 OK\r\n");
+            }
+            Request::Noop { .. } => out.push_str("250 2.0.0 OK\r\n"),
+            Request::Quit => {
+                out.push_str("221 2.0.0 Bye\r\n");
+                return Next::Quit;
+            }
+            Request::Vrfy { .. } => out.push_str("252 2.5.0 Cannot verify, but will accept\r\n"),
+            Request::Help { .. } => out.push_str("214 2.0.0 See RFC 5321\r\n"),
+            Request::Bdat { .. } | Request::StartTls | Request::Auth { .. } => {
+                out.push_str("502 5.5.1 Not implemented\r\n")
+            }
+            _ => out.push_str("502 5.5.1 Command not implemented\r\n"),
+        }
+        Next::Continue
+    }
+
+    /// Reads the message after 354, decides, and replies; returns the bytes that followed the
+    /// end mark (pipelined commands).
+    async fn data(
+        &mut self,
+        stream: &mut TcpStream,
+        first: Vec<u8>,
+        chunk: &mut [u8],
+    ) -> std::io::Result<Vec<u8>> {
+        let cfg = &self.shared.config;
+        let deadline = Duration::from_secs(cfg.data_timeout_secs);
+        let mut reader = DataReader::new(cfg.max_message_bytes);
+        let mut pending = first;
+        let rest = loop {
+            if let Progress::Done { rest_from } = reader.feed(&pending) {
+                break pending[rest_from..].to_vec();
+            }
+            let n = match tokio::time::timeout(deadline, stream.read(chunk)).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    stream
+                        .write_all(b"421 4.4.2 Timeout reading the message, closing connection\r\n")
+                        .await?;
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "DATA timed out",
+                    ));
+                }
+            };
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed during DATA",
+                ));
+            }
+            pending = chunk[..n].to_vec();
+        };
+        let tx = std::mem::take(&mut self.tx);
+        let reply = if reader.too_big() {
+            "552 5.3.4 Message too big for this system\r\n".to_string()
+        } else if reader.smuggling {
+            eprintln!(
+                "smtp peer={}: refused a message with a bare CR or LF next to a dot line (SMTP smuggling)",
+                self.peer
+            );
+            "554 5.5.2 Bare CR or LF next to a line with only a dot: refused\r\n".to_string()
+        } else {
+            self.accept(tx, reader.into_message()).await
+        };
+        stream.write_all(reply.as_bytes()).await?;
+        Ok(rest)
+    }
+
+    /// Scans and stores one message; the reply says what became of it.
+    async fn accept(&self, tx: Transaction, message: Vec<u8>) -> String {
+        let id = new_id();
+        let now = unix_now();
+        let envelope = Envelope {
+            mail_from: tx.mail_from.clone(),
+            rcpt_to: tx.rcpt_to.clone(),
+            client_ip: Some(self.peer.ip()),
+            helo: self.helo.clone(),
+            received_at: Some(now),
+        };
+        let shared = self.shared.clone();
+        let scanned = tokio::task::spawn_blocking(move || {
+            let scanner = shared.scanner.current();
+            let report = scanner.scan(message, envelope);
+            (report, shared)
+        })
+        .await;
+        let (report, shared) = match scanned {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("smtp id={id}: scan task failed: {e}");
+                return "451 4.3.0 Temporary failure, please try again later\r\n".to_string();
+            }
+        };
+        let verdict = &report.verdict;
+        let cfg = &shared.config;
+        let received = format!(
+            "Received: from {} ({}) by {} (mailmoat) with ESMTP id {id}; {}\r\n",
+            self.helo.as_deref().unwrap_or("unknown"),
+            self.peer.ip(),
+            cfg.hostname,
+            crate::rfc2822_date(now)
+        );
+        let prepend = format!("{received}{}", headers::verdict_headers(verdict, &id));
+        let entry = QueueEntry {
+            id: id.clone(),
+            received_at: now,
+            mail_from: tx.mail_from.unwrap_or_default(),
+            client_ip: Some(self.peer.ip()),
+            helo: self.helo.clone(),
+            recipients: tx
+                .rcpt_to
+                .iter()
+                .map(|r| Recipient {
+                    address: r.clone(),
+                    state: RecipientState::Pending,
+                    last_reply: String::new(),
+                })
+                .collect(),
+            prepend,
+            tag_subject: verdict.action == Action::Tag,
+            attempts: 0,
+            next_attempt_at: now,
+            is_bounce: false,
+        };
+        let symbols = report.symbol_names().join(",");
+        eprintln!(
+            "smtp id={id} peer={} from=<{}> rcpts={} action={} score={:.2} symbols={symbols}",
+            self.peer.ip(),
+            entry.mail_from,
+            entry.recipients.len(),
+            verdict.action,
+            verdict.score,
+        );
+        let raw = &report.view.raw;
+        let stored = match verdict.action {
+            Action::Reject => {
+                return format!("550 5.7.1 Message refused by policy (id {id})\r\n");
+            }
+            Action::Tempfail => {
+                return "451 4.7.1 Message deferred by policy, please try again later\r\n"
+                    .to_string();
+            }
+            Action::Quarantine => {
+                let report_json = report.to_json(&id);
+                let shared = shared.clone();
+                let raw = raw.clone();
+                let entry = entry.clone();
+                tokio::task::spawn_blocking(move || {
+                    shared.quarantine.store(&entry, &raw, &report_json)
+                })
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+            }
+            _ => {
+                let shared2 = shared.clone();
+                let raw = raw.clone();
+                let entry = entry.clone();
+                let r = tokio::task::spawn_blocking(move || shared2.spool.store(&entry, &raw))
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r);
+                shared.delivery_due.notify_one();
+                r
+            }
+        };
+        match stored {
+            Ok(()) => format!("250 2.0.0 OK: queued as {id}\r\n"),
+            Err(e) => {
+                eprintln!("smtp id={id}: could not store the message: {e}");
+                "451 4.3.0 Temporary failure, please try again later\r\n".to_string()
+            }
+        }
+    }
+}
+
+fn protocol_error(e: &ProtoError) -> &'static str {
+    match e {
+        ProtoError::UnknownCommand => "500 5.5.1 Unknown command\r\n",
+        ProtoError::InvalidSenderAddress => "501 5.1.7 Bad sender address syntax\r\n",
+        ProtoError::InvalidRecipientAddress => "501 5.1.3 Bad recipient address syntax\r\n",
+        ProtoError::SyntaxError { .. } => "501 5.5.4 Syntax error\r\n",
+        ProtoError::InvalidParameter { .. } => "501 5.5.4 Invalid parameter\r\n",
+        ProtoError::UnsupportedParameter { .. } => "555 5.5.4 Unsupported parameter\r\n",
+        ProtoError::ResponseTooLong => "500 5.5.6 Line too long\r\n",
+        _ => "500 5.5.2 Syntax error\r\n",
+    }
+}

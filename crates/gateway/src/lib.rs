@@ -1,0 +1,311 @@
+//! The gateway: `mailmoat serve`. Inbound ESMTP for the protected domains (never an open relay),
+//! the scan pipeline on every message, a durable spool (a message acknowledged with 250 is on
+//! disk, fsynced), delivery per recipient with retries and bounces, and quarantine.
+//!
+//! ```text
+//! SMTP in ─▶ inbound (RCPT: protected domains; DATA: smuggling, size) ─▶ scan (pipeline)
+//!    ─▶ reject: 550 at end of DATA · tempfail: 451
+//!    ─▶ quarantine: fsynced to the quarantine folder, then 250
+//!    ─▶ deliver/tag: fsynced to the spool, then 250 ─▶ delivery (routes, retries, DSN)
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mailmoat_pipeline::{Config, GatewayConfig, LiveScanner};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+
+mod data;
+mod delivery;
+mod headers;
+mod inbound;
+pub mod quarantine;
+pub mod spool;
+
+pub use quarantine::Quarantine;
+pub use spool::{QueueEntry, RecipientState, Spool};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    #[error(transparent)]
+    Config(#[from] mailmoat_pipeline::ConfigError),
+    #[error("cannot open {what} {path}: {source}")]
+    Storage {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Runtime(std::io::Error),
+}
+
+/// State shared by every connection and the delivery worker.
+pub(crate) struct Shared {
+    pub config: GatewayConfig,
+    /// Relative paths in the configuration resolve against this folder.
+    pub base_dir: PathBuf,
+    pub scanner: Arc<LiveScanner>,
+    pub spool: Spool,
+    pub quarantine: Quarantine,
+    pub delivery_due: Notify,
+}
+
+impl Shared {
+    /// The recipient as we store it, when its domain is one we protect.
+    pub fn accepts(&self, address: &str) -> Option<String> {
+        let address = address.trim();
+        if address.eq_ignore_ascii_case("postmaster") {
+            let domain = self.config.protected_domains.first()?;
+            return Some(format!("postmaster@{}", domain.trim_start_matches('.')));
+        }
+        let (_, domain) = address.rsplit_once('@')?;
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let protected = self.config.protected_domains.iter().any(|p| {
+            let p = p.to_ascii_lowercase();
+            match p.strip_prefix('.') {
+                Some(parent) => domain == parent || domain.ends_with(&format!(".{parent}")),
+                None => domain == p,
+            }
+        });
+        protected.then(|| address.to_string())
+    }
+
+    /// The route for a recipient: its domain, then each parent domain, then `default`.
+    pub fn route_for(&self, address: &str) -> String {
+        let domain = address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        let mut d = domain.as_str();
+        loop {
+            if let Some(r) = self.config.routes.get(d) {
+                return r.clone();
+            }
+            match d.split_once('.') {
+                Some((_, parent)) => d = parent,
+                None => break,
+            }
+        }
+        self.config
+            .routes
+            .get("default")
+            .cloned()
+            .unwrap_or_else(|| "dir:var/delivered".to_string())
+    }
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// An RFC 5322 date in UTC ("Mon, 23 Nov 2026 01:02:03 +0000").
+pub(crate) fn rfc2822_date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Opens the spool and quarantine a configuration names (for `serve` and `mailmoat queue`).
+pub fn open_storage(config: &Config) -> Result<(Spool, Quarantine), GatewayError> {
+    let g = &config.gateway;
+    let spool_dir = config.base_dir.join(&g.spool_dir);
+    let spool = Spool::open(&spool_dir).map_err(|source| GatewayError::Storage {
+        what: "spool",
+        path: spool_dir.clone(),
+        source,
+    })?;
+    let q_dir = config.base_dir.join(&g.quarantine_dir);
+    let quarantine = Quarantine::open(&q_dir).map_err(|source| GatewayError::Storage {
+        what: "quarantine",
+        path: q_dir.clone(),
+        source,
+    })?;
+    Ok((spool, quarantine))
+}
+
+/// Runs the gateway until SIGINT/SIGTERM. `on_ready` is told the listening address.
+pub fn serve(
+    config_path: Option<PathBuf>,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), GatewayError> {
+    let config = match &config_path {
+        Some(p) => Config::load(p)?,
+        None => Config::defaults(),
+    };
+    // TLS for delivery uses ring; set it once for the process (an error means already set).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let scanner = Arc::new(LiveScanner::start(config_path.clone())?);
+    if let Err(e) = mailmoat_pipeline::reload_on_sighup(scanner.clone(), |outcome| match outcome {
+        Ok(r) => eprintln!("reload: {r}"),
+        Err(e) => eprintln!("reload failed, the previous configuration stays in force: {e}"),
+    }) {
+        eprintln!("reload on SIGHUP unavailable: {e}");
+    }
+    let (spool, quarantine) = open_storage(&config)?;
+    let shared = Arc::new(Shared {
+        config: config.gateway.clone(),
+        base_dir: config.base_dir.clone(),
+        scanner,
+        spool,
+        quarantine,
+        delivery_due: Notify::new(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(GatewayError::Runtime)?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(&shared.config.listen)
+            .await
+            .map_err(|source| GatewayError::Listen {
+                address: shared.config.listen.clone(),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(GatewayError::Runtime)?;
+        if !shared.config.health_listen.is_empty() {
+            let health = TcpListener::bind(&shared.config.health_listen)
+                .await
+                .map_err(|source| GatewayError::Listen {
+                    address: shared.config.health_listen.clone(),
+                    source,
+                })?;
+            tokio::spawn(health_endpoint(health, shared.clone()));
+        }
+        tokio::spawn(delivery::run(shared.clone()));
+        on_ready(local);
+        let connections = Arc::new(Semaphore::new(shared.config.max_connections));
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => {
+                    eprintln!("shutting down: no new connections; queued mail stays in the spool");
+                    return Ok(());
+                }
+                accepted = listener.accept() => {
+                    let (mut stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            eprintln!("accept failed: {e}");
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = connections.clone().try_acquire_owned() else {
+                        let _ = stream.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
+                        continue;
+                    };
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        inbound::handle(stream, peer, shared).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// `GET /health`: whether the gateway runs, with queue and quarantine counts.
+async fn health_endpoint(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+                .await;
+            let queued = shared.spool.entries().map(|(e, _)| e.len()).unwrap_or(0);
+            let quarantined = shared.quarantine.ids().map(|i| i.len()).unwrap_or(0);
+            let body = format!(
+                "{{\"status\":\"ok\",\"queued\":{queued},\"quarantined\":{quarantined}}}\n"
+            );
+            let _ = stream
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        });
+    }
+}
+
+/// The spool folder a configuration uses (for tools).
+pub fn spool_dir(config: &Config) -> PathBuf {
+    config.base_dir.join(&config.gateway.spool_dir)
+}
+
+/// Makes a queued message due now (`mailmoat queue retry`).
+pub fn retry_now(spool: &Spool, id: &str) -> std::io::Result<()> {
+    let mut entry = spool.entry(id)?;
+    entry.next_attempt_at = 0;
+    spool.update(&entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc_5322() {
+        assert_eq!(rfc2822_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            rfc2822_date(1_795_395_723),
+            "Mon, 23 Nov 2026 01:02:03 +0000"
+        );
+        assert_eq!(rfc2822_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+}

@@ -1,0 +1,78 @@
+//! `mailmoat serve` and `mailmoat queue`: the gateway and its delivery queue.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use mailmoat_gateway::{RecipientState, Spool};
+
+pub fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let shown = config.clone();
+    mailmoat_gateway::serve(config, |address| {
+        eprintln!(
+            "mailmoat gateway listening on {address} ({})",
+            shown
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| {
+                    "built-in defaults: mail for example.com, delivered to var/delivered/"
+                        .to_string()
+                })
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_spool(config: Option<&Path>) -> anyhow::Result<Spool> {
+    let config = crate::load_config(config)?;
+    let (spool, _) = mailmoat_gateway::open_storage(&config)?;
+    Ok(spool)
+}
+
+pub fn list(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let spool = open_spool(config)?;
+    let (entries, problems) = spool.entries()?;
+    for e in &entries {
+        let pending = e
+            .recipients
+            .iter()
+            .filter(|r| r.state == RecipientState::Pending)
+            .count();
+        println!(
+            "{}\tfrom=<{}>\tpending={pending}/{}\tattempts={}\tnext={}",
+            e.id,
+            e.mail_from,
+            e.recipients.len(),
+            e.attempts,
+            e.next_attempt_at
+        );
+        for r in &e.recipients {
+            println!("  <{}> {:?} {}", r.address, r.state, r.last_reply);
+        }
+    }
+    for p in &problems {
+        eprintln!("unreadable entry: {p}");
+    }
+    println!("{} queued", entries.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn retry(config: Option<&Path>, ids: &[String]) -> anyhow::Result<ExitCode> {
+    let spool = open_spool(config)?;
+    for id in ids {
+        mailmoat_gateway::retry_now(&spool, id).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        println!("{id}: due now");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn drop_messages(config: Option<&Path>, ids: &[String]) -> anyhow::Result<ExitCode> {
+    let spool = open_spool(config)?;
+    for id in ids {
+        spool
+            .entry(id)
+            .map_err(|e| anyhow::anyhow!("{id}: not in the queue ({e})"))?;
+        spool.remove(id)?;
+        println!("{id}: dropped");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,328 @@
+//! `mailmoat serve` end to end on loopback: relay refusal, delivery with verdict headers,
+//! per-recipient status and retries, bounces, reject/quarantine at the end of DATA, SMTP
+//! smuggling, and kill -9 without losing an acknowledged message.
+
+mod common;
+mod smtp_kit;
+
+use std::time::Duration;
+
+use common::{root, temp_dir, text};
+use smtp_kit::{config, Client, Gateway, Sink, HELLO};
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(root().join("samples").join(name)).unwrap()
+}
+
+#[test]
+fn relays_only_for_protected_domains_and_delivers_with_verdict_headers() {
+    let dir = temp_dir("gw-relay");
+    let sink = Sink::start(0);
+    let cfg = config(
+        &dir,
+        &format!("[gateway.routes]\ndefault = \"smtp://{}\"\n", sink.addr),
+    );
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    let ehlo = c.cmd("EHLO client.test");
+    for ext in [
+        "PIPELINING",
+        "SIZE",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+    ] {
+        assert!(ehlo.contains(ext), "{ext} missing: {ehlo}");
+    }
+    assert!(
+        c.cmd("RCPT TO:<bob@example.com>").starts_with("503"),
+        "MAIL first"
+    );
+    assert!(c.cmd("MAIL FROM:<alice@sender.example>").starts_with("250"));
+    // Never an open relay: other domains, look-alikes and tricks are refused at RCPT.
+    for rcpt in [
+        "someone@gmail.example",
+        "bob@example.com.evil.example",
+        "bob@notexample.com",
+        "\"bob@example.com\"@evil.example",
+    ] {
+        let r = c.cmd(&format!("RCPT TO:<{rcpt}>"));
+        assert!(
+            r.starts_with("550 5.7.1") || r.starts_with("501"),
+            "{rcpt}: {r}"
+        );
+    }
+    assert!(c.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    assert!(
+        c.cmd("RCPT TO:<ann@eu.corp.example>").starts_with("250"),
+        "subdomain rule"
+    );
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(
+        HELLO
+            .replace('\n', "\r\n")
+            .replace("\r\n.", "\r\n..")
+            .as_bytes(),
+    );
+    c.send(b"X-Mailmoat-Action: deliver\r\n.\r\n");
+    let reply = c.reply();
+    assert!(reply.starts_with("250 2.0.0 OK: queued as"), "{reply}");
+    assert!(c.cmd("QUIT").starts_with("221"));
+
+    let got = sink.wait_for(1, Duration::from_secs(15));
+    assert_eq!(got.len(), 1, "{}", gw.log.lock().unwrap());
+    let m = &got[0];
+    assert_eq!(m.mail_from, "alice@sender.example");
+    assert_eq!(m.rcpt_to, vec!["bob@example.com", "ann@eu.corp.example"]);
+    assert!(
+        m.data
+            .starts_with("Received: from client.test (127.0.0.1) by gw.test"),
+        "{}",
+        m.data
+    );
+    assert!(m.data.contains("X-Mailmoat-Action: deliver\r\n"));
+    assert!(m.data.contains("X-Mailmoat-Score: "));
+    assert!(
+        m.data.contains("\r\n..dotted line\r\n"),
+        "dot-stuffed on the wire again"
+    );
+    assert_eq!(
+        m.data.matches("X-Mailmoat-Action").count(),
+        2,
+        "one header, one body line"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn per_recipient_status_retries_and_bounces() {
+    let dir = temp_dir("gw-retry");
+    let sink = Sink::start(1);
+    let cfg = config(
+        &dir,
+        &format!("[gateway.routes]\ndefault = \"smtp://{}\"\n", sink.addr),
+    );
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "alice@sender.example",
+        &[
+            "bob@example.com",
+            "refuse-me@example.com",
+            "later@example.com",
+        ],
+        HELLO,
+    );
+    assert!(r.starts_with("250"), "{r}");
+    // bob at once; later@ on the retry; refuse-me bounced to the sender.
+    let got = sink.wait_for(3, Duration::from_secs(20));
+    let log = gw.log.lock().unwrap().clone();
+    let to_bob = got.iter().find(|m| m.rcpt_to == ["bob@example.com"]);
+    let to_later = got.iter().find(|m| m.rcpt_to == ["later@example.com"]);
+    let bounce = got.iter().find(|m| m.mail_from.is_empty());
+    assert!(to_bob.is_some(), "{got:?}\n{log}");
+    assert!(to_later.is_some(), "retried after 451: {got:?}\n{log}");
+    let bounce = bounce.expect("a DSN for the refused recipient");
+    assert_eq!(bounce.rcpt_to, vec!["alice@sender.example"]);
+    assert!(bounce.data.contains("report-type=delivery-status"));
+    assert!(bounce
+        .data
+        .contains("Final-Recipient: rfc822; refuse-me@example.com"));
+    assert!(bounce.data.contains("550"), "{}", bounce.data);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn rejects_and_quarantines_at_the_end_of_data() {
+    let dir = temp_dir("gw-verdicts");
+    // Reject only far above quarantine, so each sample lands on one side.
+    let cfg = config(&dir, "[policy]\nreject = 30.0\n");
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "x@sender.example",
+        &["bob@example.com"],
+        &sample("04-rlo-screensaver.eml"),
+    );
+    assert!(
+        r.starts_with("550 5.7.1"),
+        "rejected in the session, no backscatter: {r}"
+    );
+    assert!(!r.contains("ATTACH"), "no internals told to the peer: {r}");
+    let r = c.mail(
+        "x@sender.example",
+        &["bob@example.com"],
+        &sample("02-invoice-exe.eml"),
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let id = r.trim().rsplit(' ').next().unwrap().to_string();
+    let q = dir.join("var/quarantine");
+    assert!(q.join(format!("{id}.eml")).exists());
+    let meta = std::fs::read_to_string(q.join(format!("{id}.json"))).unwrap();
+    assert!(meta.contains("ATTACH_DOUBLE_EXTENSION"), "{meta}");
+    let r = c.mail("alice@sender.example", &["bob@example.com"], HELLO);
+    assert!(r.starts_with("250"));
+    // The clean one lands in the local sink (default route: a Maildir per recipient).
+    let folder = dir.join("var/delivered/bob@example.com/new");
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&folder).map(|d| d.count()).unwrap_or(0) < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{}",
+            gw.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_dir(&folder).unwrap().count(),
+        1,
+        "only the clean one"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn smuggling_payloads_never_split_a_message() {
+    let dir = temp_dir("gw-smuggle");
+    let sink = Sink::start(0);
+    let cfg = config(
+        &dir,
+        &format!("[gateway.routes]\ndefault = \"smtp://{}\"\n", sink.addr),
+    );
+    let gw = Gateway::start(&cfg);
+    // The published end-of-data variants (SEC Consult, 2023), each hiding a second message.
+    for end in ["\n.\r\n", "\n.\n", "\r.\r\n", "\r.\r", "\r\n.\n", "\r\n.\r"] {
+        let mut c = Client::connect(gw.addr);
+        c.cmd("EHLO client.test");
+        assert!(c.cmd("MAIL FROM:<alice@sender.example>").starts_with("250"));
+        assert!(c.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        let payload = format!(
+            "From: alice@sender.example\r\nSubject: one\r\n\r\nfirst{end}MAIL FROM:<ceo@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nFrom: ceo@example.com\r\nSubject: smuggled\r\n\r\npay now\r\n.\r\n"
+        );
+        c.send(payload.as_bytes());
+        let reply = c.reply();
+        assert!(reply.starts_with("554 5.5.2"), "{end:?}: {reply}");
+        // Nothing after the real end mark was taken as commands.
+        assert!(c.cmd("NOOP").starts_with("250"), "{end:?}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        sink.messages.lock().unwrap().is_empty(),
+        "nothing delivered"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_message() {
+    let dir = temp_dir("gw-crash");
+    let sink = Sink::start(0);
+    let cfg = config(
+        &dir,
+        &format!("[gateway.routes]\ndefault = \"smtp://{}\"\n", sink.addr),
+    );
+    let mut acknowledged = Vec::new();
+    let mut seed: u64 = 7;
+    // Rounds of: start, send while a killer waits a pseudo-random time, kill -9.
+    for round in 0..5 {
+        let gw = Gateway::start(&cfg);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let kill_after = Duration::from_millis(50 + (seed >> 33) % 400);
+        let started = std::time::Instant::now();
+        let addr = gw.addr;
+        let mut n = 0;
+        while started.elapsed() < kill_after {
+            let Ok(stream) = std::net::TcpStream::connect(addr) else {
+                break;
+            };
+            drop(stream);
+            let mut c = Client::connect(addr);
+            c.cmd("EHLO client.test");
+            let body = HELLO.replace("Subject: lunch", &format!("Subject: crash-{round}-{n}"));
+            let r = c.mail("alice@sender.example", &["bob@example.com"], &body);
+            if r.starts_with("250") {
+                acknowledged.push(format!("crash-{round}-{n}"));
+            }
+            n += 1;
+        }
+        gw.kill();
+    }
+    // A last start delivers whatever the kills left in the spool.
+    let gw = Gateway::start(&cfg);
+    let subjects_of = |got: &[smtp_kit::Received]| -> std::collections::HashSet<String> {
+        got.iter()
+            .filter_map(|m| {
+                m.data
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+            })
+            .collect()
+    };
+    // Duplicates count in the sink, so wait for every acknowledged subject, not a count.
+    let start = std::time::Instant::now();
+    let (got, subjects) = loop {
+        let got = sink.messages.lock().unwrap().clone();
+        let subjects = subjects_of(&got);
+        if acknowledged.iter().all(|s| subjects.contains(s))
+            || start.elapsed() > Duration::from_secs(30)
+        {
+            break (got, subjects);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|s| !subjects.contains(*s))
+        .collect();
+    assert!(!acknowledged.is_empty());
+    assert!(
+        lost.is_empty(),
+        "lost {lost:?} of {}\n{}",
+        acknowledged.len(),
+        gw.log.lock().unwrap()
+    );
+    println!(
+        "{} acknowledged, {} deliveries ({} duplicates)",
+        acknowledged.len(),
+        got.len(),
+        got.len() - subjects.len()
+    );
+    drop(gw);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn queue_command_lists_retries_and_drops() {
+    let dir = temp_dir("gw-queue");
+    // A downstream that is not there: messages stay queued.
+    let cfg = config(&dir, "[gateway.routes]\ndefault = \"smtp://127.0.0.1:9\"\n");
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    let r = c.mail("alice@sender.example", &["bob@example.com"], HELLO);
+    let id = r.trim().rsplit(' ').next().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    let c_arg = cfg.to_str().unwrap();
+    let out = common::run(&["queue", "list", "--config", c_arg]);
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains(&id) && listing.contains("Pending"),
+        "{listing}"
+    );
+    assert!(common::run(&["queue", "retry", "--config", c_arg, &id])
+        .status
+        .success());
+    let out = common::run(&["queue", "drop", "--config", c_arg, &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&common::run(&["queue", "list", "--config", c_arg]).stdout);
+    assert!(listing.contains("0 queued"), "{listing}");
+    let out = common::run(&["queue", "drop", "--config", c_arg, "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    drop(gw);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,266 @@
+//! The gateway test kit: a sink SMTP server that records what it receives (and can refuse
+//! chosen recipients), a line-by-line SMTP client, and a running gateway process.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One message as the sink received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: String,
+}
+
+/// A downstream SMTP server on 127.0.0.1. Recipients starting with "refuse" get 550, those
+/// starting with "later" get 451 the first `later_times` times.
+pub struct Sink {
+    pub addr: SocketAddr,
+    pub messages: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Sink {
+    pub fn start(later_times: usize) -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let messages: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let later = Arc::new(Mutex::new(0usize));
+        let store = messages.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let store = store.clone();
+                let later = later.clone();
+                std::thread::spawn(move || {
+                    let _ = sink_session(stream, &store, &later, later_times);
+                });
+            }
+        });
+        Sink { addr, messages }
+    }
+
+    pub fn wait_for(&self, count: usize, within: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        loop {
+            let got = self.messages.lock().unwrap().clone();
+            if got.len() >= count || start.elapsed() > within {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn sink_session(
+    stream: TcpStream,
+    store: &Mutex<Vec<Received>>,
+    later: &Mutex<usize>,
+    later_times: usize,
+) -> std::io::Result<()> {
+    let mut w = stream.try_clone()?;
+    let mut r = BufReader::new(stream);
+    w.write_all(b"220 sink ESMTP\r\n")?;
+    let mut cur = Received {
+        mail_from: String::new(),
+        rcpt_to: Vec::new(),
+        data: String::new(),
+    };
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            w.write_all(b"250-sink\r\n250 PIPELINING\r\n")?;
+        } else if upper.starts_with("MAIL FROM:") {
+            cur.mail_from = between(&line);
+            cur.rcpt_to.clear();
+            w.write_all(b"250 ok\r\n")?;
+        } else if upper.starts_with("RCPT TO:") {
+            let rcpt = between(&line);
+            if rcpt.starts_with("refuse") {
+                w.write_all(b"550 5.1.1 no such user\r\n")?;
+            } else if rcpt.starts_with("later") && {
+                let mut n = later.lock().unwrap();
+                *n += 1;
+                *n <= later_times
+            } {
+                w.write_all(b"451 4.3.0 try later\r\n")?;
+            } else {
+                cur.rcpt_to.push(rcpt);
+                w.write_all(b"250 ok\r\n")?;
+            }
+        } else if upper.starts_with("DATA") {
+            w.write_all(b"354 go\r\n")?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                r.read_line(&mut line)?;
+                if line == ".\r\n" {
+                    break;
+                }
+                data.push_str(&line);
+            }
+            cur.data = data;
+            store.lock().unwrap().push(cur.clone());
+            w.write_all(b"250 queued\r\n")?;
+        } else if upper.starts_with("QUIT") {
+            w.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else {
+            w.write_all(b"250 ok\r\n")?;
+        }
+    }
+}
+
+fn between(line: &str) -> String {
+    let start = line.find('<').map(|i| i + 1).unwrap_or(0);
+    let end = line.rfind('>').unwrap_or(line.len());
+    line[start..end.max(start)].to_string()
+}
+
+/// A running `mailmoat serve`, killed when dropped.
+pub struct Gateway {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    pub fn start(config: &Path) -> Gateway {
+        let mut child = super::common::bin()
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start mailmoat serve");
+        let stderr = child.stderr.take().unwrap();
+        let log: Arc<Mutex<String>> = Arc::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stderr);
+            let mut line = String::new();
+            let mut tx = Some(tx);
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    if let Some(t) = tx.take() {
+                        let _ = t.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                    }
+                }
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the gateway reports its address")
+            .parse()
+            .unwrap();
+        Gateway { child, addr, log }
+    }
+
+    /// kill -9: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config for a gateway on a free loopback port, storing under `dir`.
+pub fn config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("mailmoat.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"\"\nhostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// An SMTP client speaking one line at a time.
+pub struct Client {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = Client {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        };
+        let greeting = c.reply();
+        assert!(greeting.starts_with("220"), "{greeting}");
+        c
+    }
+
+    /// The next reply (all lines of a multi-line one).
+    pub fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            if self.r.read_line(&mut line).unwrap_or(0) == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    pub fn send(&mut self, raw: &[u8]) {
+        self.w.write_all(raw).unwrap();
+    }
+
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// A whole transaction; the reply to the end of DATA.
+    pub fn mail(&mut self, from: &str, to: &[&str], message: &str) -> String {
+        assert!(self.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+        for t in to {
+            let r = self.cmd(&format!("RCPT TO:<{t}>"));
+            assert!(r.starts_with("250"), "{t}: {r}");
+        }
+        assert!(self.cmd("DATA").starts_with("354"));
+        let mut body = message.replace("\r\n", "\n").replace('\n', "\r\n");
+        if !body.ends_with("\r\n") {
+            body.push_str("\r\n");
+        }
+        // Dot-stuffing.
+        let body = body.replace("\r\n.", "\r\n..");
+        self.send(body.as_bytes());
+        self.send(b".\r\n");
+        self.reply()
+    }
+
+    pub fn read_all(&mut self) -> String {
+        let mut s = String::new();
+        let _ = self.r.read_to_string(&mut s);
+        s
+    }
+}
+
+pub const HELLO: &str = "From: Alice <alice@sender.example>\nTo: Bob <bob@example.com>\nSubject: lunch\nDate: Mon, 23 Nov 2026 01:00:00 +0000\nMessage-ID: <m1@sender.example>\n\nShall we have lunch on Tuesday?\n.dotted line\n";
