@@ -11,7 +11,7 @@ use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
 use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::data::{DataReader, Progress};
@@ -33,34 +33,70 @@ struct Session {
     helo: Option<String>,
     tx: Transaction,
     errors: usize,
+    /// STARTTLS can still be offered (configured, and not yet done).
+    tls_offered: bool,
+    tls_active: bool,
 }
 
-pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let mut session = Session {
+        tls_offered: shared.tls.is_some(),
         shared,
         peer,
         helo: None,
         tx: Transaction::default(),
         errors: 0,
+        tls_active: false,
     };
-    if let Err(e) = session.run(stream).await {
+    let greeting = format!("220 {} ESMTP mailmoat\r\n", session.shared.config.hostname);
+    if let Err(e) = stream.write_all(greeting.as_bytes()).await {
         eprintln!("smtp peer={peer}: connection ended: {e}");
+        return;
+    }
+    match session.run(&mut stream).await {
+        Ok(Ended::Quit) => {}
+        Ok(Ended::StartTls) => {
+            let Some(acceptor) = session.shared.tls.clone() else {
+                return;
+            };
+            let mut tls = match acceptor.accept(stream).await {
+                Ok(tls) => tls,
+                Err(e) => {
+                    eprintln!("smtp peer={peer}: TLS handshake failed: {e}");
+                    return;
+                }
+            };
+            // RFC 3207: everything known before the handshake is forgotten.
+            session.helo = None;
+            session.tx = Transaction::default();
+            session.tls_offered = false;
+            session.tls_active = true;
+            if let Err(e) = session.run(&mut tls).await {
+                eprintln!("smtp peer={peer}: connection ended: {e}");
+            }
+        }
+        Err(e) => eprintln!("smtp peer={peer}: connection ended: {e}"),
     }
 }
 
 enum Next {
     Continue,
     Data,
+    StartTls,
     Quit,
 }
 
+enum Ended {
+    Quit,
+    StartTls,
+}
+
 impl Session {
-    async fn run(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
-        let cfg = &self.shared.config;
-        let command_timeout = Duration::from_secs(cfg.command_timeout_secs);
-        stream
-            .write_all(format!("220 {} ESMTP mailmoat\r\n", cfg.hostname).as_bytes())
-            .await?;
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+    ) -> std::io::Result<Ended> {
+        let command_timeout = Duration::from_secs(self.shared.config.command_timeout_secs);
         let mut receiver = RequestReceiver::default();
         let mut input: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
@@ -72,11 +108,11 @@ impl Session {
                         stream
                             .write_all(b"421 4.4.2 Idle too long, closing connection\r\n")
                             .await?;
-                        return Ok(());
+                        return Ok(Ended::Quit);
                     }
                 };
                 if n == 0 {
-                    return Ok(());
+                    return Ok(Ended::Quit);
                 }
                 input.extend_from_slice(&chunk[..n]);
             }
@@ -108,10 +144,13 @@ impl Session {
             let rest = bytes.as_slice().to_vec();
             stream.write_all(replies.as_bytes()).await?;
             match next {
-                Next::Quit => return Ok(()),
+                Next::Quit => return Ok(Ended::Quit),
+                // Bytes pipelined after STARTTLS are dropped: commands injected in clear text
+                // must not run inside the encrypted session (CVE-2011-0411).
+                Next::StartTls => return Ok(Ended::StartTls),
                 Next::Continue => {}
                 Next::Data => {
-                    input = self.data(&mut stream, rest, &mut chunk).await?;
+                    input = self.data(stream, rest, &mut chunk).await?;
                     continue;
                 }
             }
@@ -125,9 +164,23 @@ impl Session {
                 self.helo = Some(host);
                 self.tx = Transaction::default();
                 out.push_str(&format!(
-                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
-                    cfg.hostname, cfg.max_message_bytes
+                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{}250 ENHANCEDSTATUSCODES\r\n",
+                    cfg.hostname,
+                    cfg.max_message_bytes,
+                    if self.tls_offered { "250-STARTTLS\r\n" } else { "" }
                 ));
+            }
+            Request::StartTls => {
+                if !self.tls_offered {
+                    out.push_str(if self.tls_active {
+                        "503 5.5.1 TLS already active\r\n"
+                    } else {
+                        "502 5.5.1 STARTTLS not available\r\n"
+                    });
+                } else {
+                    out.push_str("220 2.0.0 Ready to start TLS\r\n");
+                    return Next::StartTls;
+                }
             }
             Request::Helo { host } => {
                 self.helo = Some(host);
@@ -184,7 +237,7 @@ impl Session {
             }
             Request::Vrfy { .. } => out.push_str("252 2.5.0 Cannot verify, but will accept\r\n"),
             Request::Help { .. } => out.push_str("214 2.0.0 See RFC 5321\r\n"),
-            Request::Bdat { .. } | Request::StartTls | Request::Auth { .. } => {
+            Request::Bdat { .. } | Request::Auth { .. } => {
                 out.push_str("502 5.5.1 Not implemented\r\n")
             }
             _ => out.push_str("502 5.5.1 Command not implemented\r\n"),
@@ -194,9 +247,9 @@ impl Session {
 
     /// Reads the message after 354, decides, and replies; returns the bytes that followed the
     /// end mark (pipelined commands).
-    async fn data(
+    async fn data<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         first: Vec<u8>,
         chunk: &mut [u8],
     ) -> std::io::Result<Vec<u8>> {
@@ -272,10 +325,11 @@ impl Session {
         let verdict = &report.verdict;
         let cfg = &shared.config;
         let received = format!(
-            "Received: from {} ({}) by {} (mailmoat) with ESMTP id {id}; {}\r\n",
+            "Received: from {} ({}) by {} (mailmoat) with {} id {id}; {}\r\n",
             self.helo.as_deref().unwrap_or("unknown"),
             self.peer.ip(),
             cfg.hostname,
+            if self.tls_active { "ESMTPS" } else { "ESMTP" },
             crate::rfc2822_date(now)
         );
         let prepend = format!("{received}{}", headers::verdict_headers(verdict, &id));

@@ -23,6 +23,7 @@ mod headers;
 mod inbound;
 pub mod quarantine;
 pub mod spool;
+mod tls;
 
 pub use quarantine::Quarantine;
 pub use spool::{QueueEntry, RecipientState, Spool};
@@ -44,6 +45,8 @@ pub enum GatewayError {
         address: String,
         source: std::io::Error,
     },
+    #[error("TLS: {path}: {why}")]
+    Tls { path: PathBuf, why: String },
     #[error("{0}")]
     Runtime(std::io::Error),
 }
@@ -57,6 +60,8 @@ pub(crate) struct Shared {
     pub spool: Spool,
     pub quarantine: Quarantine,
     pub delivery_due: Notify,
+    /// STARTTLS, when configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Shared {
@@ -177,7 +182,9 @@ pub fn serve(
         eprintln!("reload on SIGHUP unavailable: {e}");
     }
     let (spool, quarantine) = open_storage(&config)?;
+    let tls = tls::acceptor(&config.gateway, &config.base_dir)?;
     let shared = Arc::new(Shared {
+        tls,
         config: config.gateway.clone(),
         base_dir: config.base_dir.clone(),
         scanner,

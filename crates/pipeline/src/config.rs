@@ -87,6 +87,13 @@ pub struct GatewayConfig {
     pub max_queue_secs: u64,
     /// Address of the health endpoint (HTTP), empty for none.
     pub health_listen: String,
+    /// Offer STARTTLS to clients.
+    pub starttls: bool,
+    /// Certificate chain and private key (PEM). When unset, a self-signed certificate for
+    /// `hostname` is generated in `tls_dir` on first start and reused after.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_dir: PathBuf,
 }
 
 impl Default for GatewayConfig {
@@ -107,6 +114,10 @@ impl Default for GatewayConfig {
             retry_intervals_secs: vec![60, 300, 900, 1800, 3600],
             max_queue_secs: 5 * 24 * 3600,
             health_listen: "127.0.0.1:2580".to_string(),
+            starttls: true,
+            tls_cert: None,
+            tls_key: None,
+            tls_dir: PathBuf::from("var/tls"),
         }
     }
 }
