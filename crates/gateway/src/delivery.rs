@@ -5,14 +5,15 @@
 //! verified, as opportunistic TLS between MTAs usually is) and `dir:PATH` (a Maildir per
 //! recipient: the demo's local sink).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use mail_send::smtp::message::Parameters;
 use mail_send::SmtpClient;
-use mail_send::SmtpClientBuilder;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::spool::{new_id, QueueEntry, Recipient, RecipientState};
@@ -29,61 +30,131 @@ enum Outcome {
     Permanent(String),
 }
 
-/// Runs forever: wakes when a message is queued, and every second for retries.
-pub async fn run(shared: Arc<Shared>) {
-    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+/// How often the spool folder is read again, to pick up `mailmoat queue retry|drop`.
+const RESCAN: Duration = Duration::from_secs(10);
+
+/// Runs forever. The queue lives in memory (loaded from the spool at start, fed by the inbound
+/// side as messages are accepted); the spool folder is re-read every few seconds so that
+/// changes made by `mailmoat queue` take effect.
+pub async fn run(shared: Arc<Shared>, mut incoming: UnboundedReceiver<QueueEntry>) {
+    let mut queue = Queue::default();
+    let (done_tx, mut done_rx) = unbounded_channel::<(String, Option<QueueEntry>)>();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let mut last_scan = std::time::Instant::now() - RESCAN;
     loop {
-        let _ = tokio::time::timeout(Duration::from_secs(1), shared.delivery_due.notified()).await;
-        let entries = match shared.spool.entries() {
-            Ok((entries, problems)) => {
-                for p in problems {
-                    eprintln!("queue: unreadable entry left in place: {p}");
+        if last_scan.elapsed() >= RESCAN {
+            last_scan = std::time::Instant::now();
+            match shared.spool.entries() {
+                Ok((entries, problems)) => {
+                    for p in problems {
+                        eprintln!("queue: unreadable entry left in place: {p}");
+                    }
+                    queue.replace_from_disk(entries);
                 }
-                entries
+                Err(e) => eprintln!("queue: cannot list the spool: {e}"),
             }
-            Err(e) => {
-                eprintln!("queue: cannot list the spool: {e}");
-                continue;
-            }
-        };
+        }
         let now = unix_now();
-        for entry in entries {
-            if entry.next_attempt_at > now {
-                continue;
-            }
-            if !in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(entry.id.clone())
-            {
-                continue;
-            }
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
+        while let Some(entry) = queue.next_due(now) {
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                queue.requeue(entry);
+                break;
             };
-            let shared = shared.clone();
-            let in_flight = in_flight.clone();
+            let (shared, done_tx) = (shared.clone(), done_tx.clone());
             tokio::spawn(async move {
                 let id = entry.id.clone();
-                attempt(&shared, entry).await;
-                in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
+                let after = attempt(&shared, entry).await;
+                let _ = done_tx.send((id, after));
                 drop(permit);
             });
+        }
+        tokio::select! {
+            Some(entry) = incoming.recv() => queue.upsert(entry),
+            Some((id, after)) = done_rx.recv() => queue.finished(&id, after),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
 }
 
-/// One delivery attempt for every pending recipient of an entry.
-async fn attempt(shared: &Shared, mut entry: QueueEntry) {
+/// The delivery queue in memory: entries by id, those waiting ordered by due time, and those
+/// being delivered (never scheduled twice).
+#[derive(Default)]
+struct Queue {
+    entries: HashMap<String, QueueEntry>,
+    schedule: BTreeSet<(i64, String)>,
+    in_flight: HashSet<String>,
+}
+
+impl Queue {
+    fn upsert(&mut self, entry: QueueEntry) {
+        if let Some(old) = self.entries.get(&entry.id) {
+            self.schedule.remove(&(old.next_attempt_at, old.id.clone()));
+        }
+        if !self.in_flight.contains(&entry.id) {
+            self.schedule
+                .insert((entry.next_attempt_at, entry.id.clone()));
+        }
+        self.entries.insert(entry.id.clone(), entry);
+    }
+
+    /// The first entry due by `now`, marked in flight.
+    fn next_due(&mut self, now: i64) -> Option<QueueEntry> {
+        let (at, id) = self.schedule.first()?.clone();
+        if at > now {
+            return None;
+        }
+        self.schedule.remove(&(at, id.clone()));
+        self.in_flight.insert(id.clone());
+        self.entries.get(&id).cloned()
+    }
+
+    /// Puts back an entry taken by `next_due` but not started.
+    fn requeue(&mut self, entry: QueueEntry) {
+        self.in_flight.remove(&entry.id);
+        self.upsert(entry);
+    }
+
+    fn finished(&mut self, id: &str, after: Option<QueueEntry>) {
+        self.in_flight.remove(id);
+        match after {
+            Some(e) => self.upsert(e),
+            None => {
+                if let Some(old) = self.entries.remove(id) {
+                    self.schedule.remove(&(old.next_attempt_at, old.id));
+                }
+            }
+        }
+    }
+
+    /// Takes the spool's view (changes by `mailmoat queue`), except for deliveries under way.
+    fn replace_from_disk(&mut self, on_disk: Vec<QueueEntry>) {
+        let ids: HashSet<String> = on_disk.iter().map(|e| e.id.clone()).collect();
+        let gone: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|id| !ids.contains(*id) && !self.in_flight.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.finished(&id, None);
+        }
+        for e in on_disk {
+            if !self.in_flight.contains(&e.id) {
+                self.upsert(e);
+            }
+        }
+    }
+}
+
+/// One delivery attempt for every pending recipient of an entry; the entry as it stands
+/// afterwards, or None when it left the queue.
+async fn attempt(shared: &Shared, mut entry: QueueEntry) -> Option<QueueEntry> {
     let message = match shared.spool.message(&entry.id) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("delivery id={}: message file unreadable: {e}", entry.id);
-            return;
+            // Dropped meanwhile, or damaged: a rescan decides.
+            return None;
         }
     };
     let cfg = &shared.config;
@@ -142,8 +213,8 @@ async fn attempt(shared: &Shared, mut entry: QueueEntry) {
         }
     }
     // Dropped from the queue meanwhile (`mailmoat queue drop`): leave it dropped.
-    if shared.spool.entry(&entry.id).is_err() {
-        return;
+    if !shared.spool.contains(&entry.id) {
+        return None;
     }
     let result = if entry.pending().next().is_none() {
         let failed: Vec<&Recipient> = entry
@@ -152,20 +223,29 @@ async fn attempt(shared: &Shared, mut entry: QueueEntry) {
             .filter(|r| r.state == RecipientState::Failed)
             .collect();
         if !failed.is_empty() && !entry.is_bounce && !entry.mail_from.is_empty() {
-            if let Err(e) = bounce(shared, &entry, &failed, &message) {
-                eprintln!("delivery id={}: could not queue the bounce: {e}", entry.id);
-                // Keep the entry so the bounce is not lost; try again later.
-                entry.next_attempt_at = now + 60;
-                let _ = shared.spool.update(&entry);
-                return;
+            match bounce(shared, &entry, &failed, &message) {
+                Ok(dsn) => {
+                    let _ = shared.queued.send(dsn);
+                }
+                Err(e) => {
+                    eprintln!("delivery id={}: could not queue the bounce: {e}", entry.id);
+                    // Keep the entry so the bounce is not lost; try again later.
+                    entry.next_attempt_at = now + 60;
+                    let _ = shared.spool.update(&entry);
+                    return Some(entry);
+                }
             }
         }
-        shared.spool.remove(&entry.id)
+        shared.spool.remove(&entry.id).map(|()| None)
     } else {
-        shared.spool.update(&entry)
+        shared.spool.update(&entry).map(|()| Some(entry.clone()))
     };
-    if let Err(e) = result {
-        eprintln!("delivery id={}: cannot update the spool: {e}", entry.id);
+    match result {
+        Ok(after) => after,
+        Err(e) => {
+            eprintln!("delivery id={}: cannot update the spool: {e}", entry.id);
+            Some(entry)
+        }
     }
 }
 
@@ -258,25 +338,37 @@ async fn deliver_smtp(
     body: &[u8],
 ) -> Result<Vec<Outcome>, Outcome> {
     let cfg = &shared.config;
-    let builder = SmtpClientBuilder::new(host.to_string(), port)
-        .map_err(|e| Outcome::Temporary(format!("bad route {host}:{port}: {e}")))?
-        .implicit_tls(false)
-        .say_ehlo(false)
-        .helo_host(cfg.hostname.clone())
-        .timeout(Duration::from_secs(120));
-    let mut client = builder
-        .connect_plain()
+    let timeout = Duration::from_secs(120);
+    let address = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Outcome::Temporary(format!("cannot resolve {host}: {e}")))?
+        .next()
+        .ok_or_else(|| Outcome::Temporary(format!("{host} has no address")))?;
+    let mut client = SmtpClient::connect(address, timeout)
         .await
         .map_err(|e| classify(&e, "connect"))?;
+    let greeting = client.read().await.map_err(|e| classify(&e, "greeting"))?;
+    if greeting.code() / 100 != 2 {
+        return Err(reply_outcome(
+            greeting.code(),
+            greeting.message(),
+            "greeting",
+        ));
+    }
     let ehlo = client
         .ehlo(&cfg.hostname)
         .await
         .map_err(|e| classify(&e, "EHLO"))?;
     if ehlo.has_capability(smtp_proto::EXT_START_TLS) {
-        let connector = mail_send::smtp::tls::build_tls_connector(true)
+        // Built once: making a connector reads the system's certificate store.
+        static CONNECTOR: std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>> =
+            std::sync::OnceLock::new();
+        let connector = CONNECTOR
+            .get_or_init(|| mail_send::smtp::tls::build_tls_connector(true))
+            .as_ref()
             .map_err(|e| Outcome::Temporary(format!("TLS setup: {e}")))?;
         let mut tls = client
-            .start_tls(&connector, host)
+            .start_tls(connector, host)
             .await
             .map_err(|e| classify(&e, "STARTTLS"))?;
         tls.ehlo(&cfg.hostname)
@@ -329,13 +421,16 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
 /// (4xx, timeouts, refused connections) is retried.
 fn classify(e: &mail_send::Error, stage: &str) -> Outcome {
     match e {
-        mail_send::Error::UnexpectedReply(r) if r.code() >= 500 => {
-            Outcome::Permanent(format!("{stage}: {} {}", r.code(), r.message()))
-        }
-        mail_send::Error::UnexpectedReply(r) => {
-            Outcome::Temporary(format!("{stage}: {} {}", r.code(), r.message()))
-        }
+        mail_send::Error::UnexpectedReply(r) => reply_outcome(r.code(), r.message(), stage),
         other => Outcome::Temporary(format!("{stage}: {other}")),
+    }
+}
+
+fn reply_outcome(code: u16, message: &str, stage: &str) -> Outcome {
+    if code >= 500 {
+        Outcome::Permanent(format!("{stage}: {code} {message}"))
+    } else {
+        Outcome::Temporary(format!("{stage}: {code} {message}"))
     }
 }
 
@@ -345,7 +440,7 @@ fn bounce(
     entry: &QueueEntry,
     failed: &[&Recipient],
     original: &[u8],
-) -> std::io::Result<()> {
+) -> std::io::Result<QueueEntry> {
     let cfg = &shared.config;
     let id = new_id();
     let now = unix_now();
@@ -405,5 +500,6 @@ fn bounce(
         next_attempt_at: now,
         is_bounce: true,
     };
-    shared.spool.store(&dsn, &bytes)
+    shared.spool.store(&dsn, &bytes)?;
+    Ok(dsn)
 }

@@ -388,11 +388,14 @@ impl Session {
                 let shared2 = shared.clone();
                 let raw = raw.clone();
                 let entry = entry.clone();
+                let queued = entry.clone();
                 let r = tokio::task::spawn_blocking(move || shared2.spool.store(&entry, &raw))
                     .await
                     .map_err(std::io::Error::other)
                     .and_then(|r| r);
-                shared.delivery_due.notify_one();
+                if r.is_ok() {
+                    let _ = shared.queued.send(queued);
+                }
                 r
             }
         };

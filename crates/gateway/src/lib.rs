@@ -15,7 +15,7 @@ use std::sync::Arc;
 use mailmoat_pipeline::{Config, GatewayConfig, LiveScanner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 mod data;
 mod delivery;
@@ -59,7 +59,8 @@ pub(crate) struct Shared {
     pub scanner: Arc<LiveScanner>,
     pub spool: Spool,
     pub quarantine: Quarantine,
-    pub delivery_due: Notify,
+    /// Accepted messages, handed to the delivery worker.
+    pub queued: tokio::sync::mpsc::UnboundedSender<QueueEntry>,
     /// STARTTLS, when configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -183,6 +184,7 @@ pub fn serve(
     }
     let (spool, quarantine) = open_storage(&config)?;
     let tls = tls::acceptor(&config.gateway, &config.base_dir)?;
+    let (queued, incoming) = tokio::sync::mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         tls,
         config: config.gateway.clone(),
@@ -190,7 +192,7 @@ pub fn serve(
         scanner,
         spool,
         quarantine,
-        delivery_due: Notify::new(),
+        queued,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -213,7 +215,7 @@ pub fn serve(
                 })?;
             tokio::spawn(health_endpoint(health, shared.clone()));
         }
-        tokio::spawn(delivery::run(shared.clone()));
+        tokio::spawn(delivery::run(shared.clone(), incoming));
         on_ready(local);
         let connections = Arc::new(Semaphore::new(shared.config.max_connections));
         let shutdown = shutdown_signal();

@@ -12,6 +12,7 @@ use mailmoat_pipeline::{sources, Config, Report, Scanner};
 
 mod bench;
 mod classify_cmd;
+mod loadtest;
 mod rules_cmd;
 mod serve_cmd;
 mod watch;
@@ -151,6 +152,25 @@ enum Command {
     Serve {
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// SMTP load on a gateway (ours or a reference MTA) with a sink for what it relays:
+    /// messages/s accepted and end to end, and end-of-DATA latency (p50, p99).
+    Loadtest {
+        /// The gateway to load (host:port).
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        /// Messages to send (0: each corpus message once).
+        #[arg(long, default_value_t = 0)]
+        messages: usize,
+        /// Where the sink listens (route the gateway's deliveries here).
+        #[arg(long, default_value = "127.0.0.1:2626")]
+        sink: String,
+        #[arg(long, default_value = "bob@example.com")]
+        rcpt: String,
+        #[arg(required = true)]
+        paths: Vec<String>,
     },
     /// The delivery queue: list, retry now, drop.
     Queue {
@@ -318,6 +338,21 @@ fn main() -> ExitCode {
             },
         ),
         Command::Serve { config } => serve_cmd::serve(config),
+        Command::Loadtest {
+            target,
+            connections,
+            messages,
+            sink,
+            rcpt,
+            paths,
+        } => loadtest::run(loadtest::Options {
+            target,
+            connections,
+            messages,
+            sink,
+            rcpt,
+            paths,
+        }),
         Command::Queue { command } => match command {
             QueueCommand::List { config } => serve_cmd::list(config.as_deref()),
             QueueCommand::Retry { ids, config } => serve_cmd::retry(config.as_deref(), &ids),

@@ -1,0 +1,283 @@
+//! `mailmoat loadtest`: SMTP load on a gateway (ours, or Postfix as the reference) over N
+//! concurrent connections, with a sink that receives what it relays. Reports acceptance rate,
+//! end-to-end rate (messages arriving at the sink) and the latency from the end of DATA to the
+//! reply (p50, p99).
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use mailmoat_pipeline::sources;
+
+pub struct Options {
+    pub target: String,
+    pub connections: usize,
+    pub messages: usize,
+    pub sink: String,
+    pub rcpt: String,
+    pub paths: Vec<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: AtomicUsize,
+    rejected: AtomicUsize,
+    deferred: AtomicUsize,
+    failed: AtomicUsize,
+    latencies: Mutex<Vec<Duration>>,
+}
+
+pub fn run(options: Options) -> anyhow::Result<ExitCode> {
+    let (inputs, errors) = sources::expand(&options.paths);
+    if let Some((p, e)) = errors.first() {
+        anyhow::bail!("{p}: {e}");
+    }
+    let mut corpus = Vec::new();
+    for input in &inputs {
+        for item in sources::read(input)? {
+            corpus.push(wire_form(&item.raw));
+        }
+    }
+    anyhow::ensure!(!corpus.is_empty(), "no messages found");
+    let total = if options.messages == 0 {
+        corpus.len()
+    } else {
+        options.messages
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let sink = TcpListener::bind(&options.sink).await?;
+        let received = Arc::new(AtomicUsize::new(0));
+        let last_arrival = Arc::new(Mutex::new(Instant::now()));
+        tokio::spawn(sink_server(sink, received.clone(), last_arrival.clone()));
+
+        let corpus = Arc::new(corpus);
+        let next = Arc::new(AtomicUsize::new(0));
+        let tally = Arc::new(Tally::default());
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..options.connections {
+            let (corpus, next, tally) = (corpus.clone(), next.clone(), tally.clone());
+            let (target, rcpt) = (options.target.clone(), options.rcpt.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = client(&target, &rcpt, &corpus, total, &next, &tally).await {
+                    eprintln!("client: {e}");
+                    tally.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        let sent_in = start.elapsed();
+        // Delivery is done when the sink has been quiet for two seconds.
+        let mut seen = received.load(Ordering::Relaxed);
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = received.load(Ordering::Relaxed);
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        let delivered_in = last_arrival
+            .lock()
+            .map(|t| t.duration_since(start))
+            .unwrap_or(sent_in);
+        let mut lat = tally.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        lat.sort();
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1))
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0)
+        };
+        let accepted = tally.accepted.load(Ordering::Relaxed);
+        println!(
+            "target {}: {total} messages over {} connections",
+            options.target, options.connections
+        );
+        println!(
+            "replies: {accepted} accepted (250), {} rejected (5xx), {} deferred (4xx); {} connection failures",
+            tally.rejected.load(Ordering::Relaxed),
+            tally.deferred.load(Ordering::Relaxed),
+            tally.failed.load(Ordering::Relaxed)
+        );
+        println!(
+            "sent in {:.2} s: {:.0} messages/s accepted",
+            sent_in.as_secs_f64(),
+            total as f64 / sent_in.as_secs_f64()
+        );
+        println!(
+            "delivered to the sink: {seen} in {:.2} s: {:.0} messages/s end to end",
+            delivered_in.as_secs_f64(),
+            seen as f64 / delivered_in.as_secs_f64().max(1e-9)
+        );
+        println!(
+            "end of DATA → reply: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            pct(0.50),
+            pct(0.99),
+            lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+        );
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// CRLF line endings and dot-stuffing, as a client puts a message on the wire.
+fn wire_form(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    let mut at_line_start = true;
+    let mut prev = 0u8;
+    for &b in raw {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+        prev = b;
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<u16> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line.len() < 4 || line.as_bytes()[3] != b'-' {
+            return Ok(line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0));
+        }
+    }
+}
+
+async fn client(
+    target: &str,
+    rcpt: &str,
+    corpus: &[Vec<u8>],
+    total: usize,
+    next: &AtomicUsize,
+    tally: &Tally,
+) -> std::io::Result<()> {
+    let stream = TcpStream::connect(target).await?;
+    stream.set_nodelay(true)?;
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    reply(&mut r).await?;
+    w.write_all(b"EHLO loadtest.example\r\n").await?;
+    reply(&mut r).await?;
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= total {
+            break;
+        }
+        let message = &corpus[i % corpus.len()];
+        w.write_all(
+            format!("MAIL FROM:<load{i}@sender.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
+                .as_bytes(),
+        )
+        .await?;
+        let (m, rc, d) = (
+            reply(&mut r).await?,
+            reply(&mut r).await?,
+            reply(&mut r).await?,
+        );
+        if m != 250 || rc != 250 || d != 354 {
+            if d == 354 {
+                w.write_all(b".\r\n").await?;
+                reply(&mut r).await?;
+            }
+            w.write_all(b"RSET\r\n").await?;
+            reply(&mut r).await?;
+            tally.rejected.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let (body, end) = message.split_at(message.len() - 3);
+        w.write_all(body).await?;
+        let started = Instant::now();
+        w.write_all(end).await?;
+        let code = reply(&mut r).await?;
+        let took = started.elapsed();
+        if let Ok(mut l) = tally.latencies.lock() {
+            l.push(took);
+        }
+        match code / 100 {
+            2 => tally.accepted.fetch_add(1, Ordering::Relaxed),
+            4 => tally.deferred.fetch_add(1, Ordering::Relaxed),
+            _ => tally.rejected.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+    w.write_all(b"QUIT\r\n").await?;
+    let _ = reply(&mut r).await;
+    Ok(())
+}
+
+/// A minimal SMTP server that accepts everything and counts messages.
+async fn sink_server(listener: TcpListener, received: Arc<AtomicUsize>, last: Arc<Mutex<Instant>>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (received, last) = (received.clone(), last.clone());
+        tokio::spawn(async move {
+            let _ = sink_session(stream, &received, &last).await;
+        });
+    }
+}
+
+async fn sink_session(
+    stream: TcpStream,
+    received: &AtomicUsize,
+    last: &Mutex<Instant>,
+) -> std::io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    w.write_all(b"220 sink ESMTP\r\n").await?;
+    let mut line = Vec::new();
+    let mut in_data = false;
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        if in_data {
+            if line == b".\r\n" {
+                in_data = false;
+                received.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut t) = last.lock() {
+                    *t = Instant::now();
+                }
+                w.write_all(b"250 2.0.0 ok\r\n").await?;
+            }
+            continue;
+        }
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with(b"EHLO") {
+            w.write_all(b"250-sink\r\n250 PIPELINING\r\n").await?;
+        } else if upper.starts_with(b"DATA") {
+            in_data = true;
+            w.write_all(b"354 go\r\n").await?;
+        } else if upper.starts_with(b"QUIT") {
+            w.write_all(b"221 bye\r\n").await?;
+            let mut rest = Vec::new();
+            let _ = r.read_to_end(&mut rest).await;
+            return Ok(());
+        } else {
+            w.write_all(b"250 ok\r\n").await?;
+        }
+    }
+}
