@@ -76,6 +76,9 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
             let _ = t.await;
         }
         let sent_in = start.elapsed();
+        if tally.failed.load(Ordering::Relaxed) == options.connections {
+            anyhow::bail!("no connection to {} succeeded", options.target);
+        }
         // Delivery is done when the sink has been quiet for two seconds.
         let mut seen = received.load(Ordering::Relaxed);
         loop {
