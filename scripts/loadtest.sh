@@ -62,8 +62,6 @@ maillog_file = /dev/stdout
 default_process_limit = 100
 smtp_destination_concurrency_limit = 50
 CONF
-sed -i "/^alternate_config_directories/d" /etc/postfix/main.cf
-echo "alternate_config_directories = $pf/etc" >> /etc/postfix/main.cf
 postfix -c "$pf/etc" start-fg > "$pf/fg.log" 2>&1 &
 for _ in $(seq 50); do grep -q "daemon started" "$pf/fg.log" 2>/dev/null && break; sleep 0.2; done
 trap 'postfix -c "$pf/etc" stop 2>/dev/null || true' EXIT

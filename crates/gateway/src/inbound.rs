@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 
 use crate::data::{DataReader, Progress};
 use crate::spool::{new_id, QueueEntry, Recipient, RecipientState};
-use crate::{headers, unix_now, Shared};
+use crate::{headers, unix_now, Rcpt, Shared};
 
 /// Protocol errors tolerated before the connection is closed.
 const MAX_ERRORS: usize = 10;
@@ -206,13 +206,14 @@ impl Session {
                     out.push_str("452 4.5.3 Too many recipients\r\n");
                 } else {
                     match self.shared.accepts(&to.address) {
-                        Some(address) => {
+                        Rcpt::Accepted(address) => {
                             if !self.tx.rcpt_to.contains(&address) {
                                 self.tx.rcpt_to.push(address);
                             }
                             out.push_str("250 2.1.5 Recipient OK\r\n");
                         }
-                        None => out.push_str("550 5.7.1 Relaying denied\r\n"),
+                        Rcpt::NotOurs => out.push_str("550 5.7.1 Relaying denied\r\n"),
+                        Rcpt::Unknown => out.push_str("550 5.1.1 No such recipient here\r\n"),
                     }
                 }
             }

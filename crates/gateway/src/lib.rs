@@ -63,11 +63,24 @@ pub(crate) struct Shared {
     pub queued: tokio::sync::mpsc::UnboundedSender<QueueEntry>,
     /// STARTTLS, when configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Valid recipients (lower-cased), when recipient verification is on.
+    pub recipients: Option<std::collections::HashSet<String>>,
 }
 
 impl Shared {
+    /// What to answer at RCPT.
+    pub fn accepts(&self, address: &str) -> Rcpt {
+        match self.protected(address) {
+            None => Rcpt::NotOurs,
+            Some(a) => match &self.recipients {
+                Some(list) if !list.contains(&a.to_ascii_lowercase()) => Rcpt::Unknown,
+                _ => Rcpt::Accepted(a),
+            },
+        }
+    }
+
     /// The recipient as we store it, when its domain is one we protect.
-    pub fn accepts(&self, address: &str) -> Option<String> {
+    fn protected(&self, address: &str) -> Option<String> {
         let address = address.trim();
         if address.eq_ignore_ascii_case("postmaster") {
             let domain = self.config.protected_domains.first()?;
@@ -107,6 +120,37 @@ impl Shared {
             .cloned()
             .unwrap_or_else(|| "dir:var/delivered".to_string())
     }
+}
+
+/// The answer to a RCPT.
+pub(crate) enum Rcpt {
+    Accepted(String),
+    /// Not a protected domain: relaying denied.
+    NotOurs,
+    /// A protected domain, but not in the recipient list.
+    Unknown,
+}
+
+/// Reads a recipient list: one address per line, `#` comments.
+fn read_recipients(
+    path: &std::path::Path,
+) -> Result<std::collections::HashSet<String>, GatewayError> {
+    let text = std::fs::read_to_string(path).map_err(|source| GatewayError::Storage {
+        what: "recipient list",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(|l| {
+            l.split('#')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|l| !l.is_empty())
+        .collect())
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -185,7 +229,12 @@ pub fn serve(
     let (spool, quarantine) = open_storage(&config)?;
     let tls = tls::acceptor(&config.gateway, &config.base_dir)?;
     let (queued, incoming) = tokio::sync::mpsc::unbounded_channel();
+    let recipients = match &config.gateway.recipient_list {
+        Some(p) => Some(read_recipients(&config.base_dir.join(p))?),
+        None => None,
+    };
     let shared = Arc::new(Shared {
+        recipients,
         tls,
         config: config.gateway.clone(),
         base_dir: config.base_dir.clone(),

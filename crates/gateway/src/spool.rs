@@ -134,7 +134,12 @@ impl Spool {
             fs::create_dir_all(&folder)?;
             File::open(&self.dir)?.sync_all()?;
         }
-        let tmp = path.with_extension("tmp");
+        // Unique per writer: the gateway and `mailmoat queue` may rewrite one entry at once.
+        let tmp = path.with_extension(format!(
+            "{}.{}.tmp",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        ));
         write_synced(&tmp, &bytes)?;
         fs::rename(&tmp, &path)?;
         File::open(&folder)?.sync_all()

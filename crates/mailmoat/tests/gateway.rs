@@ -407,3 +407,198 @@ fn starttls_with_a_self_signed_certificate_made_on_first_start() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A private Postfix instance on loopback (Debian's postfix, run as root), relaying
+/// example.com to `next_hop`. Stopped when dropped.
+struct Postfix {
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Postfix {
+    fn start(dir: &std::path::Path, next_hop: std::net::SocketAddr) -> Result<Postfix, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let (etc, spool, data) = (dir.join("etc"), dir.join("spool"), dir.join("data"));
+        for d in [&etc, &spool, &data] {
+            std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+        }
+        let chown = std::process::Command::new("chown")
+            .arg("postfix")
+            .arg(&data)
+            .status();
+        if !chown.is_ok_and(|s| s.success()) {
+            return Err("cannot give the data folder to the postfix user".into());
+        }
+        let master =
+            std::fs::read_to_string("/etc/postfix/master.cf").map_err(|e| e.to_string())?;
+        let master: String = master
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                if f.len() >= 8 && f[0] == "smtp" && f[1] == "inet" {
+                    format!("127.0.0.1:{port} inet n - n - - smtpd")
+                } else if f.len() >= 8 && !l.starts_with('#') && !l.starts_with(' ') && f[4] == "y"
+                {
+                    // No chroot: the private queue folder has none of the chroot's files.
+                    let mut f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+                    f[4] = "n".into();
+                    f.join(" ")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(etc.join("master.cf"), master + "\n").map_err(|e| e.to_string())?;
+        std::fs::write(
+            etc.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {}\ndata_directory = {}\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = postfix.test\nmydestination =\nrelay_domains = example.com\ntransport_maps = inline:{{ example.com=smtp:[{}]:{} }}\nmynetworks = 127.0.0.0/8\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\nalias_maps =\nalias_database =\nlocal_recipient_maps =\nsmtp_tls_security_level = none\nmaillog_file = /dev/stdout\n",
+                spool.display(),
+                data.display(),
+                next_hop.ip(),
+                next_hop.port()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let child = std::process::Command::new("postfix")
+            .arg("-c")
+            .arg(&etc)
+            .arg("start-fg")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let pf = Postfix {
+            dir: dir.to_path_buf(),
+            child,
+            port,
+        };
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if start.elapsed() > Duration::from_secs(20) {
+                return Err("postfix did not start listening".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(pf)
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("postfix")
+            .arg("-c")
+            .arg(self.dir.join("etc"))
+            .arg("stop")
+            .output();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn swaks_to_mailmoat_to_postfix_real_peers() {
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| text(&o.stdout).trim() == "0");
+    if !(have("postfix") && have("swaks") && is_root) {
+        println!("SKIP: needs Debian's postfix and swaks, and root to run a private Postfix");
+        return;
+    }
+    let dir = temp_dir("gw-postfix");
+    let sink = Sink::start(0);
+    let postfix = match Postfix::start(&dir.join("postfix"), sink.addr) {
+        Ok(p) => p,
+        Err(e) => panic!("postfix is installed but would not start: {e}"),
+    };
+    // swaks → mailmoat → Postfix (the downstream server) → sink.
+    let cfg = config(
+        &dir,
+        &format!(
+            "[gateway.routes]\ndefault = \"smtp://127.0.0.1:{}\"\n",
+            postfix.port
+        ),
+    );
+    let gw = Gateway::start(&cfg);
+    let out = std::process::Command::new("swaks")
+        .args([
+            "--server",
+            &gw.addr.to_string(),
+            "--from",
+            "alice@sender.example",
+        ])
+        .args(["--to", "bob@example.com", "--header", "Subject: via swaks"])
+        .args(["--body", "Hello through two real MTAs."])
+        .output()
+        .unwrap();
+    let transcript = text(&out.stdout);
+    assert!(
+        transcript.contains("250 2.0.0 OK: queued as"),
+        "{transcript}"
+    );
+    let got = sink.wait_for(1, Duration::from_secs(30));
+    assert_eq!(got.len(), 1, "{}", gw.log.lock().unwrap());
+    let m = &got[0];
+    assert_eq!(m.rcpt_to, vec!["bob@example.com"]);
+    assert!(m.data.contains("Subject: via swaks"));
+    assert!(m.data.contains("X-Mailmoat-Action: "), "{}", m.data);
+    assert!(
+        m.data.contains("by postfix.test (Postfix)"),
+        "relayed by Postfix: {}",
+        m.data
+    );
+    assert!(m.data.contains("by gw.test (mailmoat)"), "{}", m.data);
+    drop(gw);
+    drop(postfix);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn recipient_list_connection_limit_and_idle_timeout() {
+    let dir = temp_dir("gw-limits");
+    std::fs::write(
+        dir.join("recipients.txt"),
+        "# who works here\nbob@example.com\nAnn@Example.com  # case does not matter\n",
+    )
+    .unwrap();
+    let cfg = config(
+        &dir,
+        "recipient_list = \"recipients.txt\"\nmax_connections = 2\ncommand_timeout_secs = 1\n",
+    );
+    let gw = Gateway::start(&cfg);
+    let mut a = Client::connect(gw.addr);
+    a.cmd("EHLO client.test");
+    assert!(a.cmd("MAIL FROM:<x@sender.example>").starts_with("250"));
+    assert!(a.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    assert!(a.cmd("RCPT TO:<ann@example.com>").starts_with("250"));
+    assert!(a
+        .cmd("RCPT TO:<nobody@example.com>")
+        .starts_with("550 5.1.1"));
+    assert!(a
+        .cmd("RCPT TO:<bob@elsewhere.example>")
+        .starts_with("550 5.7.1"));
+    // A second connection is fine; a third is told to come back later.
+    let _b = Client::connect(gw.addr);
+    let mut third = std::io::BufReader::new(std::net::TcpStream::connect(gw.addr).unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut third, &mut line).unwrap();
+    assert!(line.starts_with("421 4.3.2"), "{line}");
+    // An idle client is dropped after the command timeout.
+    std::thread::sleep(Duration::from_millis(1500));
+    let bye = a.reply();
+    assert!(bye.starts_with("421 4.4.2"), "{bye}");
+    std::fs::remove_dir_all(dir).ok();
+}

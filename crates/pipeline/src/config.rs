@@ -87,6 +87,10 @@ pub struct GatewayConfig {
     pub max_queue_secs: u64,
     /// Address of the health endpoint (HTTP), empty for none.
     pub health_listen: String,
+    /// Recipient verification: a file of valid addresses, one per line (`#` comments). When
+    /// set, other recipients in the protected domains get 550 5.1.1 at RCPT, so mail for
+    /// people who do not exist is never accepted (and never bounced later).
+    pub recipient_list: Option<PathBuf>,
     /// Offer STARTTLS to clients.
     pub starttls: bool,
     /// Certificate chain and private key (PEM). When unset, a self-signed certificate for
@@ -114,6 +118,7 @@ impl Default for GatewayConfig {
             retry_intervals_secs: vec![60, 300, 900, 1800, 3600],
             max_queue_secs: 5 * 24 * 3600,
             health_listen: "127.0.0.1:2580".to_string(),
+            recipient_list: None,
             starttls: true,
             tls_cert: None,
             tls_key: None,
