@@ -63,42 +63,43 @@ pub fn rewrite(message: &[u8], prepend: &str, tag: Option<&str>) -> Vec<u8> {
     out
 }
 
+/// (start, end) of each line, the line ending included.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        if i >= bytes.len() {
+            return None;
+        }
+        let start = i;
+        i = memchr_newline(&bytes[i..])
+            .map(|p| i + p + 1)
+            .unwrap_or(bytes.len());
+        Some((start, i))
+    })
+}
+
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
 /// Where the header block ends (the blank line stays with the body); the whole message when
 /// there is no blank line.
 fn find_header_end(message: &[u8]) -> usize {
-    let mut i = 0;
-    while i < message.len() {
-        let line_end = message[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|p| i + p + 1)
-            .unwrap_or(message.len());
-        let line = &message[i..line_end];
-        if line == b"\r\n" || line == b"\n" {
-            return i;
-        }
-        i = line_end;
-    }
-    message.len()
+    lines(message)
+        .find(|&(s, e)| matches!(&message[s..e], b"\r\n" | b"\n"))
+        .map(|(s, _)| s)
+        .unwrap_or(message.len())
 }
 
 /// Header fields with their continuation lines, each with its line endings.
 fn fields(head: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut start = 0;
-    let mut i = 0;
-    while i < head.len() {
-        let line_end = head[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|p| i + p + 1)
-            .unwrap_or(head.len());
-        let next_is_continuation = matches!(head.get(line_end), Some(b' ' | b'\t'));
-        if !next_is_continuation {
-            out.push(&head[start..line_end]);
-            start = line_end;
+    for (_, end) in lines(head) {
+        if !matches!(head.get(end), Some(b' ' | b'\t')) {
+            out.push(&head[start..end]);
+            start = end;
         }
-        i = line_end;
     }
     out
 }

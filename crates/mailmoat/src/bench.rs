@@ -24,14 +24,7 @@ pub fn run(
         loaded.as_secs_f64() * 1000.0
     );
     let scanner = &scanner;
-    let (inputs, errors) = sources::expand(paths);
-    if let Some((path, e)) = errors.first() {
-        anyhow::bail!("{path}: {e}");
-    }
-    let mut items = Vec::new();
-    for input in &inputs {
-        items.extend(sources::read(input)?);
-    }
+    let items = sources::read_all(paths)?;
     anyhow::ensure!(!items.is_empty(), "no messages found");
     let bytes: usize = items.iter().map(|i| i.raw.len()).sum();
     let options = mailmoat_mime::ViewOptions::default();

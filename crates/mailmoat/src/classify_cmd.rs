@@ -309,15 +309,7 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
 }
 
 fn read_all(paths: &[String]) -> anyhow::Result<Vec<sources::Item>> {
-    let (inputs, errors) = sources::expand(paths);
-    if let Some((p, e)) = errors.first() {
-        anyhow::bail!("{p}: {e}");
-    }
-    let mut out = Vec::new();
-    for input in &inputs {
-        out.extend(sources::read(input)?);
-    }
-    Ok(out)
+    Ok(sources::read_all(paths)?)
 }
 
 /// The family of a feature token ("b" for body words, "o2" for word pairs, "uh" for URL hosts…),

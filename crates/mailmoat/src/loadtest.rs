@@ -32,16 +32,10 @@ struct Tally {
 }
 
 pub fn run(options: Options) -> anyhow::Result<ExitCode> {
-    let (inputs, errors) = sources::expand(&options.paths);
-    if let Some((p, e)) = errors.first() {
-        anyhow::bail!("{p}: {e}");
-    }
-    let mut corpus = Vec::new();
-    for input in &inputs {
-        for item in sources::read(input)? {
-            corpus.push(wire_form(&item.raw));
-        }
-    }
+    let corpus: Vec<Vec<u8>> = sources::read_all(&options.paths)?
+        .iter()
+        .map(|item| wire_form(&item.raw))
+        .collect();
     anyhow::ensure!(!corpus.is_empty(), "no messages found");
     let total = if options.messages == 0 {
         corpus.len()

@@ -101,6 +101,19 @@ fn walk(
     Ok(())
 }
 
+/// Every message under the paths (the first path that cannot be expanded is an error).
+pub fn read_all(paths: &[String]) -> io::Result<Vec<Item>> {
+    let (inputs, errors) = expand(paths);
+    if let Some((path, e)) = errors.into_iter().next() {
+        return Err(io::Error::new(e.kind(), format!("{path}: {e}")));
+    }
+    let mut out = Vec::new();
+    for input in &inputs {
+        out.extend(read(input)?);
+    }
+    Ok(out)
+}
+
 /// Reads an input into its messages (more than one only for mbox files).
 pub fn read(input: &Input) -> io::Result<Vec<Item>> {
     let bytes = match input {
