@@ -243,8 +243,12 @@ pub fn serve(
         quarantine,
         queued,
     });
+    // Scans and fsyncs run on the blocking pool; a few per core keep the disk busy without
+    // time-slicing fifty scans at once (which only stretches every reply).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(4 * cores)
         .build()
         .map_err(GatewayError::Runtime)?;
     runtime.block_on(async move {
