@@ -68,7 +68,14 @@ impl QueueEntry {
 /// The spool folder.
 pub struct Spool {
     dir: PathBuf,
+    /// Files of finished messages kept for reuse (`free/`): writing into an existing file
+    /// spares the filesystem an inode allocation and a deletion per message, which is what a
+    /// busy spool spends most of its time on.
+    free: std::sync::Mutex<Vec<PathBuf>>,
 }
+
+/// Free files kept for reuse at most; more are deleted.
+const MAX_FREE: usize = 4096;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -89,10 +96,19 @@ impl Spool {
     /// Opens (creating) the folder and removes what a crash left half-written.
     pub fn open(dir: &Path) -> io::Result<Spool> {
         fs::create_dir_all(dir)?;
+        let free_dir = dir.join("free");
+        fs::create_dir_all(&free_dir)?;
+        let free: Vec<PathBuf> = fs::read_dir(&free_dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
         let spool = Spool {
             dir: dir.to_path_buf(),
+            free: std::sync::Mutex::new(free),
         };
         for sub in spool.subfolders()? {
+            if sub == free_dir {
+                continue;
+            }
             for e in fs::read_dir(&sub)? {
                 let path = e?.path();
                 if path.extension().is_some_and(|x| x == "tmp") {
@@ -107,15 +123,29 @@ impl Spool {
         &self.dir
     }
 
+    /// The shard folders (not `free/`).
     fn subfolders(&self) -> io::Result<Vec<PathBuf>> {
         let mut out = Vec::new();
         for e in fs::read_dir(&self.dir)? {
             let e = e?;
-            if e.file_type()?.is_dir() {
+            if e.file_type()?.is_dir() && e.file_name() != "free" {
                 out.push(e.path());
             }
         }
         Ok(out)
+    }
+
+    /// A free file to write into, or a new temporary name.
+    fn scratch(&self, path: &Path) -> PathBuf {
+        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        reused.unwrap_or_else(|| {
+            // Unique per writer: the gateway and `mailmoat queue` may rewrite one entry at once.
+            path.with_extension(format!(
+                "{}.{}.tmp",
+                std::process::id(),
+                SEQUENCE.fetch_add(1, Ordering::Relaxed)
+            ))
+        })
     }
 
     fn path(&self, id: &str) -> PathBuf {
@@ -134,12 +164,7 @@ impl Spool {
             fs::create_dir_all(&folder)?;
             File::open(&self.dir)?.sync_all()?;
         }
-        // Unique per writer: the gateway and `mailmoat queue` may rewrite one entry at once.
-        let tmp = path.with_extension(format!(
-            "{}.{}.tmp",
-            std::process::id(),
-            SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        ));
+        let tmp = self.scratch(&path);
         write_synced(&tmp, &bytes)?;
         fs::rename(&tmp, &path)?;
         File::open(&folder)?.sync_all()
@@ -212,9 +237,21 @@ impl Spool {
         Ok((out, problems))
     }
 
-    /// Removes a finished message.
+    /// Removes a finished message (its file goes to `free/` for reuse while there is room).
     pub fn remove(&self, id: &str) -> io::Result<()> {
-        match fs::remove_file(self.path(id)) {
+        let path = self.path(id);
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let result = if free.len() < MAX_FREE {
+            let spare = self.dir.join("free").join(format!(
+                "{}.{}",
+                std::process::id(),
+                SEQUENCE.fetch_add(1, Ordering::Relaxed)
+            ));
+            fs::rename(&path, &spare).map(|()| free.push(spare))
+        } else {
+            fs::remove_file(&path)
+        };
+        match result {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
@@ -277,6 +314,25 @@ mod tests {
         assert_eq!(spool.message("one1").unwrap(), b"Subject: 1\r\n\r\nx\r\n");
         spool.remove("one1").unwrap();
         assert!(spool.entries().unwrap().0.is_empty());
+        fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn finished_files_are_reused_and_their_old_content_never_shows() {
+        let dir = std::env::temp_dir().join(format!("mailmoat-spool-{}", new_id()));
+        let spool = Spool::open(&dir).unwrap();
+        spool.store(&entry("aa01"), &vec![b'x'; 10_000]).unwrap();
+        spool.remove("aa01").unwrap();
+        assert_eq!(fs::read_dir(dir.join("free")).unwrap().count(), 1);
+        spool.store(&entry("bb02"), b"short").unwrap();
+        assert_eq!(fs::read_dir(dir.join("free")).unwrap().count(), 0, "reused");
+        assert_eq!(spool.message("bb02").unwrap(), b"short");
+        // Free files survive a restart as free files, not as queued messages.
+        spool.remove("bb02").unwrap();
+        let spool = Spool::open(&dir).unwrap();
+        assert!(spool.entries().unwrap().0.is_empty());
+        spool.store(&entry("cc03"), b"again").unwrap();
+        assert_eq!(spool.message("cc03").unwrap(), b"again");
         fs::remove_dir_all(dir).ok();
     }
 
