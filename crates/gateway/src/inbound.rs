@@ -124,7 +124,7 @@ impl Session {
             loop {
                 match receiver.ingest(&mut bytes) {
                     Ok(request) => {
-                        next = self.command(request.into_owned(), &mut replies);
+                        next = self.command(request.into_owned(), &mut replies).await;
                         if !matches!(next, Next::Continue) {
                             break;
                         }
@@ -157,7 +157,7 @@ impl Session {
         }
     }
 
-    fn command(&mut self, request: Request<String>, out: &mut String) -> Next {
+    async fn command(&mut self, request: Request<String>, out: &mut String) -> Next {
         let cfg = &self.shared.config;
         match request {
             Request::Ehlo { host } => {
@@ -205,7 +205,13 @@ impl Session {
                 } else if self.tx.rcpt_to.len() >= cfg.max_recipients {
                     out.push_str("452 4.5.3 Too many recipients\r\n");
                 } else {
-                    match self.shared.accepts(&to.address) {
+                    let mut answer = self.shared.accepts(&to.address);
+                    if let Rcpt::Accepted(address) = &answer {
+                        if cfg.verify_recipients {
+                            answer = crate::verify::recipient(&self.shared, address).await;
+                        }
+                    }
+                    match answer {
                         Rcpt::Accepted(address) => {
                             if !self.tx.rcpt_to.contains(&address) {
                                 self.tx.rcpt_to.push(address);
@@ -214,6 +220,9 @@ impl Session {
                         }
                         Rcpt::NotOurs => out.push_str("550 5.7.1 Relaying denied\r\n"),
                         Rcpt::Unknown => out.push_str("550 5.1.1 No such recipient here\r\n"),
+                        Rcpt::Unverified => out.push_str(
+                            "450 4.1.1 Recipient cannot be verified now, try again later\r\n",
+                        ),
                     }
                 }
             }

@@ -24,6 +24,7 @@ mod inbound;
 pub mod quarantine;
 pub mod spool;
 mod tls;
+mod verify;
 
 pub use quarantine::Quarantine;
 pub use spool::{QueueEntry, RecipientState, Spool};
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Valid recipients (lower-cased), when recipient verification is on.
     pub recipients: Option<std::collections::HashSet<String>>,
+    /// Answers of the downstream servers to recipient probes.
+    pub verified: verify::Cache,
 }
 
 impl Shared {
@@ -127,8 +130,10 @@ pub(crate) enum Rcpt {
     Accepted(String),
     /// Not a protected domain: relaying denied.
     NotOurs,
-    /// A protected domain, but not in the recipient list.
+    /// A protected domain, but not in the recipient list (or refused by the downstream).
     Unknown,
+    /// The downstream could not be asked.
+    Unverified,
 }
 
 /// Reads a recipient list: one address per line, `#` comments.
@@ -234,6 +239,7 @@ pub fn serve(
         None => None,
     };
     let shared = Arc::new(Shared {
+        verified: verify::Cache::default(),
         recipients,
         tls,
         config: config.gateway.clone(),

@@ -602,3 +602,32 @@ fn recipient_list_connection_limit_and_idle_timeout() {
     assert!(bye.starts_with("421 4.4.2"), "{bye}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn recipients_verified_against_the_downstream_server() {
+    let dir = temp_dir("gw-verify");
+    let sink = Sink::start(0);
+    let cfg = config(
+        &dir,
+        &format!(
+            "verify_recipients = true\n[gateway.routes]\ndefault = \"smtp://{}\"\n\"corp.example\" = \"smtp://127.0.0.1:9\"\n",
+            sink.addr
+        ),
+    );
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    assert!(c.cmd("MAIL FROM:<x@sender.example>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    // The sink refuses addresses starting with "refuse": refused here too, in the session.
+    let r = c.cmd("RCPT TO:<refuse-me@example.com>");
+    assert!(r.starts_with("550 5.1.1"), "{r}");
+    // A downstream that cannot be reached: temporary, the sender retries.
+    let r = c.cmd("RCPT TO:<ann@eu.corp.example>");
+    assert!(r.starts_with("450 4.1.1"), "{r}");
+    // A repeated recipient is answered from the cache, the same way.
+    assert!(c
+        .cmd("RCPT TO:<refuse-me@example.com>")
+        .starts_with("550 5.1.1"));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -91,6 +91,11 @@ pub struct GatewayConfig {
     /// set, other recipients in the protected domains get 550 5.1.1 at RCPT, so mail for
     /// people who do not exist is never accepted (and never bounced later).
     pub recipient_list: Option<PathBuf>,
+    /// Recipient verification against the downstream server: at RCPT, ask the recipient's
+    /// `smtp://` route (MAIL FROM:<>, RCPT TO) and refuse what it refuses. Answers are cached
+    /// (accepted for an hour, refused for ten minutes); when the downstream cannot be asked,
+    /// the recipient gets a temporary 450 so the sender retries.
+    pub verify_recipients: bool,
     /// Offer STARTTLS to clients.
     pub starttls: bool,
     /// Certificate chain and private key (PEM). When unset, a self-signed certificate for
@@ -119,6 +124,7 @@ impl Default for GatewayConfig {
             max_queue_secs: 5 * 24 * 3600,
             health_listen: "127.0.0.1:2580".to_string(),
             recipient_list: None,
+            verify_recipients: false,
             starttls: true,
             tls_cert: None,
             tls_key: None,
