@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 pub mod attachment_names;
 pub mod header_sanity;
+pub mod impersonation;
 pub mod mime_structure;
 
 /// A detector: facts in, evidence out. Implementations must not panic on any view.
@@ -26,6 +27,7 @@ pub struct DetectorsConfig {
     pub header_sanity: header_sanity::Config,
     pub mime_structure: mime_structure::Config,
     pub attachment_names: attachment_names::Config,
+    pub impersonation: impersonation::Config,
 }
 
 impl DetectorsConfig {
@@ -41,6 +43,9 @@ impl DetectorsConfig {
         if self.attachment_names.enabled {
             out.push(Box::new(self.attachment_names.build()));
         }
+        if self.impersonation.enabled {
+            out.push(Box::new(self.impersonation.build()));
+        }
         out
     }
 }
@@ -51,5 +56,6 @@ pub fn symbols() -> Vec<&'static [SymbolDef]> {
         header_sanity::SYMBOLS,
         mime_structure::SYMBOLS,
         attachment_names::SYMBOLS,
+        impersonation::SYMBOLS,
     ]
 }

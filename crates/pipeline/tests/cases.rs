@@ -3,6 +3,7 @@
 //! `rules/cases/*.case` (the default rule pack's, beside it) and `crates/pipeline/cases/*.case`
 //! (pipeline behaviour) and `crates/classifier/cases/*.case` (the built-in model's).
 //!
+//! `config:` lines are joined into a configuration file for that case (default otherwise).
 //! Detector and rule-pack cases run without the statistical classifier, so that retraining the
 //! model never changes what they test; classifier and pipeline cases run the whole default
 //! configuration, classifier included.
@@ -22,6 +23,8 @@
 //! client-ip: 203.0.113.5
 //! helo: mail.example.com
 //! received-at: 1672653600
+//! config: [detectors.impersonation]
+//! config: vip_names = ["Kim Min-jun"]
 //!
 //! From: ...
 //! ```
@@ -46,6 +49,7 @@ struct Case {
     risk: Option<String>,
     failing_detector: bool,
     with_classifier: bool,
+    config: String,
     envelope: Envelope,
     raw: Vec<u8>,
 }
@@ -74,6 +78,7 @@ fn parse_case(path: &Path) -> Result<Case, String> {
                 let c = c.as_os_str();
                 c == "classifier" || c == "pipeline"
             }),
+        config: String::new(),
         envelope: Envelope::default(),
         raw: bytes[split + 2..].to_vec(),
     };
@@ -103,6 +108,10 @@ fn parse_case(path: &Path) -> Result<Case, String> {
                 case.expect.push((symbol, at));
             }
             "expect-action" => case.action = Some(value.to_string()),
+            "config" => {
+                case.config.push_str(value);
+                case.config.push('\n');
+            }
             "expect-risk" => case.risk = Some(value.to_string()),
             "expect-not" => case
                 .expect_not
@@ -183,7 +192,12 @@ fn table() -> SymbolTable {
 }
 
 fn run(case: &Case) -> Report {
-    let config = Config::defaults();
+    let config = if case.config.is_empty() {
+        Config::defaults()
+    } else {
+        Config::parse(&case.config, &case.path.display().to_string())
+            .unwrap_or_else(|e| panic!("{}: config: {e}", case.path.display()))
+    };
     let mut detectors = if case.with_classifier {
         mailmoat_pipeline::configured_detectors(&config).expect("default detectors build")
     } else {
