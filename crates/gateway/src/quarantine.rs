@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::spool::{write_synced, QueueEntry};
+use crate::spool::{write_synced, QueueEntry, Spool};
 
 pub struct Quarantine {
     dir: PathBuf,
@@ -33,6 +33,54 @@ impl Quarantine {
         )?;
         fs::rename(&tmp, &path)?;
         fs::File::open(&self.dir)?.sync_all()
+    }
+
+    /// A held message's envelope and report.
+    pub fn meta(&self, id: &str) -> io::Result<(QueueEntry, Value)> {
+        let path = self.dir.join(format!("{id}.json"));
+        let mut meta: Value = serde_json::from_slice(&fs::read(&path)?).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let entry: QueueEntry = serde_json::from_value(meta["entry"].take()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        Ok((entry, meta["report"].take()))
+    }
+
+    /// Releases a held message: into the spool for delivery (fsynced there first), then out of
+    /// the quarantine. A running gateway delivers it within seconds.
+    pub fn release(&self, id: &str, spool: &Spool, now: i64) -> io::Result<()> {
+        let (mut entry, _) = self.meta(id)?;
+        let message = fs::read(self.dir.join(format!("{id}.eml")))?;
+        entry
+            .prepend
+            .push_str("X-Mailmoat-Released: from quarantine\r\n");
+        entry.attempts = 0;
+        entry.next_attempt_at = now;
+        spool.store(&entry, &message)?;
+        self.delete(id)
+    }
+
+    /// Deletes a held message for good.
+    pub fn delete(&self, id: &str) -> io::Result<()> {
+        let json = self.dir.join(format!("{id}.json"));
+        if !json.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{id} is not in the quarantine"),
+            ));
+        }
+        fs::remove_file(json)?;
+        match fs::remove_file(self.dir.join(format!("{id}.eml"))) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Quarantined message ids, oldest first.

@@ -172,6 +172,11 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<String>,
     },
+    /// Held messages: list, release for delivery, delete.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// The delivery queue: list, retry now, drop.
     Queue {
         #[command(subcommand)]
@@ -226,6 +231,29 @@ enum RulesCommand {
         /// Extra rule files to try on top of the configuration.
         #[arg(long)]
         rules: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// Every held message: sender, recipients, score, risk, strongest symbols.
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Deliver held messages after all (the running gateway sends them within seconds).
+    Release {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Delete held messages for good.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -353,6 +381,15 @@ fn main() -> ExitCode {
             rcpt,
             paths,
         }),
+        Command::Quarantine { command } => match command {
+            QuarantineCommand::List { config } => serve_cmd::quarantine_list(config.as_deref()),
+            QuarantineCommand::Release { ids, config } => {
+                serve_cmd::quarantine_release(config.as_deref(), &ids)
+            }
+            QuarantineCommand::Delete { ids, config } => {
+                serve_cmd::quarantine_delete(config.as_deref(), &ids)
+            }
+        },
         Command::Queue { command } => match command {
             QueueCommand::List { config } => serve_cmd::list(config.as_deref()),
             QueueCommand::Retry { ids, config } => serve_cmd::retry(config.as_deref(), &ids),

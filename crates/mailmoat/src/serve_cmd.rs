@@ -76,3 +76,65 @@ pub fn drop_messages(config: Option<&Path>, ids: &[String]) -> anyhow::Result<Ex
     }
     Ok(ExitCode::SUCCESS)
 }
+
+fn open_quarantine(config: Option<&Path>) -> anyhow::Result<(Spool, mailmoat_gateway::Quarantine)> {
+    let config = crate::load_config(config)?;
+    Ok(mailmoat_gateway::open_storage(&config)?)
+}
+
+pub fn quarantine_list(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (_, q) = open_quarantine(config)?;
+    let ids = q.ids()?;
+    for id in &ids {
+        match q.meta(id) {
+            Ok((entry, report)) => {
+                // Strongest symbols first.
+                let mut symbols: Vec<(&str, f64)> = report["symbols"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.as_str(), v["score"].as_f64().unwrap_or(0.0)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                symbols.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let symbols: Vec<&str> = symbols.iter().take(5).map(|s| s.0).collect();
+                println!(
+                    "{id}\tfrom=<{}>\tto={}\tscore={}\trisk={}\t{}",
+                    entry.mail_from,
+                    entry
+                        .recipients
+                        .iter()
+                        .map(|r| r.address.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    report["score"],
+                    report["risk"].as_str().unwrap_or("?"),
+                    symbols.join(" ")
+                );
+            }
+            Err(e) => eprintln!("{id}: {e}"),
+        }
+    }
+    println!("{} quarantined", ids.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn quarantine_release(config: Option<&Path>, ids: &[String]) -> anyhow::Result<ExitCode> {
+    let (spool, q) = open_quarantine(config)?;
+    for id in ids {
+        q.release(id, &spool, mailmoat_gateway::unix_now())
+            .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        println!("{id}: released for delivery");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn quarantine_delete(config: Option<&Path>, ids: &[String]) -> anyhow::Result<ExitCode> {
+    let (_, q) = open_quarantine(config)?;
+    for id in ids {
+        q.delete(id).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        println!("{id}: deleted");
+    }
+    Ok(ExitCode::SUCCESS)
+}

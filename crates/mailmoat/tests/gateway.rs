@@ -631,3 +631,60 @@ fn recipients_verified_against_the_downstream_server() {
         .starts_with("550 5.1.1"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn quarantine_list_release_and_delete() {
+    let dir = temp_dir("gw-quarantine");
+    let cfg = config(&dir, "[policy]\nreject = 100.0\n");
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let raw = std::fs::read(root().join("samples/03-korean-ad-unlabelled.eml")).unwrap();
+        let r = c.mail_raw("x@sender.example", &["bob@example.com"], &raw);
+        assert!(r.starts_with("250"), "{r}");
+        held.push(r.trim().rsplit(' ').next().unwrap().to_string());
+    }
+    let c_arg = cfg.to_str().unwrap();
+    let out = common::run(&["quarantine", "list", "--config", c_arg]);
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains(&held[0]) && listing.contains("HDR_KR_AD_NO_PREFIX"),
+        "{listing}"
+    );
+    assert!(listing.contains("2 quarantined"), "{listing}");
+    let out = common::run(&["quarantine", "release", "--config", c_arg, &held[0]]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = common::run(&["quarantine", "delete", "--config", c_arg, &held[1]]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&common::run(&["quarantine", "list", "--config", c_arg]).stdout)
+            .contains("0 quarantined")
+    );
+    let out = common::run(&["quarantine", "delete", "--config", c_arg, "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    // The running gateway delivers the released one (it re-reads the spool every 10 s).
+    let folder = dir.join("var/delivered/bob@example.com/new");
+    let start = std::time::Instant::now();
+    let delivered = loop {
+        if let Some(e) = std::fs::read_dir(&folder).ok().and_then(|mut d| d.next()) {
+            break String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "{}",
+            gw.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        delivered.contains("X-Mailmoat-Released: from quarantine"),
+        "{delivered}"
+    );
+    assert!(
+        delivered.contains("X-Mailmoat-Action: quarantine"),
+        "the verdict stays visible"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

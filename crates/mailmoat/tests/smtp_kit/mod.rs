@@ -237,6 +237,36 @@ impl Client {
         self.reply()
     }
 
+    /// A whole transaction with a message in any charset; the reply to the end of DATA.
+    pub fn mail_raw(&mut self, from: &str, to: &[&str], message: &[u8]) -> String {
+        assert!(self.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+        for t in to {
+            let r = self.cmd(&format!("RCPT TO:<{t}>"));
+            assert!(r.starts_with("250"), "{t}: {r}");
+        }
+        assert!(self.cmd("DATA").starts_with("354"));
+        let mut wire = Vec::with_capacity(message.len() + 16);
+        let mut line_start = true;
+        let mut prev = 0u8;
+        for &b in message {
+            if b == b'\n' && prev != b'\r' {
+                wire.push(b'\r');
+            }
+            if line_start && b == b'.' {
+                wire.push(b'.');
+            }
+            wire.push(b);
+            line_start = b == b'\n';
+            prev = b;
+        }
+        if !wire.ends_with(b"\r\n") {
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b".\r\n");
+        self.send(&wire);
+        self.reply()
+    }
+
     /// A whole transaction; the reply to the end of DATA.
     pub fn mail(&mut self, from: &str, to: &[&str], message: &str) -> String {
         assert!(self.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
