@@ -458,7 +458,11 @@ fn bounce(
         orig = entry.id,
     );
     for r in failed {
-        text.push_str(&format!("  <{}>: {}\r\n", r.address, r.last_reply));
+        text.push_str(&format!(
+            "  <{}>: {}\r\n",
+            r.address,
+            r.last_reply.replace(['\r', '\n'], " ")
+        ));
     }
     text.push_str(&format!(
         "\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; {host}\r\nArrival-Date: {arrival}\r\n",
