@@ -120,6 +120,30 @@ impl DataReader {
     }
 }
 
+/// A message as an SMTP client sends it after 354: CRLF line endings, dot-stuffed, with the
+/// end-of-data mark (what [`DataReader`] undoes).
+pub fn wire_form(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut at_line_start = true;
+    let mut prev = 0u8;
+    for &b in message {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+        prev = b;
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +194,20 @@ mod tests {
                 "kept in one message"
             );
         }
+    }
+
+    #[test]
+    fn wire_form_and_reader_are_inverses() {
+        let message = b"Subject: x\n\n.leading dot\n..two\nlast line".to_vec();
+        let wire = wire_form(&message);
+        assert!(wire.ends_with(b"\r\n.\r\n"));
+        let (back, smuggling, rest) = read(&[&wire]);
+        assert!(!smuggling);
+        assert_eq!(rest, 0);
+        assert_eq!(
+            back,
+            b"Subject: x\r\n\r\n.leading dot\r\n..two\r\nlast line\r\n"
+        );
     }
 
     #[test]

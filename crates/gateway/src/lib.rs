@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 mod data;
+
+pub use data::wire_form;
 mod delivery;
 mod headers;
 mod inbound;

@@ -34,7 +34,7 @@ struct Tally {
 pub fn run(options: Options) -> anyhow::Result<ExitCode> {
     let corpus: Vec<Vec<u8>> = sources::read_all(&options.paths)?
         .iter()
-        .map(|item| wire_form(&item.raw))
+        .map(|item| mailmoat_gateway::wire_form(&item.raw))
         .collect();
     anyhow::ensure!(!corpus.is_empty(), "no messages found");
     let total = if options.messages == 0 {
@@ -124,29 +124,6 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// CRLF line endings and dot-stuffing, as a client puts a message on the wire.
-fn wire_form(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 64);
-    let mut at_line_start = true;
-    let mut prev = 0u8;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-        prev = b;
-    }
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
 }
 
 async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<u16> {

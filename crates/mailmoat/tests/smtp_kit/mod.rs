@@ -245,45 +245,14 @@ impl Client {
             assert!(r.starts_with("250"), "{t}: {r}");
         }
         assert!(self.cmd("DATA").starts_with("354"));
-        let mut wire = Vec::with_capacity(message.len() + 16);
-        let mut line_start = true;
-        let mut prev = 0u8;
-        for &b in message {
-            if b == b'\n' && prev != b'\r' {
-                wire.push(b'\r');
-            }
-            if line_start && b == b'.' {
-                wire.push(b'.');
-            }
-            wire.push(b);
-            line_start = b == b'\n';
-            prev = b;
-        }
-        if !wire.ends_with(b"\r\n") {
-            wire.extend_from_slice(b"\r\n");
-        }
-        wire.extend_from_slice(b".\r\n");
+        let wire = mailmoat_gateway::wire_form(message);
         self.send(&wire);
         self.reply()
     }
 
     /// A whole transaction; the reply to the end of DATA.
     pub fn mail(&mut self, from: &str, to: &[&str], message: &str) -> String {
-        assert!(self.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
-        for t in to {
-            let r = self.cmd(&format!("RCPT TO:<{t}>"));
-            assert!(r.starts_with("250"), "{t}: {r}");
-        }
-        assert!(self.cmd("DATA").starts_with("354"));
-        let mut body = message.replace("\r\n", "\n").replace('\n', "\r\n");
-        if !body.ends_with("\r\n") {
-            body.push_str("\r\n");
-        }
-        // Dot-stuffing.
-        let body = body.replace("\r\n.", "\r\n..");
-        self.send(body.as_bytes());
-        self.send(b".\r\n");
-        self.reply()
+        self.mail_raw(from, to, message.as_bytes())
     }
 
     pub fn read_all(&mut self) -> String {
