@@ -112,6 +112,13 @@ impl Findings {
         self.items.iter()
     }
 
+    /// Removes and returns the evidence from index `at` on.
+    pub fn split_off(&mut self, at: usize) -> Findings {
+        Findings {
+            items: self.items.split_off(at.min(self.items.len())),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }

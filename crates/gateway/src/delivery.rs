@@ -159,7 +159,7 @@ async fn attempt(shared: &Shared, mut entry: QueueEntry) -> Option<QueueEntry> {
     };
     let cfg = &shared.config;
     let tag = entry.tag_subject.then_some(cfg.tag_subject_prefix.as_str());
-    let body = headers::rewrite(&message, &entry.prepend, tag);
+    let body = headers::rewrite(&message, &entry.prepend, tag, &cfg.hostname);
     // Recipients by route.
     let mut by_route: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in entry.pending() {

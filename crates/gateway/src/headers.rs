@@ -24,9 +24,10 @@ pub fn verdict_headers(verdict: &Verdict, id: &str) -> String {
     )
 }
 
-/// The message as delivered: `prepend` on top, our own headers from outside removed, and the
+/// The message as delivered: `prepend` on top, our own headers from outside removed (X-Mailmoat-*
+/// and Authentication-Results claiming to be ours, `authserv_id`, as RFC 8601 asks), and the
 /// subject prefixed when `tag` is given.
-pub fn rewrite(message: &[u8], prepend: &str, tag: Option<&str>) -> Vec<u8> {
+pub fn rewrite(message: &[u8], prepend: &str, tag: Option<&str>, authserv_id: &str) -> Vec<u8> {
     let header_end = find_header_end(message);
     let (head, body) = message.split_at(header_end);
     let mut out = Vec::with_capacity(message.len() + prepend.len() + 64);
@@ -37,6 +38,11 @@ pub fn rewrite(message: &[u8], prepend: &str, tag: Option<&str>) -> Vec<u8> {
         let name = &field[..name_end];
         if name.len() >= OWN_PREFIX.len()
             && name[..OWN_PREFIX.len()].eq_ignore_ascii_case(OWN_PREFIX)
+        {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"authentication-results")
+            && claims_authserv_id(&field[name_end + 1..], authserv_id)
         {
             continue;
         }
@@ -61,6 +67,20 @@ pub fn rewrite(message: &[u8], prepend: &str, tag: Option<&str>) -> Vec<u8> {
     }
     out.extend_from_slice(body);
     out
+}
+
+/// Whether an Authentication-Results value starts with this authserv-id.
+fn claims_authserv_id(value: &[u8], authserv_id: &str) -> bool {
+    if authserv_id.is_empty() {
+        return false;
+    }
+    let value = value.trim_ascii_start();
+    let id = authserv_id.as_bytes();
+    value.len() >= id.len()
+        && value[..id.len()].eq_ignore_ascii_case(id)
+        && value
+            .get(id.len())
+            .is_none_or(|&b| b == b';' || b.is_ascii_whitespace())
 }
 
 /// (start, end) of each line, the line ending included.
@@ -111,19 +131,34 @@ mod tests {
     #[test]
     fn removes_forged_verdicts_tags_the_subject_and_keeps_the_body() {
         let msg = b"X-Mailmoat-Action: deliver\r\nFrom: a@b.example\r\nSubject: hello\r\n there\r\nX-MAILMOAT-Score:\r\n -5\r\n\r\nbody\r\nX-Mailmoat-Action: stays in the body\r\n";
-        let out = rewrite(msg, "X-Mailmoat-Action: tag\r\n", Some("[SPAM]"));
+        let out = rewrite(
+            msg,
+            "X-Mailmoat-Action: tag\r\n",
+            Some("[SPAM]"),
+            "mx.example",
+        );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
             "X-Mailmoat-Action: tag\r\nFrom: a@b.example\r\nSubject: [SPAM] hello\r\n there\r\n\r\nbody\r\nX-Mailmoat-Action: stays in the body\r\n"
         );
         // Tagging twice does not stack prefixes; a missing subject gets one.
-        let again = rewrite(text.as_bytes(), "", Some("[SPAM]"));
+        let again = rewrite(text.as_bytes(), "", Some("[SPAM]"), "mx.example");
         assert!(String::from_utf8_lossy(&again).contains("Subject: [SPAM] hello\r\n"));
-        let none = rewrite(b"From: a@b\r\n\r\nx", "", Some("[광고]"));
+        let none = rewrite(b"From: a@b\r\n\r\nx", "", Some("[광고]"), "mx.example");
         assert_eq!(
             String::from_utf8(none).unwrap(),
             "From: a@b\r\nSubject: [광고]\r\n\r\nx"
+        );
+    }
+
+    #[test]
+    fn removes_authentication_results_that_claim_to_be_ours() {
+        let msg = b"Authentication-Results: MX.example; dkim=pass\r\nAuthentication-Results: mx.example.evil; spf=pass\r\nAuthentication-Results:\r\n mx.example;\r\n dmarc=pass\r\nAuthentication-Results: other.example; spf=fail\r\nFrom: a@b\r\n\r\nx";
+        let out = String::from_utf8(rewrite(msg, "", None, "mx.example")).unwrap();
+        assert_eq!(
+            out,
+            "Authentication-Results: mx.example.evil; spf=pass\r\nAuthentication-Results: other.example; spf=fail\r\nFrom: a@b\r\n\r\nx"
         );
     }
 }

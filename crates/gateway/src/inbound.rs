@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
+use mailmoat_pipeline::{Report, Scanner};
 use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -319,13 +320,8 @@ impl Session {
             received_at: Some(now),
         };
         let shared = self.shared.clone();
-        let scanned = tokio::task::spawn_blocking(move || {
-            let scanner = shared.scanner.current();
-            let report = scanner.scan(message, envelope);
-            (report, shared)
-        })
-        .await;
-        let (report, shared) = match scanned {
+        let scanner = shared.scanner.current();
+        let report = match scan(scanner.clone(), message, envelope).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("smtp id={id}: scan task failed: {e}");
@@ -342,7 +338,15 @@ impl Session {
             if self.tls_active { "ESMTPS" } else { "ESMTP" },
             crate::rfc2822_date(now)
         );
-        let prepend = format!("{received}{}", headers::verdict_headers(verdict, &id));
+        let auth_results = report
+            .auth
+            .as_ref()
+            .and_then(|a| a.header.as_deref())
+            .unwrap_or("");
+        let prepend = format!(
+            "{received}{auth_results}{}",
+            headers::verdict_headers(verdict, &id)
+        );
         let entry = QueueEntry {
             id: id.clone(),
             received_at: now,
@@ -405,6 +409,9 @@ impl Session {
                     .and_then(|r| r);
                 if r.is_ok() {
                     let _ = shared.queued.send(queued);
+                    if let Some(stage) = scanner.auth() {
+                        stage.record_delivery(&report.view, now);
+                    }
                 }
                 r
             }
@@ -417,6 +424,25 @@ impl Session {
             }
         }
     }
+}
+
+/// View, authentication (DNS, asynchronous, within its deadline), then detectors and verdict;
+/// the CPU-bound steps on blocking threads so slow parsing never stalls other sessions.
+async fn scan(
+    scanner: Arc<Scanner>,
+    message: Vec<u8>,
+    envelope: Envelope,
+) -> Result<Report, tokio::task::JoinError> {
+    if scanner.auth().is_none() {
+        return tokio::task::spawn_blocking(move || scanner.scan(message, envelope)).await;
+    }
+    let s = scanner.clone();
+    let view = tokio::task::spawn_blocking(move || s.view(message, envelope)).await?;
+    let auth = match scanner.auth() {
+        Some(stage) => Some(stage.check(&view).await),
+        None => None,
+    };
+    tokio::task::spawn_blocking(move || scanner.judge(view, auth)).await
 }
 
 fn protocol_error(e: &ProtoError) -> &'static str {

@@ -44,6 +44,10 @@ enum Command {
         /// Every symbol with its score, details and location.
         #[arg(long)]
         explain: bool,
+        /// Also run the authentication stage (SPF, DKIM, DMARC, ARC, blocklists) with the
+        /// configured DNS; the client is the first external Received hop.
+        #[arg(long)]
+        auth: bool,
         /// Configuration file (the same one the gateway reads).
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -303,8 +307,9 @@ fn main() -> ExitCode {
             paths,
             json,
             explain,
+            auth,
             config,
-        } => scan(&paths, json, explain, config),
+        } => scan(&paths, json, explain, auth, config),
         Command::Symbols { markdown } => symbols(markdown),
         Command::Rules { command } => match command {
             RulesCommand::Check { files, config } => rules_cmd::check(&files, config.as_deref()),
@@ -467,9 +472,23 @@ fn scan(
     paths: &[String],
     json: bool,
     explain: bool,
+    auth: bool,
     config: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let scanner = load_scanner(config)?;
+    let runtime = if auth {
+        anyhow::ensure!(
+            scanner.auth().is_some(),
+            "--auth: the configuration disables [auth]"
+        );
+        Some(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        )
+    } else {
+        None
+    };
     let (inputs, errors) = sources::expand(paths);
     let mut io_error = false;
     for (path, e) in &errors {
@@ -509,7 +528,10 @@ fn scan(
             }
         };
         for item in items {
-            let report = scanner.scan(item.raw, item.envelope);
+            let report = match &runtime {
+                Some(rt) => rt.block_on(scanner.scan_authenticated(item.raw, item.envelope)),
+                None => scanner.scan(item.raw, item.envelope),
+            };
             if report.verdict.action != Action::Deliver {
                 any_not_delivered = true;
             }

@@ -95,6 +95,40 @@ fn relays_only_for_protected_domains_and_delivers_with_verdict_headers() {
 }
 
 #[test]
+fn authentication_results_added_and_forged_ones_removed() {
+    let dir = temp_dir("gw-auth");
+    let sink = Sink::start(0);
+    let cfg = config(
+        &dir,
+        &format!(
+            "[gateway.routes]\ndefault = \"smtp://{}\"\n[auth.dns]\nonly_records = true\nrecords = [\"TXT sender.example v=spf1 ip4:192.0.2.0/24 -all\", \"TXT _dmarc.sender.example v=DMARC1; p=none\"]\n",
+            sink.addr
+        ),
+    );
+    let gw = Gateway::start(&cfg);
+    // Handed over by an edge relay of ours (loopback); the first external hop is the sender.
+    let message = "Received: from relay.elsewhere.example (relay.elsewhere.example [198.51.100.7])\r\n\tby edge.corp.example with ESMTP; Mon, 23 Nov 2026 01:00:00 +0000\r\nAuthentication-Results: gw.test; spf=pass; dmarc=pass\r\nFrom: Sender <news@sender.example>\r\nTo: bob@example.com\r\nSubject: hello\r\nDate: Mon, 23 Nov 2026 01:00:00 +0000\r\nMessage-ID: <a1@sender.example>\r\n\r\nHello Bob.\r\n";
+    let mut c = Client::connect(gw.addr);
+    assert!(c.cmd("EHLO edge.corp.example").starts_with("250"));
+    let reply = c.mail("news@sender.example", &["bob@example.com"], message);
+    assert!(reply.starts_with("250"), "{reply}");
+    let got = sink.wait_for(1, Duration::from_secs(15));
+    assert_eq!(got.len(), 1, "{}", gw.log.lock().unwrap());
+    let data = &got[0].data;
+    assert!(
+        data.contains("Authentication-Results: gw.test;\r\n\tspf=fail"),
+        "{data}"
+    );
+    assert!(data.contains("dmarc=fail"), "{data}");
+    assert!(
+        !data.contains("gw.test; spf=pass"),
+        "the forged result claiming to be ours is gone: {data}"
+    );
+    assert!(data.contains("SPF_FAIL"), "{data}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn per_recipient_status_retries_and_bounces() {
     let dir = temp_dir("gw-retry");
     let sink = Sink::start(1);

@@ -13,5 +13,6 @@ mod urls;
 mod view;
 
 pub use build::display_safe;
+pub use received::is_internal;
 pub use sniff::sniff;
 pub use view::*;

@@ -17,6 +17,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// The statistical classifier's model and thresholds.
     pub classifier: mailmoat_classifier::Config,
+    /// Sender authentication, DNS blocklists and first contact (needs DNS; the gateway runs it).
+    pub auth: mailmoat_auth::AuthConfig,
     /// Weights, caps, forced actions and thresholds.
     pub policy: PolicyConfig,
     /// The SMTP gateway (`mailmoat serve`): listener, protected domains, spool, delivery.
@@ -151,6 +153,11 @@ pub enum ConfigError {
     Policy { path: String, source: PolicyError },
     #[error("{0}")]
     Rules(#[from] mailmoat_rules::RuleErrors),
+    #[error("{path}: {source}")]
+    Auth {
+        path: String,
+        source: mailmoat_auth::AuthError,
+    },
     #[error("{path}: [classifier]: {source}")]
     Classifier {
         path: String,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use mailmoat_auth::contacts::ContactStore;
 use mailmoat_rules::{MemoryRateStore, RateStore};
 
 use crate::{Config, ConfigError, Scanner};
@@ -15,6 +16,9 @@ pub struct LiveScanner {
     current: RwLock<Arc<Scanner>>,
     config_path: Option<PathBuf>,
     rates: Arc<dyn RateStore>,
+    /// First-contact history, opened once (a reload keeps it; a new contacts_file needs a
+    /// restart).
+    contacts: Option<Arc<dyn ContactStore>>,
     generation: AtomicU64,
 }
 
@@ -42,8 +46,10 @@ impl LiveScanner {
     /// Loads the configuration file (or the built-in defaults) and everything it names.
     pub fn start(config_path: Option<PathBuf>) -> Result<LiveScanner, ConfigError> {
         let rates: Arc<dyn RateStore> = Arc::new(MemoryRateStore::default());
-        let scanner = Self::load(config_path.as_ref(), rates.clone())?;
+        let scanner = Self::load(config_path.as_ref(), rates.clone(), None)?;
+        let contacts = scanner.auth().and_then(|a| a.contacts());
         Ok(LiveScanner {
+            contacts,
             current: RwLock::new(Arc::new(scanner)),
             config_path,
             rates,
@@ -51,12 +57,21 @@ impl LiveScanner {
         })
     }
 
-    fn load(path: Option<&PathBuf>, rates: Arc<dyn RateStore>) -> Result<Scanner, ConfigError> {
+    fn load(
+        path: Option<&PathBuf>,
+        rates: Arc<dyn RateStore>,
+        contacts: Option<Arc<dyn ContactStore>>,
+    ) -> Result<Scanner, ConfigError> {
         let config = match path {
             Some(p) => Config::load(p)?,
             None => Config::defaults(),
         };
-        Scanner::build(&config, crate::configured_detectors(&config)?, rates)
+        Scanner::build_with(
+            &config,
+            crate::configured_detectors(&config)?,
+            rates,
+            contacts,
+        )
     }
 
     /// The scanner to use for the next message.
@@ -70,7 +85,11 @@ impl LiveScanner {
 
     /// Re-reads the configuration and rule files. On any error the running scanner stays.
     pub fn reload(&self) -> Result<Reloaded, ConfigError> {
-        let scanner = Self::load(self.config_path.as_ref(), self.rates.clone())?;
+        let scanner = Self::load(
+            self.config_path.as_ref(),
+            self.rates.clone(),
+            self.contacts.clone(),
+        )?;
         let (rules, patterns, list_entries, rate_limits) = scanner.rules().counts();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(scanner);
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;

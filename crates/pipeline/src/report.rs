@@ -11,6 +11,8 @@ pub struct Report {
     pub view: MessageView,
     pub findings: Findings,
     pub verdict: Verdict,
+    /// What the authentication stage found, when it ran.
+    pub auth: Option<mailmoat_auth::AuthOutcome>,
 }
 
 #[derive(Serialize)]
@@ -64,6 +66,7 @@ impl Report {
             "symbols": symbols,
             "forced_by": self.verdict.forced_by,
             "capped_groups": self.verdict.capped_groups,
+            "authentication": self.auth.as_ref().map(|a| &a.summary),
             "message": {
                 "message_id": v.message_id,
                 "subject": v.subject,

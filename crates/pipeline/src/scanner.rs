@@ -6,6 +6,8 @@ use mailmoat_core::{decide, Findings, Location, Policy, SymbolDef, SymbolTable};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::{Envelope, MessageView, ViewOptions};
 
+use mailmoat_auth::contacts::ContactStore;
+use mailmoat_auth::{AuthOutcome, AuthStage};
 use mailmoat_rules::{MemoryRateStore, RateStore, RuleSet};
 
 use crate::{Config, ConfigError, Report};
@@ -26,12 +28,14 @@ pub struct Scanner {
     rules: RuleSet,
     rates: Arc<dyn RateStore>,
     view_options: ViewOptions,
+    auth: Option<Arc<AuthStage>>,
 }
 
 /// Every symbol declared by the detectors and the pipeline, in declaration order.
 pub fn symbol_table() -> SymbolTable {
     let mut declarations = mailmoat_detectors::symbols();
     declarations.push(mailmoat_classifier::detector::SYMBOLS);
+    declarations.push(mailmoat_auth::SYMBOLS);
     declarations.push(SYMBOLS);
     SymbolTable::new(&declarations).expect("every symbol is declared once (checked by tests)")
 }
@@ -52,12 +56,35 @@ impl Scanner {
         detectors: Vec<Box<dyn Detector>>,
         rates: Arc<dyn RateStore>,
     ) -> Result<Scanner, ConfigError> {
+        Scanner::build_with(config, detectors, rates, None)
+    }
+
+    /// As [`Scanner::build`], with the sender–recipient history to use (kept across reloads;
+    /// `None`: the one `[auth]` configures).
+    pub fn build_with(
+        config: &Config,
+        detectors: Vec<Box<dyn Detector>>,
+        rates: Arc<dyn RateStore>,
+        contacts: Option<Arc<dyn ContactStore>>,
+    ) -> Result<Scanner, ConfigError> {
         let mut table = symbol_table();
         let rules = RuleSet::build(&config.rule_sources(), &table)?;
         for def in rules.symbols() {
             // Names were checked against the table while loading.
             let _ = table.add(def.clone());
         }
+        let auth = if config.auth.enabled {
+            let stage = build_auth(config, contacts)?;
+            for def in stage.symbols() {
+                table.add(def).map_err(|why| ConfigError::Syntax {
+                    path: config.origin.clone(),
+                    message: format!("[[auth.dnsbl]]: {why}"),
+                })?;
+            }
+            Some(Arc::new(stage))
+        } else {
+            None
+        };
         let policy = config
             .policy
             .build(&table, config.text.as_deref())
@@ -72,25 +99,63 @@ impl Scanner {
             rules,
             rates,
             view_options: config.message.clone(),
+            auth,
         })
     }
 
-    /// Scans one message: view once, every detector, the rules, then the verdict. Never panics.
+    /// Scans one message without the DNS checks: view once, every detector, the rules, then
+    /// the verdict. Never panics.
     pub fn scan(&self, raw: Vec<u8>, envelope: Envelope) -> Report {
-        let view = MessageView::build(raw, envelope, &self.view_options);
-        let findings = self.analyze(&view);
+        self.judge(self.view(raw, envelope), None)
+    }
+
+    /// Scans one message with the authentication stage first (when `[auth]` is enabled).
+    pub async fn scan_authenticated(&self, raw: Vec<u8>, envelope: Envelope) -> Report {
+        let view = self.view(raw, envelope);
+        let auth = match &self.auth {
+            Some(stage) => Some(stage.check(&view).await),
+            None => None,
+        };
+        self.judge(view, auth)
+    }
+
+    /// The parsed view every later step reads.
+    pub fn view(&self, raw: Vec<u8>, envelope: Envelope) -> MessageView {
+        MessageView::build(raw, envelope, &self.view_options)
+    }
+
+    /// Detectors, rules and verdict for a view, with what the authentication stage found.
+    pub fn judge(&self, view: MessageView, auth: Option<AuthOutcome>) -> Report {
+        let mut findings = Findings::new();
+        if let Some(a) = &auth {
+            findings.extend(a.findings.clone());
+        }
+        findings.extend(self.analyze_with(&view, &findings));
         let verdict = decide(&findings, &self.policy);
         Report {
             view,
             findings,
             verdict,
+            auth,
         }
+    }
+
+    /// The authentication stage, when `[auth]` enables it.
+    pub fn auth(&self) -> Option<&Arc<AuthStage>> {
+        self.auth.as_ref()
     }
 
     /// Runs the detectors, then the rules (which may test the detectors' symbols). A detector
     /// that panics is recorded as DETECTOR_FAILED and the others still run.
     pub fn analyze(&self, view: &MessageView) -> Findings {
-        let mut findings = Findings::new();
+        self.analyze_with(view, &Findings::new())
+    }
+
+    /// As [`Scanner::analyze`], after evidence found earlier (the authentication stage's),
+    /// which the rules can test; returns only the new evidence.
+    fn analyze_with(&self, view: &MessageView, earlier: &Findings) -> Findings {
+        let mut findings = earlier.clone();
+        let earlier_len = findings.len();
         for detector in &self.detectors {
             let mut local = Findings::new();
             match catch_unwind(AssertUnwindSafe(|| detector.analyze(view, &mut local))) {
@@ -117,7 +182,7 @@ impl Scanner {
         if rules.is_err() {
             findings.add("DETECTOR_FAILED", "rules failed", Location::message());
         }
-        findings
+        findings.split_off(earlier_len)
     }
 
     pub fn symbols(&self) -> &SymbolTable {
@@ -130,6 +195,52 @@ impl Scanner {
 
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+}
+
+/// The authentication stage `[auth]` configures. Our domains for AUTH_PROTECTED_DOMAIN_SPOOFED
+/// are the gateway's protected domains and the impersonation detector's.
+fn build_auth(
+    config: &Config,
+    contacts: Option<Arc<dyn ContactStore>>,
+) -> Result<AuthStage, ConfigError> {
+    let mut protected: Vec<String> = config.gateway.protected_domains.clone();
+    protected.extend(
+        config
+            .detectors
+            .impersonation
+            .protected_domains
+            .iter()
+            .cloned(),
+    );
+    let err = |source| ConfigError::Auth {
+        path: config.origin.clone(),
+        source,
+    };
+    match contacts {
+        Some(store) => {
+            let resolver = Arc::new(
+                mailmoat_auth::dns::ConfiguredResolver::new(&config.auth.dns)
+                    .map_err(|e| err(e.into()))?,
+            );
+            AuthStage::with_parts(
+                &config.auth,
+                resolver,
+                Some(store),
+                &config.gateway.hostname,
+                &config.message.trusted_networks,
+                &protected,
+            )
+            .map_err(err)
+        }
+        None => AuthStage::new(
+            &config.auth,
+            &config.base_dir,
+            &config.gateway.hostname,
+            &config.message.trusted_networks,
+            &protected,
+        )
+        .map_err(err),
     }
 }
 

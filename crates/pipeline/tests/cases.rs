@@ -4,6 +4,10 @@
 //! (pipeline behaviour) and `crates/classifier/cases/*.case` (the built-in model's).
 //!
 //! `config:` lines are joined into a configuration file for that case (default otherwise).
+//! Cases with `dns:` lines (records as in `[auth.dns] records`) also run the authentication
+//! stage, answering DNS from those records only; `first-contact` turns first-contact tracking
+//! on for the case and `known-contact: SENDER RECIPIENT` says who has written to whom before.
+//! Other cases run without the authentication stage (no DNS in tests).
 //! Detector and rule-pack cases run without the statistical classifier, so that retraining the
 //! model never changes what they test; classifier and pipeline cases run the whole default
 //! configuration, classifier included.
@@ -37,6 +41,7 @@ use mailmoat_detectors::Detector;
 use mailmoat_mime::{Envelope, MessageView};
 use std::sync::Arc;
 
+use mailmoat_auth::contacts::{ContactStore, MemoryContacts};
 use mailmoat_pipeline::{Config, Report, Scanner};
 use mailmoat_rules::MemoryRateStore;
 
@@ -50,6 +55,9 @@ struct Case {
     failing_detector: bool,
     with_classifier: bool,
     config: String,
+    dns: Vec<String>,
+    first_contact: bool,
+    known_contacts: Vec<(String, String)>,
     envelope: Envelope,
     raw: Vec<u8>,
 }
@@ -79,6 +87,9 @@ fn parse_case(path: &Path) -> Result<Case, String> {
                 c == "classifier" || c == "pipeline"
             }),
         config: String::new(),
+        dns: Vec::new(),
+        first_contact: false,
+        known_contacts: Vec::new(),
         envelope: Envelope::default(),
         raw: bytes[split + 2..].to_vec(),
     };
@@ -93,6 +104,10 @@ fn parse_case(path: &Path) -> Result<Case, String> {
         }
         if line == "with-failing-detector" {
             case.failing_detector = true;
+            continue;
+        }
+        if line == "first-contact" {
+            case.first_contact = true;
             continue;
         }
         let (key, value) = line
@@ -113,6 +128,18 @@ fn parse_case(path: &Path) -> Result<Case, String> {
                 case.config.push('\n');
             }
             "expect-risk" => case.risk = Some(value.to_string()),
+            "dns" => case.dns.push(value.to_string()),
+            "known-contact" => {
+                let (sender, rcpt) = value.split_once(' ').ok_or_else(|| {
+                    format!(
+                        "{}:{}: known-contact: SENDER RECIPIENT",
+                        path.display(),
+                        n + 1
+                    )
+                })?;
+                case.known_contacts
+                    .push((sender.trim().to_string(), rcpt.trim().to_string()));
+            }
             "expect-not" => case
                 .expect_not
                 .extend(value.split_whitespace().map(str::to_string)),
@@ -151,6 +178,7 @@ fn case_files() -> Vec<PathBuf> {
         manifest.join("cases"),
         manifest.join("../../rules/cases"),
         manifest.join("../classifier/cases"),
+        manifest.join("../auth/cases"),
     ];
     let detectors = manifest.join("../detectors/src");
     for detector in std::fs::read_dir(&detectors).expect("detectors src dir") {
@@ -191,8 +219,8 @@ fn table() -> SymbolTable {
         .clone()
 }
 
-fn run(case: &Case) -> Report {
-    let config = if case.config.is_empty() {
+fn run(case: &Case) -> (Report, SymbolTable) {
+    let mut config = if case.config.is_empty() {
         Config::defaults()
     } else {
         Config::parse(&case.config, &case.path.display().to_string())
@@ -206,14 +234,39 @@ fn run(case: &Case) -> Report {
     if case.failing_detector {
         detectors.push(Box::new(Failing));
     }
-    let scanner = Scanner::build(&config, detectors, Arc::new(MemoryRateStore::default()))
-        .expect("default config builds");
-    scanner.scan(case.raw.clone(), case.envelope.clone())
+    let authenticate = !case.dns.is_empty();
+    config.auth.enabled = authenticate;
+    config.auth.dns.only_records = true;
+    config.auth.dns.records = case.dns.clone();
+    config.auth.first_contact = case.first_contact;
+    let contacts: Option<Arc<dyn ContactStore>> = case.first_contact.then(|| {
+        let store = MemoryContacts::new(1000);
+        for (sender, rcpt) in &case.known_contacts {
+            store.record(sender, rcpt, 0);
+        }
+        Arc::new(store) as Arc<dyn ContactStore>
+    });
+    let scanner = Scanner::build_with(
+        &config,
+        detectors,
+        Arc::new(MemoryRateStore::default()),
+        contacts,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", case.path.display()));
+    let report = if authenticate {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(scanner.scan_authenticated(case.raw.clone(), case.envelope.clone()))
+    } else {
+        scanner.scan(case.raw.clone(), case.envelope.clone())
+    };
+    (report, scanner.symbols().clone())
 }
 
 #[test]
 fn every_case_passes() {
-    let table = table();
     let files = case_files();
     assert!(
         files.len() > 20,
@@ -229,7 +282,7 @@ fn every_case_passes() {
                 continue;
             }
         };
-        let report = run(&case);
+        let (report, case_table) = run(&case);
         let findings = &report.findings;
         let name = case.path.display().to_string();
         let name = name.rsplit("crates/").next().unwrap_or(&name).to_string();
@@ -251,7 +304,7 @@ fn every_case_passes() {
         }
         let raised: BTreeSet<&str> = findings.iter().map(|e| e.symbol.as_ref()).collect();
         for (symbol, at) in &case.expect {
-            if table.get(symbol).is_none() {
+            if case_table.get(symbol).is_none() {
                 failures.push(format!("{name}: expects undeclared symbol {symbol}"));
             }
             let hit = findings.iter().any(|e| {
@@ -269,7 +322,7 @@ fn every_case_passes() {
             }
         }
         for symbol in &case.expect_not {
-            if table.get(symbol).is_none() {
+            if case_table.get(symbol).is_none() {
                 failures.push(format!(
                     "{name}: expect-not names undeclared symbol {symbol}"
                 ));

@@ -184,10 +184,16 @@ impl Drop for Gateway {
 /// A config for a gateway on a free loopback port, storing under `dir`.
 pub fn config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("mailmoat.toml");
+    // Tests never wait for DNS: answers come from the config alone unless a test gives its own.
+    let dns = if extra.contains("[auth.dns]") {
+        ""
+    } else {
+        "[auth.dns]\nonly_records = true\n"
+    };
     std::fs::write(
         &path,
         format!(
-            "[gateway]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"\"\nhostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n"
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"\"\nhostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n{dns}"
         ),
     )
     .unwrap();
