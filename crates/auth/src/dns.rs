@@ -43,8 +43,6 @@ pub enum DnsError {
     },
     #[error("[auth.dns] servers entry {0:?} is not an IP address or IP:port")]
     Server(String),
-    #[error("no DNS servers configured and /etc/resolv.conf could not be read: {0}")]
-    SystemConf(String),
     #[error("DNS resolver could not be built: {0}")]
     Build(String),
 }
@@ -301,16 +299,26 @@ impl ConfiguredResolver {
                 format!("{} configured records only", config.records.len()),
             )
         } else if config.servers.is_empty() {
-            let (conf, system_opts) =
-                read_system_conf().map_err(|e| DnsError::SystemConf(e.to_string()))?;
-            opts.ndots = system_opts.ndots;
-            let servers: Vec<String> = conf
-                .name_servers()
-                .iter()
-                .map(|s| s.ip.to_string())
-                .collect();
-            let d = format!("system resolvers {}", servers.join(", "));
-            (conf, d)
+            match read_system_conf() {
+                Ok((conf, system_opts)) => {
+                    opts.ndots = system_opts.ndots;
+                    let servers: Vec<String> = conf
+                        .name_servers()
+                        .iter()
+                        .map(|s| s.ip.to_string())
+                        .collect();
+                    let d = format!("system resolvers {}", servers.join(", "));
+                    (conf, d)
+                }
+                // Scanning files must still work on a machine without resolv.conf; every
+                // lookup then fails at once (TEMPERROR) and the description says why.
+                Err(e) => (
+                    ResolverConfig::from_parts(None, Vec::new(), Vec::new()),
+                    format!(
+                        "no resolver: /etc/resolv.conf unreadable ({e}); set [auth.dns] servers"
+                    ),
+                ),
+            }
         } else {
             let mut servers = Vec::new();
             for entry in &config.servers {

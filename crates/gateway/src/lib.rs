@@ -277,6 +277,13 @@ pub fn serve(
             tokio::spawn(health_endpoint(health, shared.clone()));
         }
         tokio::spawn(delivery::run(shared.clone(), incoming));
+        match shared.scanner.current().auth() {
+            Some(stage) => eprintln!(
+                "sender authentication on: DNS from {}",
+                stage.resolver().describe()
+            ),
+            None => eprintln!("sender authentication off ([auth] enabled = false)"),
+        }
         on_ready(local);
         let connections = Arc::new(Semaphore::new(shared.config.max_connections));
         let shutdown = shutdown_signal();
