@@ -1,5 +1,6 @@
-//! Inbound ESMTP: one task per connection. Checks at the right phase (recipient domains at
-//! RCPT, content after DATA); a confident reject is a 5xx at the end of DATA (no backscatter);
+//! Inbound ESMTP: one task per connection. Checks at the right phase (client IP lists and rate
+//! limits at connect, sender ones at MAIL, recipient domains, lists and rate limits at RCPT,
+//! authentication and content after DATA); a confident reject is a 5xx at the end of DATA (no backscatter);
 //! a message is acknowledged with 250 only once it is fsynced in the spool or the quarantine.
 //! What a peer is told stays generic; causes go to the log.
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
 use mailmoat_pipeline::{Report, Scanner};
+use mailmoat_rules::Phase;
 use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -49,6 +51,19 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         errors: 0,
         tls_active: false,
     };
+    // Client IP lists and rate limits decide before anything else is said.
+    if let Some(verdict) = session.refused(Phase::Connect, None) {
+        let reply = match verdict.action {
+            Action::Tempfail => "421 4.7.0 Too many connections from you, try again later\r\n",
+            _ => "554 5.7.1 Connection refused by policy\r\n",
+        };
+        eprintln!(
+            "smtp peer={peer}: refused at connect: {}",
+            verdict_reasons(&verdict)
+        );
+        let _ = stream.write_all(reply.as_bytes()).await;
+        return;
+    }
     let greeting = format!("220 {} ESMTP mailmoat\r\n", session.shared.config.hostname);
     if let Err(e) = stream.write_all(greeting.as_bytes()).await {
         eprintln!("smtp peer={peer}: connection ended: {e}");
@@ -195,6 +210,19 @@ impl Session {
                     out.push_str("503 5.5.1 Sender already given\r\n");
                 } else if from.size > cfg.max_message_bytes {
                     out.push_str("552 5.3.4 Message too big for this system\r\n");
+                } else if let Some(verdict) = self.refused(Phase::Mail, Some(&from.address)) {
+                    eprintln!(
+                        "smtp peer={}: sender <{}> refused: {}",
+                        self.peer,
+                        from.address,
+                        verdict_reasons(&verdict)
+                    );
+                    out.push_str(match verdict.action {
+                        Action::Tempfail => {
+                            "451 4.7.1 Too many messages from this sender, try again later\r\n"
+                        }
+                        _ => "550 5.7.1 Sender refused by policy\r\n",
+                    });
                 } else {
                     self.tx.mail_from = Some(from.address);
                     out.push_str("250 2.1.0 Sender OK\r\n");
@@ -212,7 +240,24 @@ impl Session {
                             answer = crate::verify::recipient(&self.shared, address).await;
                         }
                     }
+                    if let Rcpt::Accepted(address) = &answer {
+                        if let Some(verdict) = self.refused(Phase::Rcpt, Some(address)) {
+                            eprintln!(
+                                "smtp peer={}: recipient <{address}> refused: {}",
+                                self.peer,
+                                verdict_reasons(&verdict)
+                            );
+                            answer = match verdict.action {
+                                Action::Tempfail => Rcpt::Throttled,
+                                _ => Rcpt::Refused,
+                            };
+                        }
+                    }
                     match answer {
+                        Rcpt::Refused => out.push_str("550 5.7.1 Recipient refused by policy\r\n"),
+                        Rcpt::Throttled => out.push_str(
+                            "451 4.7.1 Too many messages for this recipient, try again later\r\n",
+                        ),
                         Rcpt::Accepted(address) => {
                             if !self.tx.rcpt_to.contains(&address) {
                                 self.tx.rcpt_to.push(address);
@@ -306,6 +351,27 @@ impl Session {
         };
         stream.write_all(reply.as_bytes()).await?;
         Ok(rest)
+    }
+
+    /// The policy's refusal of the envelope known at `phase`, if any (`address`: the sender at
+    /// MAIL, the recipient at RCPT).
+    fn refused(&self, phase: Phase, address: Option<&str>) -> Option<mailmoat_core::Verdict> {
+        let mut envelope = Envelope {
+            mail_from: self.tx.mail_from.clone(),
+            rcpt_to: Vec::new(),
+            client_ip: Some(self.peer.ip()),
+            helo: self.helo.clone(),
+            received_at: Some(unix_now()),
+        };
+        match phase {
+            Phase::Mail => envelope.mail_from = address.map(str::to_string),
+            Phase::Rcpt => envelope.rcpt_to = address.map(str::to_string).into_iter().collect(),
+            Phase::Connect => {}
+        }
+        self.shared
+            .scanner
+            .current()
+            .check_envelope(&envelope, phase, unix_now())
     }
 
     /// Scans and stores one message; the reply says what became of it.
@@ -443,6 +509,19 @@ async fn scan(
         None => None,
     };
     tokio::task::spawn_blocking(move || scanner.judge(view, auth)).await
+}
+
+/// The symbols behind a verdict, for the log.
+fn verdict_reasons(verdict: &mailmoat_core::Verdict) -> String {
+    verdict
+        .reasons
+        .iter()
+        .map(|r| {
+            let why = r.hits.first().map(|h| h.details.as_str()).unwrap_or("");
+            format!("{} ({why})", r.symbol)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn protocol_error(e: &ProtoError) -> &'static str {

@@ -136,6 +136,10 @@ pub(crate) enum Rcpt {
     Unknown,
     /// The downstream could not be asked.
     Unverified,
+    /// Refused by a recipient deny list.
+    Refused,
+    /// Over a recipient rate limit for now.
+    Throttled,
 }
 
 /// Reads a recipient list: one address per line, `#` comments.

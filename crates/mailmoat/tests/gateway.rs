@@ -129,6 +129,86 @@ fn authentication_results_added_and_forged_ones_removed() {
 }
 
 #[test]
+fn lists_and_rate_limits_refuse_at_connect_mail_and_rcpt() {
+    let dir = temp_dir("gw-phases");
+    let sink = Sink::start(0);
+    std::fs::write(
+        dir.join("local.toml"),
+        r#"
+[[list]]
+name = "DENY_SPAMMER"
+kind = "deny"
+match = "sender_domain"
+entries = ["spammer.example"]
+
+[[list]]
+name = "DENY_ALUMNI"
+kind = "deny"
+match = "recipient"
+entries = ["gone@example.com"]
+
+[[rate_limit]]
+name = "RATE_RCPT"
+key = "recipient"
+limit = 1
+window = "1h"
+result = "tempfail"
+"#,
+    )
+    .unwrap();
+    let cfg = config(
+        &dir,
+        &format!(
+            "[gateway.routes]\ndefault = \"smtp://{}\"\n[rules]\nfiles = [\"local.toml\"]\n",
+            sink.addr
+        ),
+    );
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    assert!(c.cmd("EHLO client.test").starts_with("250"));
+    // Sender deny list: refused at MAIL, before any content is sent.
+    let r = c.cmd("MAIL FROM:<boss@mail.spammer.example>");
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    assert!(c.cmd("MAIL FROM:<alice@sender.example>").starts_with("250"));
+    // Recipient deny list: that recipient only.
+    let r = c.cmd("RCPT TO:<gone@example.com>");
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    assert!(c.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(&mailmoat_gateway::wire_form(HELLO.as_bytes()));
+    let r = c.reply();
+    assert!(r.starts_with("250"), "{r}");
+    // bob@ has had his one message this hour: the next is deferred at RCPT.
+    assert!(c.cmd("MAIL FROM:<alice@sender.example>").starts_with("250"));
+    let r = c.cmd("RCPT TO:<bob@example.com>");
+    assert!(r.starts_with("451 4.7.1"), "{r}");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    drop(gw);
+
+    // A client IP deny list closes the connection at once.
+    let cfg = config(
+        &dir,
+        &format!(
+            "[gateway.routes]\ndefault = \"smtp://{}\"\n[rules]\nfiles = [\"deny-ip.toml\"]\n",
+            sink.addr
+        ),
+    );
+    std::fs::write(
+        dir.join("deny-ip.toml"),
+        "[[list]]\nname = \"DENY_LOOPBACK\"\nkind = \"deny\"\nmatch = \"client_ip\"\nentries = [\"127.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let gw = Gateway::start(&cfg);
+    let s = std::net::TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut greeting = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut greeting).unwrap();
+    assert!(greeting.starts_with("554 5.7.1"), "{greeting}");
+    assert!(gw.log.lock().unwrap().contains("DENY_LOOPBACK"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn per_recipient_status_retries_and_bounces() {
     let dir = temp_dir("gw-retry");
     let sink = Sink::start(1);

@@ -140,6 +140,36 @@ impl Scanner {
         }
     }
 
+    /// Whether the administrator's lists and rate limits refuse the SMTP envelope known at
+    /// `phase` (client IP at connect, sender at MAIL, one recipient at RCPT): the verdict when
+    /// the policy's action is reject or tempfail, `None` to go on. An allow entry wins here as
+    /// it does after DATA.
+    pub fn check_envelope(
+        &self,
+        envelope: &Envelope,
+        phase: mailmoat_rules::Phase,
+        now: i64,
+    ) -> Option<mailmoat_core::Verdict> {
+        let view = MessageView {
+            envelope: envelope.clone(),
+            ..MessageView::default()
+        };
+        let findings = catch_unwind(AssertUnwindSafe(|| {
+            self.rules
+                .envelope_findings(&view, phase, self.rates.as_ref(), now)
+        }))
+        .unwrap_or_default();
+        if findings.is_empty() {
+            return None;
+        }
+        let verdict = decide(&findings, &self.policy);
+        matches!(
+            verdict.action,
+            mailmoat_core::Action::Reject | mailmoat_core::Action::Tempfail
+        )
+        .then_some(verdict)
+    }
+
     /// The authentication stage, when `[auth]` enables it.
     pub fn auth(&self) -> Option<&Arc<AuthStage>> {
         self.auth.as_ref()

@@ -17,4 +17,4 @@ mod targets;
 
 pub use error::{RuleError, RuleErrors};
 pub use rate::{MemoryRateStore, RateStore};
-pub use ruleset::{RuleInfo, RuleSet, RuleSource};
+pub use ruleset::{Phase, RuleInfo, RuleSet, RuleSource};

@@ -10,6 +10,14 @@ pub trait RateStore: Send + Sync {
     /// Records one event for `key` at `now` (Unix seconds) and returns how many events fall in
     /// the `window` seconds ending now, this one included. Counting may stop at `cap`.
     fn hit(&self, key: &str, now: i64, window: u64, cap: u32) -> u32;
+
+    /// How many events for `key` fall in the `window` seconds ending `now`, without recording
+    /// one (the gateway asks at MAIL and RCPT; the message is counted when it arrives). A store
+    /// that cannot tell answers 0, and the limit then acts only after DATA.
+    fn peek(&self, key: &str, now: i64, window: u64) -> u32 {
+        let _ = (key, now, window);
+        0
+    }
 }
 
 /// In-process sliding log: per key, the times of at most `cap` recent events.
@@ -72,6 +80,14 @@ impl RateStore for MemoryRateStore {
             log.pop_front();
         }
         log.len() as u32
+    }
+
+    fn peek(&self, key: &str, now: i64, window: u64) -> u32 {
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let start = now - window as i64;
+        keys.get(key)
+            .map(|(_, log)| log.iter().filter(|&&t| t > start && t <= now).count() as u32)
+            .unwrap_or(0)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::{block_name_at, LineIndex, RuleError, RuleErrors};
 use crate::lists::{parse_list_file, List};
 use crate::patterns::{PatternSet, Scratch};
 use crate::rate::{parse_window, RateStore};
-use crate::syntax::{CondDef, FileDef, ListKind, Presence, RateKey, RateResult};
+use crate::syntax::{CondDef, FileDef, ListField, ListKind, Presence, RateKey, RateResult};
 use crate::targets::{AddrField, Target};
 
 /// Default priorities of forced actions: allow lists beat deny lists and content rules, so an
@@ -45,6 +45,17 @@ enum Node {
     },
     ClientIp(Vec<IpNet>),
     Symbol(String),
+}
+
+/// The SMTP command at which envelope checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The client connected (its IP is known).
+    Connect,
+    /// MAIL FROM (the sender is known).
+    Mail,
+    /// RCPT TO (one recipient is known).
+    Rcpt,
 }
 
 /// Where rules come from: a file (list files resolve beside it) or text built into the binary.
@@ -198,6 +209,51 @@ impl RuleSet {
             }
         }
         errors
+    }
+
+    /// Evidence from what the SMTP envelope alone shows at `phase`: the lists keyed on the field
+    /// that phase reveals (client IP at connect, sender at MAIL, recipient at RCPT) and the rate
+    /// limits on that field already at their limit (peeked, not counted: a message is counted
+    /// once, when its content has arrived).
+    pub fn envelope_findings(
+        &self,
+        view: &MessageView,
+        phase: Phase,
+        rates: &dyn RateStore,
+        now: i64,
+    ) -> Findings {
+        let fields: &[ListField] = match phase {
+            Phase::Connect => &[ListField::ClientIp],
+            Phase::Mail => &[ListField::SenderAddress, ListField::SenderDomain],
+            Phase::Rcpt => &[ListField::Recipient],
+        };
+        let keys: &[RateKey] = match phase {
+            Phase::Connect => &[RateKey::ClientIp],
+            Phase::Mail => &[RateKey::SenderAddress, RateKey::SenderDomain],
+            Phase::Rcpt => &[RateKey::Recipient],
+        };
+        let mut findings = Findings::new();
+        for list in self.lists.iter().filter(|l| fields.contains(&l.field)) {
+            if let Some(why) = list.lookup(view) {
+                findings.add(Cow::Owned(list.name.clone()), why, Location::message());
+            }
+        }
+        for rate in self.rates.iter().filter(|r| keys.contains(&r.key)) {
+            for key in rate_keys(rate.key, view) {
+                let count = rates.peek(&format!("{}\u{0}{key}", rate.name), now, rate.window);
+                if count >= rate.limit {
+                    findings.add(
+                        Cow::Owned(rate.name.clone()),
+                        format!(
+                            "{count} messages in {}s from {key} already (limit {})",
+                            rate.window, rate.limit
+                        ),
+                        Location::message(),
+                    );
+                }
+            }
+        }
+        findings
     }
 
     /// Adds evidence for every list entry, rate limit and rule the message trips. `findings`
