@@ -172,7 +172,7 @@ pub fn unix_now() -> i64 {
 }
 
 /// An RFC 5322 date in UTC ("Mon, 23 Nov 2026 01:02:03 +0000").
-pub(crate) fn rfc2822_date(unix: i64) -> String {
+pub fn rfc2822_date(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -347,7 +347,7 @@ async fn health_endpoint(listener: TcpListener, shared: Arc<Shared>) {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
                 .await;
             let queued = shared.spool.entries().map(|(e, _)| e.len()).unwrap_or(0);
-            let quarantined = shared.quarantine.ids().map(|i| i.len()).unwrap_or(0);
+            let quarantined = shared.quarantine.count().unwrap_or(0);
             let body = format!(
                 "{{\"status\":\"ok\",\"queued\":{queued},\"quarantined\":{quarantined}}}\n"
             );

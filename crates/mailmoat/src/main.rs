@@ -240,8 +240,32 @@ enum RulesCommand {
 
 #[derive(Subcommand)]
 enum QuarantineCommand {
-    /// Every held message: sender, recipients, score, risk, strongest symbols.
+    /// Held messages, newest first: sender, recipients, subject, score, risk, strongest
+    /// symbols. Filters combine; text filters are case-insensitive substrings.
     List {
+        /// Envelope sender or From address containing this.
+        #[arg(long)]
+        from: Option<String>,
+        /// A recipient containing this.
+        #[arg(long)]
+        rcpt: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        /// Held messages with this symbol.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// high, medium, low or grey.
+        #[arg(long)]
+        risk: Option<String>,
+        /// Held within the last N days.
+        #[arg(long)]
+        days: Option<u32>,
+        /// At most this many (0: all).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON object per message.
+        #[arg(long)]
+        json: bool,
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -387,7 +411,30 @@ fn main() -> ExitCode {
             paths,
         }),
         Command::Quarantine { command } => match command {
-            QuarantineCommand::List { config } => serve_cmd::quarantine_list(config.as_deref()),
+            QuarantineCommand::List {
+                from,
+                rcpt,
+                subject,
+                symbol,
+                risk,
+                days,
+                limit,
+                json,
+                config,
+            } => serve_cmd::quarantine_list(
+                config.as_deref(),
+                &mailmoat_gateway::quarantine::Search {
+                    sender: from,
+                    recipient: rcpt,
+                    subject,
+                    symbol,
+                    risk,
+                    since: days.map(|d| mailmoat_gateway::unix_now() - i64::from(d) * 86_400),
+                    until: None,
+                    limit,
+                },
+                json,
+            ),
             QuarantineCommand::Release { ids, config } => {
                 serve_cmd::quarantine_release(config.as_deref(), &ids)
             }

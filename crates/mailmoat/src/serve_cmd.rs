@@ -82,41 +82,38 @@ fn open_quarantine(config: Option<&Path>) -> anyhow::Result<(Spool, mailmoat_gat
     Ok(mailmoat_gateway::open_storage(&config)?)
 }
 
-pub fn quarantine_list(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub fn quarantine_list(
+    config: Option<&Path>,
+    search: &mailmoat_gateway::quarantine::Search,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let (_, q) = open_quarantine(config)?;
-    let ids = q.ids()?;
-    for id in &ids {
-        match q.meta(id) {
-            Ok((entry, report)) => {
-                // Strongest symbols first.
-                let mut symbols: Vec<(&str, f64)> = report["symbols"]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| (k.as_str(), v["score"].as_f64().unwrap_or(0.0)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                symbols.sort_by(|a, b| b.1.total_cmp(&a.1));
-                let symbols: Vec<&str> = symbols.iter().take(5).map(|s| s.0).collect();
-                println!(
-                    "{id}\tfrom=<{}>\tto={}\tscore={}\trisk={}\t{}",
-                    entry.mail_from,
-                    entry
-                        .recipients
-                        .iter()
-                        .map(|r| r.address.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    report["score"],
-                    report["risk"].as_str().unwrap_or("?"),
-                    symbols.join(" ")
-                );
-            }
-            Err(e) => eprintln!("{id}: {e}"),
+    let found = q.search(search)?;
+    for h in &found {
+        if json {
+            println!("{}", serde_json::to_string(h)?);
+        } else {
+            println!(
+                "{}\t{}\tfrom=<{}>\tto={}\tscore={:.2}\trisk={}\t{}\t{}",
+                h.id,
+                mailmoat_gateway::rfc2822_date(h.received_at),
+                h.mail_from,
+                h.recipients.join(","),
+                h.score,
+                h.risk,
+                h.symbols
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                h.subject
+            );
         }
     }
-    println!("{} quarantined", ids.len());
+    if !json {
+        println!("{} shown, {} quarantined in all", found.len(), q.count()?);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

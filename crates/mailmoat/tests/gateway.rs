@@ -204,7 +204,16 @@ result = "tempfail"
     let mut greeting = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut greeting).unwrap();
     assert!(greeting.starts_with("554 5.7.1"), "{greeting}");
-    assert!(gw.log.lock().unwrap().contains("DENY_LOOPBACK"));
+    // The log says why (read from the gateway's stderr by another thread).
+    let start = std::time::Instant::now();
+    while !gw.log.lock().unwrap().contains("DENY_LOOPBACK") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            gw.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -273,9 +282,13 @@ fn rejects_and_quarantines_at_the_end_of_data() {
     assert!(r.starts_with("250"), "{r}");
     let id = r.trim().rsplit(' ').next().unwrap().to_string();
     let q = dir.join("var/quarantine");
-    assert!(q.join(format!("{id}.eml")).exists());
-    let meta = std::fs::read_to_string(q.join(format!("{id}.json"))).unwrap();
+    let held = std::fs::read_to_string(q.join(format!("{id}.held"))).unwrap();
+    let (meta, message) = held.split_once('\n').unwrap();
     assert!(meta.contains("ATTACH_DOUBLE_EXTENSION"), "{meta}");
+    assert!(
+        message.contains("invoice"),
+        "the message as received follows"
+    );
     let r = c.mail("alice@sender.example", &["bob@example.com"], HELLO);
     assert!(r.starts_with("250"));
     // The clean one lands in the local sink (default route: a Maildir per recipient).
@@ -768,6 +781,33 @@ fn quarantine_list_release_and_delete() {
         "{listing}"
     );
     assert!(listing.contains("2 quarantined"), "{listing}");
+    // Searched through the index.
+    let out = common::run(&[
+        "quarantine",
+        "list",
+        "--config",
+        c_arg,
+        "--symbol",
+        "HDR_KR_AD_NO_PREFIX",
+        "--from",
+        "SENDER.example",
+        "--json",
+    ]);
+    let found: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(found.len(), 2, "{}", text(&out.stdout));
+    assert_eq!(found[0]["recipients"][0], "bob@example.com");
+    let none = common::run(&[
+        "quarantine",
+        "list",
+        "--config",
+        c_arg,
+        "--symbol",
+        "SPF_FAIL",
+    ]);
+    assert!(text(&none.stdout).contains("0 shown, 2 quarantined"));
     let out = common::run(&["quarantine", "release", "--config", c_arg, &held[0]]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = common::run(&["quarantine", "delete", "--config", c_arg, &held[1]]);
