@@ -387,7 +387,7 @@ impl Session {
         };
         let shared = self.shared.clone();
         let scanner = shared.scanner.current();
-        let report = match scan(scanner.clone(), message, envelope).await {
+        let report = match scan(&shared, scanner.clone(), message, envelope).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("smtp id={id}: scan task failed: {e}");
@@ -495,19 +495,25 @@ impl Session {
 /// View, authentication (DNS, asynchronous, within its deadline), then detectors and verdict;
 /// the CPU-bound steps on blocking threads so slow parsing never stalls other sessions.
 async fn scan(
+    shared: &Shared,
     scanner: Arc<Scanner>,
     message: Vec<u8>,
     envelope: Envelope,
 ) -> Result<Report, tokio::task::JoinError> {
+    // The semaphore is never closed, so acquiring cannot fail.
+    let slot = shared.scan_slots.acquire().await.ok();
     if scanner.auth().is_none() {
         return tokio::task::spawn_blocking(move || scanner.scan(message, envelope)).await;
     }
     let s = scanner.clone();
     let view = tokio::task::spawn_blocking(move || s.view(message, envelope)).await?;
+    // Waiting for DNS holds no scan slot.
+    drop(slot);
     let auth = match scanner.auth() {
         Some(stage) => Some(stage.check(&view).await),
         None => None,
     };
+    let _slot = shared.scan_slots.acquire().await.ok();
     tokio::task::spawn_blocking(move || scanner.judge(view, auth)).await
 }
 

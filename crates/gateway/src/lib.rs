@@ -25,6 +25,7 @@ mod headers;
 mod inbound;
 pub mod quarantine;
 pub mod spool;
+mod sync;
 mod tls;
 mod verify;
 
@@ -70,6 +71,11 @@ pub(crate) struct Shared {
     pub recipients: Option<std::collections::HashSet<String>>,
     /// Answers of the downstream servers to recipient probes.
     pub verified: verify::Cache,
+    /// Scans running at once: a couple per core. More would only time-slice the CPU and
+    /// stretch every reply; messages waiting for the disk do not hold a slot.
+    pub scan_slots: Semaphore,
+    /// Open connections to downstream servers, reused between messages.
+    pub pool: delivery::ConnectionPool,
 }
 
 impl Shared {
@@ -244,7 +250,10 @@ pub fn serve(
         Some(p) => Some(read_recipients(&config.base_dir.join(p))?),
         None => None,
     };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let shared = Arc::new(Shared {
+        scan_slots: Semaphore::new(2 * cores),
+        pool: delivery::ConnectionPool::default(),
         verified: verify::Cache::default(),
         recipients,
         tls,
@@ -255,12 +264,11 @@ pub fn serve(
         quarantine,
         queued,
     });
-    // Scans and fsyncs run on the blocking pool; a few per core keep the disk busy without
-    // time-slicing fifty scans at once (which only stretches every reply).
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Scans (bounded by scan_slots) and stores waiting for a group commit run on the blocking
+    // pool; waiting threads cost no CPU, and the more wait together, the fewer flushes.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(4 * cores)
+        .max_blocking_threads(64 + 2 * cores)
         .build()
         .map_err(GatewayError::Runtime)?;
     runtime.block_on(async move {

@@ -1,26 +1,37 @@
-//! Quarantine: each held message is one file, `ID.held` (a JSON line with the envelope and the
-//! full report, then the message as received), fsynced before the 250 reply like the spool.
-//! Beside them, `index.sqlite` holds what people search by (sender, recipients, subject,
-//! symbols, risk, time). The files are the truth: the index is written without waiting for the
-//! disk and is brought back in line with the files whenever the quarantine is opened, so a
-//! crash can lose neither a held message nor, for long, its place in the index.
+//! Quarantine: held messages in one embedded SQLite database (`quarantine.sqlite`): the message
+//! as received, its envelope and full report, and the columns people search by (sender,
+//! recipients, subject, symbols, risk, time). A store returns once its transaction is durable
+//! (WAL, synchronous=FULL), which is before the 250 reply; stores arriving together share one
+//! transaction and one fsync (group commit), and no file is created per message (creating
+//! files was what a busy quarantine spent its time on).
 
 use std::fs;
-use std::io::{self, BufRead, Read};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
+use std::sync::mpsc;
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::spool::{write_synced, QueueEntry, Spool};
+use crate::spool::{QueueEntry, Spool};
 
-const EXT: &str = "held";
+/// Stores committed in one transaction at most.
+const MAX_BATCH: usize = 128;
 
 pub struct Quarantine {
-    dir: PathBuf,
-    index: Mutex<Connection>,
+    /// Reads, releases and deletes.
+    conn: Mutex<Connection>,
+    /// Stores go to the writer thread, which batches them.
+    writer: Mutex<mpsc::Sender<Job>>,
+}
+
+struct Job {
+    held: Held,
+    meta: Vec<u8>,
+    message: Vec<u8>,
+    done: mpsc::SyncSender<Result<(), String>>,
 }
 
 /// One held message as listed: what the index knows.
@@ -56,24 +67,29 @@ pub struct Search {
     pub limit: usize,
 }
 
-fn index_error(e: rusqlite::Error) -> io::Error {
-    io::Error::other(format!("quarantine index: {e}"))
+fn db_error(e: rusqlite::Error) -> io::Error {
+    io::Error::other(format!("quarantine database: {e}"))
+}
+
+fn connect(path: &Path) -> io::Result<Connection> {
+    let conn = Connection::open(path).map_err(db_error)?;
+    // WAL: the CLI reads and releases while the gateway writes. FULL: a commit is on disk when
+    // it returns.
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(db_error)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db_error)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db_error)?;
+    Ok(conn)
 }
 
 impl Quarantine {
-    /// Opens (or creates) the quarantine folder and its index, and reconciles the index with
-    /// the files (a message stored just before a crash is indexed now).
+    /// Opens (or creates) the quarantine database in `dir` and starts its writer.
     pub fn open(dir: &Path) -> io::Result<Quarantine> {
         fs::create_dir_all(dir)?;
-        let conn = Connection::open(dir.join("index.sqlite")).map_err(index_error)?;
-        // WAL lets the CLI read and release while the gateway writes; NORMAL skips the fsync
-        // per insert (the files are the durable record, see the module comment).
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(index_error)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(index_error)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(index_error)?;
+        let path = dir.join("quarantine.sqlite");
+        let conn = connect(&path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS held (
                 id TEXT PRIMARY KEY,
@@ -86,140 +102,74 @@ impl Quarantine {
                 risk TEXT NOT NULL,
                 score REAL NOT NULL,
                 symbols TEXT NOT NULL,
-                size INTEGER NOT NULL
+                size INTEGER NOT NULL,
+                meta TEXT NOT NULL,
+                message BLOB NOT NULL
             );
             CREATE INDEX IF NOT EXISTS held_by_time ON held(received_at);",
         )
-        .map_err(index_error)?;
-        let q = Quarantine {
-            dir: dir.to_path_buf(),
-            index: Mutex::new(conn),
-        };
-        q.reconcile()?;
-        Ok(q)
+        .map_err(db_error)?;
+        let writer_conn = connect(&path)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("quarantine-writer".into())
+            .spawn(move || write_batches(writer_conn, rx))?;
+        Ok(Quarantine {
+            conn: Mutex::new(conn),
+            writer: Mutex::new(tx),
+        })
     }
 
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.{EXT}"))
-    }
-
-    /// Holds a message: the file is written and fsynced (the caller then replies 250), then
-    /// indexed. An index failure is logged, not returned: the next open indexes the file.
+    /// Holds a message; returns once it is durable (the caller then replies 250).
     pub fn store(&self, entry: &QueueEntry, message: &[u8], report: &Value) -> io::Result<()> {
-        let meta = json!({ "entry": entry, "report": report });
-        let mut bytes = serde_json::to_vec(&meta).map_err(io::Error::other)?;
-        bytes.push(b'\n');
-        bytes.extend_from_slice(message);
-        let path = self.path(&entry.id);
-        let tmp = path.with_extension(format!("{EXT}.tmp"));
-        write_synced(&tmp, &bytes)?;
-        fs::rename(&tmp, &path)?;
-        fs::File::open(&self.dir)?.sync_all()?;
-        if let Err(e) = self.index_one(&held_from(entry, report, message.len() as u64)) {
-            eprintln!("quarantine id={}: {e} (indexed on next start)", entry.id);
-        }
-        Ok(())
-    }
-
-    fn index_one(&self, h: &Held) -> io::Result<()> {
-        let conn = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        conn.execute(
-            "INSERT OR REPLACE INTO held
-             (id, received_at, mail_from, recipients, from_header, subject, action, risk, score, symbols, size)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                h.id,
-                h.received_at,
-                h.mail_from,
-                h.recipients.join("\n"),
-                h.from,
-                h.subject,
-                h.action,
-                h.risk,
-                h.score,
-                h.symbols.join(" "),
-                h.size as i64
-            ],
-        )
-        .map_err(index_error)?;
-        Ok(())
-    }
-
-    /// Indexes files the index lacks and forgets rows whose file is gone.
-    fn reconcile(&self) -> io::Result<()> {
-        let mut on_disk = std::collections::HashSet::new();
-        for e in fs::read_dir(&self.dir)?.filter_map(|e| e.ok()) {
-            let p = e.path();
-            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if name.ends_with(&format!(".{EXT}.tmp")) {
-                // A store that never reached its rename was never acknowledged.
-                let _ = fs::remove_file(&p);
-            } else if let Some(id) = name.strip_suffix(&format!(".{EXT}")) {
-                on_disk.insert(id.to_string());
-            }
-        }
-        let indexed: std::collections::HashSet<String> = {
-            let conn = self.index.lock().unwrap_or_else(|e| e.into_inner());
-            let mut stmt = conn.prepare("SELECT id FROM held").map_err(index_error)?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(index_error)?;
-            rows.filter_map(|r| r.ok()).collect()
+        let meta = serde_json::to_vec(&json!({ "entry": entry, "report": report }))
+            .map_err(io::Error::other)?;
+        let (done, result) = mpsc::sync_channel(1);
+        let job = Job {
+            held: held_from(entry, report, message.len() as u64),
+            meta,
+            message: message.to_vec(),
+            done,
         };
-        for id in on_disk.difference(&indexed) {
-            match self.read_meta(id) {
-                Ok((entry, report, size)) => self.index_one(&held_from(&entry, &report, size))?,
-                Err(e) => eprintln!("quarantine {id}: {e}"),
-            }
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| io::Error::other("quarantine writer stopped"))?;
+        match result.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(io::Error::other(format!("quarantine database: {e}"))),
+            Err(_) => Err(io::Error::other("quarantine writer stopped")),
         }
-        let conn = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        for id in indexed.difference(&on_disk) {
-            conn.execute("DELETE FROM held WHERE id = ?1", params![id])
-                .map_err(index_error)?;
-        }
-        Ok(())
-    }
-
-    /// The envelope, the report and the message size, from the file's first line.
-    fn read_meta(&self, id: &str) -> io::Result<(QueueEntry, Value, u64)> {
-        let path = self.path(id);
-        let file = fs::File::open(&path).map_err(|e| not_held(id, e))?;
-        let total = file.metadata()?.len();
-        let mut reader = io::BufReader::new(file);
-        let mut line = Vec::new();
-        reader.read_until(b'\n', &mut line)?;
-        let bad = |e: serde_json::Error| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
-        };
-        let mut meta: Value = serde_json::from_slice(&line).map_err(bad)?;
-        let entry: QueueEntry = serde_json::from_value(meta["entry"].take()).map_err(bad)?;
-        Ok((entry, meta["report"].take(), total - line.len() as u64))
     }
 
     /// A held message's envelope and report.
     pub fn meta(&self, id: &str) -> io::Result<(QueueEntry, Value)> {
-        check_id(id)?;
-        self.read_meta(id).map(|(e, r, _)| (e, r))
+        let meta: String = self.one(id, "meta")?.ok_or_else(|| not_held(id))?;
+        let mut meta: Value = serde_json::from_str(&meta)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))?;
+        let entry: QueueEntry = serde_json::from_value(meta["entry"].take())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))?;
+        Ok((entry, meta["report"].take()))
     }
 
     /// The message as received.
     pub fn message(&self, id: &str) -> io::Result<Vec<u8>> {
-        check_id(id)?;
-        let file = fs::File::open(self.path(id)).map_err(|e| not_held(id, e))?;
-        let mut reader = io::BufReader::new(file);
-        let mut line = Vec::new();
-        reader.read_until(b'\n', &mut line)?;
-        let mut message = Vec::new();
-        reader.read_to_end(&mut message)?;
-        Ok(message)
+        self.one(id, "message")?.ok_or_else(|| not_held(id))
     }
 
-    /// Releases a held message: into the spool for delivery (fsynced there first), then out of
+    fn one<T: rusqlite::types::FromSql>(&self, id: &str, column: &str) -> io::Result<Option<T>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row(
+            &format!("SELECT {column} FROM held WHERE id = ?1"),
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_error)
+    }
+
+    /// Releases a held message: into the spool for delivery (durable there first), then out of
     /// the quarantine. A running gateway delivers it within seconds.
     pub fn release(&self, id: &str, spool: &Spool, now: i64) -> io::Result<()> {
         let (mut entry, _) = self.meta(id)?;
@@ -235,11 +185,13 @@ impl Quarantine {
 
     /// Deletes a held message for good.
     pub fn delete(&self, id: &str) -> io::Result<()> {
-        check_id(id)?;
-        fs::remove_file(self.path(id)).map_err(|e| not_held(id, e))?;
-        let conn = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        conn.execute("DELETE FROM held WHERE id = ?1", params![id])
-            .map_err(index_error)?;
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let n = conn
+            .execute("DELETE FROM held WHERE id = ?1", params![id])
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(not_held(id));
+        }
         Ok(())
     }
 
@@ -255,22 +207,22 @@ impl Quarantine {
 
     /// How many messages are held.
     pub fn count(&self) -> io::Result<u64> {
-        let conn = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.query_row("SELECT COUNT(*) FROM held", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
-            .map_err(index_error)
+            .map_err(db_error)
     }
 
     /// One held message's index entry.
     pub fn get(&self, id: &str) -> io::Result<Option<Held>> {
-        let conn = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.query_row(
             &format!("SELECT {COLUMNS} FROM held WHERE id = ?1"),
             params![id],
             row_to_held,
         )
         .optional()
-        .map_err(index_error)
+        .map_err(db_error)
     }
 
     /// Held messages matching every given criterion, newest first.
@@ -304,12 +256,12 @@ impl Quarantine {
         if s.limit > 0 {
             sql.push_str(&format!(" LIMIT {}", s.limit));
         }
-        let conn = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        let mut stmt = conn.prepare(&sql).map_err(index_error)?;
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = conn.prepare(&sql).map_err(db_error)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), row_to_held)
-            .map_err(index_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(index_error)
+            .map_err(db_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
     }
 }
 
@@ -344,30 +296,59 @@ fn escape_like(v: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// Ids are ours (letters, digits, '-'); anything else never names a file here.
-fn check_id(id: &str) -> io::Result<()> {
-    if id.is_empty()
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{id:?} is not a message id"),
-        ));
-    }
-    Ok(())
+fn not_held(id: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{id} is not in the quarantine"),
+    )
 }
 
-fn not_held(id: &str, e: io::Error) -> io::Error {
-    if e.kind() == io::ErrorKind::NotFound {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{id} is not in the quarantine"),
-        )
-    } else {
-        e
+/// The writer thread: takes the stores waiting now (up to MAX_BATCH), commits them in one
+/// transaction, and answers each. Ends when the quarantine is dropped.
+fn write_batches(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = insert_all(&mut conn, &batch).map_err(|e| e.to_string());
+        for job in batch {
+            let _ = job.done.send(result.clone());
+        }
     }
+}
+
+fn insert_all(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR REPLACE INTO held
+             (id, received_at, mail_from, recipients, from_header, subject, action, risk, score, symbols, size, meta, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?;
+        for job in batch {
+            let h = &job.held;
+            stmt.execute(params![
+                h.id,
+                h.received_at,
+                h.mail_from,
+                h.recipients.join("\n"),
+                h.from,
+                h.subject,
+                h.action,
+                h.risk,
+                h.score,
+                h.symbols.join(" "),
+                h.size as i64,
+                String::from_utf8_lossy(&job.meta),
+                job.message
+            ])?;
+        }
+    }
+    tx.commit()
 }
 
 /// The index entry for a stored message, from its envelope and report.
@@ -436,7 +417,7 @@ mod tests {
         })
     }
 
-    fn temp(name: &str) -> PathBuf {
+    fn temp(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("mm-q-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         d
@@ -507,38 +488,41 @@ mod tests {
         q.delete("A1").unwrap();
         assert!(q.get("A1").unwrap().is_none());
         assert!(q.delete("A1").is_err());
-        assert!(q.meta("../etc/passwd").is_err());
+        assert!(q.meta("nope").is_err());
         let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
-    fn the_index_follows_the_files_after_a_crash() {
-        let dir = temp("reconcile");
+    fn concurrent_stores_share_transactions_and_survive_reopening() {
+        let dir = temp("batch");
         {
-            let q = Quarantine::open(&dir).unwrap();
-            q.store(
-                &entry("C3", "a@b.example", 5),
-                b"x",
-                &report("s", &[("X", 1.0)], "low"),
-            )
-            .unwrap();
+            let q = std::sync::Arc::new(Quarantine::open(&dir).unwrap());
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let q = q.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..10 {
+                            let id = format!("T{t}N{i}");
+                            q.store(
+                                &entry(&id, "a@b.example", i),
+                                id.as_bytes(),
+                                &report("s", &[("X", 1.0)], "low"),
+                            )
+                            .unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
         }
-        // Lost from the index (a crash before its write reached the disk), a half-written
-        // store, and a row whose file was removed by hand.
-        {
-            let conn = Connection::open(dir.join("index.sqlite")).unwrap();
-            conn.execute("DELETE FROM held", []).unwrap();
-            conn.execute(
-                "INSERT INTO held VALUES ('GONE', 1, '', '', '', '', '', '', 0, '', 0)",
-                [],
-            )
-            .unwrap();
-        }
-        fs::write(dir.join("D4.held.tmp"), b"partial").unwrap();
         let q = Quarantine::open(&dir).unwrap();
-        assert_eq!(q.ids().unwrap(), vec!["C3"]);
-        assert!(!dir.join("D4.held.tmp").exists());
-        assert_eq!(q.get("C3").unwrap().unwrap().mail_from, "a@b.example");
+        assert_eq!(q.count().unwrap(), 80);
+        assert_eq!(q.message("T3N7").unwrap(), b"T3N7");
+        let (entry, report) = q.meta("T3N7").unwrap();
+        assert_eq!(entry.mail_from, "a@b.example");
+        assert_eq!(report["risk"], "low");
         let _ = fs::remove_dir_all(&dir);
     }
 }

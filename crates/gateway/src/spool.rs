@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::sync::GroupCommit;
+
 /// One queued message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueueEntry {
@@ -72,9 +74,12 @@ pub struct Spool {
     /// spares the filesystem an inode allocation and a deletion per message, which is what a
     /// busy spool spends most of its time on.
     free: std::sync::Mutex<Vec<PathBuf>>,
+    commit: GroupCommit,
 }
 
 /// Free files kept for reuse at most; more are deleted.
+/// Spare files a spool keeps ready from the start.
+const MIN_FREE: usize = 512;
 const MAX_FREE: usize = 4096;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -98,12 +103,29 @@ impl Spool {
         fs::create_dir_all(dir)?;
         let free_dir = dir.join("free");
         fs::create_dir_all(&free_dir)?;
-        let free: Vec<PathBuf> = fs::read_dir(&free_dir)?
+        let mut free: Vec<PathBuf> = fs::read_dir(&free_dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
+        // A fresh spool starts with spare files, so even the first burst of mail reuses files
+        // instead of allocating inodes while clients wait.
+        let mut made = false;
+        while free.len() < MIN_FREE {
+            let spare = free_dir.join(format!(
+                "{}.{}",
+                std::process::id(),
+                SEQUENCE.fetch_add(1, Ordering::Relaxed)
+            ));
+            File::create(&spare)?;
+            free.push(spare);
+            made = true;
+        }
+        if made {
+            File::open(&free_dir)?.sync_all()?;
+        }
         let spool = Spool {
             dir: dir.to_path_buf(),
             free: std::sync::Mutex::new(free),
+            commit: GroupCommit::new(dir)?,
         };
         for sub in spool.subfolders()? {
             if sub == free_dir {
@@ -162,12 +184,18 @@ impl Spool {
         let folder = path.parent().unwrap_or(&self.dir).to_path_buf();
         if !folder.exists() {
             fs::create_dir_all(&folder)?;
-            File::open(&self.dir)?.sync_all()?;
         }
         let tmp = self.scratch(&path);
-        write_synced(&tmp, &bytes)?;
+        write_unsynced(&tmp, &bytes)?;
         fs::rename(&tmp, &path)?;
-        File::open(&folder)?.sync_all()
+        // Contents, the rename and any new folder reach the disk in one flush shared with
+        // every other writer waiting now.
+        self.commit.commit()
+    }
+
+    /// Group-commit flushes so far.
+    pub fn flushes(&self) -> u64 {
+        self.commit.flushes()
     }
 
     /// Rewrites an entry (with its message) atomically.
@@ -259,6 +287,16 @@ impl Spool {
     }
 }
 
+/// Writes a file without waiting for the disk (a group commit follows).
+pub(crate) fn write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
 /// Writes a file and fsyncs it.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new()
@@ -321,11 +359,16 @@ mod tests {
     fn finished_files_are_reused_and_their_old_content_never_shows() {
         let dir = std::env::temp_dir().join(format!("mailmoat-spool-{}", new_id()));
         let spool = Spool::open(&dir).unwrap();
+        let spares = || fs::read_dir(dir.join("free")).unwrap().count();
+        assert_eq!(spares(), MIN_FREE, "a fresh spool has spare files");
         spool.store(&entry("aa01"), &vec![b'x'; 10_000]).unwrap();
+        assert_eq!(spares(), MIN_FREE - 1);
         spool.remove("aa01").unwrap();
-        assert_eq!(fs::read_dir(dir.join("free")).unwrap().count(), 1);
+        assert_eq!(spares(), MIN_FREE);
+        // The next store takes the file just freed (the newest spare): the long old content
+        // must not show through the short new one.
         spool.store(&entry("bb02"), b"short").unwrap();
-        assert_eq!(fs::read_dir(dir.join("free")).unwrap().count(), 0, "reused");
+        assert_eq!(spares(), MIN_FREE - 1, "reused");
         assert_eq!(spool.message("bb02").unwrap(), b"short");
         // Free files survive a restart as free files, not as queued messages.
         spool.remove("bb02").unwrap();

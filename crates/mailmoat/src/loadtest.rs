@@ -19,6 +19,8 @@ pub struct Options {
     pub messages: usize,
     pub sink: String,
     pub rcpt: String,
+    /// Also answer DNS here (UDP): every name does not exist.
+    pub dns: Option<String>,
     pub paths: Vec<String>,
 }
 
@@ -50,6 +52,10 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
         let received = Arc::new(AtomicUsize::new(0));
         let last_arrival = Arc::new(Mutex::new(Instant::now()));
         tokio::spawn(sink_server(sink, received.clone(), last_arrival.clone()));
+        if let Some(addr) = &options.dns {
+            let socket = tokio::net::UdpSocket::bind(addr).await?;
+            tokio::spawn(nxdomain_server(socket));
+        }
 
         let corpus = Arc::new(corpus);
         let next = Arc::new(AtomicUsize::new(0));
@@ -201,6 +207,44 @@ async fn client(
 }
 
 /// A minimal SMTP server that accepts everything and counts messages.
+/// A DNS server on loopback for which no name exists: the gateway's DNS path (UDP queries,
+/// answers, caching) runs at full rate without a network, as with a local caching resolver
+/// that answers at once.
+async fn nxdomain_server(socket: tokio::net::UdpSocket) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        if let Some(answer) = nxdomain(&buf[..n]) {
+            let _ = socket.send_to(&answer, peer).await;
+        }
+    }
+}
+
+/// The NXDOMAIN answer to a query: its id and question, recursion available, no records.
+fn nxdomain(query: &[u8]) -> Option<Vec<u8>> {
+    if query.len() < 12 || query[2] & 0x80 != 0 {
+        return None;
+    }
+    // The question: labels up to the root, then type and class.
+    let mut i = 12;
+    while *query.get(i)? != 0 {
+        i += 1 + query[i] as usize;
+    }
+    let end = i + 5;
+    if end > query.len() {
+        return None;
+    }
+    let mut answer = Vec::with_capacity(end);
+    answer.extend_from_slice(&query[..2]);
+    answer.push(0x80 | (query[2] & 0x01)); // QR, opcode 0, RD as asked
+    answer.push(0x80 | 3); // RA, NXDOMAIN
+    answer.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    answer.extend_from_slice(&query[12..end]);
+    Some(answer)
+}
+
 async fn sink_server(listener: TcpListener, received: Arc<AtomicUsize>, last: Arc<Mutex<Instant>>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {

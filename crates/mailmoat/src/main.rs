@@ -173,6 +173,10 @@ enum Command {
         sink: String,
         #[arg(long, default_value = "bob@example.com")]
         rcpt: String,
+        /// Also answer DNS on this UDP address, every name not existing (point the gateway's
+        /// [auth.dns] servers here to load its DNS path without a network).
+        #[arg(long)]
+        dns: Option<String>,
         #[arg(required = true)]
         paths: Vec<String>,
     },
@@ -401,6 +405,7 @@ fn main() -> ExitCode {
             messages,
             sink,
             rcpt,
+            dns,
             paths,
         } => loadtest::run(loadtest::Options {
             target,
@@ -408,6 +413,7 @@ fn main() -> ExitCode {
             messages,
             sink,
             rcpt,
+            dns,
             paths,
         }),
         Command::Quarantine { command } => match command {

@@ -281,14 +281,16 @@ fn rejects_and_quarantines_at_the_end_of_data() {
     );
     assert!(r.starts_with("250"), "{r}");
     let id = r.trim().rsplit(' ').next().unwrap().to_string();
-    let q = dir.join("var/quarantine");
-    let held = std::fs::read_to_string(q.join(format!("{id}.held"))).unwrap();
-    let (meta, message) = held.split_once('\n').unwrap();
-    assert!(meta.contains("ATTACH_DOUBLE_EXTENSION"), "{meta}");
-    assert!(
-        message.contains("invoice"),
-        "the message as received follows"
-    );
+    let listed = common::run(&[
+        "quarantine",
+        "list",
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let listed = text(&listed.stdout);
+    assert!(listed.contains(&id), "{listed}");
+    assert!(listed.contains("ATTACH_DOUBLE_EXTENSION"), "{listed}");
     let r = c.mail("alice@sender.example", &["bob@example.com"], HELLO);
     assert!(r.starts_with("250"));
     // The clean one lands in the local sink (default route: a Maildir per recipient).
