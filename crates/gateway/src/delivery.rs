@@ -337,13 +337,6 @@ enum Conn {
 }
 
 impl Conn {
-    async fn rset(&mut self) -> bool {
-        match self {
-            Conn::Plain(c) => c.rset().await.is_ok(),
-            Conn::Tls(c) => c.rset().await.is_ok(),
-        }
-    }
-
     async fn quit(mut self) {
         let _ = match &mut self {
             Conn::Plain(c) => c.cmd(b"QUIT\r\n").await,
@@ -397,22 +390,19 @@ async fn deliver_smtp(
     body: &[u8],
 ) -> Result<Vec<Outcome>, Outcome> {
     let key = format!("{host}:{port}");
-    // A pooled connection first, checked with RSET (the server may have closed it).
-    let mut conn = None;
-    while let Some(mut pooled) = shared.pool.take(&key) {
-        if pooled.rset().await {
-            conn = Some(pooled);
-            break;
-        }
+    // A pooled connection first. It was left clean (after DATA or RSET) moments ago; if the
+    // server has closed it meanwhile, the transaction fails at once and runs again on a new
+    // connection.
+    let (mut conn, pooled) = match shared.pool.take(&key) {
+        Some(c) => (c, true),
+        None => (connect(shared, host, port).await?, false),
+    };
+    let mut result = run_transaction(&mut conn, entry, rcpts, body).await;
+    if result.is_err() && pooled {
+        conn = connect(shared, host, port).await?;
+        result = run_transaction(&mut conn, entry, rcpts, body).await;
     }
-    let mut conn = match conn {
-        Some(c) => c,
-        None => connect(shared, host, port).await?,
-    };
-    let (outcomes, reusable) = match &mut conn {
-        Conn::Plain(c) => transaction(c, entry, rcpts, body).await?,
-        Conn::Tls(c) => transaction(c.as_mut(), entry, rcpts, body).await?,
-    };
+    let (outcomes, reusable) = result?;
     if reusable {
         if let Err(conn) = shared.pool.put(&key, conn) {
             conn.quit().await;
@@ -421,6 +411,18 @@ async fn deliver_smtp(
         conn.quit().await;
     }
     Ok(outcomes)
+}
+
+async fn run_transaction(
+    conn: &mut Conn,
+    entry: &QueueEntry,
+    rcpts: &[String],
+    body: &[u8],
+) -> Result<(Vec<Outcome>, bool), Outcome> {
+    match conn {
+        Conn::Plain(c) => transaction(c, entry, rcpts, body).await,
+        Conn::Tls(c) => transaction(c.as_mut(), entry, rcpts, body).await,
+    }
 }
 
 async fn connect(shared: &Shared, host: &str, port: u16) -> Result<Conn, Outcome> {
