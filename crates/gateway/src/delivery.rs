@@ -236,7 +236,7 @@ async fn attempt(shared: &Shared, mut entry: QueueEntry) -> Option<QueueEntry> {
                 }
             }
         }
-        shared.spool.remove(&entry.id).map(|()| None)
+        shared.spool.remove_delivered(&entry.id).map(|()| None)
     } else {
         shared.spool.update(&entry).map(|()| Some(entry.clone()))
     };
@@ -307,7 +307,12 @@ fn deliver_maildir(
     bytes.extend_from_slice(body);
     let name = format!("{id}.eml");
     let tmp = folder.join("tmp").join(&name);
-    crate::spool::write_synced(&tmp, &bytes)?;
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
     let dest = folder.join("new").join(&name);
     std::fs::rename(&tmp, &dest)?;
     std::fs::File::open(folder.join("new"))?.sync_all()?;

@@ -25,7 +25,7 @@ mod headers;
 mod inbound;
 pub mod quarantine;
 pub mod spool;
-mod sync;
+mod db;
 mod tls;
 mod verify;
 

@@ -8,30 +8,20 @@
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::db::{self, Writer};
 use crate::spool::{QueueEntry, Spool};
-
-/// Stores committed in one transaction at most.
-const MAX_BATCH: usize = 128;
 
 pub struct Quarantine {
     /// Reads, releases and deletes.
     conn: Mutex<Connection>,
-    /// Stores go to the writer thread, which batches them.
-    writer: Mutex<mpsc::Sender<Job>>,
-}
-
-struct Job {
-    held: Held,
-    meta: Vec<u8>,
-    message: Vec<u8>,
-    done: mpsc::SyncSender<Result<(), String>>,
+    /// Stores go to the writer thread (group commit).
+    writer: Writer,
 }
 
 /// One held message as listed: what the index knows.
@@ -68,20 +58,11 @@ pub struct Search {
 }
 
 fn db_error(e: rusqlite::Error) -> io::Error {
-    io::Error::other(format!("quarantine database: {e}"))
+    db::db_error("quarantine", e)
 }
 
 fn connect(path: &Path) -> io::Result<Connection> {
-    let conn = Connection::open(path).map_err(db_error)?;
-    // WAL: the CLI reads and releases while the gateway writes. FULL: a commit is on disk when
-    // it returns.
-    conn.busy_timeout(std::time::Duration::from_secs(30))
-        .map_err(db_error)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(db_error)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(db_error)?;
-    Ok(conn)
+    db::connect(path, "quarantine")
 }
 
 impl Quarantine {
@@ -109,14 +90,10 @@ impl Quarantine {
             CREATE INDEX IF NOT EXISTS held_by_time ON held(received_at);",
         )
         .map_err(db_error)?;
-        let writer_conn = connect(&path)?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("quarantine-writer".into())
-            .spawn(move || write_batches(writer_conn, rx))?;
+        let writer = Writer::start(connect(&path)?, connect(&path)?, "quarantine")?;
         Ok(Quarantine {
             conn: Mutex::new(conn),
-            writer: Mutex::new(tx),
+            writer,
         })
     }
 
@@ -124,23 +101,32 @@ impl Quarantine {
     pub fn store(&self, entry: &QueueEntry, message: &[u8], report: &Value) -> io::Result<()> {
         let meta = serde_json::to_vec(&json!({ "entry": entry, "report": report }))
             .map_err(io::Error::other)?;
-        let (done, result) = mpsc::sync_channel(1);
-        let job = Job {
-            held: held_from(entry, report, message.len() as u64),
-            meta,
-            message: message.to_vec(),
-            done,
-        };
-        self.writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job)
-            .map_err(|_| io::Error::other("quarantine writer stopped"))?;
-        match result.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(io::Error::other(format!("quarantine database: {e}"))),
-            Err(_) => Err(io::Error::other("quarantine writer stopped")),
-        }
+        let held = held_from(entry, report, message.len() as u64);
+        let meta = String::from_utf8_lossy(&meta).into_owned();
+        let message = message.to_vec();
+        self.writer.write(move |c| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO held
+                 (id, received_at, mail_from, recipients, from_header, subject, action, risk, score, symbols, size, meta, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                held.id,
+                held.received_at,
+                held.mail_from,
+                held.recipients.join("\n"),
+                held.from,
+                held.subject,
+                held.action,
+                held.risk,
+                held.score,
+                held.symbols.join(" "),
+                held.size as i64,
+                meta,
+                message
+            ])
+            .map(|_| ())
+        })
     }
 
     /// A held message's envelope and report.
@@ -301,54 +287,6 @@ fn not_held(id: &str) -> io::Error {
         io::ErrorKind::NotFound,
         format!("{id} is not in the quarantine"),
     )
-}
-
-/// The writer thread: takes the stores waiting now (up to MAX_BATCH), commits them in one
-/// transaction, and answers each. Ends when the quarantine is dropped.
-fn write_batches(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let result = insert_all(&mut conn, &batch).map_err(|e| e.to_string());
-        for job in batch {
-            let _ = job.done.send(result.clone());
-        }
-    }
-}
-
-fn insert_all(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO held
-             (id, received_at, mail_from, recipients, from_header, subject, action, risk, score, symbols, size, meta, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?;
-        for job in batch {
-            let h = &job.held;
-            stmt.execute(params![
-                h.id,
-                h.received_at,
-                h.mail_from,
-                h.recipients.join("\n"),
-                h.from,
-                h.subject,
-                h.action,
-                h.risk,
-                h.score,
-                h.symbols.join(" "),
-                h.size as i64,
-                String::from_utf8_lossy(&job.meta),
-                job.message
-            ])?;
-        }
-    }
-    tx.commit()
 }
 
 /// The index entry for a stored message, from its envelope and report.

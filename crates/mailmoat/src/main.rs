@@ -10,6 +10,9 @@ use mailmoat_classifier::Model;
 use mailmoat_core::Action;
 use mailmoat_pipeline::{sources, Config, Report, Scanner};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod classify_cmd;
 mod loadtest;

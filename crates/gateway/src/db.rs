@@ -1,0 +1,185 @@
+//! The embedded stores (spool, quarantine) are SQLite databases written by one thread each,
+//! with group commit: the writes waiting when a transaction starts go into it (each in its own
+//! savepoint, so one failing write fails alone), and all of them are answered once it is
+//! durable (WAL, synchronous=FULL). Fifty messages arriving together cost one fsync, and no
+//! file is created or deleted per message.
+
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use rusqlite::Connection;
+
+/// Writes committed in one transaction at most.
+const MAX_BATCH: usize = 256;
+
+type Write = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
+struct Job {
+    write: Write,
+    done: mpsc::SyncSender<Result<(), String>>,
+}
+
+pub(crate) fn db_error(what: &str, e: rusqlite::Error) -> io::Error {
+    io::Error::other(format!("{what} database: {e}"))
+}
+
+/// Opens a store's database with the settings every connection needs.
+pub(crate) fn connect(path: &Path, what: &str) -> io::Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| db_error(what, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(|e| db_error(what, e))?;
+    // WAL: readers (the CLI, delivery) never wait for the writer. FULL: a commit is on disk
+    // when it returns.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| db_error(what, e))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| db_error(what, e))?;
+    Ok(conn)
+}
+
+/// The writer thread of one database, and its checkpointer.
+pub(crate) struct Writer {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    what: &'static str,
+    commits: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Writer {
+    /// Starts the writer on `conn` and a checkpointer on `checkpoints` (both to one file).
+    pub fn start(
+        conn: Connection,
+        checkpoints: Connection,
+        what: &'static str,
+    ) -> io::Result<Writer> {
+        // Copying the log into the database (a checkpoint) is done beside the writer, never by
+        // it: a checkpoint inside a commit would hold every waiting message for its fsyncs.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| db_error(what, e))?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
+        std::thread::Builder::new()
+            .name(format!("{what}-writer"))
+            .spawn(move || run(conn, rx, counter))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name(format!("{what}-checkpoint"))
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                    // PASSIVE: copies what it can without blocking the writer or readers.
+                    if let Err(e) = checkpoints.query_row(
+                        "PRAGMA wal_checkpoint(PASSIVE)",
+                        [],
+                        |_| Ok(()),
+                    ) {
+                        eprintln!("{what} database: checkpoint failed: {e}");
+                    }
+                }
+            })?;
+        Ok(Writer {
+            jobs: Mutex::new(tx),
+            what,
+            commits,
+            stop,
+        })
+    }
+
+    /// Runs `write` in the next transaction; returns once that transaction is durable.
+    pub fn write(
+        &self,
+        write: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    ) -> io::Result<()> {
+        let (done, result) = mpsc::sync_channel(1);
+        let stopped = || io::Error::other(format!("{} writer stopped", self.what));
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Job {
+                write: Box::new(write),
+                done,
+            })
+            .map_err(|_| stopped())?;
+        match result.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(io::Error::other(format!("{} database: {e}", self.what))),
+            Err(_) => Err(stopped()),
+        }
+    }
+
+    /// Runs `write` in the next transaction without waiting for it (for writes whose loss in
+    /// a crash only repeats work, like removing a delivered message: it is delivered again).
+    pub fn write_later(
+        &self,
+        write: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    ) -> io::Result<()> {
+        let (done, _) = mpsc::sync_channel(1);
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Job {
+                write: Box::new(write),
+                done,
+            })
+            .map_err(|_| io::Error::other(format!("{} writer stopped", self.what)))
+    }
+
+    /// Transactions committed so far.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+}
+
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut answers: Vec<(mpsc::SyncSender<Result<(), String>>, Result<(), String>)> =
+            Vec::with_capacity(batch.len());
+        let committed = (|| -> rusqlite::Result<()> {
+            let mut tx = conn.transaction()?;
+            for job in batch.drain(..) {
+                let mut sp = tx.savepoint()?;
+                let result = (job.write)(&sp);
+                let result = match result {
+                    Ok(()) => sp.commit().map_err(|e| e.to_string()),
+                    Err(e) => {
+                        let _ = sp.rollback();
+                        Err(e.to_string())
+                    }
+                };
+                answers.push((job.done, result));
+            }
+            tx.commit()
+        })();
+        if committed.is_ok() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        for (done, result) in answers {
+            let result = match &committed {
+                Ok(()) => result,
+                Err(e) => Err(format!("commit failed: {e}")),
+            };
+            let _ = done.send(result);
+        }
+        // Jobs not reached because the transaction could not start are answered too.
+        for job in batch {
+            let _ = job.done.send(Err("transaction could not start".into()));
+        }
+    }
+}
