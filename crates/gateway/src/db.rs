@@ -78,11 +78,9 @@ impl Writer {
                 while !stopped.load(Ordering::Relaxed) {
                     std::thread::sleep(std::time::Duration::from_millis(250));
                     // PASSIVE: copies what it can without blocking the writer or readers.
-                    if let Err(e) = checkpoints.query_row(
-                        "PRAGMA wal_checkpoint(PASSIVE)",
-                        [],
-                        |_| Ok(()),
-                    ) {
+                    if let Err(e) =
+                        checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
                         eprintln!("{what} database: checkpoint failed: {e}");
                     }
                 }

@@ -20,12 +20,12 @@ use tokio::sync::Semaphore;
 mod data;
 
 pub use data::wire_form;
+mod db;
 mod delivery;
 mod headers;
 mod inbound;
 pub mod quarantine;
 pub mod spool;
-mod db;
 mod tls;
 mod verify;
 
@@ -314,6 +314,8 @@ pub fn serve(
                             continue;
                         }
                     };
+                    // Replies are whole writes; never hold one back for an ACK.
+                    let _ = stream.set_nodelay(true);
                     let Ok(permit) = connections.clone().try_acquire_owned() else {
                         let _ = stream.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
                         continue;

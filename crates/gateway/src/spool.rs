@@ -109,12 +109,8 @@ fn encode(entry: &QueueEntry) -> io::Result<String> {
 }
 
 fn decode(id: &str, json: &str) -> io::Result<QueueEntry> {
-    serde_json::from_str(json).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("spool entry {id}: {e}"),
-        )
-    })
+    serde_json::from_str(json)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("spool entry {id}: {e}")))
 }
 
 impl Spool {
@@ -224,9 +220,7 @@ impl Spool {
         )
         .optional()
         .map_err(err)?
-        .ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("{id} is not queued"))
-        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{id} is not queued")))
     }
 
     pub fn message(&self, id: &str) -> io::Result<Vec<u8>> {
@@ -341,7 +335,10 @@ mod tests {
         fs::write(dir.join("a1").join("half.tmp"), b"partial").unwrap();
         fs::write(dir.join("free").join("spare"), b"").unwrap();
         let spool = Spool::open(&dir).unwrap();
-        assert_eq!(spool.message("old0a1").unwrap(), b"Subject: old\r\n\r\nbody\r\n");
+        assert_eq!(
+            spool.message("old0a1").unwrap(),
+            b"Subject: old\r\n\r\nbody\r\n"
+        );
         assert_eq!(spool.entries().unwrap().0.len(), 1);
         assert!(!dir.join("a1").exists() && !dir.join("free").exists());
         fs::remove_dir_all(dir).ok();
@@ -356,9 +353,7 @@ mod tests {
                 let spool = spool.clone();
                 std::thread::spawn(move || {
                     for i in 0..20 {
-                        spool
-                            .store(&entry(&format!("t{t}m{i}")), b"x")
-                            .unwrap();
+                        spool.store(&entry(&format!("t{t}m{i}")), b"x").unwrap();
                     }
                 })
             })

@@ -68,6 +68,7 @@ pub async fn recipient(shared: &Shared, address: &str) -> Rcpt {
 async fn probe(hostport: &str, helo: &str, address: &str) -> Option<bool> {
     let addr = tokio::net::lookup_host(hostport).await.ok()?.next()?;
     let mut client = SmtpClient::connect(addr, PROBE_TIMEOUT).await.ok()?;
+    let _ = client.stream.set_nodelay(true);
     if client.read().await.ok()?.code() / 100 != 2 {
         return None;
     }
