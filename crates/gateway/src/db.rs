@@ -16,9 +16,12 @@ const MAX_BATCH: usize = 256;
 
 type Write = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
 
+/// Where a write's outcome is sent.
+type Answer = mpsc::SyncSender<Result<(), String>>;
+
 struct Job {
     write: Write,
-    done: mpsc::SyncSender<Result<(), String>>,
+    done: Answer,
 }
 
 pub(crate) fn db_error(what: &str, e: rusqlite::Error) -> io::Error {
@@ -147,8 +150,7 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: Arc<AtomicU64>)
                 Err(_) => break,
             }
         }
-        let mut answers: Vec<(mpsc::SyncSender<Result<(), String>>, Result<(), String>)> =
-            Vec::with_capacity(batch.len());
+        let mut answers: Vec<(Answer, Result<(), String>)> = Vec::with_capacity(batch.len());
         let committed = (|| -> rusqlite::Result<()> {
             let mut tx = conn.transaction()?;
             for job in batch.drain(..) {
