@@ -299,3 +299,23 @@ async fn sink_session(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_nxdomain_with_the_question() {
+        // id 0x1234, RD, one question: example.com A IN.
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+        let a = nxdomain(&q).unwrap();
+        assert_eq!(&a[..2], &[0x12, 0x34]);
+        assert_eq!(a[2] & 0x80, 0x80, "a response");
+        assert_eq!(a[2] & 0x01, 0x01, "RD copied");
+        assert_eq!(a[3] & 0x0f, 3, "NXDOMAIN");
+        assert_eq!(&a[12..], &q[12..]);
+        assert!(nxdomain(&a).is_none(), "responses are not answered");
+        assert!(nxdomain(&q[..14]).is_none(), "truncated");
+    }
+}

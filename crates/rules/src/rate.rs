@@ -116,6 +116,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn peek_counts_without_recording() {
+        let store = MemoryRateStore::default();
+        assert_eq!(store.peek("k", 100, 60), 0);
+        store.hit("k", 90, 60, 10);
+        store.hit("k", 95, 60, 10);
+        assert_eq!(store.peek("k", 100, 60), 2);
+        assert_eq!(store.peek("k", 100, 60), 2, "peeking records nothing");
+        assert_eq!(
+            store.peek("k", 152, 60),
+            1,
+            "the window slid past the first"
+        );
+    }
+
+    #[test]
     fn sliding_window_counts_and_forgets() {
         let store = MemoryRateStore::default();
         for i in 0..5 {
