@@ -513,7 +513,7 @@ async fn scan(
         Some(stage) => Some(stage.check(&view).await),
         None => None,
     };
-    let _slot = shared.scan_slots.acquire().await.ok();
+    let _slot = shared.judge_slots.acquire().await.ok();
     tokio::task::spawn_blocking(move || scanner.judge(view, auth)).await
 }
 

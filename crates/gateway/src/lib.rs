@@ -72,8 +72,11 @@ pub(crate) struct Shared {
     /// Answers of the downstream servers to recipient probes.
     pub verified: verify::Cache,
     /// Scans running at once: a couple per core. More would only time-slice the CPU and
-    /// stretch every reply; messages waiting for the disk do not hold a slot.
+    /// stretch every reply; messages waiting for DNS or the disk do not hold a slot. The second
+    /// half of a scan (detectors and verdict, after authentication) has slots of its own, so a
+    /// message nearly done never queues behind messages just starting.
     pub scan_slots: Semaphore,
+    pub judge_slots: Semaphore,
     /// Open connections to downstream servers, reused between messages.
     pub pool: delivery::ConnectionPool,
 }
@@ -253,6 +256,7 @@ pub fn serve(
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let shared = Arc::new(Shared {
         scan_slots: Semaphore::new(2 * cores),
+        judge_slots: Semaphore::new(2 * cores),
         pool: delivery::ConnectionPool::default(),
         verified: verify::Cache::default(),
         recipients,
@@ -356,10 +360,11 @@ async fn health_endpoint(listener: TcpListener, shared: Arc<Shared>) {
             let mut buf = [0u8; 1024];
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
                 .await;
-            let queued = shared.spool.entries().map(|(e, _)| e.len()).unwrap_or(0);
+            let queued = shared.spool.count().unwrap_or(0);
             let quarantined = shared.quarantine.count().unwrap_or(0);
+            let commits = shared.spool.commits();
             let body = format!(
-                "{{\"status\":\"ok\",\"queued\":{queued},\"quarantined\":{quarantined}}}\n"
+                "{{\"status\":\"ok\",\"queued\":{queued},\"quarantined\":{quarantined},\"spool_commits\":{commits}}}\n"
             );
             let _ = stream
                 .write_all(

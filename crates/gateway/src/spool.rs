@@ -267,6 +267,14 @@ impl Spool {
         self.writer.write_later(move |c| delete(c, &id))
     }
 
+    /// How many messages are queued.
+    pub fn count(&self) -> io::Result<u64> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(err)
+    }
+
     /// Transactions committed so far (each covers every write waiting when it began).
     pub fn commits(&self) -> u64 {
         self.writer.commits()
