@@ -151,8 +151,8 @@ pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored(
         "FIRST_CONTACT",
         "impersonation",
-        0.5,
-        "This sender has never had mail delivered to this recipient before; weighs most together with impersonation signs.",
+        0.0,
+        "This sender has never had mail delivered to this recipient before. Every new correspondent is one, so alone it weighs nothing; with impersonation signs it is IMP_FIRST_CONTACT (rules/default.toml).",
     ),
     SymbolDef::scored(
         "DNSBL_MISCONFIGURED",
