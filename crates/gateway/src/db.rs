@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Writes committed in one transaction at most.
 const MAX_BATCH: usize = 256;
@@ -40,6 +40,24 @@ pub(crate) fn connect(path: &Path, what: &str) -> io::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| db_error(what, e))?;
     Ok(conn)
+}
+
+/// One column of the row with this id (`table` and `column` are ours, never input).
+pub(crate) fn column_by_id<T: rusqlite::types::FromSql>(
+    conn: &Mutex<Connection>,
+    what: &str,
+    table: &str,
+    column: &str,
+    id: &str,
+) -> io::Result<Option<T>> {
+    let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+    conn.query_row(
+        &format!("SELECT {column} FROM {table} WHERE id = ?1"),
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(|e| db_error(what, e))
 }
 
 /// The writer thread of one database, and its checkpointer.
@@ -101,20 +119,11 @@ impl Writer {
         &self,
         write: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     ) -> io::Result<()> {
-        let (done, result) = mpsc::sync_channel(1);
-        let stopped = || io::Error::other(format!("{} writer stopped", self.what));
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Job {
-                write: Box::new(write),
-                done,
-            })
-            .map_err(|_| stopped())?;
+        let result = self.send(Box::new(write))?;
         match result.recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(io::Error::other(format!("{} database: {e}", self.what))),
-            Err(_) => Err(stopped()),
+            Err(_) => Err(self.stopped()),
         }
     }
 
@@ -124,15 +133,22 @@ impl Writer {
         &self,
         write: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     ) -> io::Result<()> {
-        let (done, _) = mpsc::sync_channel(1);
+        self.send(Box::new(write)).map(drop)
+    }
+
+    /// Queues a write; the receiver gets its outcome once its transaction has committed.
+    fn send(&self, write: Write) -> io::Result<mpsc::Receiver<Result<(), String>>> {
+        let (done, result) = mpsc::sync_channel(1);
         self.jobs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .send(Job {
-                write: Box::new(write),
-                done,
-            })
-            .map_err(|_| io::Error::other(format!("{} writer stopped", self.what)))
+            .send(Job { write, done })
+            .map_err(|_| self.stopped())?;
+        Ok(result)
+    }
+
+    fn stopped(&self) -> io::Error {
+        io::Error::other(format!("{} writer stopped", self.what))
     }
 
     /// Transactions committed so far.

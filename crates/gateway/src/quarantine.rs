@@ -145,14 +145,7 @@ impl Quarantine {
     }
 
     fn one<T: rusqlite::types::FromSql>(&self, id: &str, column: &str) -> io::Result<Option<T>> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        conn.query_row(
-            &format!("SELECT {column} FROM held WHERE id = ?1"),
-            params![id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_error)
+        db::column_by_id(&self.conn, "quarantine", "held", column, id)
     }
 
     /// Releases a held message: into the spool for delivery (durable there first), then out of

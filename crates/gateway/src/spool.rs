@@ -212,15 +212,8 @@ impl Spool {
     }
 
     fn one<T: rusqlite::types::FromSql>(&self, id: &str, column: &str) -> io::Result<T> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        conn.query_row(
-            &format!("SELECT {column} FROM queue WHERE id = ?1"),
-            params![id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(err)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{id} is not queued")))
+        db::column_by_id(&self.conn, WHAT, "queue", column, id)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{id} is not queued")))
     }
 
     pub fn message(&self, id: &str) -> io::Result<Vec<u8>> {
