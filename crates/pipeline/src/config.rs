@@ -17,6 +17,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// The statistical classifier's model and thresholds.
     pub classifier: mailmoat_classifier::Config,
+    /// Stage-2 analysers (attachments: true types, archives, hashes).
+    pub analyzers: AnalyzersConfig,
     /// Sender authentication, DNS blocklists and first contact (needs DNS; the gateway runs it).
     pub auth: mailmoat_auth::AuthConfig,
     /// Weights, caps, forced actions and thresholds.
@@ -32,6 +34,13 @@ pub struct Config {
     /// Relative paths in the file resolve against this folder (the file's own).
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `[analyzers]`: one table per stage-2 analyser.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyzersConfig {
+    pub attachments: mailmoat_analyzers::Config,
 }
 
 /// `[rules]`
@@ -157,6 +166,11 @@ pub enum ConfigError {
     Auth {
         path: String,
         source: mailmoat_auth::AuthError,
+    },
+    #[error("{path}: [analyzers.attachments]: {source}")]
+    Analyzers {
+        path: String,
+        source: mailmoat_analyzers::HashListError,
     },
     #[error("{path}: [classifier]: {source}")]
     Classifier {

@@ -12,4 +12,4 @@ pub mod symbols_doc;
 pub use config::{Config, ConfigError, GatewayConfig, RulesConfig, DEFAULT_RULE_PACK};
 pub use live::{reload_on_sighup, LiveScanner, Reloaded};
 pub use report::Report;
-pub use scanner::{configured_detectors, symbol_table, Scanner, SYMBOLS};
+pub use scanner::{analysis_detectors, configured_detectors, symbol_table, Scanner, SYMBOLS};

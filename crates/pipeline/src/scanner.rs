@@ -36,6 +36,7 @@ pub fn symbol_table() -> SymbolTable {
     let mut declarations = mailmoat_detectors::symbols();
     declarations.push(mailmoat_classifier::detector::SYMBOLS);
     declarations.push(mailmoat_auth::SYMBOLS);
+    declarations.push(mailmoat_analyzers::SYMBOLS);
     declarations.push(SYMBOLS);
     SymbolTable::new(&declarations).expect("every symbol is declared once (checked by tests)")
 }
@@ -274,10 +275,29 @@ fn build_auth(
     }
 }
 
-/// The detectors a configuration enables: stage-1 detectors, then the classifier (its model is
-/// loaded here, so a missing or damaged model file is a configuration error).
-pub fn configured_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
+/// The detectors and stage-2 analysers a configuration enables, without the classifier (the
+/// case runner's detector cases use this, so retraining the model never changes them).
+pub fn analysis_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
     let mut detectors = config.detectors.build();
+    if config.analyzers.attachments.enabled {
+        let attachments = config
+            .analyzers
+            .attachments
+            .build(&config.base_dir)
+            .map_err(|source| ConfigError::Analyzers {
+                path: config.origin.clone(),
+                source,
+            })?;
+        detectors.push(Box::new(attachments));
+    }
+    Ok(detectors)
+}
+
+/// The detectors a configuration enables: stage-1 detectors and stage-2 analysers, then the
+/// classifier (its model is loaded here, so a missing or damaged model file is a configuration
+/// error).
+pub fn configured_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
+    let mut detectors = analysis_detectors(config)?;
     let classifier = config
         .classifier
         .build(&config.base_dir)

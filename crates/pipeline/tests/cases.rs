@@ -179,6 +179,7 @@ fn case_files() -> Vec<PathBuf> {
         manifest.join("../../rules/cases"),
         manifest.join("../classifier/cases"),
         manifest.join("../auth/cases"),
+        manifest.join("../analyzers/cases"),
     ];
     let detectors = manifest.join("../detectors/src");
     for detector in std::fs::read_dir(&detectors).expect("detectors src dir") {
@@ -229,7 +230,8 @@ fn run(case: &Case) -> (Report, SymbolTable) {
     let mut detectors = if case.with_classifier {
         mailmoat_pipeline::configured_detectors(&config).expect("default detectors build")
     } else {
-        config.detectors.build()
+        mailmoat_pipeline::analysis_detectors(&config)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.path.display()))
     };
     if case.failing_detector {
         detectors.push(Box::new(Failing));

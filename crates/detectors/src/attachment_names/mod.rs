@@ -181,6 +181,14 @@ impl Detector for AttachmentNames {
 }
 
 /// Runs of spaces or underscores pushing the real extension out of view.
+/// Whether a file name ends in an extension that runs code when opened (the built-in list).
+pub fn is_executable_name(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        let ext = ext.trim().to_ascii_lowercase();
+        EXECUTABLE.contains(&ext.as_str())
+    })
+}
+
 fn padded_before_extension(name: &str) -> bool {
     let Some(dot) = name.rfind('.') else {
         return false;
