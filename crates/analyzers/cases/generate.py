@@ -174,6 +174,20 @@ expect: ARCHIVE_EXECUTABLE at attachment report.pdf.gz > report.pdf
 """, message("Report", "Report attached.",
              [("report.pdf.gz", "application/gzip", gzip.compress(PE))]))
 
+write("declared_image_is_archive", """
+# Declared a JPEG, the bytes are a zip holding a script.
+expect: FILETYPE_DECLARED_MISMATCH at attachment holiday.jpg
+expect: ARCHIVE_EXECUTABLE at attachment holiday.jpg > run.js
+""", message("Photos", "Photos from the trip.",
+             [("holiday.jpg", "image/jpeg", zip_bytes([("run.js", SCRIPT)]))]))
+
+write("declared_octet_stream_zip", """
+# A zip sent as application/octet-stream or application/zip is declared honestly enough.
+expect-not: FILETYPE_DECLARED_MISMATCH
+""", message("Files", "Files attached.",
+             [("files.bin", "application/octet-stream", zip_bytes([("a.txt", b"hello")])),
+              ("files.zip", ZIP, zip_bytes([("b.txt", b"hello")]))]))
+
 write("clean_zip", """
 # Ordinary documents in a zip: nothing to say.
 expect-not: ARCHIVE_EXECUTABLE ARCHIVE_ENCRYPTED ARCHIVE_BOMB ARCHIVE_TOO_DEEP ARCHIVE_DAMAGED FILETYPE_DISGUISED_EXECUTABLE HASH_KNOWN_BAD ANALYZER_LIMIT ARCHIVE_UNOPENED

@@ -97,6 +97,28 @@ impl<'a> Walk<'a> {
         self.stopped.is_some()
     }
 
+    /// An attachment's declared Content-Type against what its bytes are.
+    pub fn declared(&mut self, location: &Location, name: &str, declared: &str, data: &[u8]) {
+        let innocent = declared.starts_with("image/")
+            || declared.starts_with("text/")
+            || declared.starts_with("audio/")
+            || declared.starts_with("video/")
+            || declared == "application/pdf";
+        let what = match kind(data) {
+            Kind::Executable => "a program",
+            Kind::Zip => "a zip archive",
+            Kind::Gzip => "a gzip archive",
+            Kind::Other => return,
+        };
+        if innocent {
+            self.findings.add(
+                "FILETYPE_DECLARED_MISMATCH",
+                format!("{name} is declared {declared} but is {what}"),
+                location.clone(),
+            );
+        }
+    }
+
     /// One object: an attachment (depth 0) or an archive member.
     pub fn object(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
         let (sha256, md5) = digests(data);

@@ -71,6 +71,12 @@ pub const SYMBOLS: &[SymbolDef] = &[
         "A program whose file name claims another type (a document or picture name on an executable): only done to deceive.",
     ),
     SymbolDef::scored(
+        "FILETYPE_DECLARED_MISMATCH",
+        "attachments",
+        2.0,
+        "An attachment declared as a picture, text, media or PDF whose bytes are a program or an archive: the declared type is there to get it past filters.",
+    ),
+    SymbolDef::scored(
         "HASH_KNOWN_BAD",
         "signature",
         20.0,
@@ -166,6 +172,12 @@ impl Detector for Attachments {
                 .file_name
                 .clone()
                 .unwrap_or_else(|| "(unnamed)".to_string());
+            walk.declared(
+                &attachment.location,
+                &name,
+                &attachment.content_type,
+                &attachment.data,
+            );
             walk.object(&attachment.location, &name, &attachment.data, 0);
         }
         walk.finish();
