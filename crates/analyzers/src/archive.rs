@@ -291,6 +291,9 @@ impl<'a> Walk<'a> {
                     let order: Vec<&(String, Source)> =
                         opened_with.iter().chain(self.passwords.iter()).collect();
                     for (password, source) in order {
+                        if self.started.elapsed() > self.budget {
+                            break;
+                        }
                         // ZipCrypto accepts 1 wrong password in 256: only a read that passes the
                         // CRC (or AES's HMAC) counts as opened.
                         let Ok(mut f) = archive.by_index_decrypt(i, password.as_bytes()) else {

@@ -13,14 +13,26 @@ use tokio::net::{TcpListener, TcpStream};
 
 use mailmoat_pipeline::sources;
 
+#[derive(clap::Args)]
 pub struct Options {
+    /// The gateway to load (host:port).
+    #[arg(long)]
     pub target: String,
+    #[arg(long, default_value_t = 50)]
     pub connections: usize,
+    /// Messages to send (0: each corpus message once).
+    #[arg(long, default_value_t = 0)]
     pub messages: usize,
+    /// Where the sink listens (route the gateway's deliveries here).
+    #[arg(long, default_value = "127.0.0.1:2626")]
     pub sink: String,
+    #[arg(long, default_value = "bob@example.com")]
     pub rcpt: String,
-    /// Also answer DNS here (UDP): every name does not exist.
+    /// Also answer DNS on this UDP address, every name not existing (point the gateway's
+    /// [auth.dns] servers here to load its DNS path without a network).
+    #[arg(long)]
     pub dns: Option<String>,
+    #[arg(required = true)]
     pub paths: Vec<String>,
 }
 

@@ -162,27 +162,7 @@ enum Command {
     },
     /// SMTP load on a gateway (ours or a reference MTA) with a sink for what it relays:
     /// messages/s accepted and end to end, and end-of-DATA latency (p50, p99).
-    Loadtest {
-        /// The gateway to load (host:port).
-        #[arg(long)]
-        target: String,
-        #[arg(long, default_value_t = 50)]
-        connections: usize,
-        /// Messages to send (0: each corpus message once).
-        #[arg(long, default_value_t = 0)]
-        messages: usize,
-        /// Where the sink listens (route the gateway's deliveries here).
-        #[arg(long, default_value = "127.0.0.1:2626")]
-        sink: String,
-        #[arg(long, default_value = "bob@example.com")]
-        rcpt: String,
-        /// Also answer DNS on this UDP address, every name not existing (point the gateway's
-        /// [auth.dns] servers here to load its DNS path without a network).
-        #[arg(long)]
-        dns: Option<String>,
-        #[arg(required = true)]
-        paths: Vec<String>,
-    },
+    Loadtest(loadtest::Options),
     /// Held messages: list, release for delivery, delete.
     Quarantine {
         #[command(subcommand)]
@@ -402,23 +382,7 @@ fn main() -> ExitCode {
             },
         ),
         Command::Serve { config } => serve_cmd::serve(config),
-        Command::Loadtest {
-            target,
-            connections,
-            messages,
-            sink,
-            rcpt,
-            dns,
-            paths,
-        } => loadtest::run(loadtest::Options {
-            target,
-            connections,
-            messages,
-            sink,
-            rcpt,
-            dns,
-            paths,
-        }),
+        Command::Loadtest(options) => loadtest::run(options),
         Command::Quarantine { command } => match command {
             QuarantineCommand::List {
                 from,

@@ -28,7 +28,7 @@ fn scanning_the_samples_lists_each_and_exits_1() {
         "{out}"
     );
     assert!(
-        lines[1].contains("\tquarantine\tmedium\t") && lines[1].contains("ATTACH_DOUBLE_EXTENSION"),
+        lines[1].contains("\treject\thigh\t") && lines[1].contains("ATTACH_DOUBLE_EXTENSION"),
         "{out}"
     );
 }
