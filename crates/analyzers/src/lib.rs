@@ -7,12 +7,19 @@
 //! Every object is analysed within a budget (depth, bytes unpacked, members, compression
 //! ratio, time); what a budget stops is ANALYZER_LIMIT evidence and the message moves on.
 
-mod archive;
+mod containers;
+mod disk;
+mod filetype;
 mod hashes;
+mod installers;
+mod lnk;
 mod passwords;
+mod pe;
+mod rar;
+mod script;
+mod walk;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use mailmoat_core::{Findings, SymbolDef};
 use mailmoat_detectors::Detector;
@@ -86,7 +93,151 @@ pub const SYMBOLS: &[SymbolDef] = &[
         "ANALYZER_LIMIT",
         "attachments",
         0.0,
-        "An attachment analysis stopped at a budget (time, bytes, members); what lies beyond was not analysed and the message moved on by policy.",
+        "An attachment analysis stopped at a budget (bytes, members, object size); what lies beyond was not analysed and the message moved on by policy.",
+    ),
+    SymbolDef::scored(
+        "ANALYZER_TIMEOUT",
+        "attachments",
+        0.0,
+        "An attachment analysis ran out of time (per attachment or per message); what was not reached was not analysed and the message moved on by policy.",
+    ),
+    SymbolDef::scored(
+        "ARCHIVE_LISTED_ONLY",
+        "attachments",
+        0.5,
+        "A RAR archive whose compressed members were listed (names, sizes) but not unpacked: RAR decompression is not built in. Their names were checked.",
+    ),
+    SymbolDef::scored(
+        "DISK_IMAGE",
+        "attachments",
+        3.0,
+        "A disk image (ISO, UDF, IMG): mounting one hides its files from Windows' mark-of-the-web, which is why malware campaigns mail them; legitimate senders rarely do.",
+    ),
+    SymbolDef::scored(
+        "PE_INJECTION_IMPORTS",
+        "malware",
+        6.0,
+        "A program that imports what process injection needs (writing into another process and starting a thread there): how loaders hide inside legitimate processes.",
+    ),
+    SymbolDef::scored(
+        "PE_DOWNLOADER_IMPORTS",
+        "malware",
+        4.0,
+        "A program that imports what downloading a file and running it needs (URLDownloadToFile, or internet reads with process creation).",
+    ),
+    SymbolDef::scored(
+        "PE_PERSISTENCE",
+        "malware",
+        3.0,
+        "A program that makes itself start again (Run keys, services, scheduled tasks).",
+    ),
+    SymbolDef::scored(
+        "PE_KEYLOGGER_IMPORTS",
+        "malware",
+        3.0,
+        "A program that imports keyboard hooks together with key-state reads: what keyloggers need.",
+    ),
+    SymbolDef::scored(
+        "PE_PACKED",
+        "malware",
+        3.0,
+        "A packed program (packer section names, compressed or encrypted code, almost no imports): its real code is hidden from static analysis.",
+    ),
+    SymbolDef::scored(
+        "PE_UNSIGNED",
+        "attachments",
+        1.0,
+        "A Windows program without an Authenticode signature: nobody vouches for it.",
+    ),
+    SymbolDef::scored(
+        "PE_SIGNATURE_INVALID",
+        "malware",
+        5.0,
+        "A program whose Authenticode signature does not match its content: changed after signing, or a signature copied from another file. (The certificate chain is not checked here.)",
+    ),
+    SymbolDef::scored(
+        "PE_DOTNET",
+        "attachments",
+        1.0,
+        "A .NET program: many mailed loaders and stealers are .NET.",
+    ),
+    SymbolDef::scored(
+        "PE_OVERLAY",
+        "attachments",
+        1.0,
+        "A program carrying data after its last section (not its signature): installers do this, and so do droppers hiding a payload.",
+    ),
+    SymbolDef::scored(
+        "PE_SIDELOADING_DLL",
+        "malware",
+        5.0,
+        "A DLL named like one Windows programs load from their own folder (version.dll, dbghelp.dll…), mailed beside a program: DLL side-loading, where a signed program runs the attacker's DLL.",
+    ),
+    SymbolDef::scored(
+        "PE_MALFORMED",
+        "attachments",
+        2.0,
+        "A Windows program whose structure does not parse: damaged, or built to break analysers.",
+    ),
+    SymbolDef::scored(
+        "EXECUTABLE_UNIX",
+        "attachments",
+        3.0,
+        "A Linux (ELF) or macOS (Mach-O) program in mail.",
+    ),
+    SymbolDef::scored(
+        "LNK_RUNS_INTERPRETER",
+        "malware",
+        7.0,
+        "A shortcut that starts PowerShell, cmd, mshta, a script host or another tool that runs what its arguments say: shortcuts in mail exist to run commands.",
+    ),
+    SymbolDef::scored(
+        "LNK_HIDDEN_ARGUMENTS",
+        "malware",
+        3.0,
+        "A shortcut that hides what it runs: arguments past what the Properties dialog shows, padding, a minimised window, a document's icon.",
+    ),
+    SymbolDef::scored(
+        "MSI_CUSTOM_ACTION",
+        "attachments",
+        4.0,
+        "An installer that runs a script or a command line at install time.",
+    ),
+    SymbolDef::scored(
+        "CHM_FILE",
+        "attachments",
+        4.0,
+        "Compiled HTML help: its pages run script with the user's rights; mailed CHM files are a known dropper.",
+    ),
+    SymbolDef::scored(
+        "SCRIPT_OBFUSCATED",
+        "malware",
+        4.0,
+        "A script written not to be read: long base64/hex blobs, strings built from character codes or cut into pieces, eval/Execute chains, Script Encoder, high entropy.",
+    ),
+    SymbolDef::scored(
+        "SCRIPT_DOWNLOADER",
+        "malware",
+        6.0,
+        "A script that downloads from the internet (XMLHTTP, WebClient, Invoke-WebRequest, curl…) and saves or runs what it gets.",
+    ),
+    SymbolDef::scored(
+        "SCRIPT_EXECUTES",
+        "malware",
+        3.0,
+        "A script that starts programs (WScript.Shell Run/Exec, Shell.Application, Start-Process, cmd /c).",
+    ),
+    SymbolDef::scored(
+        "SCRIPT_LOLBIN",
+        "malware",
+        5.0,
+        "A script that misuses Windows' own tools to download or run code (certutil -urlcache, bitsadmin /transfer, mshta http:, regsvr32 /i:http, rundll32 javascript:…).",
+    ),
+    SymbolDef::scored(
+        "SCRIPT_ENCODED_COMMAND",
+        "malware",
+        5.0,
+        "PowerShell started with -EncodedCommand: the command is hidden in base64. It was decoded and analysed.",
     ),
 ];
 
@@ -105,8 +256,12 @@ pub struct Config {
     /// `bomb_min_bytes`, is a bomb.
     pub max_ratio: u64,
     pub bomb_min_bytes: u64,
-    /// Time for all attachments of one message.
+    /// Time for all attachments of one message (ANALYZER_TIMEOUT when it runs out).
     pub time_budget_ms: u64,
+    /// Time for one attachment, everything inside it included; the next attachment gets its own.
+    pub attachment_time_budget_ms: u64,
+    /// An object (a member, a carved file) larger than this unpacked is not analysed.
+    pub max_object_bytes: u64,
     /// Passwords tried on every encrypted archive, after those found in the message.
     pub passwords: Vec<String>,
     /// Known-bad hashes: a file of SHA-256 or MD5 hex digests, one per line with an optional
@@ -124,6 +279,8 @@ impl Default for Config {
             max_ratio: 200,
             bomb_min_bytes: 10 << 20,
             time_budget_ms: 2000,
+            attachment_time_budget_ms: 1000,
+            max_object_bytes: 64 << 20,
             passwords: vec!["infected".into(), "1234".into()],
             known_bad_hashes: None,
         }
@@ -160,14 +317,9 @@ impl Detector for Attachments {
             return;
         }
         let passwords = passwords::candidates(view, &self.config.passwords);
-        let mut walk = archive::Walk::new(
-            &self.config,
-            &self.known_bad,
-            &passwords,
-            Duration::from_millis(self.config.time_budget_ms),
-            findings,
-        );
+        let mut walk = walk::Walk::new(&self.config, &self.known_bad, &passwords, findings);
         for attachment in &view.attachments {
+            walk.attachment();
             let name = attachment
                 .file_name
                 .clone()

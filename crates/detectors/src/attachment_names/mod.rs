@@ -180,7 +180,18 @@ impl Detector for AttachmentNames {
     }
 }
 
-/// Runs of spaces or underscores pushing the real extension out of view.
+/// A decoy extension in front of an executable one: "invoice.pdf.exe" gives ("pdf", "exe").
+/// For names inside archives, which the gateway sees only once they are unpacked.
+pub fn double_extension(name: &str) -> Option<(String, String)> {
+    let segments: Vec<&str> = name.trim_end_matches(['.', ' ']).split('.').collect();
+    if segments.len() < 3 {
+        return None;
+    }
+    let ext = segments[segments.len() - 1].trim().to_ascii_lowercase();
+    let inner = segments[segments.len() - 2].trim().to_ascii_lowercase();
+    (EXECUTABLE.contains(&ext.as_str()) && DECOY.contains(&inner.as_str())).then_some((inner, ext))
+}
+
 /// Whether a file name ends in an extension that runs code when opened (the built-in list).
 pub fn is_executable_name(name: &str) -> bool {
     name.rsplit_once('.').is_some_and(|(_, ext)| {
@@ -189,6 +200,7 @@ pub fn is_executable_name(name: &str) -> bool {
     })
 }
 
+/// Runs of spaces or underscores pushing the real extension out of view.
 fn padded_before_extension(name: &str) -> bool {
     let Some(dot) = name.rfind('.') else {
         return false;

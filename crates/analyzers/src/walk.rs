@@ -1,0 +1,377 @@
+//! The walk over one message's attachments: each object is hashed, typed from its bytes, and
+//! handed to what knows that type: containers are opened (in memory) and their members walked
+//! in turn, programs, shortcuts, installers and scripts are read statically. All within the
+//! budgets: per message (time, bytes unpacked, members) and per attachment (time) and object
+//! (bytes).
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use mailmoat_core::{Findings, Location};
+use mailmoat_detectors::attachment_names::{double_extension, is_executable_name};
+
+use crate::filetype::{self, Kind};
+use crate::hashes::{digests, HashList};
+use crate::passwords::Source;
+use crate::Config;
+
+pub struct Walk<'a> {
+    pub(crate) config: &'a Config,
+    known_bad: &'a HashList,
+    pub(crate) passwords: &'a [(String, Source)],
+    pub(crate) findings: &'a mut Findings,
+    started: Instant,
+    budget: Duration,
+    attachment_started: Instant,
+    attachment_budget: Duration,
+    /// The attachment whose time ran out (reported once, the next attachment gets its own).
+    attachment_stopped: bool,
+    unpacked: u64,
+    members: usize,
+    /// Why the whole walk stopped early: (symbol, why), reported once.
+    stopped: Option<(&'static str, String)>,
+    /// DLLs named like ones Windows programs load from their own folder, and the folders
+    /// (containers) that hold a program: together they are a side-loading kit.
+    pub(crate) sideload_dlls: Vec<(Location, String)>,
+    pub(crate) program_folders: Vec<Location>,
+}
+
+impl<'a> Walk<'a> {
+    pub fn new(
+        config: &'a Config,
+        known_bad: &'a HashList,
+        passwords: &'a [(String, Source)],
+        findings: &'a mut Findings,
+    ) -> Self {
+        let now = Instant::now();
+        Walk {
+            config,
+            known_bad,
+            passwords,
+            findings,
+            started: now,
+            budget: Duration::from_millis(config.time_budget_ms),
+            attachment_started: now,
+            attachment_budget: Duration::from_millis(config.attachment_time_budget_ms),
+            attachment_stopped: false,
+            unpacked: 0,
+            members: 0,
+            stopped: None,
+            sideload_dlls: Vec::new(),
+            program_folders: Vec::new(),
+        }
+    }
+
+    /// Reports what the walk concluded across objects, and a budget that stopped it, once.
+    pub fn finish(self) {
+        for (location, name) in &self.sideload_dlls {
+            let folder = parent(location);
+            if self.program_folders.contains(&folder) {
+                self.findings.add(
+                    "PE_SIDELOADING_DLL",
+                    format!("{name} sits beside a program that will load it from its own folder instead of the system's (DLL side-loading)"),
+                    location.clone(),
+                );
+            }
+        }
+        if let Some((symbol, why)) = self.stopped {
+            self.findings.add(symbol, why, Location::message());
+        }
+    }
+
+    /// Starts one attachment's time budget.
+    pub fn attachment(&mut self) {
+        self.attachment_started = Instant::now();
+        self.attachment_stopped = false;
+    }
+
+    /// True once a budget has run out; records why (once).
+    pub(crate) fn over_budget(&mut self, location: &Location) -> bool {
+        if self.stopped.is_some() || self.attachment_stopped {
+            return true;
+        }
+        if self.started.elapsed() > self.budget {
+            self.stopped = Some((
+                "ANALYZER_TIMEOUT",
+                format!(
+                    "attachment analysis stopped after {} ms (the message's time budget)",
+                    self.budget.as_millis()
+                ),
+            ));
+        } else if self.members >= self.config.max_members {
+            self.stopped = Some((
+                "ANALYZER_LIMIT",
+                format!(
+                    "attachment analysis stopped after {} archive members",
+                    self.config.max_members
+                ),
+            ));
+        } else if self.attachment_started.elapsed() > self.attachment_budget {
+            self.attachment_stopped = true;
+            let top = Location::new(location.segments().first().cloned().unwrap_or_default());
+            self.findings.add(
+                "ANALYZER_TIMEOUT",
+                format!(
+                    "analysis of this attachment stopped after {} ms (its time budget); the rest of the message was analysed",
+                    self.attachment_budget.as_millis()
+                ),
+                top,
+            );
+        }
+        self.stopped.is_some() || self.attachment_stopped
+    }
+
+    /// Counts one more container member; false when a budget says stop.
+    pub(crate) fn next_member(&mut self, location: &Location) -> bool {
+        if self.over_budget(location) {
+            return false;
+        }
+        self.members += 1;
+        true
+    }
+
+    pub(crate) fn time_left(&self) -> bool {
+        self.started.elapsed() <= self.budget
+            && self.attachment_started.elapsed() <= self.attachment_budget
+    }
+
+    /// Bytes that were unpacked outside `read_member` (a password probe), for the budget.
+    pub(crate) fn count_unpacked(&mut self, n: u64) {
+        self.unpacked += n;
+    }
+
+    /// An attachment's declared Content-Type against what its bytes are.
+    pub fn declared(&mut self, location: &Location, name: &str, declared: &str, data: &[u8]) {
+        let innocent = declared.starts_with("image/")
+            || declared.starts_with("text/")
+            || declared.starts_with("audio/")
+            || declared.starts_with("video/")
+            || declared == "application/pdf";
+        let kind = filetype::kind("", data);
+        if innocent && (kind.is_program() || kind.is_container()) {
+            self.findings.add(
+                "FILETYPE_DECLARED_MISMATCH",
+                format!("{name} is declared {declared} but is {}", kind.describe()),
+                location.clone(),
+            );
+        }
+    }
+
+    /// One object: an attachment (depth 0) or something found inside one.
+    pub fn object(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
+        let (sha256, md5) = digests(data);
+        if let Some(family) = self.known_bad.lookup(&sha256, &md5) {
+            let what = if family.is_empty() {
+                String::new()
+            } else {
+                format!(" ({family})")
+            };
+            self.findings.add(
+                "HASH_KNOWN_BAD",
+                format!("{name} is on the known-bad list{what}: sha256 {sha256}"),
+                location.clone(),
+            );
+        }
+        let kind = filetype::kind(name, data);
+        let executable_name = is_executable_name(name);
+        if kind.is_program() && !executable_name {
+            self.findings.add(
+                "FILETYPE_DISGUISED_EXECUTABLE",
+                format!(
+                    "{name} is {}, named as something else (sha256 {sha256})",
+                    kind.describe()
+                ),
+                location.clone(),
+            );
+        }
+        if depth > 0 && (kind.is_program() || executable_name) {
+            self.findings.add(
+                "ARCHIVE_EXECUTABLE",
+                format!(
+                    "{name} inside {} is {} (sha256 {sha256})",
+                    if matches!(location.segments().len(), 0..=2) {
+                        "an archive".to_string()
+                    } else {
+                        "nested archives".to_string()
+                    },
+                    if kind.is_program() {
+                        kind.describe()
+                    } else {
+                        "named as a program or script"
+                    }
+                ),
+                location.clone(),
+            );
+        }
+        if depth > 0 {
+            if let Some((decoy, ext)) = double_extension(name) {
+                self.add(
+                    "ATTACH_DOUBLE_EXTENSION",
+                    format!("{name:?} inside an archive: .{decoy} in front of .{ext}"),
+                    location,
+                );
+            }
+        }
+        if kind.is_program() {
+            self.program_folders.push(parent(location));
+        }
+        if kind.is_container() {
+            if matches!(kind, Kind::Iso | Kind::Udf | Kind::FatImage) {
+                self.findings.add(
+                    "DISK_IMAGE",
+                    format!("{name} is {}", kind.describe()),
+                    location.clone(),
+                );
+            }
+            if depth >= self.config.max_depth {
+                self.findings.add(
+                    "ARCHIVE_TOO_DEEP",
+                    format!("{name} is an archive nested {} deep; not opened", depth + 1),
+                    location.clone(),
+                );
+                return;
+            }
+        }
+        match kind {
+            Kind::Zip => self.zip(location, name, data, depth),
+            Kind::Gzip | Kind::Bzip2 | Kind::Xz => {
+                self.compressed(kind, location, name, data, depth)
+            }
+            Kind::Tar => self.tar(location, name, data, depth),
+            Kind::SevenZ => self.sevenz(location, name, data, depth),
+            Kind::Rar => self.rar(location, name, data, depth),
+            Kind::Cab => self.cab(location, name, data, depth),
+            Kind::Iso => self.iso(location, name, data, depth),
+            Kind::Udf => self.udf(location, name, data, depth),
+            Kind::FatImage => self.fat(location, name, data, depth),
+            Kind::Pe => self.pe(location, name, data),
+            Kind::Elf | Kind::MachO => self.native(kind, location, name, data),
+            Kind::Lnk => self.lnk(location, name, data, depth),
+            Kind::Msi => self.msi(location, name, data, depth),
+            Kind::Chm => self.chm(location, name, data),
+            Kind::Script(lang) => self.script(lang, location, name, data, depth),
+            Kind::DosExe | Kind::Other => {}
+        }
+    }
+
+    /// A member of a container: walked one level deeper, named by its last path segment.
+    pub(crate) fn member(&mut self, container: &Location, path: &str, data: &[u8], depth: usize) {
+        let at = container.child(path.to_string());
+        let short = path
+            .rsplit(['/', '\\'])
+            .find(|s| !s.is_empty())
+            .unwrap_or(path);
+        self.object(&at, short, data, depth + 1);
+    }
+
+    /// Reads a member within the budgets. `declared` is what the container says it unpacks
+    /// to (headers can lie, so it only bounds the read), `packed` what it occupies. None when
+    /// it was not read; evidence (or the stop reason) says why.
+    pub(crate) fn read_member(
+        &mut self,
+        reader: &mut dyn Read,
+        declared: u64,
+        packed: u64,
+        location: &Location,
+        name: &str,
+    ) -> Option<Vec<u8>> {
+        let remaining = self.config.max_total_bytes.saturating_sub(self.unpacked);
+        let bomb_limit =
+            (packed.max(1).saturating_mul(self.config.max_ratio)).max(self.config.bomb_min_bytes);
+        let header_limit = declared.saturating_mul(2).saturating_add(4096);
+        let limit = remaining
+            .min(bomb_limit)
+            .min(self.config.max_object_bytes)
+            .min(header_limit);
+        let mut out = Vec::new();
+        let read = reader.take(limit + 1).read_to_end(&mut out);
+        self.unpacked += out.len() as u64;
+        if let Err(e) = read {
+            self.findings.add(
+                "ARCHIVE_DAMAGED",
+                format!("{name} could not be unpacked ({e})"),
+                location.clone(),
+            );
+            return None;
+        }
+        let got = out.len() as u64;
+        if got <= limit {
+            return Some(out);
+        }
+        if got > self.config.bomb_min_bytes && got / packed.max(1) > self.config.max_ratio {
+            self.findings.add(
+                "ARCHIVE_BOMB",
+                format!(
+                    "{name} unpacks to more than {got} bytes from {packed} (over {}:1)",
+                    self.config.max_ratio
+                ),
+                location.clone(),
+            );
+        } else if limit == remaining {
+            self.stopped.get_or_insert_with(|| {
+                (
+                    "ANALYZER_LIMIT",
+                    format!(
+                        "attachment analysis stopped at {} MiB unpacked",
+                        self.config.max_total_bytes >> 20
+                    ),
+                )
+            });
+        } else if limit == self.config.max_object_bytes {
+            self.findings.add(
+                "ANALYZER_LIMIT",
+                format!(
+                    "{name} is larger than {} MiB unpacked; not analysed",
+                    self.config.max_object_bytes >> 20
+                ),
+                location.clone(),
+            );
+        } else {
+            self.findings.add(
+                "ARCHIVE_DAMAGED",
+                format!("{name} unpacks to more than the {declared} bytes its header declares"),
+                location.clone(),
+            );
+        }
+        None
+    }
+
+    /// The first time an encrypted container is opened with a password, says which.
+    pub(crate) fn opened_with(
+        &mut self,
+        location: &Location,
+        name: &str,
+        password: &str,
+        source: &Source,
+    ) {
+        let symbol = match source {
+            Source::Message => "ARCHIVE_PASSWORD_IN_MESSAGE",
+            Source::Configured => "ARCHIVE_ENCRYPTED",
+        };
+        self.findings.add(
+            symbol,
+            format!(
+                "{name} opened with the password {password:?} ({})",
+                match source {
+                    Source::Message => "written in the message",
+                    Source::Configured => "a configured password",
+                }
+            ),
+            location.clone(),
+        );
+    }
+
+    pub(crate) fn add(&mut self, symbol: &'static str, details: impl Into<String>, at: &Location) {
+        self.findings.add(symbol, details, at.clone());
+    }
+}
+
+/// The folder (container) an object lies in.
+pub(crate) fn parent(location: &Location) -> Location {
+    let segments = location.segments();
+    let mut out = Location::message();
+    for s in &segments[..segments.len().saturating_sub(1)] {
+        out = out.child(s.clone());
+    }
+    out
+}
