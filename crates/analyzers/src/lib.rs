@@ -81,7 +81,13 @@ pub const SYMBOLS: &[SymbolDef] = &[
         "FILETYPE_DECLARED_MISMATCH",
         "attachments",
         2.0,
-        "An attachment declared as a picture, text, media or PDF whose bytes are a program or an archive: the declared type is there to get it past filters.",
+        "An attachment declared as a picture, text, media or PDF whose bytes are an archive: the declared type is there to get it past filters.",
+    ),
+    SymbolDef::scored(
+        "FILETYPE_DECLARED_PROGRAM",
+        "attachments",
+        7.0,
+        "A program declared as a picture, text, media or PDF: mail programs show such an attachment with a document's icon. No sender has an honest reason to do it.",
     ),
     SymbolDef::scored(
         "HASH_KNOWN_BAD",

@@ -31,7 +31,9 @@ pub fn entropy(data: &[u8]) -> f64 {
         .sum()
 }
 
-/// Writing into another process, and making it run what was written: process injection.
+/// Memory made in another process, written, and run: process injection (and hollowing).
+/// All three are needed: installers and debuggers write into child processes (InstallShield
+/// imports WriteProcessMemory and SetThreadContext) but do not allocate code there.
 const INJECT_WRITE: &[&str] = &[
     "WriteProcessMemory",
     "NtWriteVirtualMemory",
@@ -49,12 +51,15 @@ const INJECT_RUN: &[&str] = &[
     "SetThreadContext",
     "NtSetContextThread",
 ];
-const INJECT_PREPARE: &[&str] = &[
+const INJECT_ALLOCATE: &[&str] = &[
     "VirtualAllocEx",
+    "VirtualAlloc2",
     "NtAllocateVirtualMemory",
+    "ZwAllocateVirtualMemory",
     "NtUnmapViewOfSection",
     "ZwUnmapViewOfSection",
-    "OpenProcess",
+    "NtMapViewOfSection",
+    "ZwMapViewOfSection",
 ];
 const DOWNLOAD_DIRECT: &[&str] = &[
     "URLDownloadToFileA",
@@ -127,18 +132,24 @@ impl Walk<'_> {
     pub(crate) fn pe(&mut self, location: &Location, name: &str, data: &[u8]) {
         use goblin::pe::options::{ParseMode, ParseOptions};
         let strict = ParseOptions::default().with_parse_resources(false);
+        let mut malformed = None;
         let pe = match PE::parse_with_opts(data, &strict) {
             Ok(pe) => pe,
             Err(e) => {
-                self.add(
-                    "PE_MALFORMED",
-                    format!("{name}: a PE whose structure does not parse ({e}); Windows may still run it"),
-                    location,
-                );
                 // What can still be read is still analysed.
                 match PE::parse_with_opts(data, &strict.with_parse_mode(ParseMode::Permissive)) {
-                    Ok(pe) => pe,
-                    Err(_) => return,
+                    Ok(pe) => {
+                        malformed = Some(e.to_string());
+                        pe
+                    }
+                    Err(_) => {
+                        self.add(
+                            "PE_MALFORMED",
+                            format!("{name}: a PE whose structure does not parse ({e}); Windows may still run it"),
+                            location,
+                        );
+                        return;
+                    }
                 }
             }
         };
@@ -151,9 +162,10 @@ impl Walk<'_> {
         };
         let kind = if pe.is_lib { "DLL" } else { "program" };
 
-        let (write, run, prepare) = (has(INJECT_WRITE), has(INJECT_RUN), has(INJECT_PREPARE));
-        if !write.is_empty() && !run.is_empty() {
-            let all: Vec<&str> = prepare.iter().chain(&write).chain(&run).copied().collect();
+        let (allocate, write, run) = (has(INJECT_ALLOCATE), has(INJECT_WRITE), has(INJECT_RUN));
+        if !allocate.is_empty() && !write.is_empty() && !run.is_empty() {
+            let mut all: Vec<&str> = allocate.iter().chain(&write).chain(&run).copied().collect();
+            all.dedup();
             self.add(
                 "PE_INJECTION_IMPORTS",
                 format!(
@@ -249,6 +261,19 @@ impl Walk<'_> {
                 "only {} imports, resolving the rest at run time (LoadLibrary + GetProcAddress)",
                 imports.len()
             ));
+        }
+        // Packers break structures on purpose: with packing signs, a structure that does not
+        // parse is one more of them, not separate evidence.
+        match (&malformed, packed.is_empty()) {
+            (Some(why), false) => packed.push(format!("a structure that does not parse ({why})")),
+            (Some(why), true) => self.add(
+                "PE_MALFORMED",
+                format!(
+                    "{name}: a PE whose structure does not parse ({why}); Windows may still run it"
+                ),
+                location,
+            ),
+            (None, _) => {}
         }
         if !packed.is_empty() {
             self.add(

@@ -150,7 +150,11 @@ impl<'a> Walk<'a> {
         let kind = filetype::kind("", data);
         if innocent && (kind.is_program() || kind.is_container()) {
             self.findings.add(
-                "FILETYPE_DECLARED_MISMATCH",
+                if kind.is_program() {
+                    "FILETYPE_DECLARED_PROGRAM"
+                } else {
+                    "FILETYPE_DECLARED_MISMATCH"
+                },
                 format!("{name} is declared {declared} but is {}", kind.describe()),
                 location.clone(),
             );
@@ -174,7 +178,11 @@ impl<'a> Walk<'a> {
         }
         let kind = filetype::kind(name, data);
         let executable_name = is_executable_name(name);
-        if kind.is_program() && !executable_name {
+        // A name with no extension claims no type; one with a harmless extension lies.
+        let claims_a_type = name
+            .rsplit_once('.')
+            .is_some_and(|(stem, ext)| !stem.is_empty() && !ext.is_empty());
+        if kind.is_program() && !executable_name && claims_a_type {
             self.findings.add(
                 "FILETYPE_DISGUISED_EXECUTABLE",
                 format!(
