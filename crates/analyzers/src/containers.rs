@@ -1,7 +1,9 @@
 //! Archives opened in memory: zip (ZipCrypto, AES), gzip, bzip2, xz, tar, 7z (AES) and cab.
 //! Members go back to the walk one level deeper; nothing is written to disk.
 
+use std::cell::Cell;
 use std::io::{Cursor, Read};
+use std::rc::Rc;
 
 use mailmoat_core::Location;
 use mailmoat_detectors::attachment_names::is_executable_name;
@@ -11,6 +13,20 @@ use zip::ZipArchive;
 use crate::filetype::Kind;
 use crate::passwords::Source;
 use crate::walk::Walk;
+
+/// Packed input that counts what the decoder has taken from it.
+struct Counting<'a> {
+    data: &'a [u8],
+    consumed: Rc<Cell<u64>>,
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.data.read(buf)?;
+        self.consumed.set(self.consumed.get() + n as u64);
+        Ok(n)
+    }
+}
 
 impl Walk<'_> {
     pub(crate) fn zip(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
@@ -181,13 +197,18 @@ impl Walk<'_> {
             })
             .unwrap_or_else(|| format!("{name}.unpacked"));
         let at = location.child(inner.clone());
+        let consumed = Rc::new(Cell::new(0u64));
+        let input = Counting {
+            data,
+            consumed: consumed.clone(),
+        };
         let mut reader: Box<dyn Read> = match kind {
-            Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
-            Kind::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(data)),
-            _ => Box::new(lzma_rust2::XzReader::new(data, true)),
+            Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+            Kind::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
+            _ => Box::new(lzma_rust2::XzReader::new(input, true)),
         };
         if let Some(bytes) =
-            self.read_member(&mut reader, u64::MAX / 4, data.len() as u64, &at, &inner)
+            self.read_counted(&mut reader, u64::MAX / 4, &|| consumed.get(), &at, &inner)
         {
             self.member(location, &inner, &bytes, depth);
         }

@@ -10,6 +10,7 @@ use sha2::Sha256;
 #[derive(Debug, Default, Clone)]
 pub struct HashList {
     entries: HashMap<Vec<u8>, String>,
+    has_md5: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +30,19 @@ pub enum HashListError {
 }
 
 /// SHA-256 and MD5 of some bytes, as lower-case hex.
+#[cfg(test)]
 pub fn digests(data: &[u8]) -> (String, String) {
-    (hex(&Sha256::digest(data)), hex(&Md5::digest(data)))
+    (sha256_hex(data), md5_hex(data))
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// MD5 costs three times SHA-256 here (no hardware help): computed only for lists that
+/// have MD5 entries.
+pub fn md5_hex(data: &[u8]) -> String {
+    hex(&Md5::digest(data))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -58,6 +70,7 @@ impl HashList {
 
     pub fn parse(text: &str, origin: &str) -> Result<HashList, HashListError> {
         let mut entries = HashMap::new();
+        let mut has_md5 = false;
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -74,9 +87,10 @@ impl HashList {
                     line: n + 1,
                     why: format!("{digest:?} is not a SHA-256 or MD5 hex digest"),
                 })?;
+            has_md5 |= bytes.len() == 16;
             entries.insert(bytes, name.to_string());
         }
-        Ok(HashList { entries })
+        Ok(HashList { entries, has_md5 })
     }
 
     pub fn len(&self) -> usize {
@@ -85,6 +99,11 @@ impl HashList {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Whether any entry is an MD5 digest (else MD5s need not be computed).
+    pub fn has_md5(&self) -> bool {
+        self.has_md5
     }
 
     /// The listed name (possibly empty) when either digest of `data` is on the list.
@@ -96,6 +115,19 @@ impl HashList {
             .iter()
             .filter_map(|h| unhex(h))
             .find_map(|b| self.entries.get(&b).map(String::as_str))
+    }
+
+    /// `lookup` for an object, computing MD5 only when the list needs it.
+    pub fn lookup_data(&self, sha256: &str, data: &[u8]) -> Option<&str> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let md5 = if self.has_md5 {
+            md5_hex(data)
+        } else {
+            String::new()
+        };
+        self.lookup(sha256, &md5)
     }
 }
 

@@ -11,7 +11,7 @@ use mailmoat_core::{Findings, Location};
 use mailmoat_detectors::attachment_names::{double_extension, is_executable_name};
 
 use crate::filetype::{self, Kind};
-use crate::hashes::{digests, HashList};
+use crate::hashes::{sha256_hex, HashList};
 use crate::passwords::Source;
 use crate::Config;
 
@@ -163,8 +163,8 @@ impl<'a> Walk<'a> {
 
     /// One object: an attachment (depth 0) or something found inside one.
     pub fn object(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
-        let (sha256, md5) = digests(data);
-        if let Some(family) = self.known_bad.lookup(&sha256, &md5) {
+        let sha256 = sha256_hex(data);
+        if let Some(family) = self.known_bad.lookup_data(&sha256, data) {
             let what = if family.is_empty() {
                 String::new()
             } else {
@@ -283,65 +283,93 @@ impl<'a> Walk<'a> {
         location: &Location,
         name: &str,
     ) -> Option<Vec<u8>> {
+        self.read_counted(reader, declared, &|| packed, location, name)
+    }
+
+    /// `read_member` for a stream whose packed size is known only as it is consumed (gzip,
+    /// bzip2, xz): `consumed` says how many packed bytes the decoder has read so far, so a
+    /// bomb shows its ratio within the first megabytes, whatever it would unpack to.
+    pub(crate) fn read_counted(
+        &mut self,
+        reader: &mut dyn Read,
+        declared: u64,
+        consumed: &dyn Fn() -> u64,
+        location: &Location,
+        name: &str,
+    ) -> Option<Vec<u8>> {
+        const CHUNK: usize = 256 << 10;
         let remaining = self.config.max_total_bytes.saturating_sub(self.unpacked);
-        let bomb_limit =
-            (packed.max(1).saturating_mul(self.config.max_ratio)).max(self.config.bomb_min_bytes);
         let header_limit = declared.saturating_mul(2).saturating_add(4096);
         let limit = remaining
-            .min(bomb_limit)
             .min(self.config.max_object_bytes)
             .min(header_limit);
-        let mut out = Vec::new();
-        let read = reader.take(limit + 1).read_to_end(&mut out);
-        self.unpacked += out.len() as u64;
-        if let Err(e) = read {
-            self.findings.add(
-                "ARCHIVE_DAMAGED",
-                format!("{name} could not be unpacked ({e})"),
-                location.clone(),
-            );
-            return None;
-        }
-        let got = out.len() as u64;
-        if got <= limit {
-            return Some(out);
-        }
-        if got > self.config.bomb_min_bytes && got / packed.max(1) > self.config.max_ratio {
-            self.findings.add(
-                "ARCHIVE_BOMB",
-                format!(
-                    "{name} unpacks to more than {got} bytes from {packed} (over {}:1)",
-                    self.config.max_ratio
-                ),
-                location.clone(),
-            );
-        } else if limit == remaining {
-            self.stopped.get_or_insert_with(|| {
-                (
-                    "ANALYZER_LIMIT",
+        let mut out: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.unpacked += out.len() as u64;
+                    self.add(
+                        "ARCHIVE_DAMAGED",
+                        format!("{name} could not be unpacked ({e})"),
+                        location,
+                    );
+                    return None;
+                }
+            };
+            out.extend_from_slice(&chunk[..n]);
+            let got = out.len() as u64;
+            let packed = consumed().max(1);
+            if got > self.config.bomb_min_bytes && got / packed > self.config.max_ratio {
+                self.unpacked += got;
+                self.add(
+                    "ARCHIVE_BOMB",
                     format!(
-                        "attachment analysis stopped at {} MiB unpacked",
-                        self.config.max_total_bytes >> 20
+                        "{name} unpacks to more than {got} bytes from {packed} (over {}:1)",
+                        self.config.max_ratio
                     ),
-                )
-            });
-        } else if limit == self.config.max_object_bytes {
-            self.findings.add(
-                "ANALYZER_LIMIT",
-                format!(
-                    "{name} is larger than {} MiB unpacked; not analysed",
-                    self.config.max_object_bytes >> 20
-                ),
-                location.clone(),
-            );
-        } else {
-            self.findings.add(
-                "ARCHIVE_DAMAGED",
-                format!("{name} unpacks to more than the {declared} bytes its header declares"),
-                location.clone(),
-            );
+                    location,
+                );
+                return None;
+            }
+            if got > limit {
+                self.unpacked += got;
+                if limit == remaining {
+                    self.stopped.get_or_insert_with(|| {
+                        (
+                            "ANALYZER_LIMIT",
+                            format!(
+                                "attachment analysis stopped at {} MiB unpacked",
+                                self.config.max_total_bytes >> 20
+                            ),
+                        )
+                    });
+                } else if limit == self.config.max_object_bytes {
+                    self.add(
+                        "ANALYZER_LIMIT",
+                        format!(
+                            "{name} is larger than {} MiB unpacked; not analysed",
+                            self.config.max_object_bytes >> 20
+                        ),
+                        location,
+                    );
+                } else {
+                    self.add(
+                        "ARCHIVE_DAMAGED",
+                        format!(
+                            "{name} unpacks to more than the {declared} bytes its header declares"
+                        ),
+                        location,
+                    );
+                }
+                return None;
+            }
         }
-        None
+        self.unpacked += out.len() as u64;
+        Some(out)
     }
 
     /// The first time an encrypted container is opened with a password, says which.

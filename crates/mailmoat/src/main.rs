@@ -14,6 +14,7 @@ use mailmoat_pipeline::{sources, Config, Report, Scanner};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_attachments;
 mod classify_cmd;
 mod loadtest;
 mod rules_cmd;
@@ -187,6 +188,17 @@ enum Command {
         repeat: usize,
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// Time and peak memory of the attachment analyser on synthetic archives built in memory:
+    /// a typical 5 MB archive and decompression bombs (1 GiB zip, 1 GiB gzip, nested zips).
+    BenchAttachments {
+        /// One case only, in this process (typical-5mb, zip-bomb-1gib, gzip-bomb-1gib,
+        /// nested-zip-4gib); by default each runs in its own process.
+        #[arg(long)]
+        only: Option<String>,
+        /// Analyses per case; the best is reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
     },
 }
 
@@ -448,6 +460,9 @@ fn main() -> ExitCode {
             repeat,
             config,
         } => bench::run(config.as_deref(), &paths, repeat),
+        Command::BenchAttachments { only, repeat } => {
+            bench_attachments::run(only.as_deref(), repeat)
+        }
     };
     match result {
         Ok(code) => code,
