@@ -133,15 +133,17 @@ expect-not: ARCHIVE_PASSWORD_IN_MESSAGE ARCHIVE_UNOPENED
 write("zip_bomb", """
 # 20 MiB of zeros in a few kilobytes.
 expect: ARCHIVE_BOMB at attachment report.zip > report.txt
+expect-risk: medium
 """, message("Report", "Report attached.",
              [("report.zip", ZIP, zip_bytes([("report.txt", bytes(20 << 20))]))]))
 
 nested = zip_bytes([("payload.js", SCRIPT)])
-for level in range(8):
+for level in range(17):
     nested = zip_bytes([(f"level{level}.zip", nested)])
 write("nested_zip_too_deep", """
-# Archives nested nine deep: the walk stops at the limit and says so.
+# Archives nested eighteen deep: the walk stops at the limit (16) and says so.
 expect: ARCHIVE_TOO_DEEP
+expect-risk: medium
 expect-not: ARCHIVE_EXECUTABLE
 """, message("Files", "Files attached.", [("files.zip", ZIP, nested)]))
 
@@ -290,12 +292,13 @@ expect: PE_MALFORMED at attachment broken.zip > broken.exe
              [("broken.zip", ZIP, zip_bytes([("broken.exe", PE[:0x1A0])]))]))
 
 write("elf_in_tar_gz", """
-# A Linux program in a .tar.gz.
+# A Linux and a macOS program in a .tar.gz.
 expect: EXECUTABLE_UNIX at attachment tools.tar.gz > tools.tar > bin/agent
+expect: EXECUTABLE_UNIX at attachment tools.tar.gz > tools.tar > bin/agent-mac
 expect: ARCHIVE_EXECUTABLE at attachment tools.tar.gz > tools.tar > bin/agent
 expect-not: FILETYPE_DISGUISED_EXECUTABLE
 """, message("Tools", "Tools attached.",
-             [("tools.tar.gz", "application/gzip", gzip.compress(tar_bytes([("bin/agent", samples.elf())]), mtime=0))]))
+             [("tools.tar.gz", "application/gzip", gzip.compress(tar_bytes([("bin/agent", samples.elf()), ("bin/agent-mac", samples.macho())]), mtime=0))]))
 
 write("tar_bz2_and_xz", """
 # bzip2 and xz around tar, each holding a program.

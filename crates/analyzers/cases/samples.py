@@ -163,6 +163,11 @@ def elf():
     return header + phdr + b"\xc3" * 8
 
 
+def macho():
+    """A 64-bit x86-64 Mach-O executable header with no load commands."""
+    return struct.pack("<IiiIIIII", 0xFEEDFACF, 0x01000007, 3, 2, 0, 0, 0, 0) + b"\xc3" * 8
+
+
 # --- LNK --------------------------------------------------------------------------------------
 
 def lnk(target, arguments, icon="", show=7):

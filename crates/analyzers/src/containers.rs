@@ -210,7 +210,12 @@ impl Walk<'_> {
         if let Some(bytes) =
             self.read_counted(&mut reader, u64::MAX / 4, &|| consumed.get(), &at, &inner)
         {
-            self.member(location, &inner, &bytes, depth);
+            if crate::filetype::kind(&inner, &bytes) == Kind::Tar {
+                // A .tar.gz is one archive: the compression layer does not count as nesting.
+                self.object(&at, &inner, &bytes, depth);
+            } else {
+                self.member(location, &inner, &bytes, depth);
+            }
         }
     }
 

@@ -56,14 +56,14 @@ pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored(
         "ARCHIVE_BOMB",
         "attachments",
-        8.0,
-        "An archive that unpacks to far more than it weighs (compression ratio or unpacked size beyond the limits): a decompression bomb meant to exhaust scanners.",
+        12.0,
+        "An archive that unpacks to far more than it weighs (compression ratio or unpacked size beyond the limits): a decompression bomb meant to exhaust scanners. What it holds cannot be analysed, so it is held for review.",
     ),
     SymbolDef::scored(
         "ARCHIVE_TOO_DEEP",
         "attachments",
-        5.0,
-        "Archives nested deeper than the limit (42.zip style); the innermost were not opened.",
+        12.0,
+        "Archives nested deeper than the limit (42.zip style); the innermost were not opened. Nobody nests archives that deep except to hide from scanners, so it is held for review.",
     ),
     SymbolDef::scored(
         "ARCHIVE_DAMAGED",
@@ -252,7 +252,8 @@ pub const SYMBOLS: &[SymbolDef] = &[
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub enabled: bool,
-    /// Archives inside archives deeper than this are not opened (ARCHIVE_TOO_DEEP).
+    /// Archives inside archives deeper than this are not opened (ARCHIVE_TOO_DEEP). ClamAV's
+    /// default is 17; the byte, member and time budgets bound the work whatever the depth.
     pub max_depth: usize,
     /// Bytes unpacked per message at most, all archives together.
     pub max_total_bytes: u64,
@@ -279,7 +280,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             enabled: true,
-            max_depth: 6,
+            max_depth: 16,
             max_total_bytes: 200 << 20,
             max_members: 5000,
             max_ratio: 200,
