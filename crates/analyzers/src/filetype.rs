@@ -11,6 +11,14 @@ pub enum Kind {
     Lnk,
     Msi,
     Chm,
+    /// Other OLE compound files: Word/Excel/PowerPoint 97–2003, HWP, encrypted OOXML.
+    Ole,
+    Rtf,
+    Pdf,
+    /// Office Open XML (.docx/.xlsx/.pptx and macro-enabled kinds).
+    Ooxml,
+    Hwpx,
+    Html,
     Zip,
     Gzip,
     Bzip2,
@@ -102,6 +110,12 @@ impl Kind {
             Kind::Lnk => "a Windows shortcut (LNK)",
             Kind::Msi => "a Windows installer (MSI)",
             Kind::Chm => "a compiled HTML help file (CHM)",
+            Kind::Ole => "an OLE compound document",
+            Kind::Rtf => "an RTF document",
+            Kind::Pdf => "a PDF document",
+            Kind::Ooxml => "an Office Open XML document",
+            Kind::Hwpx => "an HWPX document",
+            Kind::Html => "an HTML page",
             Kind::Zip => "a zip archive",
             Kind::Gzip => "a gzip archive",
             Kind::Bzip2 => "a bzip2 archive",
@@ -173,6 +187,18 @@ pub fn kind(name: &str, data: &[u8]) -> Kind {
         return Kind::Lnk;
     }
     if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
+        // Zip-based documents announce themselves by their first parts' names.
+        let head = &data[..data.len().min(4096)];
+        if memchr::memmem::find(head, b"mimetypeapplication/hwp+zip").is_some() {
+            return Kind::Hwpx;
+        }
+        if memchr::memmem::find(data, b"[Content_Types].xml").is_some()
+            && (memchr::memmem::find(data, b"word/").is_some()
+                || memchr::memmem::find(data, b"xl/").is_some()
+                || memchr::memmem::find(data, b"ppt/").is_some())
+        {
+            return Kind::Ooxml;
+        }
         return Kind::Zip;
     }
     if starts(b"\x1f\x8b") {
@@ -196,8 +222,19 @@ pub fn kind(name: &str, data: &[u8]) -> Kind {
     if starts(b"ITSF") {
         return Kind::Chm;
     }
-    if starts(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") && ole_root_clsid(data) == Some(&MSI_CLSID) {
-        return Kind::Msi;
+    if starts(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
+        return if ole_root_clsid(data) == Some(&MSI_CLSID) {
+            Kind::Msi
+        } else {
+            Kind::Ole
+        };
+    }
+    if starts(b"{\\rt") {
+        return Kind::Rtf;
+    }
+    // Readers accept a PDF header anywhere in the first kilobyte.
+    if memchr::memmem::find(&data[..data.len().min(1024)], b"%PDF-").is_some() {
+        return Kind::Pdf;
     }
     if data.get(257..262) == Some(b"ustar") {
         return Kind::Tar;
@@ -211,10 +248,26 @@ pub fn kind(name: &str, data: &[u8]) -> Kind {
     if crate::disk::is_fat(data) {
         return Kind::FatImage;
     }
-    match Lang::from_name(name) {
-        Some(lang) => Kind::Script(lang),
-        None => Kind::Other,
+    if let Some(lang) = Lang::from_name(name) {
+        return Kind::Script(lang);
     }
+    let lower = name.to_ascii_lowercase();
+    let head: Vec<u8> = data
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace() || **b == 0xef || **b == 0xbb || **b == 0xbf)
+        .take(256)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    if lower.ends_with(".htm")
+        || lower.ends_with(".html")
+        || lower.ends_with(".xhtml")
+        || lower.ends_with(".shtml")
+        || head.starts_with(b"<!doctype html")
+        || head.starts_with(b"<html")
+    {
+        return Kind::Html;
+    }
+    Kind::Other
 }
 
 #[cfg(test)]

@@ -11,12 +11,18 @@ mod containers;
 mod disk;
 mod filetype;
 mod hashes;
+mod html;
+mod hwp;
 mod installers;
 mod lnk;
+mod office;
 mod passwords;
+mod pdf;
 mod pe;
 mod rar;
+mod rtf;
 mod script;
+mod vba;
 mod walk;
 
 use std::path::{Path, PathBuf};
@@ -244,6 +250,210 @@ pub const SYMBOLS: &[SymbolDef] = &[
         "malware",
         5.0,
         "PowerShell started with -EncodedCommand: the command is hidden in base64. It was decoded and analysed.",
+    ),
+    SymbolDef::scored(
+        "VBA_MACRO",
+        "documents",
+        1.0,
+        "An Office document with VBA macros. Common in business spreadsheets; what the macros do is what matters.",
+    ),
+    SymbolDef::scored(
+        "VBA_AUTORUN",
+        "documents",
+        3.0,
+        "A macro that runs by itself when the document opens or closes (AutoOpen, Document_Open, Workbook_Open, ActiveX events…).",
+    ),
+    SymbolDef::scored(
+        "VBA_SUSPICIOUS_CALLS",
+        "malware",
+        4.0,
+        "Macro code that runs programs (Shell, WScript.Shell, PowerShell), downloads (URLDownloadToFile, XMLHTTP, ADODB.Stream) or writes executable memory (VirtualAlloc, RtlMoveMemory, CreateThread).",
+    ),
+    SymbolDef::scored(
+        "VBA_AUTORUN_EXECUTES",
+        "malware",
+        6.0,
+        "Macros that run on open and run programs, download or write memory: how macro droppers work.",
+    ),
+    SymbolDef::scored(
+        "VBA_OBFUSCATED",
+        "malware",
+        3.0,
+        "Macro code written not to be read: strings from Chr() calls or cut into pieces, StrReverse/CallByName indirection, base64 or hex blobs.",
+    ),
+    SymbolDef::scored(
+        "VBA_STOMPED",
+        "malware",
+        8.0,
+        "VBA stomping: the compiled p-code, which Office runs, does not match the source that editors and scanners read. Only done to hide.",
+    ),
+    SymbolDef::scored(
+        "XLM_MACRO_SHEET",
+        "documents",
+        4.0,
+        "An Excel 4.0 (XLM) macro sheet: a legacy macro language abused because older scanners do not read it, often in hidden sheets.",
+    ),
+    SymbolDef::scored(
+        "XLM_EXECUTES",
+        "malware",
+        8.0,
+        "An Excel 4.0 macro that runs on open (Auto_Open) or calls EXEC, CALL, REGISTER or URLDownloadToFile.",
+    ),
+    SymbolDef::scored(
+        "OFFICE_ENCRYPTED",
+        "documents",
+        2.0,
+        "A password-protected Office or HWP document: its content cannot be analysed (mailed with the password in the body to get past gateways).",
+    ),
+    SymbolDef::scored(
+        "OFFICE_EQUATION_EDITOR",
+        "malware",
+        10.0,
+        "An Equation Editor 3.0 object: the CVE-2017-11882 / CVE-2018-0802 exploit family. Microsoft removed the component in 2018; real documents no longer carry it.",
+    ),
+    SymbolDef::scored(
+        "OFFICE_EMBEDDED_PACKAGE",
+        "documents",
+        3.0,
+        "A file embedded in a document as a Package object (one double-click runs it); it was extracted and analysed.",
+    ),
+    SymbolDef::scored(
+        "OFFICE_DDE",
+        "malware",
+        12.0,
+        "A DDE/DDEAUTO field: the document asks Office to start a program (cmd, PowerShell) through Dynamic Data Exchange.",
+    ),
+    SymbolDef::scored(
+        "OOXML_EXTERNAL_RELATIONSHIP",
+        "malware",
+        4.0,
+        "The document loads a template, OLE object or frame from a file share or another document when opened (an SMB share can also collect the user's NTLM hash).",
+    ),
+    SymbolDef::scored(
+        "OOXML_REMOTE_TEMPLATE",
+        "malware",
+        12.0,
+        "The document loads a template, OLE object or frame from a web server when opened: remote template injection, the macros or exploit arrive after the gateway.",
+    ),
+    SymbolDef::scored(
+        "OOXML_EMBEDDED_OBJECT",
+        "documents",
+        1.0,
+        "An OLE object embedded in an Office Open XML document; it was analysed.",
+    ),
+    SymbolDef::scored(
+        "OOXML_ACTIVEX",
+        "documents",
+        2.0,
+        "An ActiveX control in a document: its events can run macros without the usual auto-run names.",
+    ),
+    SymbolDef::scored(
+        "RTF_OBJECT",
+        "documents",
+        1.0,
+        "An object embedded in an RTF document (its class and size are in the details); it was decoded and analysed.",
+    ),
+    SymbolDef::scored(
+        "RTF_OBJUPDATE",
+        "malware",
+        4.0,
+        "An RTF object that updates itself or is fetched from a link when the document opens (\\objupdate, linked objects): the CVE-2017-0199 route.",
+    ),
+    SymbolDef::scored(
+        "PDF_JAVASCRIPT",
+        "documents",
+        4.0,
+        "A PDF with JavaScript: rare in documents people exchange, the usual route of PDF exploits.",
+    ),
+    SymbolDef::scored(
+        "PDF_AUTO_ACTION",
+        "documents",
+        2.0,
+        "A PDF that acts when opened or viewed (/OpenAction, /AA). Many harmless PDFs open at a page; together with JavaScript or Launch it is not harmless.",
+    ),
+    SymbolDef::scored(
+        "PDF_AUTO_JAVASCRIPT",
+        "malware",
+        6.0,
+        "A PDF that runs JavaScript as soon as it is opened.",
+    ),
+    SymbolDef::scored(
+        "PDF_LAUNCH",
+        "malware",
+        7.0,
+        "A PDF /Launch action: it asks the reader to start a program or open a file.",
+    ),
+    SymbolDef::scored(
+        "PDF_EMBEDDED_FILE",
+        "documents",
+        2.0,
+        "A file carried inside a PDF; it was extracted and analysed.",
+    ),
+    SymbolDef::scored(
+        "PDF_SUBMIT_FORM",
+        "phishing",
+        3.0,
+        "A PDF form that submits what is typed into it to a server: credential phishing inside a PDF.",
+    ),
+    SymbolDef::scored(
+        "PDF_ENCRYPTED",
+        "documents",
+        1.0,
+        "An encrypted PDF: its streams cannot be read, so what it contains was not analysed.",
+    ),
+    SymbolDef::scored(
+        "PDF_OBFUSCATED_NAMES",
+        "malware",
+        4.0,
+        "PDF keywords spelled with #xx escapes (/J#61vaScript): only done to hide them from scanners.",
+    ),
+    SymbolDef::scored(
+        "DOCUMENT_URLS",
+        "documents",
+        0.0,
+        "Links found inside a document (PDF URIs, HWP hyperlinks), listed for the report and for URL analysis.",
+    ),
+    SymbolDef::scored(
+        "HWP_SCRIPT",
+        "documents",
+        4.0,
+        "An HWP document carrying a script of its own (beyond the empty template every HWP file has): HWP runs it when the document opens.",
+    ),
+    SymbolDef::scored(
+        "HWP_EPS",
+        "malware",
+        12.0,
+        "PostScript (EPS) embedded in an HWP document: rendered by HWP's bundled Ghostscript, the route of the exploits used against Korean organisations.",
+    ),
+    SymbolDef::scored(
+        "HWP_OLE_OBJECT",
+        "documents",
+        2.0,
+        "An OLE object embedded in an HWP document; it was analysed.",
+    ),
+    SymbolDef::scored(
+        "HTML_CREDENTIAL_FORM",
+        "phishing",
+        10.0,
+        "An HTML attachment that asks for a password and sends it somewhere: a phishing page mailed as a file (no URL for filters to check).",
+    ),
+    SymbolDef::scored(
+        "HTML_BRAND_LOGIN",
+        "phishing",
+        3.0,
+        "An HTML attachment with a password field titled like a sign-in page (a brand, webmail, account verification).",
+    ),
+    SymbolDef::scored(
+        "HTML_SMUGGLING",
+        "malware",
+        8.0,
+        "HTML smuggling: the page builds a file from data it carries (atob, Blob) and saves it (download attribute, msSaveOrOpenBlob), so the file never crossed the gateway as an attachment. The payload was decoded and analysed.",
+    ),
+    SymbolDef::scored(
+        "HTML_REDIRECT",
+        "phishing",
+        4.0,
+        "An HTML attachment that sends the reader to another site as soon as it opens (meta refresh, window.location).",
     ),
 ];
 

@@ -257,6 +257,12 @@ impl<'a> Walk<'a> {
             Kind::Lnk => self.lnk(location, name, data, depth),
             Kind::Msi => self.msi(location, name, data, depth),
             Kind::Chm => self.chm(location, name, data),
+            Kind::Ole => self.ole(location, name, data, depth),
+            Kind::Rtf => self.rtf(location, name, data, depth),
+            Kind::Pdf => self.pdf(location, name, data, depth),
+            Kind::Ooxml => self.ooxml(location, name, data, depth),
+            Kind::Hwpx => self.hwpx(location, name, data, depth),
+            Kind::Html => self.html(location, name, data, depth),
             Kind::Script(lang) => self.script(lang, location, name, data, depth),
             Kind::DosExe | Kind::Other => {}
         }
