@@ -286,10 +286,10 @@ expect: PE_SIDELOADING_DLL at attachment viewer.zip > version.dll
              [("viewer.zip", ZIP, zip_bytes([("viewer.exe", PE), ("version.dll", samples.pe(dll=True))]))]))
 
 write("pe_malformed", """
-# MZ and a PE signature, then a section table that points outside the file.
+# MZ and a PE signature, then the file ends inside the optional header.
 expect: PE_MALFORMED at attachment broken.zip > broken.exe
 """, message("Files", "Files attached.",
-             [("broken.zip", ZIP, zip_bytes([("broken.exe", PE[:0x1A0])]))]))
+             [("broken.zip", ZIP, zip_bytes([("broken.exe", PE[:0x70])]))]))
 
 write("elf_in_tar_gz", """
 # A Linux and a macOS program in a .tar.gz.

@@ -130,8 +130,15 @@ fn hwp(out: &Path, script: Option<&str>, eps: bool, ole: Option<&[u8]>) -> std::
         Some(s) => format!("{template}\r\nfunction OnDocument_Open()\r\n{{\r\n{s}\r\n}}\r\n"),
         None => template.to_string(),
     };
+    // As HWP writes it: length-prefixed UTF-16 strings (header, source, an empty one), then -1.
+    let mut stream = Vec::new();
+    for part in [template, text.strip_prefix(template).unwrap_or(&text), ""] {
+        stream.extend_from_slice(&(part.encode_utf16().count() as u32).to_le_bytes());
+        stream.extend_from_slice(&utf16(part));
+    }
+    stream.extend_from_slice(&u32::MAX.to_le_bytes());
     file.create_stream("/Scripts/DefaultJScript")?
-        .write_all(&deflate_raw(&utf16(&text)))?;
+        .write_all(&deflate_raw(&stream))?;
     file.create_stream("/Scripts/JScriptVersion")?
         .write_all(&deflate_raw(&[1, 0, 0, 0]))?;
     if eps || ole.is_some() {

@@ -30,6 +30,34 @@ fn utf16le(data: &[u8]) -> String {
     String::from_utf16_lossy(&units)
 }
 
+/// A script stream: UTF-16LE strings, each after a 32-bit length in characters (header, then
+/// source, ...), ended by 0xFFFFFFFF. Anything else is read as plain text.
+pub fn script_text(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    while at + 4 <= bytes.len() {
+        let n = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        at += 4;
+        if n == u32::MAX {
+            return out;
+        }
+        let end = at + 2 * n as usize;
+        let Some(units) = bytes.get(at..end) else {
+            break;
+        };
+        out.push_str(&utf16le(units));
+        out.push('\n');
+        at = end;
+    }
+    if at == bytes.len() {
+        return out;
+    }
+    crate::script::text(bytes)
+        .chars()
+        .filter(|c| *c != '\u{0}')
+        .collect()
+}
+
 /// What HWP writes into every document's script storage when nobody wrote a script: empty
 /// event handlers and comments. Anything left after removing them is a real script.
 pub fn script_is_trivial(script: &str) -> bool {
@@ -37,7 +65,7 @@ pub fn script_is_trivial(script: &str) -> bool {
     static EMPTY: OnceLock<Regex> = OnceLock::new();
     let comments = COMMENTS.get_or_init(|| Regex::new(r"(?s)//[^\n]*|/\*.*?\*/").expect("pattern"));
     let empty = EMPTY.get_or_init(|| {
-        Regex::new(r"(?s)\bfunction\s+\w+\s*\([^)]*\)\s*\{\s*\}|\bvar\s+Documents\s*=\s*XHwpDocuments\s*;|\bvar\s+Document\s*=\s*Documents\.Active_XHwpDocument\s*;|[\s;\u{0}]")
+        Regex::new(r"(?s)\bfunction\s+\w+\s*\([^)]*\)\s*\{\s*\}|\bvar\s+Documents\s*=\s*XHwpDocuments\s*;|\bvar\s+Document\s*=\s*Documents\.Active_XHwpDocument\s*;|[\s;\u{0}-\u{1f}\u{fffd}-\u{ffff}]")
             .expect("pattern")
     });
     let without_comments = comments.replace_all(script, "");
@@ -109,15 +137,16 @@ impl Walk<'_> {
                 let Some(raw) = read(&mut file, &path) else {
                     continue;
                 };
-                let bytes = unpack(raw);
-                // Scripts are UTF-16LE, after a length prefix in some versions.
-                let text = crate::script::text(&bytes);
-                let text = if text.contains('\u{0}') {
-                    utf16le(&bytes)
+                // A distribution document's scripts are encrypted: unreadable, not a script.
+                let bytes = if compressed {
+                    match inflate_raw(&raw, limit) {
+                        Some(b) => b,
+                        None => continue,
+                    }
                 } else {
-                    text
+                    raw
                 };
-                let text: String = text.chars().filter(|c| *c != '\u{0}').collect();
+                let text = script_text(&bytes);
                 if !script_is_trivial(&text) {
                     let at = location.child(path.trim_start_matches('/').to_string());
                     self.add(

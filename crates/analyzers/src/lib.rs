@@ -350,7 +350,7 @@ pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored(
         "RTF_OBJECT",
         "documents",
-        1.0,
+        0.5,
         "An object embedded in an RTF document (its class and size are in the details); it was decoded and analysed.",
     ),
     SymbolDef::scored(
@@ -368,13 +368,13 @@ pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored(
         "PDF_AUTO_ACTION",
         "documents",
-        2.0,
+        0.5,
         "A PDF that acts when opened or viewed (/OpenAction, /AA). Many harmless PDFs open at a page; together with JavaScript or Launch it is not harmless.",
     ),
     SymbolDef::scored(
         "PDF_AUTO_JAVASCRIPT",
         "malware",
-        6.0,
+        8.0,
         "A PDF that runs JavaScript as soon as it is opened.",
     ),
     SymbolDef::scored(

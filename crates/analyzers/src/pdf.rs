@@ -151,6 +151,15 @@ fn balanced(rest: &[u8]) -> Option<&[u8]> {
 
 fn scan_names(bytes: &[u8], facts: &mut PdfFacts) {
     for c in patterns().name.captures_iter(bytes) {
+        // A name ends at a delimiter or white space; in binary data "/JS" is followed by
+        // anything.
+        let end = c.get(0).map_or(0, |m| m.end());
+        if bytes
+            .get(end)
+            .is_some_and(|b| !(b.is_ascii_whitespace() || b"/()<>[]{}%".contains(b)))
+        {
+            continue;
+        }
         let raw = &c[1];
         let (name, escaped) = decode_name(raw);
         if let Some(k) = KEYWORDS.iter().find(|k| **k == name) {
@@ -180,7 +189,10 @@ fn scan_names(bytes: &[u8], facts: &mut PdfFacts) {
 pub fn analyse(data: &[u8]) -> PdfFacts {
     let p = patterns();
     let mut facts = PdfFacts::default();
-    scan_names(data, &mut facts);
+    // Names are searched in the file without its stream bodies (compressed bytes spell "/JS"
+    // by chance), and in each decoded stream.
+    let mut skeleton = Vec::with_capacity(data.len().min(16 << 20));
+    let mut copied = 0;
     // Decode streams: the dictionary before `stream` says how.
     let mut decoded_total = 0usize;
     let mut by_object: HashMap<u32, Vec<u8>> = HashMap::new();
@@ -192,6 +204,10 @@ pub fn analyse(data: &[u8]) -> PdfFacts {
         let end =
             memchr::memmem::find(&data[start..], b"endstream").map_or(data.len(), |n| start + n);
         let raw = &data[start..end];
+        if start >= copied {
+            skeleton.extend_from_slice(&data[copied..start]);
+            copied = end;
+        }
         let (dict_text, _) = decode_name(dict);
         let filtered = dict_text.contains("Decode")
             || dict_text.contains("/Fl ")
@@ -225,8 +241,18 @@ pub fn analyse(data: &[u8]) -> PdfFacts {
             raw.to_vec()
         };
         decoded_total += decoded.len();
-        // Unfiltered streams were searched with the file itself.
-        if filtered && !decoded.is_empty() {
+        // Fonts and images decode to binary; object streams and scripts to text.
+        let head = &decoded[..decoded.len().min(4096)];
+        let text_like = head
+            .iter()
+            .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+            .count()
+            * 10
+            >= head.len() * 9;
+        if !decoded.is_empty()
+            && (filtered || text_like)
+            && (text_like || dict_text.contains("/ObjStm"))
+        {
             scan_names(&decoded, &mut facts);
         }
         // Which object this stream belongs to: the last "N G obj" before it.
@@ -243,6 +269,8 @@ pub fn analyse(data: &[u8]) -> PdfFacts {
             facts.embedded.push((String::new(), decoded));
         }
     }
+    skeleton.extend_from_slice(&data[copied.min(data.len())..]);
+    scan_names(&skeleton, &mut facts);
     // /JS 12 0 R: the script lives in object 12's stream.
     let mut refs: Vec<u32> = p
         .js_ref

@@ -122,6 +122,17 @@ const SIDELOAD_NAMES: &[&str] = &[
     "wininet.dll",
 ];
 
+/// goblin's errors can carry whole section tables: the first line, shortened.
+fn short_error(e: &goblin::error::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("");
+    if first.chars().count() > 120 {
+        format!("{}…", first.chars().take(120).collect::<String>())
+    } else {
+        first.to_string()
+    }
+}
+
 fn contains_text(data: &[u8], needle: &str) -> bool {
     let ascii = needle.as_bytes();
     let wide: Vec<u8> = needle.bytes().flat_map(|b| [b, 0]).collect();
@@ -137,15 +148,17 @@ impl Walk<'_> {
             Ok(pe) => pe,
             Err(e) => {
                 // What can still be read is still analysed.
+                // Windows' loader is more lenient than a strict parse (an ordinal import goblin
+                // cannot name, say): what a permissive parse reads is only a packing sign.
                 match PE::parse_with_opts(data, &strict.with_parse_mode(ParseMode::Permissive)) {
                     Ok(pe) => {
-                        malformed = Some(e.to_string());
+                        malformed = Some(short_error(&e));
                         pe
                     }
                     Err(_) => {
                         self.add(
                             "PE_MALFORMED",
-                            format!("{name}: a PE whose structure does not parse ({e}); Windows may still run it"),
+                            format!("{name}: a PE whose structure does not parse ({}); Windows may still run it", short_error(&e)),
                             location,
                         );
                         return;
@@ -262,18 +275,10 @@ impl Walk<'_> {
                 imports.len()
             ));
         }
-        // Packers break structures on purpose: with packing signs, a structure that does not
-        // parse is one more of them, not separate evidence.
-        match (&malformed, packed.is_empty()) {
-            (Some(why), false) => packed.push(format!("a structure that does not parse ({why})")),
-            (Some(why), true) => self.add(
-                "PE_MALFORMED",
-                format!(
-                    "{name}: a PE whose structure does not parse ({why}); Windows may still run it"
-                ),
-                location,
-            ),
-            (None, _) => {}
+        // Packers break structures on purpose: with packing signs, a structure only a
+        // permissive parse reads is one more of them.
+        if let (Some(why), false) = (&malformed, packed.is_empty()) {
+            packed.push(format!("a structure that does not parse ({why})"));
         }
         if !packed.is_empty() {
             self.add(

@@ -1,7 +1,9 @@
-//! False positives of the attachment analysis on real benign Windows files from Debian
-//! (clamav-testfiles, the mingw-w64 runtime DLLs, NSIS installer stubs; fetched by
-//! scripts/fetch-benign-files.sh): each file is mailed alone under its own name, and no
-//! message may come out above Low risk. Skips with a message when the files are absent.
+//! False positives of the attachment analysis on real benign files, each mailed alone under
+//! its own name: no message may come out above Low risk. Windows programs and archives from
+//! Debian (clamav-testfiles, the mingw-w64 runtime DLLs, NSIS installer stubs;
+//! scripts/fetch-benign-files.sh) and documents (python-docx and python-pptx test files, the
+//! hwp crate's .hwp files, texlive's PDF manuals; scripts/fetch-benign-documents.sh). Each
+//! test skips with a message when its files are absent.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,13 +42,25 @@ fn message(name: &str, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn benign_windows_files_stay_at_or_below_low_risk() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/benign-files/files");
+    check("benign-files", "fetch-benign-files.sh");
+}
+
+#[test]
+fn benign_documents_stay_at_or_below_low_risk() {
+    check("benign-documents", "fetch-benign-documents.sh");
+}
+
+fn check(corpus: &str, script: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpora")
+        .join(corpus)
+        .join("files");
     let mut all = Vec::new();
     files(&root, &mut all);
     all.sort();
     if all.is_empty() {
         println!(
-            "SKIP benign_windows_files_stay_at_or_below_low_risk: {} not found (run scripts/fetch-benign-files.sh)",
+            "SKIP {corpus}: {} not found (run scripts/{script})",
             root.display()
         );
         return;
