@@ -764,6 +764,28 @@ expect: PDF_ENCRYPTED at attachment secure.pdf
     b"<< /Filter /Standard /V 2 /R 3 /Length 128 /P -1060 /O <00> /U <00> >>",
 ], trailer_extra="/Encrypt 3 0 R "))]))
 
+def hwpx(parts):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/hwp+zip")
+        for name, data in parts:
+            z.writestr(name, data, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+write("hwpx_script_and_eps", """
+# HWPX (zip of XML): a script of its own, an EPS image, a link.
+expect: HWP_SCRIPT at attachment 보고서.hwpx > Scripts/sourceScripts
+expect: SCRIPT_EXECUTES at attachment 보고서.hwpx > Scripts/sourceScripts
+expect: HWP_EPS at attachment 보고서.hwpx > BinData/image1.eps
+expect: DOCUMENT_URLS at attachment 보고서.hwpx
+expect-risk: medium
+""", message("보고서", "보고서를 보내드립니다.", [("보고서.hwpx", "application/hwp+zip", hwpx([
+    ("Contents/section0.xml", '<hs:sec xmlns:hs="http://www.hancom.co.kr/hwpml/2011/section"><hp:p><hp:run><hp:t>자세한 내용은 http://portal-update.invalid/notice 참조</hp:t></hp:run></hp:p></hs:sec>'.encode()),
+    ("Scripts/sourceScripts", "function OnDocument_Open() { var s = new ActiveXObject('WScript.Shell'); s.Run('cmd /c echo inert'); }".encode("utf-16-le")),
+    ("BinData/image1.eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"),
+]))]))
+
 write("hwp_plain", """
 # Every HWP file carries an empty script template: it is not a script.
 expect-not: HWP_SCRIPT HWP_EPS SCRIPT_EXECUTES

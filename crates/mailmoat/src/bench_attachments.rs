@@ -1,6 +1,7 @@
-//! `mailmoat bench-attachments`: the attachment analyser on synthetic archives built here
-//! (nothing downloaded): a typical 5 MB archive of photos, a spreadsheet export and a DLL, and
-//! the bombs (a 1 GiB zip, a 1 GiB gzip, nested zips expanding to 4 GiB). Each case runs in
+//! `mailmoat bench-attachments`: the attachment analyser on synthetic files built here
+//! (nothing downloaded): a typical 5 MB archive of photos, a spreadsheet export and a DLL; the
+//! bombs (a 1 GiB zip, a 1 GiB gzip, nested zips expanding to 4 GiB); 10 MB documents (a .docx
+//! of text and photos, a 400-page PDF). Each case runs in
 //! its own process so that its peak memory (VmHWM) is its own.
 
 use std::io::Write;
@@ -18,6 +19,8 @@ pub const CASES: &[&str] = &[
     "zip-bomb-1gib",
     "gzip-bomb-1gib",
     "nested-zip-4gib",
+    "docx-10mb",
+    "pdf-10mb",
 ];
 
 /// A deterministic stream of bytes (xorshift): "photos" that do not compress.
@@ -164,6 +167,85 @@ fn build(case: &str) -> anyhow::Result<(String, Vec<u8>)> {
                     .collect::<Vec<_>>(),
             )?;
             ("archive.zip".into(), l2)
+        }
+        "docx-10mb" => {
+            // A report: 3 MB of paragraphs (deflated) and 9 photos of 1 MB (stored).
+            let mut body = String::from("<?xml version=\"1.0\"?><w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>");
+            let text = String::from_utf8(csv(3_000_000)).unwrap_or_default();
+            for line in text.lines() {
+                body.push_str("<w:p><w:r><w:t>");
+                body.push_str(line);
+                body.push_str("</w:t></w:r></w:p>");
+            }
+            body.push_str("</w:body></w:document>");
+            let rels = "<?xml version=\"1.0\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink\" Target=\"https://www.example.com/\" TargetMode=\"External\"/></Relationships>";
+            let photos: Vec<Vec<u8>> = (0..9).map(|i| noise(1_000_000, 0x51ed + i)).collect();
+            let mut members: Vec<(String, &[u8], CompressionMethod)> = vec![
+                (
+                    "[Content_Types].xml".into(),
+                    b"<Types/>".as_slice(),
+                    CompressionMethod::Deflated,
+                ),
+                (
+                    "word/document.xml".into(),
+                    body.as_bytes(),
+                    CompressionMethod::Deflated,
+                ),
+                (
+                    "word/_rels/document.xml.rels".into(),
+                    rels.as_bytes(),
+                    CompressionMethod::Deflated,
+                ),
+            ];
+            for (i, p) in photos.iter().enumerate() {
+                members.push((
+                    format!("word/media/image{i}.jpeg"),
+                    p.as_slice(),
+                    CompressionMethod::Stored,
+                ));
+            }
+            let refs: Vec<(&str, &[u8], CompressionMethod)> = members
+                .iter()
+                .map(|(n, d, m)| (n.as_str(), *d, *m))
+                .collect();
+            ("annual-report.docx".into(), zip_of(&refs)?)
+        }
+        "pdf-10mb" => {
+            // 400 pages: a Flate content stream of text each, and 40 photos (DCT, not decoded).
+            let mut pdf = b"%PDF-1.7\n".to_vec();
+            let mut n = 1;
+            let page_text = csv(20_000);
+            for page in 0..400 {
+                let mut content = Vec::new();
+                for line in page_text.split(|b| *b == b'\n').take(300) {
+                    content.extend_from_slice(b"BT /F1 9 Tf 40 700 Td (");
+                    content.extend_from_slice(line);
+                    content.extend_from_slice(b") Tj ET\n");
+                }
+                let mut z =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                z.write_all(&content)?;
+                let z = z.finish()?;
+                pdf.extend_from_slice(
+                    format!(
+                        "{n} 0 obj\n<< /Length {} /Filter /FlateDecode >>\nstream\n",
+                        z.len()
+                    )
+                    .as_bytes(),
+                );
+                pdf.extend_from_slice(&z);
+                pdf.extend_from_slice(b"\nendstream\nendobj\n");
+                n += 1;
+                if page % 10 == 0 {
+                    let photo = noise(200_000, 0xfeed + page as u64);
+                    pdf.extend_from_slice(format!("{n} 0 obj\n<< /Type /XObject /Subtype /Image /Width 400 /Height 500 /Filter /DCTDecode /Length {} >>\nstream\n", photo.len()).as_bytes());
+                    pdf.extend_from_slice(&photo);
+                    pdf.extend_from_slice(b"\nendstream\nendobj\n");
+                    n += 1;
+                }
+            }
+            pdf.extend_from_slice(format!("{n} 0 obj\n<< /Type /Catalog /OpenAction [3 0 R /Fit] >>\nendobj\ntrailer\n<< /Root {n} 0 R >>\n%%EOF\n").as_bytes());
+            ("annual-report.pdf".into(), pdf)
         }
         other => anyhow::bail!("unknown case {other}; one of {}", CASES.join(", ")),
     })
