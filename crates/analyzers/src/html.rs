@@ -150,10 +150,7 @@ impl Walk<'_> {
                 let padded = format!("{bare}{}", "=".repeat((4 - bare.len() % 4) % 4));
                 if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(padded) {
                     let payload = file.unwrap_or_else(|| "smuggled file".to_string());
-                    if depth < self.config.max_depth && self.next_member(location) {
-                        self.count_unpacked(bytes.len() as u64);
-                        self.member(location, &payload, &bytes, depth);
-                    }
+                    self.embedded(location, &payload, &bytes, depth);
                 }
             }
         }

@@ -183,18 +183,9 @@ impl Walk<'_> {
                         format!("{name} embeds an OLE object ({short})"),
                         &at,
                     );
-                    if depth < self.config.max_depth && self.next_member(location) {
-                        let inner = bytes[ole..].to_vec();
-                        self.count_unpacked(inner.len() as u64);
-                        self.object(&at, &short, &inner, depth + 1);
-                    }
-                } else if ext != "eps"
-                    && ext != "ps"
-                    && depth < self.config.max_depth
-                    && self.next_member(location)
-                {
-                    self.count_unpacked(bytes.len() as u64);
-                    self.object(&at, &short, &bytes, depth + 1);
+                    self.embedded_at(location, &at, &short, &bytes[ole..], depth);
+                } else if ext != "eps" && ext != "ps" {
+                    self.embedded_at(location, &at, &short, &bytes, depth);
                 }
             }
         }
@@ -246,9 +237,8 @@ impl Walk<'_> {
             } else if lower.starts_with("bindata/") {
                 if lower.ends_with(".eps") || lower.ends_with(".ps") || bytes.starts_with(b"%!PS") {
                     self.add("HWP_EPS", format!("{name} embeds PostScript ({part})"), &at);
-                } else if depth < self.config.max_depth && self.next_member(location) {
-                    self.count_unpacked(bytes.len() as u64);
-                    self.member(location, &part, &bytes, depth);
+                } else {
+                    self.embedded(location, &part, &bytes, depth);
                 }
             }
         }

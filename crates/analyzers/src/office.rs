@@ -204,11 +204,8 @@ impl Walk<'_> {
                     ),
                     &at,
                 );
-                if depth < self.config.max_depth && self.next_member(location) {
-                    let bytes = bytes.to_vec();
-                    self.count_unpacked(bytes.len() as u64);
-                    self.member(location, &label, &bytes, depth);
-                }
+                let bytes = bytes.to_vec();
+                self.embedded(location, &label, &bytes, depth);
             }
         }
         drop(file);
@@ -309,10 +306,7 @@ impl Walk<'_> {
                         &location.child(part.clone()),
                     );
                 }
-                if depth < self.config.max_depth && self.next_member(location) {
-                    self.count_unpacked(bytes.len() as u64);
-                    self.member(location, part, &bytes, depth);
-                }
+                self.embedded(location, part, &bytes, depth);
             } else if lower.contains("macrosheets/") && lower.ends_with(".xml") {
                 let Some(xml) = read(&mut archive, part, 16 << 20) else {
                     continue;

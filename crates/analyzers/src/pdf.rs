@@ -407,10 +407,7 @@ impl Walk<'_> {
                 format!("{name} carries the file {file:?} ({} bytes)", bytes.len()),
                 &at,
             );
-            if depth < self.config.max_depth && self.next_member(location) {
-                self.count_unpacked(bytes.len() as u64);
-                self.member(location, &file, &bytes, depth);
-            }
+            self.embedded(location, &file, &bytes, depth);
         }
     }
 }

@@ -220,15 +220,11 @@ impl Walk<'_> {
                         ),
                         &at,
                     );
-                    if depth < self.config.max_depth && self.next_member(location) {
-                        let bytes = bytes.to_vec();
-                        self.count_unpacked(bytes.len() as u64);
-                        self.member(&at, &file, &bytes, depth + 1);
-                    }
+                    let bytes = bytes.to_vec();
+                    self.embedded(&at, &file, &bytes, depth + 1);
                 }
-            } else if native_is_ole && depth < self.config.max_depth && self.next_member(location) {
-                self.count_unpacked(object.native.len() as u64);
-                self.object(&at, &label, &object.native, depth + 1);
+            } else if native_is_ole {
+                self.embedded_at(location, &at, &label, &object.native, depth);
             }
         }
     }

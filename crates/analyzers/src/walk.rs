@@ -278,6 +278,36 @@ impl<'a> Walk<'a> {
         self.object(&at, short, data, depth + 1);
     }
 
+    /// A file a document or page carries (an embedded object, a smuggled payload): walked one
+    /// level deeper at `container > path`, within the depth and member budgets.
+    pub(crate) fn embedded(
+        &mut self,
+        container: &Location,
+        path: &str,
+        bytes: &[u8],
+        depth: usize,
+    ) {
+        if depth < self.config.max_depth && self.next_member(container) {
+            self.count_unpacked(bytes.len() as u64);
+            self.member(container, path, bytes, depth);
+        }
+    }
+
+    /// `embedded` at a location of the caller's choosing (`at`, named `name`).
+    pub(crate) fn embedded_at(
+        &mut self,
+        container: &Location,
+        at: &Location,
+        name: &str,
+        bytes: &[u8],
+        depth: usize,
+    ) {
+        if depth < self.config.max_depth && self.next_member(container) {
+            self.count_unpacked(bytes.len() as u64);
+            self.object(at, name, bytes, depth + 1);
+        }
+    }
+
     /// Reads a member within the budgets. `declared` is what the container says it unpacks
     /// to (headers can lie, so it only bounds the read), `packed` what it occupies. None when
     /// it was not read; evidence (or the stop reason) says why.
