@@ -29,6 +29,10 @@ struct Patterns {
     save: Regex,
     url: Regex,
     execute: Regex,
+    /// `.Run(`/`.Exec(`: a shell's only with a COM object in the script (JavaScript's
+    /// `regex.exec(…)` and frameworks' `app.run(…)` are everywhere).
+    com_run: Regex,
+    com_object: Regex,
     lolbin: Regex,
     encoded_command: Regex,
 }
@@ -47,7 +51,9 @@ fn patterns() -> &'static Patterns {
             download: re(r#"(?i)XMLHTTP|WinHttp\.?WinHttpRequest|Net\.WebClient|DownloadFile|DownloadString|DownloadData|Invoke-WebRequest|Invoke-RestMethod|\biwr\b|Start-BitsTransfer|\bwget\s+https?:|\bcurl(?:\.exe)?\s+(?:-\w+\s+)*https?:|URLDownloadToFile|Msxml2\.|InternetExplorer\.Application|\.open\s*\(\s*["'](?:GET|POST)["']|\.responseBody\b"#),
             save: re(r"(?i)ADODB\.Stream|SaveToFile|\.Write\s*\(|OutFile|Set-Content|WriteAllBytes|CreateTextFile|responseBody"),
             url: re(r#"(?i)\bhttps?://[^\s"'<>)\]]{3,200}"#),
-            execute: re(r#"(?i)WScript\.Shell|Shell\.Application|ShellExecute|\.Run\s*\(|\.Exec\s*\(|Start-Process|Invoke-Item|\bstart\s+""|cmd(?:\.exe)?\s+/[ck]\b|Win32_Process|ActiveXObject\s*\(\s*["']WScript"#),
+            execute: re(r#"(?i)WScript\.Shell|Shell\.Application|ShellExecute|Start-Process|Invoke-Item|\bstart\s+""|cmd(?:\.exe)?\s+/[ck]\b|Win32_Process|ActiveXObject\s*\(\s*["']WScript"#),
+            com_run: re(r#"(?i)\.(?:Run|Exec)\s*\("#),
+            com_object: re(r#"(?i)CreateObject|ActiveXObject|GetObject\s*\("#),
             lolbin: re(r"(?i)\bcertutil(?:\.exe)?\b[^\n]{0,80}-(?:urlcache|decode|decodehex|split|f\b)|\bbitsadmin(?:\.exe)?\b[^\n]{0,40}/(?:transfer|addfile|create)|\bmshta(?:\.exe)?\s+[^\n]{0,10}(?:https?:|javascript:|vbscript:)|\bregsvr32(?:\.exe)?\b[^\n]{0,60}/i:\s*https?|\brundll32(?:\.exe)?\b[^\n]{0,60}(?:javascript:|url\.dll|shell32\.dll,\s*ShellExec_RunDLL)|\bmsiexec(?:\.exe)?\b[^\n]{0,30}https?:|\bwmic(?:\.exe)?\b[^\n]{0,60}(?:process\s+call\s+create|/format:\s*[^\n]{0,10}https?)|\bforfiles(?:\.exe)?\b[^\n]{0,60}/c\b|\b(?:InstallUtil|MSBuild|cmstp|odbcconf|regasm|regsvcs|esentutl|extrac32|hh)\.exe\b"),
             encoded_command: re(r"(?i)(?:powershell|pwsh)(?:\.exe)?[^\n]*?\s[-/]e(?:n|nc|nco|ncod|ncode|ncoded|ncodedc|ncodedco|ncodedcom|ncodedcomm|ncodedcomma|ncodedcomman|ncodedcommand|c)?\s+([A-Za-z0-9+/=]{16,})"),
         }
@@ -191,6 +197,9 @@ pub fn signs(text: &str) -> ScriptSigns {
         s.downloads.push(short(&d.join(", "), 100));
     }
     let mut executes: Vec<&str> = p.execute.find_iter(&plain).map(|m| m.as_str()).collect();
+    if p.com_object.is_match(&plain) {
+        executes.extend(p.com_run.find_iter(&plain).map(|m| m.as_str()));
+    }
     executes.sort_unstable();
     executes.dedup();
     if !executes.is_empty() {
@@ -367,6 +376,14 @@ mod tests {
             s.obfuscation.is_empty() && s.downloads.is_empty() && s.lolbins.is_empty(),
             "{s:?}"
         );
+    }
+
+    #[test]
+    fn javascript_exec_and_run_are_not_a_shell() {
+        let s = signs("var m = /(\\d+)/.exec(text); app.run(config); router.run();");
+        assert!(s.executes.is_empty(), "{s:?}");
+        let s = signs("var o = new ActiveXObject('Sh'+'ell.App'); o.Run('calc');");
+        assert!(!s.executes.is_empty(), "{s:?}");
     }
 
     #[test]

@@ -213,7 +213,7 @@ fn patterns() -> &'static Patterns {
         let re = |s: &str| Regex::new(s).expect("vba pattern compiles");
         Patterns {
             autorun: re(r"(?im)^\s*(?:Private\s+|Public\s+)?(?:Sub|Function)\s+(AutoOpen|AutoExec|AutoClose|AutoNew|Auto_Open|Auto_Close|Auto_Activate|Document_Open|Document_Close|Document_New|Document_ContentControlOnEnter|Workbook_Open|Workbook_Activate|Workbook_BeforeClose|Presentation_Open|\w+_(?:Painted|Layout|Resize|GotFocus|MouseHover|Initialize))\b"),
-            execute: re(r#"(?i)\bShell\s*\(|\bShell\s+["\w]|WScript\.Shell|\.ShellExecute\b|Shell\.Application|\.Run\b|\.Exec\b|\bpowershell\b|cmd(?:\.exe)?\s*/c|\bMacScript\b|\bCreateProcess\w*|Win32_Process"#),
+            execute: re(r#"(?i)\bShell\s*\(|\bShell\s+["\w]|WScript\.Shell|\.ShellExecute\b|Shell\.Application|\bpowershell\b|cmd(?:\.exe)?\s*/c|\bMacScript\b|\bCreateProcess\w*|Win32_Process"#),
             download: re(r#"(?i)URLDownloadToFile\w*|XMLHTTP|WinHttp\.?WinHttpRequest|InternetExplorer\.Application|\.SaveToFile\b|ADODB\.Stream|Net\.WebClient|\bcertutil\b|bitsadmin"#),
             memory: re(r#"(?i)\b(?:VirtualAlloc\w*|RtlMoveMemory|CreateThread|WriteProcessMemory|EnumSystemLocales\w*|CallWindowProc\w*)\b"#),
             common: re(r#"(?i)\bCreateObject\b|\bGetObject\b|\bCallByName\b|\bEnviron\b|\bKill\b|\bStrReverse\b|\bSendKeys\b|Lib\s+"kernel32""#),
@@ -223,6 +223,24 @@ fn patterns() -> &'static Patterns {
             ip: re(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"),
         }
     })
+}
+
+/// Undoes the commonest string hiding: `Chr(87) & Chr(83)` becomes `"WS"`, and literals
+/// joined with `&` become one, so that calls are matched on what the code really says.
+pub fn deobfuscate(source: &str) -> String {
+    static CHR: OnceLock<Regex> = OnceLock::new();
+    static JOIN: OnceLock<Regex> = OnceLock::new();
+    let chr =
+        CHR.get_or_init(|| Regex::new(r"(?i)\bChrW?\$?\(\s*(\d{1,5})\s*\)").expect("pattern"));
+    let join = JOIN.get_or_init(|| Regex::new(r#""\s*[&+]\s*""#).expect("pattern"));
+    let literals = chr.replace_all(source, |c: &regex::Captures<'_>| {
+        let code: u32 = c[1].parse().unwrap_or(0);
+        match char::from_u32(code) {
+            Some('"') | None => c[0].to_string(),
+            Some(ch) => format!("\"{ch}\""),
+        }
+    });
+    join.replace_all(&literals, "").into_owned()
 }
 
 fn distinct(re: &Regex, text: &str) -> Vec<String> {
@@ -268,9 +286,10 @@ impl Walk<'_> {
                     );
                     autorun_entries.extend(autorun);
                 }
-                let mut calls = distinct(&p.execute, source);
-                calls.extend(distinct(&p.download, source));
-                calls.extend(distinct(&p.memory, source));
+                let plain = deobfuscate(source);
+                let mut calls = distinct(&p.execute, &plain);
+                calls.extend(distinct(&p.download, &plain));
+                calls.extend(distinct(&p.memory, &plain));
                 if !calls.is_empty() {
                     let urls = distinct(&p.url, source);
                     let ips = distinct(&p.ip, source);
@@ -405,6 +424,31 @@ mod tests {
     fn literal_chunks_round_trip() {
         let text: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
         assert_eq!(decompress(&compress_literals(&text)).unwrap(), text);
+    }
+
+    #[test]
+    fn chr_strings_are_put_back_together() {
+        let src = "Set o = CreateObject(Chr(87) & Chr(83) & \"cript.\" & \"Shell\")";
+        assert_eq!(deobfuscate(src), "Set o = CreateObject(\"WScript.Shell\")");
+        assert!(patterns().execute.is_match(&deobfuscate(src)));
+    }
+
+    #[test]
+    fn business_macros_are_not_droppers() {
+        // Application.Run calls another macro; .Exec/.Run on a shell object is caught by the
+        // object's name (WScript.Shell).
+        let p = patterns();
+        for line in [
+            "Application.Run \"Refresh\"",
+            "rs.Run",
+            "Set rx = New RegExp: rx.Execute(s)",
+        ] {
+            assert!(!p.execute.is_match(line), "{line}");
+        }
+        assert!(p
+            .execute
+            .is_match("CreateObject(\"WScript.Shell\").Run \"calc\""));
+        assert!(p.autorun.is_match("Private Sub Workbook_Open()"));
     }
 
     #[test]
