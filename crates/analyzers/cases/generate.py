@@ -837,4 +837,47 @@ expect-not: VBA_MACRO OOXML_EXTERNAL_RELATIONSHIP OFFICE_DDE OOXML_EMBEDDED_OBJE
              [("quote.docx", DOCX_MIME, docx([("word/_rels/document.xml.rels", TEMPLATE_RELS.split('<Relationship Id="rId1"')[0].encode()
                                                 + b'<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink" Target="https://www.example.com/" TargetMode="External"/></Relationships>')]))]))
 
+
+# --- Issue 8: variants ----------------------------------------------------------------------------
+# A reference store with one known-malicious family (the JS dropper above) and one known-good
+# script, made with `mailmoat intel add`; the case mails a variant the hash list cannot know.
+
+def js_variant(src):
+    v = src.replace("var a=", "var codes=").replace("a.length", "codes.length").replace("a[i]", "codes[i]")
+    return ("// build 20261123\n" + v + "\n/* " + "x" * 200 + " */\n").encode()
+
+
+store_path = HERE / "variants-store.jsonl"
+store_path.unlink(missing_ok=True)
+with tempfile.TemporaryDirectory() as d:
+    cfg = pathlib.Path(d, "mailmoat.toml")
+    cfg.write_text(f'[analyzers.variants]\nstore = "{store_path}"\n')
+    bad = pathlib.Path(d, "dropper.js")
+    bad.write_bytes(JS_DROPPER.encode())
+    good = pathlib.Path(d, "report-builder.js")
+    good.write_bytes(("// Builds the monthly report table.\n" + "".join(
+        f"function row{i}(data) {{ var total = 0; for (var k = 0; k < data.length; k++) {{ total += data[k].amount; }} return '<tr><td>{i}</td><td>' + total.toFixed(2) + '</td></tr>'; }}\n"
+        for i in range(12))).encode())
+    run = ["cargo", "run", "-q", "-p", "mailmoat", "--", "intel", "add", "--config", str(cfg)]
+    subprocess.run(run + ["--family", "Test.JsDropper", str(bad)], check=True)
+    subprocess.run(run + ["--benign", str(good)], check=True)
+    GOOD_JS = good.read_bytes()
+# The store names no local paths: only hashes, names, vectors.
+write("variant_of_known_dropper", """
+# A variant of a stored family: renamed variables, a comment, padding. No hash matches it.
+expect: SIMILAR_KNOWN_MALWARE at attachment invoice.zip > invoice.js
+expect-not: HASH_KNOWN_BAD
+config: [analyzers.variants]
+config: store = "../analyzers/cases/variants-store.jsonl"
+""", message("Invoice", "Invoice attached.",
+             [("invoice.zip", ZIP, zip_bytes([("invoice.js", js_variant(JS_DROPPER))]))]))
+
+write("variant_known_good_is_not_malware", """
+# The known-good reference itself, and an unrelated script: no variant evidence.
+expect-not: SIMILAR_KNOWN_MALWARE
+config: [analyzers.variants]
+config: store = "../analyzers/cases/variants-store.jsonl"
+""", message("Report", "Report scripts attached.",
+             [("scripts.zip", ZIP, zip_bytes([("report-builder.js", GOOD_JS), ("sum.js", SCRIPT * 40)]))]))
+
 print("cases written to", HERE)

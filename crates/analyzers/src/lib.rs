@@ -34,6 +34,48 @@ use serde::Deserialize;
 
 pub use hashes::{HashList, HashListError};
 
+/// What can go wrong building the attachment analyser from its configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error(transparent)]
+    Hashes(#[from] HashListError),
+    #[error(transparent)]
+    Store(#[from] mailmoat_variants::StoreError),
+}
+
+/// `[analyzers.variants]`: every analysed object is compared with a reference store of
+/// known-malicious and known-good objects (`mailmoat intel add`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VariantsConfig {
+    pub enabled: bool,
+    /// The store (JSON lines), relative to the config file; absent or empty: no comparison.
+    pub store: Option<PathBuf>,
+    /// Cosine similarity from which a known-malicious neighbour is a match (its evidence's
+    /// strength is the similarity: a match at 0.8 tags, one above about 0.86 quarantines).
+    pub threshold: f32,
+    /// …and by how much it must be closer than the nearest known-good object.
+    pub margin: f32,
+    /// Objects smaller than this are not compared (too little to tell families apart).
+    pub min_bytes: usize,
+}
+
+impl Default for VariantsConfig {
+    fn default() -> Self {
+        VariantsConfig {
+            enabled: true,
+            store: Some(PathBuf::from("var/intel/variants.jsonl")),
+            // From `mailmoat intel eval` (BENCHMARKS.md): unseen variants of the crafted
+            // families score 0.70–1.0 against their family, and no benign file (800 DLLs,
+            // installers, documents) came closer than 0.763 to a malicious reference.
+            threshold: 0.80,
+            margin: 0.03,
+            min_bytes: 512,
+        }
+    }
+}
+
 pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored(
         "ARCHIVE_EXECUTABLE",
@@ -250,6 +292,12 @@ pub const SYMBOLS: &[SymbolDef] = &[
         "malware",
         5.0,
         "PowerShell started with -EncodedCommand: the command is hidden in base64. It was decoded and analysed.",
+    ),
+    SymbolDef::scored(
+        "SIMILAR_KNOWN_MALWARE",
+        "malware",
+        14.0,
+        "An object whose byte image and content profile are nearest to a known-malicious sample of the reference store (family and similarity in the details), and nearer than to any known-good one: a variant that no hash would match. Strength is the similarity.",
     ),
     SymbolDef::scored(
         "VBA_MACRO",
@@ -505,15 +553,26 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The analyser (the hash list is read here, so a bad file is a configuration error).
-    pub fn build(&self, base_dir: &Path) -> Result<Attachments, HashListError> {
+    /// The analyser (the hash list and the reference store are read here, so a bad file is a
+    /// configuration error).
+    pub fn build(
+        &self,
+        variants: &VariantsConfig,
+        base_dir: &Path,
+    ) -> Result<Attachments, BuildError> {
         let known_bad = match &self.known_bad_hashes {
             Some(p) => HashList::load(&base_dir.join(p))?,
             None => HashList::default(),
         };
+        let store = match (&variants.store, variants.enabled) {
+            (Some(p), true) => Some(mailmoat_variants::Store::load(&base_dir.join(p))?),
+            _ => None,
+        }
+        .filter(|s| !s.is_empty());
         Ok(Attachments {
             config: self.clone(),
             known_bad,
+            variants: store.map(|s| (s, variants.clone())),
         })
     }
 }
@@ -522,6 +581,7 @@ impl Config {
 pub struct Attachments {
     config: Config,
     known_bad: HashList,
+    variants: Option<(mailmoat_variants::Store, VariantsConfig)>,
 }
 
 impl Detector for Attachments {
@@ -535,6 +595,7 @@ impl Detector for Attachments {
         }
         let passwords = passwords::candidates(view, &self.config.passwords);
         let mut walk = walk::Walk::new(&self.config, &self.known_bad, &passwords, findings);
+        walk.variants = self.variants.as_ref().map(|(s, c)| (s, c));
         for attachment in &view.attachments {
             walk.attachment();
             let name = attachment

@@ -34,6 +34,8 @@ pub struct Walk<'a> {
     /// (containers) that hold a program: together they are a side-loading kit.
     pub(crate) sideload_dlls: Vec<(Location, String)>,
     pub(crate) program_folders: Vec<Location>,
+    /// The reference store every object is compared with, when one is configured.
+    pub(crate) variants: Option<(&'a mailmoat_variants::Store, &'a crate::VariantsConfig)>,
 }
 
 impl<'a> Walk<'a> {
@@ -59,6 +61,7 @@ impl<'a> Walk<'a> {
             stopped: None,
             sideload_dlls: Vec::new(),
             program_folders: Vec::new(),
+            variants: None,
         }
     }
 
@@ -175,6 +178,36 @@ impl<'a> Walk<'a> {
                 format!("{name} is on the known-bad list{what}: sha256 {sha256}"),
                 location.clone(),
             );
+        }
+        if let Some((store, settings)) = self.variants {
+            if data.len() >= settings.min_bytes {
+                // The vector only: TLSH is for the store's references, not needed to search it.
+                let profile = mailmoat_variants::Profile {
+                    sha256: sha256.clone(),
+                    size: data.len(),
+                    tlsh: None,
+                    vector: mailmoat_variants::embed(data),
+                };
+                if let Some(m) = store.judge(&profile, settings.threshold, settings.margin) {
+                    self.findings.add_with_strength(
+                        "SIMILAR_KNOWN_MALWARE",
+                        f64::from(m.similarity),
+                        format!(
+                            "{name} is a variant of {}: {:.3} similar to {} (sha256 {}){}",
+                            m.family,
+                            m.similarity,
+                            m.name,
+                            m.sha256,
+                            m.nearest_benign
+                                .map(|b| format!(
+                                    "; the nearest known-good object is {b:.3} similar"
+                                ))
+                                .unwrap_or_default()
+                        ),
+                        location.clone(),
+                    );
+                }
+            }
         }
         let kind = filetype::kind(name, data);
         let executable_name = is_executable_name(name);

@@ -293,7 +293,10 @@ fn run_case(case: &str, repeat: usize) -> anyhow::Result<()> {
         &ViewOptions::default(),
     );
     drop(data);
-    let analyser = mailmoat_analyzers::Config::default().build(std::path::Path::new("."))?;
+    let analyser = mailmoat_analyzers::Config::default().build(
+        &mailmoat_analyzers::VariantsConfig::default(),
+        std::path::Path::new("."),
+    )?;
     let rss_before = peak_rss_kib().unwrap_or(0);
     let mut best = Duration::MAX;
     let mut symbols = Vec::new();

@@ -16,6 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod bench_attachments;
 mod classify_cmd;
+mod intel_cmd;
 mod loadtest;
 mod rules_cmd;
 mod serve_cmd;
@@ -189,6 +190,19 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// The variant reference store: known-malicious objects by family, and known-good ones.
+    Intel {
+        #[command(subcommand)]
+        command: IntelCommand,
+    },
+    /// Variant detection's speed: embedding 1 MiB, and queries against a large generated store.
+    BenchVariants {
+        /// Vectors in the generated store.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+    },
     /// Time and peak memory of the attachment analyser on synthetic archives built in memory:
     /// a typical 5 MB archive and decompression bombs (1 GiB zip, 1 GiB gzip, nested zips).
     BenchAttachments {
@@ -199,6 +213,56 @@ enum Command {
         /// Analyses per case; the best is reported.
         #[arg(long, default_value_t = 5)]
         repeat: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum IntelCommand {
+    /// Add files (folders recursively) to the store: --family NAME for known-malicious ones,
+    /// --benign for known-good ones.
+    Add {
+        #[arg(long)]
+        family: Option<String>,
+        #[arg(long)]
+        benign: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// What the store holds, by family.
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// The nearest references of each file, and the verdict (exit 1 if any matches).
+    Query {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Draw a file's byte plot (PNG) and its place among its nearest references (SVG).
+    Plot {
+        file: PathBuf,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Measure on synthetic variant families grown from seed files (half the variants as
+    /// references, the other half unseen) and benign files (half as references).
+    Eval {
+        #[arg(long, required = true)]
+        seeds: Vec<PathBuf>,
+        #[arg(long, required = true)]
+        benign: Vec<PathBuf>,
+        /// Variants per family.
+        #[arg(long, default_value_t = 20)]
+        variants: usize,
+        /// Similarity threshold to try (default: the configuration's default).
+        #[arg(long)]
+        threshold: Option<f32>,
     },
 }
 
@@ -460,6 +524,26 @@ fn main() -> ExitCode {
             repeat,
             config,
         } => bench::run(config.as_deref(), &paths, repeat),
+        Command::Intel { command } => match command {
+            IntelCommand::Add {
+                family,
+                benign,
+                files,
+                config,
+            } => intel_cmd::add(config.as_deref(), family.as_deref(), benign, &files),
+            IntelCommand::List { config } => intel_cmd::list(config.as_deref()),
+            IntelCommand::Query { files, config } => intel_cmd::query(config.as_deref(), &files),
+            IntelCommand::Plot { file, out, config } => {
+                intel_cmd::plot(config.as_deref(), &file, &out)
+            }
+            IntelCommand::Eval {
+                seeds,
+                benign,
+                variants,
+                threshold,
+            } => intel_cmd::eval(&seeds, &benign, variants, threshold),
+        },
+        Command::BenchVariants { count, queries } => intel_cmd::bench(count, queries),
         Command::BenchAttachments { only, repeat } => {
             bench_attachments::run(only.as_deref(), repeat)
         }

@@ -223,3 +223,95 @@ fn whole_spamassassin_corpus_gets_a_verdict_each() {
     }
     assert_eq!(n, 6046);
 }
+
+#[test]
+fn intel_add_query_and_plot() {
+    let dir = temp_dir("intel");
+    let config = dir.join("mailmoat.toml");
+    std::fs::write(
+        &config,
+        "[analyzers.variants]\nstore = \"intel/store.jsonl\"\n",
+    )
+    .unwrap();
+    let family: Vec<u8> = (0..4000u32)
+        .flat_map(|i| {
+            format!("var s{i} = new ActiveXObject('WScript.Shell'); s{i}.Run('cmd /c echo {i}');\n")
+                .into_bytes()
+        })
+        .take(20_000)
+        .collect();
+    let sample = dir.join("sample.js");
+    std::fs::write(&sample, &family).unwrap();
+    let c = config.to_str().unwrap();
+    let out = run(&[
+        "intel",
+        "add",
+        "--config",
+        c,
+        "--family",
+        "Test.Family",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 of 1 file(s) added"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(dir.join("intel/store.jsonl").exists());
+    // Adding both a family and --benign is refused.
+    let out = run(&[
+        "intel",
+        "add",
+        "--config",
+        c,
+        "--family",
+        "X",
+        "--benign",
+        sample.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let mut variant = family.clone();
+    variant.splice(100..100, b"/* changed */".iter().copied());
+    let variant_path = dir.join("variant.js");
+    std::fs::write(&variant_path, &variant).unwrap();
+    let out = run(&[
+        "intel",
+        "query",
+        "--config",
+        c,
+        variant_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a match exits 1: {}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("SIMILAR_KNOWN_MALWARE Test.Family"),
+        "{}",
+        stdout(&out)
+    );
+
+    let plots = dir.join("plots");
+    let out = run(&[
+        "intel",
+        "plot",
+        "--config",
+        c,
+        "--out",
+        plots.to_str().unwrap(),
+        variant_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let png = std::fs::read(plots.join("variant.js.byteplot.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let svg = std::fs::read_to_string(plots.join("variant.js.neighbours.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("Test.Family"),
+        "{svg}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -41,6 +41,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct AnalyzersConfig {
     pub attachments: mailmoat_analyzers::Config,
+    pub variants: mailmoat_analyzers::VariantsConfig,
 }
 
 /// `[rules]`
@@ -167,10 +168,10 @@ pub enum ConfigError {
         path: String,
         source: mailmoat_auth::AuthError,
     },
-    #[error("{path}: [analyzers.attachments]: {source}")]
+    #[error("{path}: [analyzers]: {source}")]
     Analyzers {
         path: String,
-        source: mailmoat_analyzers::HashListError,
+        source: mailmoat_analyzers::BuildError,
     },
     #[error("{path}: [classifier]: {source}")]
     Classifier {

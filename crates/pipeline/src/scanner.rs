@@ -283,7 +283,7 @@ pub fn analysis_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, Con
         let attachments = config
             .analyzers
             .attachments
-            .build(&config.base_dir)
+            .build(&config.analyzers.variants, &config.base_dir)
             .map_err(|source| ConfigError::Analyzers {
                 path: config.origin.clone(),
                 source,

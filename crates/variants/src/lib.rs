@@ -92,22 +92,35 @@ pub fn embed(data: &[u8]) -> Vec<f32> {
         *b = b.sqrt();
     }
 
-    // Entropy of each 256-byte window, binned by half bits (0..8 → 16 bins).
+    // Entropy of each 256-byte window, binned by half bits (0..8 → 16 bins). Full windows use
+    // a table of -p·log2(p) for every count (no logarithm per byte value).
+    static TERMS: std::sync::OnceLock<[f32; 257]> = std::sync::OnceLock::new();
+    let terms = TERMS.get_or_init(|| {
+        let mut t = [0f32; 257];
+        for (c, v) in t.iter_mut().enumerate().skip(1) {
+            let p = c as f32 / 256.0;
+            *v = -p * p.log2();
+        }
+        t
+    });
     let mut windows = 0f32;
     for window in data.chunks(256).filter(|w| w.len() >= 64) {
         let mut c = [0u16; 256];
         for &b in window {
             c[b as usize] += 1;
         }
-        let n = window.len() as f32;
-        let h: f32 = c
-            .iter()
-            .filter(|&&x| x > 0)
-            .map(|&x| {
-                let p = x as f32 / n;
-                -p * p.log2()
-            })
-            .sum();
+        let h: f32 = if window.len() == 256 {
+            c.iter().map(|&x| terms[x as usize]).sum()
+        } else {
+            let n = window.len() as f32;
+            c.iter()
+                .filter(|&&x| x > 0)
+                .map(|&x| {
+                    let p = x as f32 / n;
+                    -p * p.log2()
+                })
+                .sum()
+        };
         entropy[((h * 2.0) as usize).min(15)] += 1.0;
         windows += 1.0;
     }
@@ -119,13 +132,16 @@ pub fn embed(data: &[u8]) -> Vec<f32> {
 
     // 4-byte sequences, hashed into 64 bins (FNV-style mixing of the 32-bit word).
     if data.len() >= 4 {
+        let mut bins = [0u32; 64];
         for w in data.windows(4) {
-            if w[0] == w[1] && w[1] == w[2] && w[2] == w[3] {
-                continue;
-            }
             let x = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            let h = x.wrapping_mul(0x9e37_79b1) >> 26;
-            grams[h as usize] += 1.0;
+            if x == (x & 0xff).wrapping_mul(0x0101_0101) {
+                continue; // one byte repeated: padding, not content
+            }
+            bins[(x.wrapping_mul(0x9e37_79b1) >> 26) as usize] += 1;
+        }
+        for (g, b) in grams.iter_mut().zip(bins) {
+            *g = b as f32;
         }
         for g in grams.iter_mut() {
             *g = g.sqrt();
@@ -133,10 +149,10 @@ pub fn embed(data: &[u8]) -> Vec<f32> {
     }
 
     let n = data.len() as f32;
-    let printable = data
-        .iter()
-        .filter(|b| b.is_ascii_graphic() || **b == b' ' || **b == b'\n')
-        .count() as f32;
+    let printable = (0u8..=255)
+        .filter(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\n')
+        .map(|b| counts[b as usize])
+        .sum::<u32>() as f32;
     structure[0] = (n.ln() / 24.0).min(1.0);
     structure[1] = printable / n;
     structure[2] = counts[0] as f32 / n;

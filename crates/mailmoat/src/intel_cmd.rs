@@ -1,0 +1,611 @@
+//! `mailmoat intel`: the variant reference store. Add known-malicious files with their family
+//! (or known-good ones), list it, ask what a file is near, draw a file's byte plot and its
+//! place among its neighbours, and measure the whole on synthetic variant families.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use mailmoat_variants::{profile, Reference, Store, Verdict};
+
+/// The store the configuration names (relative to the config file).
+fn store_path(
+    config: Option<&Path>,
+) -> anyhow::Result<(PathBuf, mailmoat_analyzers::VariantsConfig)> {
+    let config = crate::load_config(config)?;
+    let variants = config.analyzers.variants.clone();
+    let path = variants
+        .store
+        .as_ref()
+        .map(|p| config.base_dir.join(p))
+        .context("[analyzers.variants] store is not set")?;
+    Ok((path, variants))
+}
+
+/// Every file under the given paths (directories recursively), sorted.
+pub fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        if p.is_dir() {
+            for e in std::fs::read_dir(p)? {
+                walk(&e?.path(), out)?;
+            }
+        } else if p.is_file() {
+            out.push(p.to_path_buf());
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out).with_context(|| format!("reading {}", p.display()))?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+pub fn add(
+    config: Option<&Path>,
+    family: Option<&str>,
+    benign: bool,
+    paths: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        family.is_some() != benign,
+        "give either --family NAME (known-malicious) or --benign"
+    );
+    let (path, _) = store_path(config)?;
+    let mut refs = Vec::new();
+    for file in files(paths)? {
+        let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        let verdict = if benign {
+            Verdict::Benign
+        } else {
+            Verdict::Malicious
+        };
+        refs.push(Reference::new(
+            &profile(&data),
+            family.unwrap_or(""),
+            verdict,
+            &name_of(&file),
+        ));
+    }
+    let added = Store::append(&path, &refs)?;
+    println!(
+        "{added} of {} file(s) added to {} ({} already there)",
+        refs.len(),
+        path.display(),
+        refs.len() - added
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (path, _) = store_path(config)?;
+    let store = Store::load(&path)?;
+    let mut families = std::collections::BTreeMap::<String, usize>::new();
+    let mut benign = 0;
+    for r in &store.refs {
+        match r.verdict {
+            Verdict::Malicious => *families.entry(r.family.clone()).or_default() += 1,
+            Verdict::Benign => benign += 1,
+        }
+    }
+    println!("{}: {} references", path.display(), store.len());
+    for (family, n) in &families {
+        println!("  {family:<32} {n:>6} malicious");
+    }
+    println!("  {:<32} {benign:>6} known-good", "(benign)");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn query(config: Option<&Path>, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let (path, settings) = store_path(config)?;
+    let store = Store::load(&path)?;
+    let mut any = false;
+    for file in files(paths)? {
+        let data = std::fs::read(&file)?;
+        let p = profile(&data);
+        println!(
+            "{} ({} bytes, sha256 {}, tlsh {})",
+            file.display(),
+            p.size,
+            p.sha256,
+            p.tlsh.as_deref().unwrap_or("-")
+        );
+        for (r, s) in store.nearest(&p.vector, 5) {
+            let label = match r.verdict {
+                Verdict::Malicious => format!("malicious {}", r.family),
+                Verdict::Benign => "known-good".to_string(),
+            };
+            println!("  {s:.3}  {label:<28} {}", r.name);
+        }
+        match store.judge(&p, settings.threshold, settings.margin) {
+            Some(m) => {
+                any = true;
+                println!(
+                    "  => SIMILAR_KNOWN_MALWARE {} ({:.3})",
+                    m.family, m.similarity
+                );
+            }
+            None => println!("  => no match"),
+        }
+    }
+    Ok(if any {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The byte plot of a file (PNG) and an SVG map placing it among its nearest references: the
+/// first two principal components of the neighbourhood, coloured by family and verdict.
+pub fn plot(config: Option<&Path>, file: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let (path, _) = store_path(config)?;
+    let store = Store::load(&path)?;
+    let data = std::fs::read(file)?;
+    std::fs::create_dir_all(out)?;
+    let name = name_of(file);
+    let png = out.join(format!("{name}.byteplot.png"));
+    std::fs::write(&png, mailmoat_variants::byteplot_png(&data, 4 << 20))?;
+    let p = profile(&data);
+    let near = store.nearest(&p.vector, 30);
+    let svg = out.join(format!("{name}.neighbours.svg"));
+    std::fs::write(&svg, neighbour_map(&name, &p.vector, &near))?;
+    println!("{}\n{}", png.display(), svg.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Two principal components of a few vectors by power iteration (no linear-algebra crate).
+fn project(points: &[Vec<f32>]) -> Vec<(f32, f32)> {
+    let dim = points.first().map_or(0, Vec::len);
+    let n = points.len().max(1) as f32;
+    let mean: Vec<f32> = (0..dim)
+        .map(|d| points.iter().map(|p| p[d]).sum::<f32>() / n)
+        .collect();
+    let centred: Vec<Vec<f32>> = points
+        .iter()
+        .map(|p| p.iter().zip(&mean).map(|(x, m)| x - m).collect())
+        .collect();
+    let component = |exclude: Option<&Vec<f32>>| -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim).map(|d| ((d * 7919) % 13) as f32 - 6.0).collect();
+        for _ in 0..60 {
+            let mut next = vec![0f32; dim];
+            for c in &centred {
+                let s: f32 = c.iter().zip(&v).map(|(a, b)| a * b).sum();
+                for (x, y) in next.iter_mut().zip(c) {
+                    *x += s * y;
+                }
+            }
+            if let Some(e) = exclude {
+                let s: f32 = next.iter().zip(e).map(|(a, b)| a * b).sum();
+                for (x, y) in next.iter_mut().zip(e) {
+                    *x -= s * y;
+                }
+            }
+            let norm = next.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+            v = next.into_iter().map(|x| x / norm).collect();
+        }
+        v
+    };
+    let first = component(None);
+    let second = component(Some(&first));
+    centred
+        .iter()
+        .map(|c| {
+            (
+                c.iter().zip(&first).map(|(a, b)| a * b).sum(),
+                c.iter().zip(&second).map(|(a, b)| a * b).sum(),
+            )
+        })
+        .collect()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn neighbour_map(name: &str, vector: &[f32], near: &[(&Reference, f32)]) -> String {
+    let mut points = vec![vector.to_vec()];
+    points.extend(near.iter().map(|(r, _)| r.vector()));
+    let xy = project(&points);
+    let (min_x, max_x) = xy
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (min_y, max_y) = xy
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let scale = |v: f32, lo: f32, hi: f32| 40.0 + (v - lo) / (hi - lo).max(1e-6) * 520.0;
+    let palette = [
+        "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#1f77b4",
+    ];
+    let mut families: Vec<&str> = near
+        .iter()
+        .filter(|(r, _)| r.verdict == Verdict::Malicious)
+        .map(|(r, _)| r.family.as_str())
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    let colour = |r: &Reference| match r.verdict {
+        Verdict::Benign => "#2ca02c",
+        Verdict::Malicious => {
+            let i = families.iter().position(|f| *f == r.family).unwrap_or(0);
+            palette[i % palette.len()]
+        }
+    };
+    let mut svg = String::from(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"600\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"800\" height=\"600\" fill=\"white\"/>\n",
+    );
+    for (i, ((r, s), (x, y))) in near.iter().zip(xy.iter().skip(1)).enumerate() {
+        let (cx, cy) = (scale(*x, min_x, max_x), scale(*y, min_y, max_y));
+        svg.push_str(&format!(
+            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"6\" fill=\"{}\"><title>{} ({}, {s:.3})</title></circle>\n",
+            colour(r),
+            escape(&r.name),
+            if r.verdict == Verdict::Benign { "known-good".to_string() } else { escape(&r.family) }
+        ));
+        if i < 5 {
+            svg.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
+                cx + 8.0,
+                cy + 4.0,
+                escape(&r.name)
+            ));
+        }
+    }
+    let (x, y) = xy[0];
+    let (cx, cy) = (scale(x, min_x, max_x), scale(y, min_y, max_y));
+    svg.push_str(&format!(
+        "<path d=\"M{:.1},{:.1} l6,10 h-12 z\" transform=\"translate(0,-6)\" fill=\"black\"/><text x=\"{:.1}\" y=\"{:.1}\" font-weight=\"bold\">{}</text>\n",
+        cx, cy, cx + 9.0, cy + 4.0, escape(name)
+    ));
+    let mut ly = 30.0;
+    for f in &families {
+        let i = families.iter().position(|x| x == f).unwrap_or(0);
+        svg.push_str(&format!(
+            "<circle cx=\"620\" cy=\"{ly}\" r=\"6\" fill=\"{}\"/><text x=\"632\" y=\"{}\">{}</text>\n",
+            palette[i % palette.len()],
+            ly + 4.0,
+            escape(f)
+        ));
+        ly += 18.0;
+    }
+    svg.push_str(&format!(
+        "<circle cx=\"620\" cy=\"{ly}\" r=\"6\" fill=\"#2ca02c\"/><text x=\"632\" y=\"{}\">known-good</text>\n</svg>\n",
+        ly + 4.0
+    ));
+    svg
+}
+
+/// A deterministic generator for the evaluation's mutations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One variant of a seed: the edits malware authors make between campaigns.
+fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    let edits = 1 + rng.below(4);
+    for _ in 0..edits {
+        match rng.below(5) {
+            // Insertions: junk bytes somewhere past the header.
+            0 => {
+                let at = 64.min(v.len()) + rng.below(v.len().saturating_sub(64).max(1));
+                let junk: Vec<u8> = (0..16 + rng.below(240)).map(|_| rng.next() as u8).collect();
+                v.splice(at.min(v.len())..at.min(v.len()), junk);
+            }
+            // Section reordering: two blocks past the header swapped.
+            1 if v.len() > 2048 => {
+                let block = (v.len() / 8).clamp(64, 4096);
+                let a = 512 + rng.below(v.len() - 512 - block);
+                let b = 512 + rng.below(v.len() - 512 - block);
+                if a + block <= b || b + block <= a {
+                    for i in 0..block {
+                        v.swap(a + i, b + i);
+                    }
+                }
+            }
+            // Appended data (an overlay, a padding).
+            2 => {
+                let extra: Vec<u8> = (0..64 + rng.below(v.len() / 10 + 64))
+                    .map(|_| rng.next() as u8)
+                    .collect();
+                v.extend(extra);
+            }
+            // Changed strings: letters in printable runs replaced.
+            3 => {
+                let start = rng.below(v.len());
+                let mut changed = 0;
+                for b in v.iter_mut().skip(start) {
+                    if b.is_ascii_lowercase() {
+                        *b = b'a' + (rng.next() % 26) as u8;
+                        changed += 1;
+                        if changed > 24 {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Repacking: a block of bytes XOR-ed with a new key (a re-encrypted payload).
+            _ => {
+                let len = (v.len() / 16).max(16).min(v.len());
+                let at = rng.below(v.len() - len + 1);
+                let key = (rng.next() as u8) | 1;
+                for b in &mut v[at..at + len] {
+                    *b ^= key;
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Seeds at least this similar are one family (as alike as a sample and its variant).
+const MERGE_SEEDS_FROM: f32 = 0.92;
+
+pub fn eval(
+    seeds: &[PathBuf],
+    benign: &[PathBuf],
+    per_family: usize,
+    threshold: Option<f32>,
+) -> anyhow::Result<ExitCode> {
+    let seed_files = files(seeds)?;
+    let benign_files: Vec<PathBuf> = files(benign)?;
+    anyhow::ensure!(!seed_files.is_empty(), "no seed files");
+    let mut settings = mailmoat_analyzers::VariantsConfig::default();
+    if let Some(t) = threshold {
+        settings.threshold = t;
+    }
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let train = per_family / 2;
+    let mut refs = Vec::new();
+    let mut tests: Vec<(String, Vec<u8>)> = Vec::new();
+    // Seeds as similar as two variants (the same sample with a byte changed, or three HWP
+    // files built from one template) are one family: named after the first of them.
+    let mut kept: Vec<(String, Vec<f32>)> = Vec::new();
+    let mut merged = 0;
+    let mut families = 0;
+    for seed in &seed_files {
+        let data = std::fs::read(seed)?;
+        if data.len() < settings.min_bytes {
+            continue;
+        }
+        let vector = mailmoat_variants::embed(&data);
+        let family = match kept
+            .iter()
+            .find(|(_, v)| mailmoat_variants::similarity(v, &vector) >= MERGE_SEEDS_FROM)
+        {
+            Some((name, _)) => {
+                merged += 1;
+                name.clone()
+            }
+            None => {
+                families += 1;
+                kept.push((name_of(seed), vector));
+                name_of(seed)
+            }
+        };
+        for i in 0..per_family {
+            let variant = mutate(&data, &mut rng);
+            if i < train {
+                refs.push(Reference::new(
+                    &profile(&variant),
+                    &family,
+                    Verdict::Malicious,
+                    &format!("{family}#{i}"),
+                ));
+            } else {
+                tests.push((family.clone(), variant));
+            }
+        }
+    }
+    // Half the benign files are references, the other half must match nothing.
+    let mut benign_tests = Vec::new();
+    for (i, f) in benign_files.iter().enumerate() {
+        let data = std::fs::read(f)?;
+        if data.len() < settings.min_bytes {
+            continue;
+        }
+        if i % 2 == 0 {
+            refs.push(Reference::new(
+                &profile(&data),
+                "",
+                Verdict::Benign,
+                &name_of(f),
+            ));
+        } else {
+            benign_tests.push((name_of(f), data));
+        }
+    }
+    let store = Store::from_refs(refs);
+    let mut right = 0;
+    let mut wrong_family = Vec::new();
+    let mut missed = Vec::new();
+    let mut query_time = Duration::ZERO;
+    for (family, variant) in &tests {
+        let p = profile(variant);
+        let start = Instant::now();
+        let m = store.judge(&p, settings.threshold, settings.margin);
+        query_time += start.elapsed();
+        match m {
+            Some(m) if &m.family == family => right += 1,
+            Some(m) => wrong_family.push(format!("{family} taken for {}", m.family)),
+            None => {
+                let near = store.nearest(&p.vector, 8);
+                let best = near
+                    .iter()
+                    .filter(|(r, _)| r.verdict == Verdict::Malicious)
+                    .map(|(r, s)| format!("{} {s:.3}", r.family))
+                    .next()
+                    .unwrap_or_default();
+                let benign = near
+                    .iter()
+                    .filter(|(r, _)| r.verdict == Verdict::Benign)
+                    .map(|(_, s)| format!("{s:.3}"))
+                    .next()
+                    .unwrap_or_else(|| "-".into());
+                missed.push(format!(
+                    "{family} (nearest malicious: {best}; nearest benign: {benign})"
+                ));
+            }
+        }
+    }
+    let mut false_positives = Vec::new();
+    let mut benign_closest = 0f32;
+    for (name, data) in &benign_tests {
+        let p = profile(data);
+        if let Some((_, s)) = store
+            .nearest(&p.vector, 8)
+            .into_iter()
+            .find(|(r, _)| r.verdict == Verdict::Malicious)
+        {
+            benign_closest = benign_closest.max(s);
+        }
+        let start = Instant::now();
+        if let Some(m) = store.judge(&p, settings.threshold, settings.margin) {
+            false_positives.push(format!("{name} ({} {:.3})", m.family, m.similarity));
+        }
+        query_time += start.elapsed();
+    }
+    let queries = tests.len() + benign_tests.len();
+    println!(
+        "{families} families from {} seeds ({merged} merged into a family as alike as its variants), {per_family} variants each ({train} as references, {} unseen); {} benign references, {} benign files tested",
+        seed_files.len(),
+        tests.len(),
+        store.refs.iter().filter(|r| r.verdict == Verdict::Benign).count(),
+        benign_tests.len()
+    );
+    println!(
+        "family recall: {right}/{} = {:.1}%  (wrong family: {}, missed: {})",
+        tests.len(),
+        100.0 * right as f64 / tests.len().max(1) as f64,
+        wrong_family.len(),
+        missed.len()
+    );
+    println!(
+        "benign false positives: {}/{} (the closest any benign file came to a malicious reference: {benign_closest:.3})",
+        false_positives.len(),
+        benign_tests.len()
+    );
+    println!(
+        "query (store search and judgement, profile excluded): {:.1} µs on average",
+        query_time.as_secs_f64() * 1e6 / queries.max(1) as f64
+    );
+    for line in wrong_family.iter().chain(&false_positives).take(20) {
+        println!("  {line}");
+    }
+    for f in missed.iter().step_by((missed.len() / 25).max(1)) {
+        println!("  missed a variant of {f}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Embedding speed and a query against a large generated store.
+pub fn bench(count: usize, queries: usize) -> anyhow::Result<ExitCode> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mb: Vec<u8> = (0..1 << 20)
+        .map(|i| {
+            if i % 3 == 0 {
+                rng.next() as u8
+            } else {
+                (i % 251) as u8
+            }
+        })
+        .collect();
+    let mut best = Duration::MAX;
+    for _ in 0..10 {
+        let start = Instant::now();
+        std::hint::black_box(mailmoat_variants::embed(&mb));
+        best = best.min(start.elapsed());
+    }
+    println!(
+        "embedding 1 MiB: {:.2} ms (best of 10)",
+        best.as_secs_f64() * 1000.0
+    );
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        std::hint::black_box(mailmoat_variants::tlsh(&mb));
+        best = best.min(start.elapsed());
+    }
+    println!(
+        "TLSH of 1 MiB: {:.2} ms (best of 5)",
+        best.as_secs_f64() * 1000.0
+    );
+
+    // Generated vectors: 1,000 cluster centres, each vector a centre plus noise.
+    let dim = mailmoat_variants::DIM;
+    let unit = |v: &mut Vec<f32>| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+        v.iter_mut().for_each(|x| *x /= n);
+    };
+    let mut gauss = || (rng.next() % 20_000) as f32 / 10_000.0 - 1.0;
+    let centres: Vec<Vec<f32>> = (0..1000)
+        .map(|_| {
+            let mut v: Vec<f32> = (0..dim).map(|_| gauss()).collect();
+            unit(&mut v);
+            v
+        })
+        .collect();
+    let start = Instant::now();
+    let mut flat = Vec::with_capacity(count * dim);
+    for i in 0..count {
+        let c = &centres[i % centres.len()];
+        let mut v: Vec<f32> = c
+            .iter()
+            .map(|x| x + 0.35 * gauss() / (dim as f32).sqrt() * 4.0)
+            .collect();
+        unit(&mut v);
+        flat.extend(v);
+    }
+    let generated = start.elapsed();
+    let start = Instant::now();
+    let index = mailmoat_variants::Index::build(&flat);
+    let built = start.elapsed();
+    println!(
+        "{count} generated vectors ({:.1} s), index built in {:.1} s (both cores)",
+        generated.as_secs_f64(),
+        built.as_secs_f64()
+    );
+    let mut times = Vec::with_capacity(queries);
+    let mut self_found = 0;
+    for q in 0..queries {
+        let i = (q * 7919) % count;
+        let query = &flat[i * dim..(i + 1) * dim];
+        let start = Instant::now();
+        let hits = index.search(query, 5);
+        times.push(start.elapsed());
+        if hits.first().map(|h| h.id as usize) == Some(i) {
+            self_found += 1;
+        }
+    }
+    times.sort();
+    let pct = |p: f64| {
+        times[((times.len() as f64 * p) as usize).min(times.len() - 1)].as_secs_f64() * 1000.0
+    };
+    println!(
+        "query, top 5 of {count}, one thread: median {:.3} ms, p99 {:.3} ms, max {:.3} ms; the vector itself found first in {self_found}/{queries}",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    Ok(ExitCode::SUCCESS)
+}
