@@ -273,6 +273,10 @@ impl Walk<'_> {
             for module in modules {
                 let at = location.child(module.name.clone());
                 let source = &module.source;
+                if self.variants.is_some() {
+                    let digest = crate::hashes::sha256_hex(source.as_bytes());
+                    self.compare_with_references(&at, &module.name, source.as_bytes(), &digest);
+                }
                 let autorun: Vec<String> = p
                     .autorun
                     .captures_iter(source)

@@ -179,36 +179,7 @@ impl<'a> Walk<'a> {
                 location.clone(),
             );
         }
-        if let Some((store, settings)) = self.variants {
-            if data.len() >= settings.min_bytes {
-                // The vector only: TLSH is for the store's references, not needed to search it.
-                let profile = mailmoat_variants::Profile {
-                    sha256: sha256.clone(),
-                    size: data.len(),
-                    tlsh: None,
-                    vector: mailmoat_variants::embed(data),
-                };
-                if let Some(m) = store.judge(&profile, settings.threshold, settings.margin) {
-                    self.findings.add_with_strength(
-                        "SIMILAR_KNOWN_MALWARE",
-                        f64::from(m.similarity),
-                        format!(
-                            "{name} is a variant of {}: {:.3} similar to {} (sha256 {}){}",
-                            m.family,
-                            m.similarity,
-                            m.name,
-                            m.sha256,
-                            m.nearest_benign
-                                .map(|b| format!(
-                                    "; the nearest known-good object is {b:.3} similar"
-                                ))
-                                .unwrap_or_default()
-                        ),
-                        location.clone(),
-                    );
-                }
-            }
-        }
+        self.compare_with_references(location, name, data, &sha256);
         let kind = filetype::kind(name, data);
         let executable_name = is_executable_name(name);
         // A name with no extension claims no type; one with a harmless extension lies.
@@ -298,6 +269,46 @@ impl<'a> Walk<'a> {
             Kind::Html => self.html(location, name, data, depth),
             Kind::Script(lang) => self.script(lang, location, name, data, depth),
             Kind::DosExe | Kind::Other => {}
+        }
+    }
+
+    /// Compares an object (or a macro's source) with the variant reference store.
+    pub(crate) fn compare_with_references(
+        &mut self,
+        location: &Location,
+        name: &str,
+        data: &[u8],
+        sha256: &str,
+    ) {
+        if let Some((store, settings)) = self.variants {
+            if data.len() >= settings.min_bytes {
+                // The vector only: TLSH is for the store's references, not needed to search it.
+                let profile = mailmoat_variants::Profile {
+                    sha256: sha256.to_string(),
+                    size: data.len(),
+                    tlsh: None,
+                    vector: mailmoat_variants::embed(data),
+                };
+                if let Some(m) = store.judge(&profile, settings.threshold, settings.margin) {
+                    self.findings.add_with_strength(
+                        "SIMILAR_KNOWN_MALWARE",
+                        f64::from(m.similarity),
+                        format!(
+                            "{name} is a variant of {}: {:.3} similar to {} (sha256 {}){}",
+                            m.family,
+                            m.similarity,
+                            m.name,
+                            m.sha256,
+                            m.nearest_benign
+                                .map(|b| format!(
+                                    "; the nearest known-good object is {b:.3} similar"
+                                ))
+                                .unwrap_or_default()
+                        ),
+                        location.clone(),
+                    );
+                }
+            }
         }
     }
 
