@@ -28,10 +28,21 @@ pub fn custom_actions(data: &[u8]) -> Result<Vec<CustomAction>, String> {
         .select_rows(msi::Select::table("CustomAction"))
         .map_err(|e| e.to_string())?
         .map(|row| {
-            let text = |col: &str| row[col].as_str().unwrap_or_default().to_string();
+            // A crafted table may lack a column: indexing by a missing name panics in msi.
+            let text = |col: &str| {
+                if row.has_column(col) {
+                    row[col].as_str().unwrap_or_default().to_string()
+                } else {
+                    String::new()
+                }
+            };
             (
                 text("Action"),
-                row["Type"].as_int().unwrap_or(0),
+                if row.has_column("Type") {
+                    row["Type"].as_int().unwrap_or(0)
+                } else {
+                    0
+                },
                 text("Source"),
                 text("Target"),
             )

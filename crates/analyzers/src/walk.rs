@@ -244,6 +244,31 @@ impl<'a> Walk<'a> {
                 return;
             }
         }
+        // The readers include third-party parsers (cab, msi, 7z, goblin…) fed hostile bytes:
+        // one that panics costs this object's analysis, not the message's other findings.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.read_as(kind, location, name, data, depth)
+        }));
+        if let Err(panic) = read {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            self.add(
+                "ARCHIVE_DAMAGED",
+                format!(
+                    "{name}: the reader for {} failed on it ({}); not analysed further",
+                    kind.describe(),
+                    why.chars().take(120).collect::<String>()
+                ),
+                location,
+            );
+        }
+    }
+
+    /// Hands an object to the reader for its kind.
+    fn read_as(&mut self, kind: Kind, location: &Location, name: &str, data: &[u8], depth: usize) {
         match kind {
             Kind::Zip => self.zip(location, name, data, depth),
             Kind::Gzip | Kind::Bzip2 | Kind::Xz => {
