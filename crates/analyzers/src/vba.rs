@@ -12,8 +12,13 @@ use regex::Regex;
 
 use crate::walk::Walk;
 
+/// Decompressed bytes per stream at most (a module's source is kilobytes).
+const MAX_DECOMPRESSED: usize = 16 << 20;
+
 /// MS-OVBA 2.4.1 decompression. Chunks may decompress to fewer than 4096 bytes (writers that
-/// only emit literals do that); a copy token reaching before its chunk is an error.
+/// only emit literals do that), never to more: copy tokens that would are refused, so a
+/// crafted stream cannot expand beyond 4096 bytes per chunk (and 16 MiB in all). A copy token
+/// reaching before its chunk is an error.
 pub fn decompress(data: &[u8]) -> Option<Vec<u8>> {
     if data.first() != Some(&1) {
         return None;
@@ -27,6 +32,9 @@ pub fn decompress(data: &[u8]) -> Option<Vec<u8>> {
         let chunk_end = (pos + size).min(data.len());
         pos += 2;
         let chunk_start = out.len();
+        if out.len() >= MAX_DECOMPRESSED {
+            return None;
+        }
         if !compressed {
             let end = (pos + 4096).min(data.len());
             out.extend_from_slice(&data[pos..end]);
@@ -41,6 +49,9 @@ pub fn decompress(data: &[u8]) -> Option<Vec<u8>> {
                     break;
                 }
                 if flags & (1 << bit) == 0 {
+                    if out.len() - chunk_start >= 4096 {
+                        return None;
+                    }
                     out.push(data[pos]);
                     pos += 1;
                     continue;
@@ -60,6 +71,9 @@ pub fn decompress(data: &[u8]) -> Option<Vec<u8>> {
                 let length = (token & length_mask) + 3;
                 let offset = (token >> (16 - bits)) + 1;
                 if offset > done {
+                    return None;
+                }
+                if done + length > 4096 || out.len() + length > MAX_DECOMPRESSED {
                     return None;
                 }
                 let from = out.len() - offset;
@@ -453,6 +467,19 @@ mod tests {
             .execute
             .is_match("CreateObject(\"WScript.Shell\").Run \"calc\""));
         assert!(p.autorun.is_match("Private Sub Workbook_Open()"));
+    }
+
+    #[test]
+    fn a_chunk_cannot_expand_past_4096_bytes() {
+        // "a", then copy tokens of length 4098 each: a few bytes asking for megabytes.
+        let mut body = vec![0xfeu8, b'a'];
+        for _ in 0..7 {
+            body.extend_from_slice(&0x0fffu16.to_le_bytes());
+        }
+        let mut data = vec![1u8];
+        data.extend_from_slice(&(0xb000u16 | (body.len() as u16 + 2 - 3)).to_le_bytes());
+        data.extend_from_slice(&body);
+        assert!(decompress(&data).is_none());
     }
 
     #[test]
