@@ -596,20 +596,44 @@ impl Detector for Attachments {
         let passwords = passwords::candidates(view, &self.config.passwords);
         let mut walk = walk::Walk::new(&self.config, &self.known_bad, &passwords, findings);
         walk.variants = self.variants.as_ref().map(|(s, c)| (s, c));
-        for attachment in &view.attachments {
-            walk.attachment();
-            let name = attachment
-                .file_name
-                .clone()
-                .unwrap_or_else(|| "(unnamed)".to_string());
-            walk.declared(
-                &attachment.location,
-                &name,
-                &attachment.content_type,
-                &attachment.data,
-            );
-            walk.object(&attachment.location, &name, &attachment.data, 0);
-        }
+        walk_attachments(&mut walk, view);
         walk.finish();
     }
+}
+
+/// Every attachment through the walk, each with its own time budget.
+fn walk_attachments(walk: &mut walk::Walk<'_>, view: &MessageView) {
+    for attachment in &view.attachments {
+        walk.attachment();
+        let name = attachment
+            .file_name
+            .clone()
+            .unwrap_or_else(|| "(unnamed)".to_string());
+        walk.declared(
+            &attachment.location,
+            &name,
+            &attachment.content_type,
+            &attachment.data,
+        );
+        walk.object(&attachment.location, &name, &attachment.data, 0);
+    }
+}
+
+/// The objects at these locations (attachments, archive members, embedded objects, macro
+/// sources), unpacked the way the analyser unpacks them: what reports draw byte plots of.
+pub fn objects_at(
+    view: &MessageView,
+    config: &Config,
+    wanted: &[Vec<String>],
+) -> Vec<(Vec<String>, Vec<u8>)> {
+    let known_bad = HashList::default();
+    let passwords = passwords::candidates(view, &config.passwords);
+    let mut findings = Findings::new();
+    let mut walk = walk::Walk::new(config, &known_bad, &passwords, &mut findings);
+    walk.collect = Some((wanted, Vec::new()));
+    walk_attachments(&mut walk, view);
+    walk.collect
+        .take()
+        .map(|(_, found)| found)
+        .unwrap_or_default()
 }

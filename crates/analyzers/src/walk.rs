@@ -15,6 +15,9 @@ use crate::hashes::{sha256_hex, HashList};
 use crate::passwords::Source;
 use crate::Config;
 
+/// An object's location segments and bytes.
+pub(crate) type FoundObject = (Vec<String>, Vec<u8>);
+
 pub struct Walk<'a> {
     pub(crate) config: &'a Config,
     known_bad: &'a HashList,
@@ -36,6 +39,8 @@ pub struct Walk<'a> {
     pub(crate) program_folders: Vec<Location>,
     /// The reference store every object is compared with, when one is configured.
     pub(crate) variants: Option<(&'a mailmoat_variants::Store, &'a crate::VariantsConfig)>,
+    /// Objects wanted by location (for reports: byte plots of flagged objects), and those found.
+    pub(crate) collect: Option<(&'a [Vec<String>], Vec<FoundObject>)>,
 }
 
 impl<'a> Walk<'a> {
@@ -62,6 +67,7 @@ impl<'a> Walk<'a> {
             sideload_dlls: Vec::new(),
             program_folders: Vec::new(),
             variants: None,
+            collect: None,
         }
     }
 
@@ -305,6 +311,15 @@ impl<'a> Walk<'a> {
         data: &[u8],
         sha256: &str,
     ) {
+        if let Some((wanted, found)) = &mut self.collect {
+            if wanted.iter().any(|w| w.as_slice() == location.segments())
+                && !found
+                    .iter()
+                    .any(|(l, _)| l.as_slice() == location.segments())
+            {
+                found.push((location.segments().to_vec(), data.to_vec()));
+            }
+        }
         if let Some((store, settings)) = self.variants {
             if data.len() >= settings.min_bytes {
                 // The vector only: TLSH is for the store's references, not needed to search it.

@@ -24,6 +24,14 @@ pub fn verdict_headers(verdict: &Verdict, id: &str) -> String {
     )
 }
 
+/// Text from a message made safe for one header line: no line breaks or control characters.
+pub fn header_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect()
+}
+
 /// The message as delivered: `prepend` on top, our own headers from outside removed (X-Mailmoat-*
 /// and Authentication-Results claiming to be ours, `authserv_id`, as RFC 8601 asks), and the
 /// subject prefixed when `tag` is given.

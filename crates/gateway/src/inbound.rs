@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::data::{DataReader, Progress};
+use crate::events::Event;
 use crate::spool::{new_id, QueueEntry, Recipient, RecipientState};
 use crate::{headers, unix_now, Rcpt, Shared};
 
@@ -434,17 +435,89 @@ impl Session {
             next_attempt_at: now,
             is_bounce: false,
         };
+        let mut report_json = report.to_json(&id);
+        let mut entry = entry;
+        let mut action = verdict.action;
+        // Recipients whose own exception accepts this sender get it delivered (never a threat).
+        let mut excepted_entry = None;
+        if matches!(action, Action::Tag | Action::Quarantine | Action::Reject)
+            && crate::exceptions::overridable(&report_json)
+        {
+            let sender = report_json["message"]["from"][0]["address"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| entry.mail_from.clone());
+            let (excepted, others): (Vec<Recipient>, Vec<Recipient>) = entry
+                .recipients
+                .iter()
+                .cloned()
+                .partition(|r| shared.exceptions.allows(&r.address, &sender));
+            if !excepted.is_empty() {
+                let header = format!(
+                    "X-Mailmoat-Exception: {} accepted by the recipient's exception (verdict {action})\r\n",
+                    headers::header_safe(&sender)
+                );
+                report_json["exception"] = serde_json::Value::String(format!(
+                    "{sender} is accepted by the exception of {}",
+                    excepted
+                        .iter()
+                        .map(|r| r.address.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                let mut kept = entry.clone();
+                kept.recipients = excepted;
+                kept.tag_subject = false;
+                kept.prepend.push_str(&header);
+                if others.is_empty() {
+                    entry = kept;
+                    action = Action::Deliver;
+                } else {
+                    kept.id = new_id();
+                    entry.recipients = others;
+                    if action == Action::Reject {
+                        // The message is accepted for some recipients: the rest are held, not refused.
+                        action = Action::Quarantine;
+                    }
+                    excepted_entry = Some(kept);
+                }
+            }
+        }
+        let recipients: Vec<String> = tx.rcpt_to.clone();
+        let event = Event::from_report(&id, now, &entry.mail_from, &recipients, &report_json);
+        let kept = (action == Action::Reject).then(|| report.view.raw.clone());
+        if let Err(e) = shared.events.record(event, &report_json, kept) {
+            eprintln!("smtp id={id}: message log: {e}");
+        }
         let symbols = report.symbol_names().join(",");
         eprintln!(
             "smtp id={id} peer={} from=<{}> rcpts={} action={} score={:.2} symbols={symbols}",
             self.peer.ip(),
             entry.mail_from,
             entry.recipients.len(),
-            verdict.action,
+            action,
             verdict.score,
         );
+        if let Some(kept) = excepted_entry {
+            let shared2 = shared.clone();
+            let raw = report.view.raw.clone();
+            let queued = kept.clone();
+            let stored = tokio::task::spawn_blocking(move || shared2.spool.store(&kept, &raw))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r);
+            match stored {
+                Ok(()) => {
+                    let _ = shared.queued.send(queued);
+                }
+                Err(e) => {
+                    eprintln!("smtp id={id}: could not store the message: {e}");
+                    return "451 4.3.0 Temporary failure, please try again later\r\n".to_string();
+                }
+            }
+        }
         let raw = &report.view.raw;
-        let stored = match verdict.action {
+        let stored = match action {
             Action::Reject => {
                 return format!("550 5.7.1 Message refused by policy (id {id})\r\n");
             }
@@ -453,7 +526,6 @@ impl Session {
                     .to_string();
             }
             Action::Quarantine => {
-                let report_json = report.to_json(&id);
                 let shared = shared.clone();
                 let raw = raw.clone();
                 let entry = entry.clone();

@@ -22,6 +22,8 @@ mod data;
 pub use data::wire_form;
 mod db;
 mod delivery;
+pub mod events;
+pub mod exceptions;
 mod headers;
 mod inbound;
 pub mod quarantine;
@@ -29,8 +31,10 @@ pub mod spool;
 mod tls;
 mod verify;
 
+pub use events::Events;
+pub use exceptions::SenderExceptions;
 pub use quarantine::Quarantine;
-pub use spool::{QueueEntry, RecipientState, Spool};
+pub use spool::{new_id, QueueEntry, Recipient, RecipientState, Spool};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +67,10 @@ pub(crate) struct Shared {
     pub scanner: Arc<LiveScanner>,
     pub spool: Spool,
     pub quarantine: Quarantine,
+    /// The report of every scanned message and the statistics.
+    pub events: Arc<Events>,
+    /// Senders each recipient always accepts (kept by the console).
+    pub exceptions: Arc<SenderExceptions>,
     /// Accepted messages, handed to the delivery worker.
     pub queued: tokio::sync::mpsc::UnboundedSender<QueueEntry>,
     /// STARTTLS, when configured.
@@ -211,7 +219,7 @@ pub fn rfc2822_date(unix: i64) -> String {
 }
 
 /// Opens the spool and quarantine a configuration names (for `serve` and `mailmoat queue`).
-pub fn open_storage(config: &Config) -> Result<(Spool, Quarantine), GatewayError> {
+pub fn open_storage(config: &Config) -> Result<(Spool, Quarantine, Events), GatewayError> {
     let g = &config.gateway;
     let spool_dir = config.base_dir.join(&g.spool_dir);
     let spool = Spool::open(&spool_dir).map_err(|source| GatewayError::Storage {
@@ -225,12 +233,89 @@ pub fn open_storage(config: &Config) -> Result<(Spool, Quarantine), GatewayError
         path: q_dir.clone(),
         source,
     })?;
-    Ok((spool, quarantine))
+    let events_dir = config.base_dir.join(&g.events_dir);
+    let events = Events::open(&events_dir).map_err(|source| GatewayError::Storage {
+        what: "message log",
+        path: events_dir.clone(),
+        source,
+    })?;
+    Ok((spool, quarantine, events))
+}
+
+/// What services beside the gateway (the console) use of it: its stores, its exceptions, its
+/// delivery queue and its configuration.
+#[derive(Clone)]
+pub struct Handle(Arc<Shared>);
+
+impl Handle {
+    pub fn spool(&self) -> &Spool {
+        &self.0.spool
+    }
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.0.quarantine
+    }
+    pub fn events(&self) -> &Events {
+        &self.0.events
+    }
+    pub fn exceptions(&self) -> &Arc<SenderExceptions> {
+        &self.0.exceptions
+    }
+    pub fn config(&self) -> &GatewayConfig {
+        &self.0.config
+    }
+    /// The scanner in force (symbol descriptions, configuration).
+    pub fn scanner(&self) -> Arc<mailmoat_pipeline::Scanner> {
+        self.0.scanner.current()
+    }
+    /// Releases a held message for delivery now.
+    pub fn release(&self, id: &str) -> std::io::Result<()> {
+        self.0.quarantine.release(id, &self.0.spool, unix_now())?;
+        if let Ok(entry) = self.0.spool.entry(id) {
+            let _ = self.0.queued.send(entry);
+        }
+        Ok(())
+    }
+    /// Reloads configuration, rules, lists and models (as SIGHUP does), noting the change.
+    pub fn reload(&self, why: &str) -> Result<String, String> {
+        match self.0.scanner.reload() {
+            Ok(r) => {
+                let _ = self
+                    .0
+                    .events
+                    .record_change(unix_now(), &format!("{why}: {r}"));
+                Ok(r.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    /// The folder relative paths of the configuration resolve against.
+    pub fn base_dir(&self) -> &std::path::Path {
+        &self.0.base_dir
+    }
+    /// Releases a held message to some of its recipients (a user's own copy).
+    pub fn release_to(&self, id: &str, recipients: &[String]) -> std::io::Result<()> {
+        let queued_as = self
+            .0
+            .quarantine
+            .release_to(id, recipients, &self.0.spool, unix_now())?;
+        if let Ok(entry) = self.0.spool.entry(&queued_as) {
+            let _ = self.0.queued.send(entry);
+        }
+        Ok(())
+    }
+    /// Queues a message of our own (a digest) for delivery.
+    pub fn enqueue(&self, entry: QueueEntry, message: &[u8]) -> std::io::Result<()> {
+        self.0.spool.store(&entry, message)?;
+        let _ = self.0.queued.send(entry);
+        Ok(())
+    }
 }
 
 /// Runs the gateway until SIGINT/SIGTERM. `on_ready` is told the listening address.
 pub fn serve(
     config_path: Option<PathBuf>,
+    exceptions: Arc<SenderExceptions>,
+    services: impl FnOnce(Handle) -> Result<(), String>,
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), GatewayError> {
     let config = match &config_path {
@@ -240,13 +325,22 @@ pub fn serve(
     // TLS for delivery uses ring; set it once for the process (an error means already set).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let scanner = Arc::new(LiveScanner::start(config_path.clone())?);
-    if let Err(e) = mailmoat_pipeline::reload_on_sighup(scanner.clone(), |outcome| match outcome {
-        Ok(r) => eprintln!("reload: {r}"),
-        Err(e) => eprintln!("reload failed, the previous configuration stays in force: {e}"),
-    }) {
+    let (spool, quarantine, events) = open_storage(&config)?;
+    let events = Arc::new(events);
+    // Each configuration that comes into force is a change the console can compare around.
+    let _ = events.record_change(unix_now(), &format!("gateway started ({})", config.origin));
+    let log = events.clone();
+    if let Err(e) =
+        mailmoat_pipeline::reload_on_sighup(scanner.clone(), move |outcome| match outcome {
+            Ok(r) => {
+                eprintln!("reload: {r}");
+                let _ = log.record_change(unix_now(), &format!("reloaded: {r}"));
+            }
+            Err(e) => eprintln!("reload failed, the previous configuration stays in force: {e}"),
+        })
+    {
         eprintln!("reload on SIGHUP unavailable: {e}");
     }
-    let (spool, quarantine) = open_storage(&config)?;
     let tls = tls::acceptor(&config.gateway, &config.base_dir)?;
     let (queued, incoming) = tokio::sync::mpsc::unbounded_channel();
     let recipients = match &config.gateway.recipient_list {
@@ -266,6 +360,8 @@ pub fn serve(
         scanner,
         spool,
         quarantine,
+        events,
+        exceptions,
         queued,
     });
     // Scans (bounded by scan_slots) and stores waiting for a group commit run on the blocking
@@ -293,6 +389,8 @@ pub fn serve(
             tokio::spawn(health_endpoint(health, shared.clone()));
         }
         tokio::spawn(delivery::run(shared.clone(), incoming));
+        tokio::spawn(prune_events(shared.clone()));
+        services(Handle(shared.clone())).map_err(|e| GatewayError::Runtime(std::io::Error::other(e)))?;
         match shared.scanner.current().auth() {
             Some(stage) => eprintln!(
                 "sender authentication on: DNS from {}",
@@ -376,6 +474,21 @@ async fn health_endpoint(listener: TcpListener, shared: Arc<Shared>) {
                 )
                 .await;
         });
+    }
+}
+
+/// Removes reports past their retention once an hour.
+async fn prune_events(shared: Arc<Shared>) {
+    loop {
+        let days = i64::from(shared.config.events_retention_days.max(1));
+        let before = unix_now() - days * 86400;
+        let s = shared.clone();
+        match tokio::task::spawn_blocking(move || s.events.prune(before)).await {
+            Ok(Ok(0)) | Err(_) => {}
+            Ok(Ok(n)) => eprintln!("message log: {n} reports older than {days} days removed"),
+            Ok(Err(e)) => eprintln!("message log: pruning failed: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
 }
 

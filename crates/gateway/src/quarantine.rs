@@ -162,6 +162,43 @@ impl Quarantine {
         self.delete(id)
     }
 
+    /// Releases a held message to some of its recipients only (a user releasing their own
+    /// copy): they get it through the spool under a new id; the others' copy stays held.
+    /// Returns the id the released copy is queued under.
+    pub fn release_to(
+        &self,
+        id: &str,
+        recipients: &[String],
+        spool: &Spool,
+        now: i64,
+    ) -> io::Result<String> {
+        let (mut entry, report) = self.meta(id)?;
+        let (mine, others): (Vec<_>, Vec<_>) = entry.recipients.iter().cloned().partition(|r| {
+            recipients
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&r.address))
+        });
+        if mine.is_empty() {
+            return Err(not_held(id));
+        }
+        if others.is_empty() {
+            self.release(id, spool, now)?;
+            return Ok(id.to_string());
+        }
+        let message = self.message(id)?;
+        let mut copy = entry.clone();
+        copy.id = crate::spool::new_id();
+        copy.recipients = mine;
+        copy.prepend
+            .push_str("X-Mailmoat-Released: from quarantine\r\n");
+        copy.attempts = 0;
+        copy.next_attempt_at = now;
+        spool.store(&copy, &message)?;
+        entry.recipients = others;
+        self.store(&entry, &message, &report)?;
+        Ok(copy.id)
+    }
+
     /// Deletes a held message for good.
     pub fn delete(&self, id: &str) -> io::Result<()> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
@@ -416,6 +453,41 @@ mod tests {
             .unwrap();
         assert_eq!(recent.len(), 1);
         assert_eq!(q.message("B2").unwrap(), b"Subject: Sale\r\n\r\nbody");
+        // Releasing one recipient's copy keeps the others' held.
+        let spool = Spool::open(&dir.join("spool")).unwrap();
+        let mut two = entry("C3", "x@y.example", 300);
+        two.recipients.push(Recipient {
+            address: "alice@corp.example".into(),
+            state: RecipientState::Pending,
+            last_reply: String::new(),
+        });
+        q.store(
+            &two,
+            b"Subject: two\r\n\r\nx",
+            &report("two", &[("X", 1.0)], "low"),
+        )
+        .unwrap();
+        let copy = q
+            .release_to("C3", &["BOB@corp.example".to_string()], &spool, 301)
+            .unwrap();
+        assert_ne!(copy, "C3");
+        assert_eq!(
+            spool.entry(&copy).unwrap().recipients[0].address,
+            "bob@corp.example"
+        );
+        assert_eq!(
+            q.get("C3").unwrap().unwrap().recipients,
+            ["alice@corp.example"]
+        );
+        assert!(q
+            .release_to("C3", &["bob@corp.example".to_string()], &spool, 302)
+            .is_err());
+        assert_eq!(
+            q.release_to("C3", &["alice@corp.example".to_string()], &spool, 303)
+                .unwrap(),
+            "C3"
+        );
+        assert!(q.get("C3").unwrap().is_none());
         q.delete("A1").unwrap();
         assert!(q.get("A1").unwrap().is_none());
         assert!(q.delete("A1").is_err());

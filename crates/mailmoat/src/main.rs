@@ -16,6 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod bench_attachments;
 mod classify_cmd;
+mod console_cmd;
 mod intel_cmd;
 mod loadtest;
 mod rules_cmd;
@@ -165,6 +166,32 @@ enum Command {
     /// SMTP load on a gateway (ours or a reference MTA) with a sink for what it relays:
     /// messages/s accepted and end to end, and end-of-DATA latency (p50, p99).
     Loadtest(loadtest::Options),
+    /// A message's report (from the quarantine or the message log): what was found and where,
+    /// why it matters, what to do, the sender's traces and the indicators.
+    Report {
+        id: String,
+        /// The report as JSON (what the console's API returns).
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Console accounts: add, list, change a password (read from standard input).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// The console dashboard's speed: fills a fresh message log with generated events, starts
+    /// the gateway and console on it, signs in and times GET /dashboard.
+    BenchConsole {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        /// Working folder (emptied first).
+        #[arg(long, default_value = "target/bench-console")]
+        dir: PathBuf,
+    },
     /// Held messages: list, release for delivery, delete.
     Quarantine {
         #[command(subcommand)]
@@ -298,6 +325,32 @@ enum RulesCommand {
         /// Extra rule files to try on top of the configuration.
         #[arg(long)]
         rules: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        name: String,
+        /// admin (sees everything) or user (sees mail to their addresses).
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// A mail address the user receives (repeat for several).
+        #[arg(long)]
+        address: Vec<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Set a user's password (from standard input); their sessions end.
+    Passwd {
+        name: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -459,6 +512,20 @@ fn main() -> ExitCode {
         ),
         Command::Serve { config } => serve_cmd::serve(config),
         Command::Loadtest(options) => loadtest::run(options),
+        Command::Report { id, json, config } => console_cmd::report(config.as_deref(), &id, json),
+        Command::Users { command } => match command {
+            UsersCommand::Add {
+                name,
+                role,
+                address,
+                config,
+            } => console_cmd::users_add(config.as_deref(), &name, &role, &address),
+            UsersCommand::List { config } => console_cmd::users_list(config.as_deref()),
+            UsersCommand::Passwd { name, config } => {
+                console_cmd::users_passwd(config.as_deref(), &name)
+            }
+        },
+        Command::BenchConsole { events, days, dir } => console_cmd::bench(events, days, &dir),
         Command::Quarantine { command } => match command {
             QuarantineCommand::List {
                 from,

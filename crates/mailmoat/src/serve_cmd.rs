@@ -7,7 +7,10 @@ use mailmoat_gateway::{RecipientState, Spool};
 
 pub fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let shown = config.clone();
-    mailmoat_gateway::serve(config, |address| {
+    let settings = crate::load_config(config.as_deref())?;
+    let exceptions = std::sync::Arc::new(mailmoat_gateway::SenderExceptions::default());
+    let console = move |handle| mailmoat_console::start(handle, settings);
+    mailmoat_gateway::serve(config, exceptions, console, |address| {
         eprintln!(
             "mailmoat gateway listening on {address} ({})",
             shown
@@ -24,7 +27,7 @@ pub fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 
 fn open_spool(config: Option<&Path>) -> anyhow::Result<Spool> {
     let config = crate::load_config(config)?;
-    let (spool, _) = mailmoat_gateway::open_storage(&config)?;
+    let (spool, _, _) = mailmoat_gateway::open_storage(&config)?;
     Ok(spool)
 }
 
@@ -79,7 +82,8 @@ pub fn drop_messages(config: Option<&Path>, ids: &[String]) -> anyhow::Result<Ex
 
 fn open_quarantine(config: Option<&Path>) -> anyhow::Result<(Spool, mailmoat_gateway::Quarantine)> {
     let config = crate::load_config(config)?;
-    Ok(mailmoat_gateway::open_storage(&config)?)
+    let (spool, quarantine, _) = mailmoat_gateway::open_storage(&config)?;
+    Ok((spool, quarantine))
 }
 
 pub fn quarantine_list(

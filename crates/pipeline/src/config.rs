@@ -25,6 +25,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The SMTP gateway (`mailmoat serve`): listener, protected domains, spool, delivery.
     pub gateway: GatewayConfig,
+    /// The web console and REST API (`mailmoat serve` runs it beside the gateway).
+    pub console: ConsoleConfig,
     /// Where this configuration came from (file name, or "built-in defaults").
     #[serde(skip)]
     pub origin: String,
@@ -115,6 +117,50 @@ pub struct GatewayConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_dir: PathBuf,
+    /// Where the report and statistics of every scanned message are kept (the console's
+    /// message log and dashboard).
+    pub events_dir: PathBuf,
+    /// Reports older than this many days are removed (the hourly statistics stay).
+    pub events_retention_days: u32,
+}
+
+/// `[console]`: the web console and REST API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Address of the console (HTTP); empty for none. Put a TLS reverse proxy in front of it
+    /// for anything but loopback.
+    pub listen: String,
+    /// Users, sessions, API tokens, per-user exceptions and the audit log.
+    pub data_dir: PathBuf,
+    /// Mark the session cookie `Secure` (only sent over HTTPS). On by default; browsers treat
+    /// http://127.0.0.1 and http://localhost as secure, so the loopback demo works either way.
+    pub secure_cookies: bool,
+    /// Hours a console session lasts.
+    pub session_hours: u32,
+    /// Failed logins allowed per client address and per user name in 15 minutes.
+    pub login_attempts: u32,
+    /// Send each user a daily digest of their quarantined mail (through the delivery queue).
+    pub digest: bool,
+    /// Hour of the day (UTC) the digest goes out.
+    pub digest_hour_utc: u32,
+    /// The console's address as users reach it, for links in the digest.
+    pub public_url: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            listen: "127.0.0.1:8025".to_string(),
+            data_dir: PathBuf::from("var/console"),
+            secure_cookies: true,
+            session_hours: 12,
+            login_attempts: 10,
+            digest: false,
+            digest_hour_utc: 7,
+            public_url: "http://127.0.0.1:8025".to_string(),
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -141,6 +187,8 @@ impl Default for GatewayConfig {
             tls_cert: None,
             tls_key: None,
             tls_dir: PathBuf::from("var/tls"),
+            events_dir: PathBuf::from("var/events"),
+            events_retention_days: 90,
         }
     }
 }

@@ -9,7 +9,9 @@ mod scanner;
 pub mod sources;
 pub mod symbols_doc;
 
-pub use config::{Config, ConfigError, GatewayConfig, RulesConfig, DEFAULT_RULE_PACK};
+pub use config::{
+    Config, ConfigError, ConsoleConfig, GatewayConfig, RulesConfig, DEFAULT_RULE_PACK,
+};
 pub use live::{reload_on_sighup, LiveScanner, Reloaded};
 pub use report::Report;
 pub use scanner::{analysis_detectors, configured_detectors, symbol_table, Scanner, SYMBOLS};

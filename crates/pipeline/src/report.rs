@@ -79,6 +79,8 @@ impl Report {
                 "client_ip": v.client_ip(),
                 "first_external_hop": v.first_external_hop().map(|h| json!({"ip": h.from_ip, "helo": h.helo, "host": h.from_host})),
                 "received_hops": v.received.len(),
+                "received": v.received.iter().map(|h| json!({"from_host": h.from_host, "from_ip": h.from_ip, "helo": h.helo, "by": h.by_host, "protocol": h.protocol, "tls": h.tls, "date": h.date})).collect::<Vec<_>>(),
+                "text_excerpt": excerpt(v),
                 "size": v.raw.len(),
                 "parts": v.parts,
                 "urls": v.urls,
@@ -88,6 +90,18 @@ impl Report {
             },
         })
     }
+}
+
+/// The start of the message's readable text (plain text, or the text of its HTML), for reports
+/// that show what the message said without keeping it whole.
+fn excerpt(v: &mailmoat_mime::MessageView) -> String {
+    const MAX_CHARS: usize = 2000;
+    let text = v.texts.first().map(|t| t.text.as_str()).unwrap_or("");
+    let mut out: String = text.chars().take(MAX_CHARS).collect();
+    if text.chars().nth(MAX_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 fn round(x: f64) -> f64 {

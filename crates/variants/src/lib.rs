@@ -16,11 +16,13 @@
 //! insertions, reordering and appended data move it little.
 
 mod index;
+mod map;
 mod store;
 
 use sha2::{Digest, Sha256};
 
 pub use index::{Index, Neighbour};
+pub use map::neighbour_map;
 pub use store::{Match, Reference, Store, StoreError, Verdict};
 
 pub const DIM: usize = 128;

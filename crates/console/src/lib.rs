@@ -1,0 +1,234 @@
+//! The web console and REST API (axum), run by `mailmoat serve` beside the gateway.
+//!
+//! Server-rendered HTML (minijinja templates with autoescaping, SVG charts drawn in Rust): pages
+//! work without JavaScript, load nothing from elsewhere, and the Content-Security-Policy forbids
+//! scripts outright, so message content shown in a report stays inert. The REST API under
+//! `/api/v1` covers the same operations (both call [`ops`]) and is described by
+//! `/api/v1/openapi.json`.
+//!
+//! Who sees what: administrators everything; users only messages addressed to their own
+//! addresses, through the UI and the API alike (one check, in `ops`).
+
+pub mod advice;
+mod api;
+pub mod charts;
+mod digest;
+pub mod ops;
+pub mod report;
+pub mod store;
+mod web;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use mailmoat_gateway::Handle;
+use mailmoat_pipeline::{Config, ConsoleConfig};
+
+pub use store::{Role, Store, User};
+
+pub fn now() -> i64 {
+    mailmoat_gateway::unix_now()
+}
+
+/// Failed logins per client address and per user name, over a sliding window.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, Vec<i64>>>,
+}
+
+/// The window failed logins are counted over.
+const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+
+impl LoginLimiter {
+    /// Seconds until a login may be tried again for this address or name (0: now).
+    pub fn wait(&self, ip: IpAddr, name: &str, limit: u32, now: i64) -> i64 {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wait = 0;
+        for key in [format!("ip:{ip}"), format!("user:{}", name.to_lowercase())] {
+            if let Some(times) = map.get_mut(&key) {
+                times.retain(|t| now - t < LOGIN_WINDOW_SECS);
+                if times.len() >= limit as usize {
+                    wait = wait.max(times[0] + LOGIN_WINDOW_SECS - now);
+                }
+            }
+        }
+        wait
+    }
+
+    pub fn failed(&self, ip: IpAddr, name: &str, now: i64) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in [format!("ip:{ip}"), format!("user:{}", name.to_lowercase())] {
+            map.entry(key).or_default().push(now);
+        }
+        // Bounded memory under a flood of names.
+        if map.len() > 100_000 {
+            map.retain(|_, t| t.last().is_some_and(|&l| now - l < LOGIN_WINDOW_SECS));
+        }
+    }
+
+    pub fn succeeded(&self, name: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&format!("user:{}", name.to_lowercase()));
+    }
+}
+
+/// The console's state.
+pub struct Console {
+    pub store: Store,
+    pub gateway: Handle,
+    pub config: ConsoleConfig,
+    /// The whole configuration the gateway started with (analysers, classifier, variants).
+    pub settings: Config,
+    pub data_dir: PathBuf,
+    pub limiter: LoginLimiter,
+    /// The variant reference store, loaded when a report first draws a map (and again when
+    /// the file changes).
+    intel: Mutex<Option<(std::time::SystemTime, Arc<mailmoat_variants::Store>)>>,
+}
+
+impl Console {
+    /// Opens the console's store; on first start, creates the administrator account and says
+    /// where its password is.
+    pub fn open(gateway: Handle, settings: Config) -> Result<Arc<Console>, String> {
+        let config = settings.console.clone();
+        let data_dir = settings.base_dir.join(&config.data_dir);
+        let store = Store::open(&data_dir).map_err(|e| e.to_string())?;
+        if store.user_count().map_err(|e| e.to_string())? == 0 {
+            let password = store::random_token();
+            let admin = store
+                .create_user("admin", &password, Role::Admin, &[])
+                .map_err(|e| e.to_string())?;
+            let file = data_dir.join("initial-admin-password");
+            write_private(&file, &format!("{password}\n"))
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            eprintln!(
+                "console: created user {} (administrator); its password is in {}",
+                admin.name,
+                file.display()
+            );
+        }
+        let exceptions = store.exceptions(None).map_err(|e| e.to_string())?;
+        gateway
+            .exceptions()
+            .replace(exceptions.into_iter().map(|e| (e.recipient, e.sender)));
+        Ok(Arc::new(Console {
+            store,
+            gateway,
+            config,
+            settings,
+            data_dir,
+            limiter: LoginLimiter::default(),
+            intel: Mutex::new(None),
+        }))
+    }
+
+    /// The variant reference store of the configuration, if there is one.
+    pub fn intel(&self) -> Option<Arc<mailmoat_variants::Store>> {
+        let variants = &self.settings.analyzers.variants;
+        let path = self.settings.base_dir.join(variants.store.as_ref()?);
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        let mut cached = self.intel.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, store)) = cached.as_ref() {
+            if *at == modified {
+                return Some(store.clone());
+            }
+        }
+        let store = Arc::new(mailmoat_variants::Store::load(&path).ok()?);
+        *cached = Some((modified, store.clone()));
+        Some(store)
+    }
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Starts the console on the gateway's runtime (call from within it): the HTTP listener and the
+/// daily digest.
+pub fn start(gateway: Handle, settings: Config) -> Result<(), String> {
+    let console = Console::open(gateway, settings)?;
+    digest::spawn(console.clone());
+    if console.config.listen.is_empty() {
+        return Ok(());
+    }
+    let listener = std::net::TcpListener::bind(&console.config.listen)
+        .map_err(|e| format!("console: cannot listen on {}: {e}", console.config.listen))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("console: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::from_std(listener).map_err(|e| format!("console: {e}"))?;
+    eprintln!(
+        "console listening on http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    tokio::spawn(serve(listener, console));
+    Ok(())
+}
+
+/// Serves the console on a listener until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
+    let app = web::router(console).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
+        eprintln!("console stopped: {e}");
+    }
+}
+
+/// Civil date and time of a Unix timestamp, UTC: "2026-11-23 08:00".
+pub fn format_time(unix: i64) -> String {
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_civil_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00");
+        assert_eq!(format_time(1_795_395_723), "2026-11-23 01:02");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00");
+    }
+
+    #[test]
+    fn logins_are_limited_per_address_and_per_name() {
+        let l = LoginLimiter::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        for i in 0..3 {
+            assert_eq!(l.wait(ip, "bob", 3, 100 + i), 0);
+            l.failed(ip, "bob", 100 + i);
+        }
+        assert!(l.wait(ip, "alice", 3, 200) > 0, "the address is blocked");
+        assert!(l.wait(other, "bob", 3, 200) > 0, "the name is blocked");
+        assert_eq!(l.wait(other, "alice", 3, 200), 0);
+        assert_eq!(
+            l.wait(ip, "bob", 3, 100 + LOGIN_WINDOW_SECS + 3),
+            0,
+            "the window slides"
+        );
+    }
+}

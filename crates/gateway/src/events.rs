@@ -1,0 +1,691 @@
+//! The message log: the report of every scanned message (delivered, tagged, quarantined or
+//! rejected) and the statistics the console draws, in one embedded SQLite database
+//! (`events.sqlite`).
+//!
+//! Statistics are kept as they arrive in small roll-up tables (messages per hour and detection
+//! type, symbols per hour, senders/domains/recipients per day), in the same transaction as the
+//! report, so the dashboard reads a few thousand rows whatever the number of messages: counting
+//! a million reports on every page view would take seconds.
+//!
+//! Writes do not wait for durability (the 250 reply never waits for the log): a crash can lose
+//! the last moments of statistics, never a message.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::{self, Writer};
+
+/// Detection types, as the dashboard shows them.
+pub const CATEGORIES: [&str; 7] = [
+    "clean",
+    "spam",
+    "phishing",
+    "malware",
+    "impersonation",
+    "policy",
+    "signature",
+];
+
+/// The detection type a symbol's group belongs to.
+pub fn group_category(group: &str) -> &'static str {
+    match group {
+        "signature" => "signature",
+        "malware" | "attachments" | "documents" | "variants" => "malware",
+        "phishing" | "urls" => "phishing",
+        "impersonation" | "auth" => "impersonation",
+        "rules" | "lists" | "rate" => "policy",
+        _ => "spam",
+    }
+}
+
+/// A message's detection type: "clean" when it was delivered untouched, otherwise the type of
+/// the symbol that forced the action, or the type with the most score.
+pub fn detection_category(report: &Value) -> &'static str {
+    if report["action"].as_str().unwrap_or("deliver") == "deliver" {
+        return "clean";
+    }
+    let symbols = match report["symbols"].as_object() {
+        Some(s) => s,
+        None => return "spam",
+    };
+    if let Some(forced) = report["forced_by"].as_str() {
+        if let Some(group) = symbols.get(forced).and_then(|s| s["group"].as_str()) {
+            return group_category(group);
+        }
+    }
+    let mut totals: Vec<(&'static str, f64)> = Vec::new();
+    for s in symbols.values() {
+        let score = s["score"].as_f64().unwrap_or(0.0);
+        if score <= 0.0 {
+            continue;
+        }
+        let category = group_category(s["group"].as_str().unwrap_or(""));
+        match totals.iter_mut().find(|(c, _)| *c == category) {
+            Some(t) => t.1 += score,
+            None => totals.push((category, score)),
+        }
+    }
+    totals
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or("spam", |t| t.0)
+}
+
+/// One scanned message as the log lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: String,
+    pub received_at: i64,
+    pub action: String,
+    pub risk: String,
+    pub score: f64,
+    pub category: String,
+    pub mail_from: String,
+    /// The From header's address.
+    pub from: String,
+    pub subject: String,
+    pub recipients: Vec<String>,
+    /// Strongest first.
+    pub symbols: Vec<String>,
+}
+
+impl Event {
+    /// The log entry for a report (`Report::to_json`) and its envelope.
+    pub fn from_report(
+        id: &str,
+        received_at: i64,
+        mail_from: &str,
+        recipients: &[String],
+        report: &Value,
+    ) -> Event {
+        let mut symbols: Vec<(String, f64)> = report["symbols"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v["score"].as_f64().unwrap_or(0.0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        symbols.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+        Event {
+            id: id.to_string(),
+            received_at,
+            action: text(&report["action"]),
+            risk: text(&report["risk"]),
+            score: report["score"].as_f64().unwrap_or(0.0),
+            category: detection_category(report).to_string(),
+            mail_from: mail_from.to_string(),
+            from: text(&report["message"]["from"][0]["address"]),
+            subject: text(&report["message"]["subject"]),
+            recipients: recipients.to_vec(),
+            symbols: symbols.into_iter().map(|s| s.0).collect(),
+        }
+    }
+}
+
+/// What to list; every field given must match (text: case-insensitive substring).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub symbol: Option<String>,
+    pub risk: Option<String>,
+    pub action: Option<String>,
+    pub category: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// At most this many, newest first (0: 100).
+    pub limit: usize,
+}
+
+/// Messages per bucket (hour or day) and detection type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bucket {
+    /// Unix time of the bucket's start.
+    pub start: i64,
+    pub category: String,
+    pub messages: u64,
+}
+
+/// A configuration change (rules or policy reloaded), for before/after comparisons.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub id: i64,
+    pub at: i64,
+    pub what: String,
+}
+
+pub struct Events {
+    conn: Mutex<Connection>,
+    writer: Writer,
+}
+
+fn db_error(e: rusqlite::Error) -> io::Error {
+    db::db_error("events", e)
+}
+
+/// The domain of an address, lower-cased ("" when it has none).
+fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+impl Events {
+    pub fn open(dir: &Path) -> io::Result<Events> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join("events.sqlite");
+        let conn = db::connect(&path, "events")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS events (
+                id TEXT PRIMARY KEY,
+                received_at INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                risk TEXT NOT NULL,
+                score REAL NOT NULL,
+                category TEXT NOT NULL,
+                mail_from TEXT NOT NULL,
+                from_header TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                recipients TEXT NOT NULL,
+                symbols TEXT NOT NULL,
+                report TEXT NOT NULL,
+                message BLOB
+            );
+            CREATE INDEX IF NOT EXISTS events_by_time ON events(received_at);
+            CREATE TABLE IF NOT EXISTS hourly (
+                hour INTEGER NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL,
+                PRIMARY KEY (hour, category)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS hourly_symbols (
+                hour INTEGER NOT NULL, symbol TEXT NOT NULL, n INTEGER NOT NULL,
+                PRIMARY KEY (symbol, hour)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS daily_top (
+                day INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL,
+                PRIMARY KEY (kind, day, key)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS changes (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, what TEXT NOT NULL);",
+        )
+        .map_err(db_error)?;
+        let writer = Writer::start(
+            db::connect(&path, "events")?,
+            db::connect(&path, "events")?,
+            "events",
+        )?;
+        Ok(Events {
+            conn: Mutex::new(conn),
+            writer,
+        })
+    }
+
+    /// Logs a scanned message and counts it, without waiting for the write. `message`: the
+    /// message itself, kept for messages refused at the end of DATA (so the report can show
+    /// what was in them; held messages are in the quarantine, delivered ones downstream).
+    pub fn record(&self, event: Event, report: &Value, message: Option<Vec<u8>>) -> io::Result<()> {
+        let report = report.to_string();
+        self.writer
+            .write_later(move |c| insert(c, &event, &report, message.as_deref()))
+    }
+
+    /// A refused message as received, when it was kept.
+    pub fn message(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT message FROM events WHERE id = ?1",
+            params![id],
+            |r| r.get::<_, Option<Vec<u8>>>(0),
+        )
+        .optional()
+        .map(Option::flatten)
+        .map_err(db_error)
+    }
+
+    /// Logs many messages in one transaction and waits for it (imports and benchmarks).
+    pub fn record_all(&self, events: Vec<(Event, String)>) -> io::Result<()> {
+        self.writer.write(move |c| {
+            for (event, report) in &events {
+                insert(c, event, report, None)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Waits until every write queued before this call is committed.
+    pub fn flush(&self) -> io::Result<()> {
+        self.writer.write(|_| Ok(()))
+    }
+
+    /// Notes a configuration change (rules or policy reloaded, a list edited) at `at`.
+    pub fn record_change(&self, at: i64, what: &str) -> io::Result<()> {
+        let what = what.to_string();
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT INTO changes (at, what) VALUES (?1, ?2)",
+                params![at, what],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Changes, newest first.
+    pub fn changes(&self, limit: usize) -> io::Result<Vec<Change>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, at, what FROM changes ORDER BY at DESC, id DESC LIMIT ?1")
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok(Change {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    what: r.get(2)?,
+                })
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    pub fn change(&self, id: i64) -> io::Result<Option<Change>> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT id, at, what FROM changes WHERE id = ?1",
+            params![id],
+            |r| {
+                Ok(Change {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    what: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(db_error)
+    }
+
+    /// A logged message's full report.
+    pub fn report(&self, id: &str) -> io::Result<Option<Value>> {
+        let text: Option<String> = db::column_by_id(&self.conn, "events", "events", "report", id)?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))
+        })
+        .transpose()
+    }
+
+    /// One logged message's entry.
+    pub fn get(&self, id: &str) -> io::Result<Option<Event>> {
+        let conn = self.lock();
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM events WHERE id = ?1"),
+            params![id],
+            row_to_event,
+        )
+        .optional()
+        .map_err(db_error)
+    }
+
+    /// Logged messages matching every criterion, newest first.
+    pub fn search(&self, f: &EventFilter) -> io::Result<Vec<Event>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut like = |sql: &mut String, column: &str, value: &Option<String>| {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                args.push(format!("%{}%", escape_like(v)).into());
+                sql.push_str(&format!(" AND {column} LIKE ?{} ESCAPE '\\'", args.len()));
+            }
+        };
+        like(&mut sql, "mail_from || ' ' || from_header", &f.sender);
+        like(&mut sql, "recipients", &f.recipient);
+        like(&mut sql, "subject", &f.subject);
+        let symbol = f
+            .symbol
+            .as_ref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| format!(" {} ", s.trim()));
+        like(&mut sql, "(' ' || symbols || ' ')", &symbol);
+        for (column, value) in [
+            ("risk", &f.risk),
+            ("action", &f.action),
+            ("category", &f.category),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                args.push(v.to_ascii_lowercase().into());
+                sql.push_str(&format!(" AND lower({column}) = ?{}", args.len()));
+            }
+        }
+        if let Some(t) = f.since {
+            args.push(t.into());
+            sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
+        }
+        if let Some(t) = f.until {
+            args.push(t.into());
+            sql.push_str(&format!(" AND received_at < ?{}", args.len()));
+        }
+        let limit = if f.limit == 0 { 100 } else { f.limit };
+        sql.push_str(&format!(
+            " ORDER BY received_at DESC, id DESC LIMIT {limit}"
+        ));
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&sql).map_err(db_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), row_to_event)
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    /// Messages per bucket of `bucket_secs` (3600 or 86400) and type, in [since, until).
+    pub fn buckets(&self, since: i64, until: i64, bucket_secs: i64) -> io::Result<Vec<Bucket>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT (hour / ?3) * ?3 AS b, category, SUM(n) FROM hourly
+                 WHERE hour >= ?1 AND hour < ?2 GROUP BY b, category ORDER BY b",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![since, until, bucket_secs], |r| {
+                Ok(Bucket {
+                    start: r.get(0)?,
+                    category: r.get(1)?,
+                    messages: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    /// The most frequent keys of a kind ("sender", "sender_domain", "recipient") among
+    /// detected messages (those not delivered untouched) since `since`.
+    pub fn top(&self, kind: &str, since: i64, limit: usize) -> io::Result<Vec<(String, u64)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT key, SUM(n) AS total FROM daily_top WHERE kind = ?1 AND day >= ?2
+                 GROUP BY key ORDER BY total DESC, key LIMIT ?3",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(
+                params![kind, since - since.rem_euclid(86400), limit as i64],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    /// How often a symbol fired (or, for "", how many messages were detected) per bucket in
+    /// [since, until).
+    pub fn symbol_buckets(
+        &self,
+        symbol: &str,
+        since: i64,
+        until: i64,
+        bucket_secs: i64,
+    ) -> io::Result<Vec<(i64, u64)>> {
+        let conn = self.lock();
+        let (sql, key) = if symbol.is_empty() {
+            (
+                "SELECT (hour / ?3) * ?3 AS b, SUM(n) FROM hourly
+                 WHERE hour >= ?1 AND hour < ?2 AND category <> ?4 GROUP BY b ORDER BY b",
+                "clean",
+            )
+        } else {
+            (
+                "SELECT (hour / ?3) * ?3 AS b, SUM(n) FROM hourly_symbols
+                 WHERE hour >= ?1 AND hour < ?2 AND symbol = ?4 GROUP BY b ORDER BY b",
+                symbol,
+            )
+        };
+        let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![since, until, bucket_secs, key], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    /// Messages logged in all.
+    pub fn count(&self) -> io::Result<u64> {
+        let conn = self.lock();
+        conn.query_row("SELECT COALESCE(SUM(n), 0) FROM hourly", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(db_error)
+    }
+
+    /// Removes reports received before `before` (the statistics stay); returns how many.
+    pub fn prune(&self, before: i64) -> io::Result<usize> {
+        let conn = self.lock();
+        conn.execute("DELETE FROM events WHERE received_at < ?1", params![before])
+            .map_err(db_error)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn insert(c: &Connection, e: &Event, report: &str, message: Option<&[u8]>) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO events
+         (id, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols, report, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        e.id,
+        e.received_at,
+        e.action,
+        e.risk,
+        e.score,
+        e.category,
+        e.mail_from,
+        e.from,
+        e.subject,
+        e.recipients.join("\n"),
+        e.symbols.join(" "),
+        report,
+        message
+    ])?;
+    let hour = e.received_at - e.received_at.rem_euclid(3600);
+    let day = e.received_at - e.received_at.rem_euclid(86400);
+    c.prepare_cached(
+        "INSERT INTO hourly (hour, category, n) VALUES (?1, ?2, 1)
+         ON CONFLICT (hour, category) DO UPDATE SET n = n + 1",
+    )?
+    .execute(params![hour, e.category])?;
+    let mut symbol = c.prepare_cached(
+        "INSERT INTO hourly_symbols (hour, symbol, n) VALUES (?1, ?2, 1)
+         ON CONFLICT (symbol, hour) DO UPDATE SET n = n + 1",
+    )?;
+    for s in &e.symbols {
+        symbol.execute(params![hour, s])?;
+    }
+    if e.category != "clean" {
+        let mut top = c.prepare_cached(
+            "INSERT INTO daily_top (day, kind, key, n) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (kind, day, key) DO UPDATE SET n = n + 1",
+        )?;
+        let sender = if e.from.is_empty() {
+            e.mail_from.to_ascii_lowercase()
+        } else {
+            e.from.to_ascii_lowercase()
+        };
+        if !sender.is_empty() {
+            top.execute(params![day, "sender_domain", domain_of(&sender)])?;
+            top.execute(params![day, "sender", sender])?;
+        }
+        for r in &e.recipients {
+            top.execute(params![day, "recipient", r.to_ascii_lowercase()])?;
+        }
+    }
+    Ok(())
+}
+
+const COLUMNS: &str = "id, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols";
+
+fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let recipients: String = r.get(9)?;
+    let symbols: String = r.get(10)?;
+    Ok(Event {
+        id: r.get(0)?,
+        received_at: r.get(1)?,
+        action: r.get(2)?,
+        risk: r.get(3)?,
+        score: r.get(4)?,
+        category: r.get(5)?,
+        mail_from: r.get(6)?,
+        from: r.get(7)?,
+        subject: r.get(8)?,
+        recipients: recipients
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        symbols: symbols.split_whitespace().map(str::to_string).collect(),
+    })
+}
+
+fn escape_like(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn report(action: &str, symbols: &[(&str, &str, f64)]) -> Value {
+        let mut map = serde_json::Map::new();
+        for (s, group, score) in symbols {
+            map.insert(s.to_string(), json!({ "score": score, "group": group }));
+        }
+        json!({
+            "action": action, "risk": "medium", "score": 9.0, "symbols": map,
+            "message": { "subject": "Hello", "from": [{ "address": "A@Phish.example" }] }
+        })
+    }
+
+    #[test]
+    fn categories_follow_the_strongest_group_or_the_forcing_symbol() {
+        assert_eq!(
+            detection_category(&report("deliver", &[("X", "headers", 1.0)])),
+            "clean"
+        );
+        assert_eq!(
+            detection_category(&report(
+                "quarantine",
+                &[
+                    ("CLASSIFIER_SPAM", "classifier", 5.0),
+                    ("PE_PACKED", "malware", 6.0)
+                ]
+            )),
+            "malware"
+        );
+        let mut forced = report(
+            "reject",
+            &[
+                ("CLASSIFIER_SPAM", "classifier", 9.0),
+                ("DENY_SENDER", "lists", 1.0),
+            ],
+        );
+        forced["forced_by"] = json!("DENY_SENDER");
+        assert_eq!(detection_category(&forced), "policy");
+        assert_eq!(detection_category(&report("tag", &[])), "spam");
+    }
+
+    #[test]
+    fn logs_counts_and_searches() {
+        let dir = std::env::temp_dir().join(format!("mm-events-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let events = Events::open(&dir).unwrap();
+        let r1 = report("quarantine", &[("PHISH_FORM", "phishing", 8.0)]);
+        let r2 = report("deliver", &[]);
+        let rcpt = vec!["bob@corp.example".to_string()];
+        events
+            .record(
+                Event::from_report("M1", 7200 + 5, "x@phish.example", &rcpt, &r1),
+                &r1,
+                Some(b"raw".to_vec()),
+            )
+            .unwrap();
+        events
+            .record(
+                Event::from_report("M2", 7200 + 70, "y@ok.example", &rcpt, &r2),
+                &r2,
+                None,
+            )
+            .unwrap();
+        events
+            .record(
+                Event::from_report("M3", 86400 + 1, "x@phish.example", &rcpt, &r1),
+                &r1,
+                None,
+            )
+            .unwrap();
+        events.flush().unwrap();
+        assert_eq!(events.count().unwrap(), 3);
+        let hours = events.buckets(0, 2 * 86400, 3600).unwrap();
+        assert!(hours.contains(&Bucket {
+            start: 7200,
+            category: "phishing".into(),
+            messages: 1
+        }));
+        assert!(hours.contains(&Bucket {
+            start: 7200,
+            category: "clean".into(),
+            messages: 1
+        }));
+        let days = events.buckets(0, 2 * 86400, 86400).unwrap();
+        assert!(days.contains(&Bucket {
+            start: 86400,
+            category: "phishing".into(),
+            messages: 1
+        }));
+        assert_eq!(
+            events.top("sender_domain", 0, 5).unwrap(),
+            vec![("phish.example".to_string(), 2)],
+            "only detected mail counts, by the From address"
+        );
+        assert_eq!(
+            events
+                .symbol_buckets("PHISH_FORM", 0, 2 * 86400, 86400)
+                .unwrap(),
+            vec![(0, 1), (86400, 1)]
+        );
+        assert_eq!(
+            events.symbol_buckets("", 0, 2 * 86400, 86400).unwrap(),
+            vec![(0, 1), (86400, 1)]
+        );
+        let found = events
+            .search(&EventFilter {
+                category: Some("Phishing".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            found.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["M3", "M1"]
+        );
+        assert_eq!(events.report("M2").unwrap().unwrap()["action"], "deliver");
+        assert!(events.report("nope").unwrap().is_none());
+        assert_eq!(events.message("M1").unwrap().as_deref(), Some(&b"raw"[..]));
+        assert_eq!(events.message("M2").unwrap(), None);
+        events.record_change(7300, "rules reloaded").unwrap();
+        assert_eq!(events.changes(10).unwrap()[0].what, "rules reloaded");
+        assert_eq!(events.prune(86400).unwrap(), 2);
+        assert_eq!(events.count().unwrap(), 3, "statistics outlive reports");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
