@@ -166,7 +166,7 @@ pub fn start(gateway: Handle, settings: Config) -> Result<(), String> {
     let listener =
         tokio::net::TcpListener::from_std(listener).map_err(|e| format!("console: {e}"))?;
     eprintln!(
-        "console listening on http://{}",
+        "console: web console and API on http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
     tokio::spawn(serve(listener, console));

@@ -1,0 +1,804 @@
+//! The web console and its API against a real gateway process: who sees what (through the
+//! pages and the API alike), releases that reach the downstream server, exceptions the gateway
+//! honours, CSRF, sign-in limits, reports, images, statistics and the OpenAPI document.
+
+mod common;
+mod smtp_kit;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{root, temp_dir, text};
+use smtp_kit::{config, Client, Gateway, Sink};
+
+/// A message of the crafted attachment cases, without its test directives.
+fn case(name: &str) -> Vec<u8> {
+    let raw = std::fs::read(root().join(format!("crates/analyzers/cases/{name}.case"))).unwrap();
+    let start = raw.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    raw[start..].to_vec()
+}
+
+struct Web {
+    addr: String,
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.head
+            .lines()
+            .filter_map(|l| {
+                let lower = l.to_ascii_lowercase();
+                lower
+                    .starts_with("set-cookie:")
+                    .then(|| l[11..].trim().to_string())
+            })
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_string())
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// A signed-in browser: its cookie and the page's CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn form_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in\n{page}"))
+        + marker.len();
+    page[start..start + page[start..].find('"').unwrap()].to_string()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Web {
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        let out = text(&out);
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        // Bodies arrive chunked or whole; tests only search them.
+        Answer {
+            status,
+            head: head.to_string(),
+            body: body.to_string(),
+        }
+    }
+
+    fn get(&self, path: &str, cookie: &str) -> Answer {
+        self.request("GET", path, &[("Cookie", cookie)], b"")
+    }
+
+    fn api(&self, method: &str, path: &str, token: &str, json: &str) -> Answer {
+        let auth = format!("Bearer {token}");
+        self.request(
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            json.as_bytes(),
+        )
+    }
+
+    fn post_form(&self, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Answer {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
+        self.request(
+            "POST",
+            path,
+            &[
+                ("Cookie", cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body.join("&").as_bytes(),
+        )
+    }
+
+    fn try_sign_in(&self, name: &str, password: &str) -> Answer {
+        let page = self.get("/login", "");
+        let login = page.cookie("mm_login").expect("login cookie");
+        let token = form_value(&page.body, "login_csrf");
+        self.post_form(
+            "/login",
+            &login,
+            &[
+                ("name", name),
+                ("password", password),
+                ("login_csrf", &token),
+            ],
+        )
+    }
+
+    fn sign_in(&self, name: &str, password: &str) -> Session {
+        let a = self.try_sign_in(name, password);
+        assert_eq!(a.status, 303, "{name} signs in: {}", a.body);
+        let cookie = a.cookie("mm_session").unwrap();
+        let page = self.get("/exceptions", &cookie);
+        Session {
+            csrf: form_value(&page.body, "csrf"),
+            cookie,
+        }
+    }
+
+    fn token(&self, s: &Session, label: &str) -> String {
+        let page = self.post_form(
+            "/account/tokens",
+            &s.cookie,
+            &[("csrf", &s.csrf), ("label", label)],
+        );
+        assert_eq!(page.status, 200);
+        let marker = "id=\"new-token\">";
+        let start = page.body.find(marker).unwrap() + marker.len();
+        page.body[start..start + page.body[start..].find('<').unwrap()].to_string()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn add_user(config: &Path, name: &str, password: &str, role: &str, address: &str) {
+    let mut child = common::bin()
+        .args([
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .args(if address.is_empty() {
+            vec![]
+        } else {
+            vec!["--address", address]
+        })
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "users add {name}");
+}
+
+struct Setup {
+    _sink: Sink,
+    sink: std::sync::Arc<std::sync::Mutex<Vec<smtp_kit::Received>>>,
+    gateway: Gateway,
+    web: Web,
+    dir: std::path::PathBuf,
+    admin: String,
+}
+
+/// A gateway with its console on a free port, delivering to a sink; users alice and bob.
+fn setup(name: &str, extra: &str) -> Setup {
+    let dir = temp_dir(name);
+    let sink = Sink::start(0);
+    let port = free_port();
+    let cfg = config(
+        &dir,
+        &format!(
+            "routes = {{ default = \"smtp://{}\" }}\n{extra}\n[console]\nlisten = \"127.0.0.1:{port}\"\nlogin_attempts = 4\nsecure_cookies = false\n",
+            sink.addr
+        ),
+    );
+    let gateway = Gateway::start(&cfg);
+    let admin = std::fs::read_to_string(dir.join("var/console/initial-admin-password"))
+        .unwrap()
+        .trim()
+        .to_string();
+    add_user(
+        &cfg,
+        "alice",
+        "alice password 1",
+        "user",
+        "alice@corp.example",
+    );
+    add_user(&cfg, "bob", "bob password 12", "user", "bob@corp.example");
+    let messages = sink.messages.clone();
+    Setup {
+        sink: messages,
+        _sink: sink,
+        gateway,
+        web: Web {
+            addr: format!("127.0.0.1:{port}"),
+        },
+        dir,
+        admin,
+    }
+}
+
+/// Sends a message; returns its id from the 250 reply (or the whole reply when refused).
+fn send(gw: &Gateway, to: &[&str], message: &[u8]) -> String {
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    let reply = c.mail_raw("sender@vendor.example", to, message);
+    reply
+        .split("queued as ")
+        .nth(1)
+        .or_else(|| reply.split("(id ").nth(1))
+        .map(|s| s.trim().trim_end_matches(')').to_string())
+        .unwrap_or(reply)
+}
+
+#[test]
+fn users_reach_only_their_own_mail_through_the_pages_and_the_api() {
+    let s = setup("console-access", "");
+    let to_alice = send(
+        &s.gateway,
+        &["alice@corp.example"],
+        &case("html_credential_form"),
+    );
+    let to_bob = send(
+        &s.gateway,
+        &["bob@corp.example"],
+        &case("docm_autoopen_shell"),
+    );
+    let to_both = send(
+        &s.gateway,
+        &["alice@corp.example", "bob@corp.example"],
+        &case("encrypted_zip_password_in_body"),
+    );
+    let rejected_for_bob = send(
+        &s.gateway,
+        &["bob@corp.example"],
+        &case("zip_invoice_pdf_exe_injector"),
+    );
+    for id in [&to_alice, &to_bob, &to_both, &rejected_for_bob] {
+        assert!(!id.contains(' '), "accepted or refused with an id: {id}");
+    }
+    let web = &s.web;
+    let alice = web.sign_in("alice", "alice password 1");
+    let page = web.get("/quarantine", &alice.cookie);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&to_alice) && page.body.contains(&to_both),
+        "alice's own mail is listed"
+    );
+    assert!(!page.body.contains(&to_bob), "bob's is not");
+    // Every way to bob's messages answers "not found" to alice.
+    for id in [&to_bob, &rejected_for_bob] {
+        for path in [
+            format!("/messages/{id}"),
+            format!("/messages/{id}/report.json"),
+            format!("/messages/{id}/indicators.txt"),
+            format!("/messages/{id}/objects/0/byteplot.png"),
+        ] {
+            assert_eq!(web.get(&path, &alice.cookie).status, 404, "{path}");
+        }
+        let a = web.post_form(
+            &format!("/quarantine/{id}/release"),
+            &alice.cookie,
+            &[("csrf", &alice.csrf)],
+        );
+        assert_eq!(a.status, 404, "release of bob's mail");
+    }
+    assert_eq!(
+        web.get(&format!("/messages/{to_alice}"), &alice.cookie)
+            .status,
+        200
+    );
+    assert_eq!(
+        web.get("/dashboard", &alice.cookie).status,
+        403,
+        "the dashboard is for administrators"
+    );
+    assert_eq!(web.get("/audit", &alice.cookie).status, 403);
+    let token = web.token(&alice, "script");
+    let list = web.api("GET", "/api/v1/quarantine", &token, "");
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains(&to_alice) && !list.body.contains(&to_bob));
+    let log = web.api("GET", "/api/v1/messages", &token, "");
+    assert!(
+        log.body.contains(&to_alice) && !log.body.contains(&rejected_for_bob),
+        "the message log too"
+    );
+    for (method, path) in [
+        ("GET", format!("/api/v1/messages/{to_bob}")),
+        ("GET", format!("/api/v1/messages/{to_bob}/indicators")),
+        ("POST", format!("/api/v1/quarantine/{to_bob}/release")),
+        ("POST", format!("/api/v1/quarantine/{to_bob}/delete")),
+    ] {
+        assert_eq!(
+            web.api(method, &path, &token, "").status,
+            404,
+            "{method} {path}"
+        );
+    }
+    for path in [
+        "/api/v1/stats",
+        "/api/v1/audit",
+        "/api/v1/users",
+        "/api/v1/changes",
+    ] {
+        assert_eq!(web.api("GET", path, &token, "").status, 403, "{path}");
+    }
+    // An exception for someone else's address is refused.
+    let e = web.api(
+        "POST",
+        "/api/v1/exceptions",
+        &token,
+        r#"{"recipient":"bob@corp.example","sender":"x@y.example"}"#,
+    );
+    assert_eq!(e.status, 403);
+    // The administrator sees everything.
+    let admin = web.sign_in("admin", &s.admin);
+    let page = web.get("/quarantine", &admin.cookie);
+    for id in [&to_alice, &to_bob, &to_both] {
+        assert!(page.body.contains(id.as_str()));
+    }
+    assert_eq!(
+        web.get(&format!("/messages/{rejected_for_bob}"), &admin.cookie)
+            .status,
+        200
+    );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn releases_reach_the_downstream_server_and_are_audited() {
+    let s = setup("console-release", "");
+    let web = &s.web;
+    let shared = send(
+        &s.gateway,
+        &["alice@corp.example", "bob@corp.example"],
+        &case("html_credential_form"),
+    );
+    let alice = web.sign_in("alice", "alice password 1");
+    let a = web.post_form(
+        &format!("/quarantine/{shared}/release"),
+        &alice.cookie,
+        &[("csrf", &alice.csrf)],
+    );
+    assert_eq!(a.status, 303, "{}", a.body);
+    let got = smtp_kit_wait(&s, 1);
+    assert_eq!(
+        got[0].rcpt_to,
+        ["alice@corp.example"],
+        "alice releases her own copy only"
+    );
+    assert!(got[0].data.contains("X-Mailmoat-Released: from quarantine"));
+    let bob = web.sign_in("bob", "bob password 12");
+    let page = web.get("/quarantine", &bob.cookie);
+    assert!(page.body.contains(&shared), "bob's copy is still held");
+    // bob cannot delete a message also sent to someone else; the administrator can.
+    let admin = web.sign_in("admin", &s.admin);
+    let admin_token = web.token(&admin, "ops");
+    let d = web.api(
+        "POST",
+        &format!("/api/v1/quarantine/{shared}/delete"),
+        &admin_token,
+        "",
+    );
+    assert_eq!(d.status, 200, "{}", d.body);
+    let audit = web.api("GET", "/api/v1/audit", &admin_token, "");
+    assert!(
+        audit.body.contains("\"action\":\"release\"")
+            && audit.body.contains(&format!("\"target\":\"{shared}\"")),
+        "{}",
+        audit.body
+    );
+    assert!(audit.body.contains("\"action\":\"delete\""));
+    assert!(audit.body.contains("\"user\":\"alice\""));
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+fn smtp_kit_wait(s: &Setup, n: usize) -> Vec<smtp_kit::Received> {
+    let start = std::time::Instant::now();
+    loop {
+        let got = s.sink.lock().unwrap().clone();
+        if got.len() >= n || start.elapsed() > Duration::from_secs(20) {
+            assert!(
+                got.len() >= n,
+                "{n} delivered; log:\n{}",
+                s.gateway.log.lock().unwrap()
+            );
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn forms_need_their_csrf_token_and_sign_in_is_limited() {
+    let s = setup("console-csrf", "");
+    let web = &s.web;
+    let held = send(
+        &s.gateway,
+        &["alice@corp.example"],
+        &case("html_credential_form"),
+    );
+    let alice = web.sign_in("alice", "alice password 1");
+    for csrf in ["", "wrong"] {
+        let a = web.post_form(
+            &format!("/quarantine/{held}/release"),
+            &alice.cookie,
+            &[("csrf", csrf)],
+        );
+        assert_eq!(a.status, 403, "csrf {csrf:?}");
+    }
+    // A session (cookie) API call that changes something needs the X-CSRF-Token header.
+    let no_header = web.request(
+        "POST",
+        &format!("/api/v1/quarantine/{held}/release"),
+        &[("Cookie", &alice.cookie)],
+        b"",
+    );
+    assert_eq!(no_header.status, 403);
+    assert!(
+        web.get("/quarantine", &alice.cookie).body.contains(&held),
+        "still held"
+    );
+    // Signed out: pages send to the sign-in, the API answers 401.
+    let page = web.get("/quarantine", "");
+    assert_eq!(
+        (page.status, page.header("location").as_deref()),
+        (303, Some("/login"))
+    );
+    assert_eq!(
+        web.api("GET", "/api/v1/quarantine", "not-a-token", "")
+            .status,
+        401
+    );
+    // A sign-in form without its cookie is refused (login CSRF).
+    let page = web.get("/login", "");
+    let token = form_value(&page.body, "login_csrf");
+    let forged = web.post_form(
+        "/login",
+        "",
+        &[
+            ("name", "alice"),
+            ("password", "alice password 1"),
+            ("login_csrf", &token),
+        ],
+    );
+    assert_eq!(forged.status, 403);
+    // Cookies are HttpOnly and SameSite=Strict; pages forbid scripts and framing.
+    let a = web.try_sign_in("alice", "alice password 1");
+    let set = a
+        .head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: mm_session"))
+        .unwrap()
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let csp = web
+        .get("/quarantine", &alice.cookie)
+        .header("content-security-policy")
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("script-src")
+    );
+    // Wrong passwords: after 4 (this configuration), even the right one waits.
+    for _ in 0..4 {
+        assert_eq!(web.try_sign_in("bob", "guess guess guess").status, 401);
+    }
+    let limited = web.try_sign_in("bob", "bob password 12");
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(limited.header("retry-after").is_some());
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn a_users_exception_lets_spam_through_for_them_only_and_never_a_threat() {
+    let rules = "[[rule]]\nname = \"TEST_PILLS\"\ndescription = \"pills\"\naction = \"quarantine\"\nwhen = { subject = '(?i)cheap pills' }\n";
+    let dir = temp_dir("console-exceptions-rules");
+    std::fs::write(dir.join("local.toml"), rules).unwrap();
+    let s = setup(
+        "console-exceptions",
+        &format!(
+            "[rules]\nfiles = [\"{}\"]\n",
+            dir.join("local.toml").display()
+        ),
+    );
+    let web = &s.web;
+    let spam = b"From: Deals <deals@shop.example>\r\nTo: alice@corp.example\r\nSubject: Cheap pills today\r\nMessage-ID: <p1@shop.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\nBuy now.\r\n";
+    let held = send(&s.gateway, &["alice@corp.example"], spam);
+    let alice = web.sign_in("alice", "alice password 1");
+    assert!(
+        web.get("/quarantine", &alice.cookie).body.contains(&held),
+        "spam is held first"
+    );
+    let a = web.post_form(
+        "/exceptions",
+        &alice.cookie,
+        &[
+            ("csrf", &alice.csrf),
+            ("recipient", "alice@corp.example"),
+            ("sender", "deals@shop.example"),
+        ],
+    );
+    assert_eq!(a.status, 303, "{}", a.body);
+    // The same spam to alice and bob: alice gets it, bob's copy is held.
+    let split = send(
+        &s.gateway,
+        &["alice@corp.example", "bob@corp.example"],
+        spam,
+    );
+    let got = smtp_kit_wait(&s, 1);
+    assert_eq!(got[0].rcpt_to, ["alice@corp.example"]);
+    assert!(
+        got[0]
+            .data
+            .contains("X-Mailmoat-Exception: deals@shop.example"),
+        "{}",
+        got[0].data
+    );
+    assert!(!got[0].data.contains("[SPAM]"));
+    let bob = web.sign_in("bob", "bob password 12");
+    assert!(
+        web.get("/quarantine", &bob.cookie).body.contains(&split),
+        "bob has no exception"
+    );
+    // A threat from the same sender is never let through.
+    let mut threat = case("zip_invoice_pdf_exe_injector");
+    let at = threat.windows(5).position(|w| w == b"From:").unwrap();
+    let end = at + threat[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    threat.splice(
+        at..end,
+        b"From: Deals <deals@shop.example>\r\n".iter().copied(),
+    );
+    let answer = send(&s.gateway, &["alice@corp.example"], &threat);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        s.sink.lock().unwrap().len(),
+        1,
+        "nothing more delivered ({answer})"
+    );
+    // The exception list shows it; removing it ends it.
+    let token = web.token(&alice, "t");
+    let list = web.api("GET", "/api/v1/exceptions", &token, "");
+    assert!(list.body.contains("deals@shop.example"));
+    let id = list
+        .body
+        .split("\"id\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        web.api("DELETE", &format!("/api/v1/exceptions/{id}"), &token, "")
+            .status,
+        200
+    );
+    let again = send(&s.gateway, &["alice@corp.example"], spam);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(s.sink.lock().unwrap().len(), 1);
+    assert!(web.get("/quarantine", &alice.cookie).body.contains(&again));
+    let _ = std::fs::remove_dir_all(&s.dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reports_show_the_path_traces_images_and_inert_content() {
+    let s = setup("console-report", "");
+    let web = &s.web;
+    let rejected = send(
+        &s.gateway,
+        &["bob@corp.example"],
+        &case("zip_invoice_pdf_exe_injector"),
+    );
+    let held = send(
+        &s.gateway,
+        &["alice@corp.example"],
+        &case("html_credential_form"),
+    );
+    let plain = b"From: x@shop.example\r\nTo: alice@corp.example\r\nSubject: <script>alert(1)</script>\r\nMessage-ID: <s1@shop.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\nHello <img src=http://tracker.example/p.gif> see http://evil.example/login\r\n";
+    let delivered = send(&s.gateway, &["alice@corp.example"], plain);
+    let admin = web.sign_in("admin", &s.admin);
+    let page = web.get(&format!("/messages/{rejected}"), &admin.cookie);
+    assert_eq!(page.status, 200);
+    for needle in [
+        "attachment invoice.zip &gt; invoice.pdf.exe",
+        "PE_INJECTION_IMPORTS",
+        "Why it matters",
+        "block it",
+        "sender@vendor.example",
+        "9c841b2afc268d4dcb9701037231d0aeb74087856a0fbda1f9f5a33294b4514d",
+        "bob@corp.example",
+        &format!("/messages/{rejected}/objects/0/byteplot.png"),
+    ] {
+        assert!(page.body.contains(needle), "{needle} in the report");
+    }
+    let png = web.get(
+        &format!("/messages/{rejected}/objects/0/byteplot.png"),
+        &admin.cookie,
+    );
+    assert_eq!(png.status, 200);
+    assert_eq!(png.header("content-type").as_deref(), Some("image/png"));
+    let indicators = web.get(
+        &format!("/messages/{rejected}/indicators.txt"),
+        &admin.cookie,
+    );
+    assert!(
+        indicators.body.contains("sha256\t9c841b2a")
+            && indicators
+                .body
+                .contains("envelope-sender\tsender@vendor.example")
+    );
+    let page = web.get(&format!("/messages/{delivered}"), &admin.cookie);
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)&lt;"),
+        "the subject is escaped"
+    );
+    assert!(!page.body.contains("<script"), "no markup from the message");
+    assert!(
+        !page.body.contains("href=\"http://evil"),
+        "links are not links"
+    );
+    assert!(
+        page.body
+            .contains("hxxp:&#x2f;&#x2f;evil[.]example&#x2f;login"),
+        "URLs are shown defanged"
+    );
+    assert!(
+        !page.body.contains("tracker.example/p.gif\""),
+        "no remote image"
+    );
+    let page = web.get(&format!("/messages/{held}"), &admin.cookie);
+    assert!(page.body.contains("HTML_CREDENTIAL_FORM") && page.body.contains("Release"));
+    // The command line prints the same report.
+    let out = common::bin()
+        .args([
+            "report",
+            &rejected,
+            "--config",
+            s.dir.join("mailmoat.toml").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let printed = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        printed.contains("at attachment invoice.zip > invoice.pdf.exe")
+            && printed.contains("sha256\t9c841b2a"),
+        "{printed}"
+    );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn statistics_count_by_detection_type_and_every_documented_api_route_answers() {
+    let s = setup("console-stats", "");
+    let web = &s.web;
+    let held = send(
+        &s.gateway,
+        &["alice@corp.example"],
+        &case("html_credential_form"),
+    );
+    send(
+        &s.gateway,
+        &["bob@corp.example"],
+        &case("zip_invoice_pdf_exe_injector"),
+    );
+    send(&s.gateway, &["bob@corp.example"], b"From: a@b.example\r\nTo: bob@corp.example\r\nSubject: hi\r\nMessage-ID: <h1@b.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\nhello\r\n");
+    let admin = web.sign_in("admin", &s.admin);
+    let token = web.token(&admin, "stats");
+    // The message log is written beside the reply: give it a moment.
+    let mut stats = String::new();
+    for _ in 0..50 {
+        stats = web.api("GET", "/api/v1/stats?days=2", &token, "").body;
+        if stats.contains("\"messages\":3") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(stats.contains("\"messages\":3"), "{stats}");
+    assert!(stats.contains("\"detections\":2"), "{stats}");
+    assert!(
+        stats.contains("\"malware\":1")
+            && stats.contains("\"phishing\":1")
+            && stats.contains("\"clean\":1"),
+        "{stats}"
+    );
+    let dashboard = web.get("/dashboard", &admin.cookie);
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard.body.contains("<svg") && dashboard.body.contains("id=\"total-messages\">3<"));
+    // Before/after: the start of this gateway is a change.
+    let changes = web.api("GET", "/api/v1/changes", &token, "");
+    assert!(changes.body.contains("gateway started"), "{}", changes.body);
+    let cid = changes
+        .body
+        .split("\"id\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let impact = web.api(
+        "GET",
+        &format!("/api/v1/changes/{cid}/impact?days=1"),
+        &token,
+        "",
+    );
+    assert!(impact.body.contains("\"after\":2"), "{}", impact.body);
+    // Every path of the OpenAPI document answers (not 404 for lack of a route, not 405).
+    let spec: serde_json::Value =
+        serde_json::from_str(&web.get("/api/v1/openapi.json", "").body).unwrap();
+    for (path, methods) in spec["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{id}", &held)
+                .replace("{action}", "missed-spam")
+                .replace("{eid}", "999999")
+                .replace("{cid}", &cid);
+            let body = match concrete.as_str() {
+                "/api/v1/exceptions" => {
+                    r#"{"recipient":"alice@corp.example","sender":"friend@partner.example"}"#
+                }
+                "/api/v1/users" => {
+                    r#"{"name":"carol","password":"carol password","role":"user","addresses":["carol@corp.example"]}"#
+                }
+                "/api/v1/tokens" => r#"{"label":"from the spec test"}"#,
+                "/api/v1/feedback/spam" => "Subject: buy\r\n\r\nbuy now\r\n",
+                _ => "",
+            };
+            let a = web.api(&method.to_ascii_uppercase(), &concrete, &token, body);
+            let route_missing =
+                a.status == 405 || (a.status == 404 && !a.body.contains("not found (or not yours"));
+            assert!(!route_missing, "{method} {path}: {} {}", a.status, a.body);
+            assert!(a.status < 500, "{method} {path}: {} {}", a.status, a.body);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
