@@ -40,6 +40,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/users", get(users).post(user_create))
         .route("/api/v1/tokens", post(token_create))
+        .route("/api/v1/digests/send", post(digests_send))
 }
 
 fn ok<T: serde::Serialize>(r: ops::Result<T>) -> Response {
@@ -266,6 +267,29 @@ async fn token_create(
     let user = caller.user;
     ok(blocking(&c, move |c| {
         ops::create_token(c, &user, &t.label).map(|token| json!({ "token": token }))
+    })
+    .await)
+}
+
+/// Sends today's quarantine digests that are due now (the daily task does the same on its own).
+async fn digests_send(State(c): State<Shared>, caller: Caller, headers: HeaderMap) -> Response {
+    if let Some(r) = caller.refuse_api(&headers) {
+        return r;
+    }
+    let user = caller.user;
+    ok(blocking(&c, move |c| {
+        if !user.is_admin() {
+            return Err(ops::OpError::Forbidden("administrators only".into()));
+        }
+        let sent = crate::digest::send_due(c, now()).map_err(ops::OpError::Internal)?;
+        c.store.audit(
+            now(),
+            &user.name,
+            "digests-send",
+            "",
+            &format!("{sent} queued"),
+        );
+        Ok(json!({ "queued": sent }))
     })
     .await)
 }

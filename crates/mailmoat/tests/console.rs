@@ -228,10 +228,17 @@ fn setup(name: &str, extra: &str) -> Setup {
     let cfg = config(
         &dir,
         &format!(
-            "routes = {{ default = \"smtp://{}\" }}\n{extra}\n[console]\nlisten = \"127.0.0.1:{port}\"\nlogin_attempts = 4\nsecure_cookies = false\n",
+            "routes = {{ default = \"smtp://{}\" }}\n[console]\nlisten = \"127.0.0.1:{port}\"\nlogin_attempts = 4\nsecure_cookies = false\n{extra}\n",
             sink.addr
         ),
     );
+    // A variant reference store (the crafted cases'), so reports can draw their maps.
+    std::fs::create_dir_all(dir.join("var/intel")).unwrap();
+    std::fs::copy(
+        root().join("crates/analyzers/cases/variants-store.jsonl"),
+        dir.join("var/intel/variants.jsonl"),
+    )
+    .unwrap();
     let gateway = Gateway::start(&cfg);
     let admin = std::fs::read_to_string(dir.join("var/console/initial-admin-password"))
         .unwrap()
@@ -641,6 +648,11 @@ fn reports_show_the_path_traces_images_and_inert_content() {
         &["alice@corp.example"],
         &case("html_credential_form"),
     );
+    let variant = send(
+        &s.gateway,
+        &["bob@corp.example"],
+        &case("variant_of_known_dropper"),
+    );
     let plain = b"From: x@shop.example\r\nTo: alice@corp.example\r\nSubject: <script>alert(1)</script>\r\nMessage-ID: <s1@shop.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\nHello <img src=http://tracker.example/p.gif> see http://evil.example/login\r\n";
     let delivered = send(&s.gateway, &["alice@corp.example"], plain);
     let admin = web.sign_in("admin", &s.admin);
@@ -692,6 +704,22 @@ fn reports_show_the_path_traces_images_and_inert_content() {
     assert!(
         !page.body.contains("tracker.example/p.gif\""),
         "no remote image"
+    );
+    // A variant of a stored family: its byte plot and its place among the references.
+    let page = web.get(&format!("/messages/{variant}"), &admin.cookie);
+    assert!(page.body.contains("SIMILAR_KNOWN_MALWARE") && page.body.contains("Test.JsDropper"));
+    assert!(page
+        .body
+        .contains(&format!("/messages/{variant}/objects/0/neighbours.svg")));
+    let map = web.get(
+        &format!("/messages/{variant}/objects/0/neighbours.svg"),
+        &admin.cookie,
+    );
+    assert_eq!(map.header("content-type").as_deref(), Some("image/svg+xml"));
+    assert!(
+        map.body.contains("<svg") && map.body.contains("Test.JsDropper"),
+        "{}",
+        map.body
     );
     let page = web.get(&format!("/messages/{held}"), &admin.cookie);
     assert!(page.body.contains("HTML_CREDENTIAL_FORM") && page.body.contains("Release"));
@@ -800,5 +828,123 @@ fn statistics_count_by_detection_type_and_every_documented_api_route_answers() {
             assert!(a.status < 500, "{method} {path}: {} {}", a.status, a.body);
         }
     }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// What the browser tests need, or why they cannot run here.
+fn browser_kit() -> Result<std::path::PathBuf, String> {
+    let dir = root().join("crates/console/browser");
+    let node = std::process::Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        return Err("node is not installed".into());
+    }
+    if !dir.join("node_modules/playwright-core").exists() {
+        return Err(format!(
+            "playwright-core is not installed (npm ci --prefix {})",
+            dir.display()
+        ));
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Err(format!("{chromium} is missing (apt-get install chromium)"));
+    }
+    Ok(dir)
+}
+
+#[test]
+fn browser_sign_in_report_release_and_user_isolation() {
+    let kit = match browser_kit() {
+        Ok(dir) => dir,
+        // CI installs all of it (.ci/run): there, a missing piece is a failure.
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("browser tests cannot run in CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: browser tests need Chromium and playwright-core: {why}");
+            return;
+        }
+    };
+    let s = setup("console-browser", "");
+    let phish = send(
+        &s.gateway,
+        &["alice@corp.example"],
+        &case("html_credential_form"),
+    );
+    let bob_subject = "Quarterly bonus letter for Bob";
+    let mut for_bob = case("docm_autoopen_shell");
+    let at = for_bob.windows(8).position(|w| w == b"Subject:").unwrap();
+    let end = at + for_bob[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    for_bob.splice(at..end, format!("Subject: {bob_subject}\r\n").bytes());
+    let bob_id = send(&s.gateway, &["bob@corp.example"], &for_bob);
+    let malware = send(
+        &s.gateway,
+        &["bob@corp.example"],
+        &case("variant_of_known_dropper"),
+    );
+    // Screenshots for the README go to docs/ when asked, else beside the test's files.
+    let shots = std::env::var("MAILMOAT_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| s.dir.join("shots"));
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(kit.join("console-e2e.mjs"))
+        .env("MM_URL", format!("http://{}", s.web.addr))
+        .env("MM_ADMIN_PASSWORD", &s.admin)
+        .env("MM_ALICE_PASSWORD", "alice password 1")
+        .env("MM_PHISH_ID", &phish)
+        .env("MM_BOB_ID", &bob_id)
+        .env("MM_BOB_SUBJECT", bob_subject)
+        .env("MM_MALWARE_ID", &malware)
+        .env("MM_SHOTS", &shots)
+        .output()
+        .unwrap();
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    println!("{report}");
+    assert!(out.status.success(), "browser tests failed:\n{report}");
+    assert!(report.contains("all browser tests passed"));
+    // The release clicked in the browser reached the downstream server.
+    let got = smtp_kit_wait(&s, 1);
+    assert_eq!(got[0].rcpt_to, ["alice@corp.example"]);
+    assert!(
+        shots.join("console-dashboard.png").exists() && shots.join("console-report.png").exists()
+    );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn users_get_a_daily_digest_of_their_held_mail() {
+    let s = setup(
+        "console-digest",
+        "digest = true\ndigest_hour_utc = 0\npublic_url = \"https://console.corp.example\"\n",
+    );
+    let web = &s.web;
+    let held = send(
+        &s.gateway,
+        &["alice@corp.example"],
+        &case("html_credential_form"),
+    );
+    let admin = web.sign_in("admin", &s.admin);
+    let token = web.token(&admin, "digest");
+    let a = web.api("POST", "/api/v1/digests/send", &token, "");
+    assert!(
+        a.body.contains("\"queued\":1"),
+        "alice has held mail, bob has none: {}",
+        a.body
+    );
+    let got = smtp_kit_wait(&s, 1);
+    assert_eq!(got[0].rcpt_to, ["alice@corp.example"]);
+    assert_eq!(
+        got[0].mail_from, "",
+        "a null sender: digests are never bounced"
+    );
+    assert!(got[0]
+        .data
+        .contains("Subject: Quarantine digest: 1 held message(s)"));
+    assert!(got[0]
+        .data
+        .contains(&format!("https://console.corp.example/messages/{held}")));
+    // One a day.
+    let again = web.api("POST", "/api/v1/digests/send", &token, "");
+    assert!(again.body.contains("\"queued\":0"), "{}", again.body);
     let _ = std::fs::remove_dir_all(&s.dir);
 }
