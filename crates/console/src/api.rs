@@ -39,7 +39,9 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/changes/{cid}/impact", get(impact))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/users", get(users).post(user_create))
-        .route("/api/v1/tokens", post(token_create))
+        .route("/api/v1/tokens", get(tokens).post(token_create))
+        .route("/api/v1/tokens/{tid}", delete(token_revoke))
+        .route("/api/v1/account/password", post(password_change))
         .route("/api/v1/digests/send", post(digests_send))
 }
 
@@ -290,6 +292,54 @@ async fn digests_send(State(c): State<Shared>, caller: Caller, headers: HeaderMa
             &format!("{sent} queued"),
         );
         Ok(json!({ "queued": sent }))
+    })
+    .await)
+}
+
+async fn tokens(State(c): State<Shared>, caller: Caller) -> Response {
+    let id = caller.user.id;
+    ok(blocking(&c, move |c| Ok(c.store.tokens(id)?)).await)
+}
+
+async fn token_revoke(
+    State(c): State<Shared>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(tid): Path<i64>,
+) -> Response {
+    if let Some(r) = caller.refuse_api(&headers) {
+        return r;
+    }
+    let user = caller.user;
+    ok(blocking(&c, move |c| {
+        if !c.store.revoke_token(user.id, tid)? {
+            return Err(ops::OpError::NotFound);
+        }
+        c.store
+            .audit(now(), &user.name, "token-revoke", &tid.to_string(), "");
+        Ok(json!({ "revoked": tid }))
+    })
+    .await)
+}
+
+#[derive(Deserialize)]
+struct NewPassword {
+    current: String,
+    new: String,
+}
+
+async fn password_change(
+    State(c): State<Shared>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(p): Json<NewPassword>,
+) -> Response {
+    if let Some(r) = caller.refuse_api(&headers) {
+        return r;
+    }
+    let user = caller.user;
+    ok(blocking(&c, move |c| {
+        ops::change_password(c, &user, &p.current, &p.new).map(|()| json!({ "changed": true }))
     })
     .await)
 }

@@ -64,6 +64,9 @@ pub struct Traces {
     pub return_path: String,
     pub client_ip: String,
     pub helo: String,
+    /// The first hop outside our own network in the Received chain: where the message entered
+    /// the internet's mail system when it came through relays.
+    pub origin: String,
     /// Received hops, newest first: "from HOST [IP] (helo) by HOST with PROTO".
     pub received: Vec<String>,
     pub urls: Vec<String>,
@@ -289,6 +292,23 @@ pub fn build(
         return_path: m["return_path"].as_str().unwrap_or("").to_string(),
         helo: m["envelope"]["helo"].as_str().unwrap_or("").to_string(),
         client_ip,
+        origin: {
+            let hop = &m["first_external_hop"];
+            match hop["ip"].as_str() {
+                Some(ip) => {
+                    let names: Vec<&str> = [hop["host"].as_str(), hop["helo"].as_str()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    if names.is_empty() {
+                        ip.to_string()
+                    } else {
+                        format!("{ip} ({})", names.join(", "))
+                    }
+                }
+                None => String::new(),
+            }
+        },
         received,
         urls,
         domains: domains.into_iter().collect(),
@@ -418,6 +438,9 @@ fn indicators(t: &Traces) -> Vec<Indicator> {
     }
     if public_ip(&t.client_ip) {
         add("ip", &t.client_ip);
+    }
+    if let Some(ip) = t.origin.split(' ').next().filter(|ip| public_ip(ip)) {
+        add("ip", ip);
     }
     for u in &t.urls {
         add("url", u);

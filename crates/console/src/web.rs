@@ -797,10 +797,14 @@ async fn change_page(
 
 async fn audit_page(State(c): State<Shared>, caller: Caller) -> Response {
     let user = caller.user.clone();
-    match blocking(&c, move |c| ops::audit(c, &user, 500)).await {
-        Ok(list) => render(
+    match blocking(&c, move |c| {
+        Ok((ops::audit(c, &user, 500)?, ops::changes(c, &user)?))
+    })
+    .await
+    {
+        Ok((list, changes)) => render(
             "audit.html",
-            context! { ..page(&caller, "audit"), ..context! { list }},
+            context! { ..page(&caller, "audit"), ..context! { list, changes }},
         ),
         Err(e) => page_error(e),
     }

@@ -228,7 +228,7 @@ fn setup(name: &str, extra: &str) -> Setup {
     let cfg = config(
         &dir,
         &format!(
-            "routes = {{ default = \"smtp://{}\" }}\n[console]\nlisten = \"127.0.0.1:{port}\"\nlogin_attempts = 4\nsecure_cookies = false\n{extra}\n",
+            "routes = {{ default = \"smtp://{}\" }}\n[console]\nlisten = \"127.0.0.1:{port}\"\nlogin_attempts = 4\n{extra}\n",
             sink.addr
         ),
     );
@@ -809,7 +809,8 @@ fn statistics_count_by_detection_type_and_every_documented_api_route_answers() {
                 .replace("{id}", &held)
                 .replace("{action}", "missed-spam")
                 .replace("{eid}", "999999")
-                .replace("{cid}", &cid);
+                .replace("{cid}", &cid)
+                .replace("{tid}", "999999");
             let body = match concrete.as_str() {
                 "/api/v1/exceptions" => {
                     r#"{"recipient":"alice@corp.example","sender":"friend@partner.example"}"#
@@ -818,6 +819,9 @@ fn statistics_count_by_detection_type_and_every_documented_api_route_answers() {
                     r#"{"name":"carol","password":"carol password","role":"user","addresses":["carol@corp.example"]}"#
                 }
                 "/api/v1/tokens" => r#"{"label":"from the spec test"}"#,
+                "/api/v1/account/password" => {
+                    r#"{"current":"wrong password","new":"another long one"}"#
+                }
                 "/api/v1/feedback/spam" => "Subject: buy\r\n\r\nbuy now\r\n",
                 _ => "",
             };
