@@ -197,7 +197,12 @@ impl Events {
                 from_header TEXT NOT NULL,
                 subject TEXT NOT NULL,
                 recipients TEXT NOT NULL,
-                symbols TEXT NOT NULL,
+                symbols TEXT NOT NULL
+            );
+            -- Reports apart from the searched columns: a search scans narrow rows, not
+            -- kilobytes of JSON per message.
+            CREATE TABLE IF NOT EXISTS reports (
+                id TEXT PRIMARY KEY,
                 report TEXT NOT NULL,
                 message BLOB
             );
@@ -239,7 +244,7 @@ impl Events {
     pub fn message(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
         let conn = self.lock();
         conn.query_row(
-            "SELECT message FROM events WHERE id = ?1",
+            "SELECT message FROM reports WHERE id = ?1",
             params![id],
             |r| r.get::<_, Option<Vec<u8>>>(0),
         )
@@ -312,7 +317,7 @@ impl Events {
 
     /// A logged message's full report.
     pub fn report(&self, id: &str) -> io::Result<Option<Value>> {
-        let text: Option<String> = db::column_by_id(&self.conn, "events", "events", "report", id)?;
+        let text: Option<String> = db::column_by_id(&self.conn, "events", "reports", "report", id)?;
         text.map(|t| {
             serde_json::from_str(&t)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))
@@ -466,6 +471,11 @@ impl Events {
     /// Removes reports received before `before` (the statistics stay); returns how many.
     pub fn prune(&self, before: i64) -> io::Result<usize> {
         let conn = self.lock();
+        conn.execute(
+            "DELETE FROM reports WHERE id IN (SELECT id FROM events WHERE received_at < ?1)",
+            params![before],
+        )
+        .map_err(db_error)?;
         conn.execute("DELETE FROM events WHERE received_at < ?1", params![before])
             .map_err(db_error)
     }
@@ -478,8 +488,8 @@ impl Events {
 fn insert(c: &Connection, e: &Event, report: &str, message: Option<&[u8]>) -> rusqlite::Result<()> {
     c.prepare_cached(
         "INSERT OR REPLACE INTO events
-         (id, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols, report, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         (id, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         e.id,
@@ -493,9 +503,9 @@ fn insert(c: &Connection, e: &Event, report: &str, message: Option<&[u8]>) -> ru
         e.subject,
         e.recipients.join("\n"),
         e.symbols.join(" "),
-        report,
-        message
     ])?;
+    c.prepare_cached("INSERT OR REPLACE INTO reports (id, report, message) VALUES (?1, ?2, ?3)")?
+        .execute(params![e.id, report, message])?;
     let hour = e.received_at - e.received_at.rem_euclid(3600);
     let day = e.received_at - e.received_at.rem_euclid(86400);
     c.prepare_cached(

@@ -240,6 +240,7 @@ const MERGE_SEEDS_FROM: f32 = 0.92;
 pub fn eval(
     seeds: &[PathBuf],
     benign: &[PathBuf],
+    held_out: &[PathBuf],
     per_family: usize,
     threshold: Option<f32>,
 ) -> anyhow::Result<ExitCode> {
@@ -311,6 +312,14 @@ pub fn eval(
             benign_tests.push((name_of(f), data));
         }
     }
+    // Benign files never seen when the threshold was chosen: tests only, counted apart.
+    let mut held_out_tests = Vec::new();
+    for f in files(held_out)? {
+        let data = std::fs::read(&f)?;
+        if data.len() >= settings.min_bytes {
+            held_out_tests.push((name_of(&f), data));
+        }
+    }
     let store = Store::from_refs(refs);
     let mut right = 0;
     let mut wrong_family = Vec::new();
@@ -361,7 +370,24 @@ pub fn eval(
         }
         query_time += start.elapsed();
     }
-    let queries = tests.len() + benign_tests.len();
+    let mut held_out_fp = Vec::new();
+    let mut held_out_closest = 0f32;
+    for (name, data) in &held_out_tests {
+        let p = profile(data);
+        if let Some((_, s)) = store
+            .nearest(&p.vector, 8)
+            .into_iter()
+            .find(|(r, _)| r.verdict == Verdict::Malicious)
+        {
+            held_out_closest = held_out_closest.max(s);
+        }
+        let start = Instant::now();
+        if let Some(m) = store.judge(&p, settings.threshold, settings.margin) {
+            held_out_fp.push(format!("{name} ({} {:.3})", m.family, m.similarity));
+        }
+        query_time += start.elapsed();
+    }
+    let queries = tests.len() + benign_tests.len() + held_out_tests.len();
     println!(
         "{families} families from {} seeds ({merged} merged into a family as alike as its variants), {per_family} variants each ({train} as references, {} unseen); {} benign references, {} benign files tested",
         seed_files.len(),
@@ -381,11 +407,23 @@ pub fn eval(
         false_positives.len(),
         benign_tests.len()
     );
+    if !held_out_tests.is_empty() {
+        println!(
+            "held-out benign false positives: {}/{} (files never used as references nor to choose the threshold; closest to a malicious reference: {held_out_closest:.3})",
+            held_out_fp.len(),
+            held_out_tests.len()
+        );
+    }
     println!(
         "query (store search and judgement, profile excluded): {:.1} µs on average",
         query_time.as_secs_f64() * 1e6 / queries.max(1) as f64
     );
-    for line in wrong_family.iter().chain(&false_positives).take(20) {
+    for line in wrong_family
+        .iter()
+        .chain(&false_positives)
+        .chain(&held_out_fp)
+        .take(20)
+    {
         println!("  {line}");
     }
     for f in missed.iter().step_by((missed.len() / 25).max(1)) {

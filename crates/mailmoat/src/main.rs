@@ -284,6 +284,10 @@ enum IntelCommand {
         seeds: Vec<PathBuf>,
         #[arg(long, required = true)]
         benign: Vec<PathBuf>,
+        /// Benign files used only as tests (never references): false positives on files the
+        /// threshold was not chosen on (e.g. wine's PE files from Debian's libwine).
+        #[arg(long)]
+        held_out_benign: Vec<PathBuf>,
         /// Variants per family.
         #[arg(long, default_value_t = 20)]
         variants: usize,
@@ -606,9 +610,10 @@ fn main() -> ExitCode {
             IntelCommand::Eval {
                 seeds,
                 benign,
+                held_out_benign,
                 variants,
                 threshold,
-            } => intel_cmd::eval(&seeds, &benign, variants, threshold),
+            } => intel_cmd::eval(&seeds, &benign, &held_out_benign, variants, threshold),
         },
         Command::BenchVariants { count, queries } => intel_cmd::bench(count, queries),
         Command::BenchAttachments { only, repeat } => {
