@@ -183,18 +183,8 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
 
 /// Civil date and time of a Unix timestamp, UTC: "2026-11-23 08:00".
 pub fn format_time(unix: i64) -> String {
-    let days = unix.div_euclid(86400);
+    let (y, m, d) = mailmoat_gateway::civil_date(unix.div_euclid(86400));
     let secs = unix.rem_euclid(86400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}",
         secs / 3600,

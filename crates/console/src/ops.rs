@@ -141,11 +141,61 @@ fn own_recipients(user: &User, asked: Option<String>) -> Vec<Option<String>> {
         .collect()
 }
 
+/// What a list shows of an entry: its id, time and recipients.
+trait Listed {
+    fn id(&self) -> &str;
+    fn at(&self) -> i64;
+    fn recipients(&self) -> &[String];
+}
+
+impl Listed for Held {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn at(&self) -> i64 {
+        self.received_at
+    }
+    fn recipients(&self) -> &[String] {
+        &self.recipients
+    }
+}
+
+impl Listed for Event {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn at(&self) -> i64 {
+        self.received_at
+    }
+    fn recipients(&self) -> &[String] {
+        &self.recipients
+    }
+}
+
+/// Runs a search once (administrators) or once per address of the user, keeps what the user
+/// may see, newest first.
+fn gather<T: Listed>(
+    user: &User,
+    q: &Query,
+    search: impl Fn(Option<String>) -> std::io::Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    let mut out: Vec<T> = Vec::new();
+    for recipient in own_recipients(user, nonempty(&q.recipient)) {
+        for found in search(recipient)? {
+            if user.may_see(found.recipients()) && !out.iter().any(|o| o.id() == found.id()) {
+                out.push(found);
+            }
+        }
+    }
+    out.sort_by(|a, b| b.at().cmp(&a.at()).then_with(|| b.id().cmp(a.id())));
+    out.truncate(q.limit());
+    Ok(out)
+}
+
 pub fn quarantine(c: &Console, user: &User, q: &Query) -> Result<Vec<Held>> {
     let (since, until) = q.times()?;
-    let mut out: Vec<Held> = Vec::new();
-    for recipient in own_recipients(user, nonempty(&q.recipient)) {
-        let found = c.gateway.quarantine().search(&Search {
+    gather(user, q, |recipient| {
+        c.gateway.quarantine().search(&Search {
             sender: nonempty(&q.sender),
             recipient,
             subject: nonempty(&q.subject),
@@ -154,27 +204,14 @@ pub fn quarantine(c: &Console, user: &User, q: &Query) -> Result<Vec<Held>> {
             since,
             until,
             limit: q.limit(),
-        })?;
-        for h in found {
-            if user.may_see(&h.recipients) && !out.iter().any(|o| o.id == h.id) {
-                out.push(h);
-            }
-        }
-    }
-    out.sort_by(|a, b| {
-        b.received_at
-            .cmp(&a.received_at)
-            .then_with(|| b.id.cmp(&a.id))
-    });
-    out.truncate(q.limit());
-    Ok(out)
+        })
+    })
 }
 
 pub fn messages(c: &Console, user: &User, q: &Query) -> Result<Vec<Event>> {
     let (since, until) = q.times()?;
-    let mut out: Vec<Event> = Vec::new();
-    for recipient in own_recipients(user, nonempty(&q.recipient)) {
-        let found = c.gateway.events().search(&EventFilter {
+    gather(user, q, |recipient| {
+        c.gateway.events().search(&EventFilter {
             sender: nonempty(&q.sender),
             recipient,
             subject: nonempty(&q.subject),
@@ -185,20 +222,8 @@ pub fn messages(c: &Console, user: &User, q: &Query) -> Result<Vec<Event>> {
             since,
             until,
             limit: q.limit(),
-        })?;
-        for e in found {
-            if user.may_see(&e.recipients) && !out.iter().any(|o| o.id == e.id) {
-                out.push(e);
-            }
-        }
-    }
-    out.sort_by(|a, b| {
-        b.received_at
-            .cmp(&a.received_at)
-            .then_with(|| b.id.cmp(&a.id))
-    });
-    out.truncate(q.limit());
-    Ok(out)
+        })
+    })
 }
 
 /// A message's scan report and where it is: (received_at, recipients, report, held).

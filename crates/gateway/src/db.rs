@@ -60,6 +60,60 @@ pub(crate) fn column_by_id<T: rusqlite::types::FromSql>(
     .map_err(|e| db_error(what, e))
 }
 
+/// The WHERE clause of a search, built from optional criteria; values always as parameters.
+#[derive(Default)]
+pub(crate) struct Criteria {
+    pub sql: String,
+    pub args: Vec<rusqlite::types::Value>,
+}
+
+impl Criteria {
+    /// `expression` (ours, never input) contains `value`, case-insensitively, wildcards literal.
+    pub fn contains(&mut self, expression: &str, value: Option<&str>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            self.args.push(format!("%{escaped}%").into());
+            self.sql.push_str(&format!(
+                " AND {expression} LIKE ?{} ESCAPE '\\'",
+                self.args.len()
+            ));
+        }
+    }
+
+    /// A space-separated list column holds this word.
+    pub fn has_word(&mut self, column: &str, word: Option<&str>) {
+        let word = word.map(str::trim).filter(|w| !w.is_empty());
+        let padded = word.map(|w| format!(" {w} "));
+        self.contains(&format!("(' ' || {column} || ' ')"), padded.as_deref());
+    }
+
+    /// `column` equals `value` ignoring case.
+    pub fn equals(&mut self, column: &str, value: Option<&str>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            self.args.push(v.to_ascii_lowercase().into());
+            self.sql
+                .push_str(&format!(" AND lower({column}) = ?{}", self.args.len()));
+        }
+    }
+
+    /// `column` in [since, until).
+    pub fn between(&mut self, column: &str, since: Option<i64>, until: Option<i64>) {
+        if let Some(t) = since {
+            self.args.push(t.into());
+            self.sql
+                .push_str(&format!(" AND {column} >= ?{}", self.args.len()));
+        }
+        if let Some(t) = until {
+            self.args.push(t.into());
+            self.sql
+                .push_str(&format!(" AND {column} < ?{}", self.args.len()));
+        }
+    }
+}
+
 /// The writer thread of one database, and its checkpointer.
 pub(crate) struct Writer {
     jobs: Mutex<mpsc::Sender<Job>>,

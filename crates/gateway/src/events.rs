@@ -339,41 +339,19 @@ impl Events {
 
     /// Logged messages matching every criterion, newest first.
     pub fn search(&self, f: &EventFilter) -> io::Result<Vec<Event>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1=1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut like = |sql: &mut String, column: &str, value: &Option<String>| {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                args.push(format!("%{}%", escape_like(v)).into());
-                sql.push_str(&format!(" AND {column} LIKE ?{} ESCAPE '\\'", args.len()));
-            }
-        };
-        like(&mut sql, "mail_from || ' ' || from_header", &f.sender);
-        like(&mut sql, "recipients", &f.recipient);
-        like(&mut sql, "subject", &f.subject);
-        let symbol = f
-            .symbol
-            .as_ref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| format!(" {} ", s.trim()));
-        like(&mut sql, "(' ' || symbols || ' ')", &symbol);
-        for (column, value) in [
-            ("risk", &f.risk),
-            ("action", &f.action),
-            ("category", &f.category),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                args.push(v.to_ascii_lowercase().into());
-                sql.push_str(&format!(" AND lower({column}) = ?{}", args.len()));
-            }
-        }
-        if let Some(t) = f.since {
-            args.push(t.into());
-            sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
-        }
-        if let Some(t) = f.until {
-            args.push(t.into());
-            sql.push_str(&format!(" AND received_at < ?{}", args.len()));
-        }
+        let mut c = db::Criteria::default();
+        c.contains("mail_from || ' ' || from_header", f.sender.as_deref());
+        c.contains("recipients", f.recipient.as_deref());
+        c.contains("subject", f.subject.as_deref());
+        c.has_word("symbols", f.symbol.as_deref());
+        c.equals("risk", f.risk.as_deref());
+        c.equals("action", f.action.as_deref());
+        c.equals("category", f.category.as_deref());
+        c.between("received_at", f.since, f.until);
+        let (mut sql, args) = (
+            format!("SELECT {COLUMNS} FROM events WHERE 1=1{}", c.sql),
+            c.args,
+        );
         let limit = if f.limit == 0 { 100 } else { f.limit };
         sql.push_str(&format!(
             " ORDER BY received_at DESC, id DESC LIMIT {limit}"
@@ -563,12 +541,6 @@ fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
             .collect(),
         symbols: symbols.split_whitespace().map(str::to_string).collect(),
     })
-}
-
-fn escape_like(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 #[cfg(test)]

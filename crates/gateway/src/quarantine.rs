@@ -243,31 +243,17 @@ impl Quarantine {
 
     /// Held messages matching every given criterion, newest first.
     pub fn search(&self, s: &Search) -> io::Result<Vec<Held>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM held WHERE 1=1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut like = |sql: &mut String, column: &str, value: &Option<String>| {
-            if let Some(v) = value {
-                args.push(format!("%{}%", escape_like(v)).into());
-                sql.push_str(&format!(" AND {column} LIKE ?{} ESCAPE '\\'", args.len()));
-            }
-        };
-        like(&mut sql, "mail_from || ' ' || from_header", &s.sender);
-        like(&mut sql, "recipients", &s.recipient);
-        like(&mut sql, "subject", &s.subject);
-        let symbol = s.symbol.as_ref().map(|sym| format!(" {} ", sym.trim()));
-        like(&mut sql, "(' ' || symbols || ' ')", &symbol);
-        if let Some(risk) = &s.risk {
-            args.push(risk.to_ascii_lowercase().into());
-            sql.push_str(&format!(" AND lower(risk) = ?{}", args.len()));
-        }
-        if let Some(t) = s.since {
-            args.push(t.into());
-            sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
-        }
-        if let Some(t) = s.until {
-            args.push(t.into());
-            sql.push_str(&format!(" AND received_at < ?{}", args.len()));
-        }
+        let mut c = db::Criteria::default();
+        c.contains("mail_from || ' ' || from_header", s.sender.as_deref());
+        c.contains("recipients", s.recipient.as_deref());
+        c.contains("subject", s.subject.as_deref());
+        c.has_word("symbols", s.symbol.as_deref());
+        c.equals("risk", s.risk.as_deref());
+        c.between("received_at", s.since, s.until);
+        let (mut sql, args) = (
+            format!("SELECT {COLUMNS} FROM held WHERE 1=1{}", c.sql),
+            c.args,
+        );
         sql.push_str(" ORDER BY received_at DESC, id DESC");
         if s.limit > 0 {
             sql.push_str(&format!(" LIMIT {}", s.limit));
@@ -304,12 +290,6 @@ fn row_to_held(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
         symbols: symbols.split_whitespace().map(str::to_string).collect(),
         size: r.get::<_, i64>(10)? as u64,
     })
-}
-
-fn escape_like(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 fn not_held(id: &str) -> io::Error {
