@@ -12,6 +12,7 @@ pub mod attachment_names;
 pub mod header_sanity;
 pub mod impersonation;
 pub mod mime_structure;
+pub mod url_analysis;
 
 /// A detector: facts in, evidence out. Implementations must not panic on any view.
 pub trait Detector: Send + Sync {
@@ -28,6 +29,7 @@ pub struct DetectorsConfig {
     pub mime_structure: mime_structure::Config,
     pub attachment_names: attachment_names::Config,
     pub impersonation: impersonation::Config,
+    pub url_analysis: url_analysis::Config,
 }
 
 impl DetectorsConfig {
@@ -46,6 +48,9 @@ impl DetectorsConfig {
         if self.impersonation.enabled {
             out.push(Box::new(self.impersonation.build()));
         }
+        if self.url_analysis.enabled {
+            out.push(Box::new(self.url_analysis.build(&self.impersonation)));
+        }
         out
     }
 }
@@ -57,5 +62,6 @@ pub fn symbols() -> Vec<&'static [SymbolDef]> {
         mime_structure::SYMBOLS,
         attachment_names::SYMBOLS,
         impersonation::SYMBOLS,
+        url_analysis::SYMBOLS,
     ]
 }

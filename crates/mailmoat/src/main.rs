@@ -15,6 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod bench_attachments;
+mod bench_urls;
 mod classify_cmd;
 mod console_cmd;
 mod intel_cmd;
@@ -229,6 +230,14 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 1000)]
         queries: usize,
+    },
+    /// The static URL analysis alone: microseconds per URL over the links of the given mail.
+    BenchUrls {
+        paths: Vec<String>,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Time and peak memory of the attachment analyser on synthetic archives built in memory:
     /// a typical 5 MB archive and decompression bombs (1 GiB zip, 1 GiB gzip, nested zips).
@@ -616,6 +625,11 @@ fn main() -> ExitCode {
             } => intel_cmd::eval(&seeds, &benign, &held_out_benign, variants, threshold),
         },
         Command::BenchVariants { count, queries } => intel_cmd::bench(count, queries),
+        Command::BenchUrls {
+            paths,
+            repeat,
+            config,
+        } => bench_urls::run(config.as_deref(), &paths, repeat),
         Command::BenchAttachments { only, repeat } => {
             bench_attachments::run(only.as_deref(), repeat)
         }

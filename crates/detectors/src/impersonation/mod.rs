@@ -140,6 +140,31 @@ pub struct Impersonation {
 }
 
 impl Config {
+    /// Every brand this configuration knows (built-in, configured, our own domains): its name
+    /// and its domains in ASCII form. The URL analysis uses the same list.
+    pub fn brand_list(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        if self.builtin_brands {
+            if let Ok(file) = toml::from_str::<BrandFile>(BUILT_IN_BRANDS) {
+                out.extend(file.brand.into_iter().map(|b| (b.name, b.domains)));
+            }
+        }
+        out.extend(
+            self.brands
+                .iter()
+                .map(|b| (b.name.clone(), b.domains.clone())),
+        );
+        if !self.protected_domains.is_empty() {
+            out.push(("your organisation".into(), self.protected_domains.clone()));
+        }
+        for (_, domains) in out.iter_mut() {
+            for d in domains.iter_mut() {
+                *d = ascii_domain(d);
+            }
+        }
+        out
+    }
+
     pub fn build(&self) -> Impersonation {
         let mut configs: Vec<BrandConfig> = Vec::new();
         if self.builtin_brands {
@@ -194,19 +219,19 @@ impl Config {
 }
 
 /// The domain in ASCII (punycode) form, lower-cased.
-fn ascii_domain(d: &str) -> String {
+pub(crate) fn ascii_domain(d: &str) -> String {
     let d = d.trim().trim_end_matches('.');
     idna::domain_to_ascii(d).unwrap_or_else(|_| d.to_ascii_lowercase())
 }
 
 /// The registrable domain of an ASCII domain.
-fn registrable(ascii: &str) -> String {
+pub(crate) fn registrable(ascii: &str) -> String {
     psl::domain_str(ascii).unwrap_or(ascii).to_string()
 }
 
 /// The registrable domain without its public suffix ("paypal" of "www.paypal.co.uk"), in
 /// Unicode (so Hangul and homoglyphs can be compared).
-fn label_of(ascii: &str) -> Option<String> {
+pub(crate) fn label_of(ascii: &str) -> Option<String> {
     let reg = registrable(ascii);
     let suffix = psl::suffix_str(&reg).unwrap_or("");
     let label = reg.strip_suffix(suffix)?.trim_end_matches('.');
@@ -217,14 +242,14 @@ fn label_of(ascii: &str) -> Option<String> {
     Some(unicode)
 }
 
-fn skeleton_of(s: &str) -> String {
+pub(crate) fn skeleton_of(s: &str) -> String {
     skeleton(&s.to_lowercase())
         .collect::<String>()
         .to_lowercase()
 }
 
 /// `domain` is `of` or a subdomain of it (no allocation: this runs for every brand domain).
-fn within(domain: &str, of: &str) -> bool {
+pub(crate) fn within(domain: &str, of: &str) -> bool {
     domain == of
         || (domain.len() > of.len()
             && domain.ends_with(of)
