@@ -481,17 +481,45 @@ impl Walker<'_, '_> {
         inline: bool,
         data: Vec<u8>,
     ) {
+        let sniffed_type = crate::sniff(&data);
+        // A QR code in a picture is a link too: its URL joins the message's URLs.
+        let images_seen = self
+            .view
+            .attachments
+            .iter()
+            .filter(|a| a.sniffed_type.is_some_and(|t| t.starts_with("image/")))
+            .count();
+        // At most a few pictures per message are searched: codes come one or two at a time.
+        if images_seen < MAX_QR_IMAGES
+            && sniffed_type.is_some_and(|t| t.starts_with("image/") && t != "image/svg+xml")
+        {
+            for text in crate::qr::codes_in_image(&data) {
+                if let Some(url) = crate::qr::as_url(&text) {
+                    push_url(
+                        self.view,
+                        self.options,
+                        url,
+                        UrlSource::QrCode,
+                        None,
+                        &location.child("QR code"),
+                    );
+                }
+            }
+        }
         self.view.attachments.push(Attachment {
             location,
             file_name,
             content_type,
-            sniffed_type: crate::sniff(&data),
+            sniffed_type,
             inline,
             size: data.len(),
             data,
         });
     }
 }
+
+/// Images per message searched for QR codes.
+const MAX_QR_IMAGES: usize = 8;
 
 fn add_text_urls(view: &mut MessageView, text: &str, location: &Location, options: &ViewOptions) {
     for url in find_in_text(text) {

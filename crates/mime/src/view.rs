@@ -127,6 +127,8 @@ pub enum UrlSource {
     FormAction,
     MetaRefresh,
     Background,
+    /// Decoded from a QR code in an image.
+    QrCode,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
