@@ -22,6 +22,7 @@ mod intel_cmd;
 mod loadtest;
 mod rules_cmd;
 mod serve_cmd;
+mod url_model_cmd;
 mod watch;
 
 #[derive(Parser)]
@@ -231,6 +232,11 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         queries: usize,
     },
+    /// The lexical host model of the URL analysis: train it from labelled host lists.
+    UrlModel {
+        #[command(subcommand)]
+        command: UrlModelCommand,
+    },
     /// The static URL analysis alone: microseconds per URL over the links of the given mail.
     BenchUrls {
         paths: Vec<String>,
@@ -338,6 +344,26 @@ enum RulesCommand {
         /// Extra rule files to try on top of the configuration.
         #[arg(long)]
         rules: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UrlModelCommand {
+    /// Learn from host lists (one host per line); a fifth is held out and measured.
+    Train {
+        #[arg(long, required = true)]
+        phish: Vec<PathBuf>,
+        #[arg(long, required = true)]
+        benign: Vec<PathBuf>,
+        /// More hosts to measure on, never learned from.
+        #[arg(long)]
+        test_phish: Vec<PathBuf>,
+        #[arg(long)]
+        test_benign: Vec<PathBuf>,
+        #[arg(long, short)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
     },
 }
 
@@ -625,6 +651,16 @@ fn main() -> ExitCode {
             } => intel_cmd::eval(&seeds, &benign, &held_out_benign, variants, threshold),
         },
         Command::BenchVariants { count, queries } => intel_cmd::bench(count, queries),
+        Command::UrlModel { command } => match command {
+            UrlModelCommand::Train {
+                phish,
+                benign,
+                test_phish,
+                test_benign,
+                out,
+                epochs,
+            } => url_model_cmd::train(&phish, &benign, &test_phish, &test_benign, &out, epochs),
+        },
         Command::BenchUrls {
             paths,
             repeat,
