@@ -4,17 +4,21 @@
 //! train` on labelled lists (BENCHMARKS.md says which), shipped in the binary.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde::Deserialize;
 
 use mailmoat_core::{Findings, SymbolDef};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 
-use crate::{token_index, Weights};
+use crate::{token_index, ModelError, Weights};
 
 pub const SYMBOLS: &[SymbolDef] = &[SymbolDef::scored(
     "URL_HOST_MODEL",
     "urls",
-    3.0,
+    2.0,
     "A link's host name looks like known phishing hosts (a lexical model of host names: letters, words, top-level domain, shape); strength is the model's probability. Names only: it never sees the page.",
 )];
 
@@ -59,24 +63,74 @@ pub fn host_features(host: &str) -> Vec<u32> {
     out
 }
 
+/// `[url_model]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub enabled: bool,
+    /// A model file from `mailmoat url-model train` (relative to the configuration file); none
+    /// means the built-in one.
+    pub model: Option<PathBuf>,
+    /// URL_HOST_MODEL from this probability up. The built-in model flags about 1% of the hosts
+    /// in real ham at 0.99 (BENCHMARKS.md), so it stays a weak signal among others.
+    pub threshold: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            model: None,
+            threshold: 0.99,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the model (paths relative to `base_dir`); None when disabled.
+    pub fn build(&self, base_dir: &Path) -> Result<Option<UrlHostModel>, ModelError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let weights = match &self.model {
+            Some(path) => Arc::new(Weights::load(&base_dir.join(path))?),
+            None => built_in()?,
+        };
+        Ok(Some(UrlHostModel {
+            weights,
+            threshold: self.threshold,
+        }))
+    }
+}
+
+/// The built-in host model, decoded once per process.
+fn built_in() -> Result<Arc<Weights>, ModelError> {
+    static WEIGHTS: OnceLock<Result<Arc<Weights>, String>> = OnceLock::new();
+    WEIGHTS
+        .get_or_init(|| Weights::from_bytes(BUILT_IN).map(Arc::new))
+        .clone()
+        .map_err(|why| ModelError::Format {
+            path: "built-in URL host model".to_string(),
+            why,
+        })
+}
+
 pub struct UrlHostModel {
-    weights: Weights,
+    weights: Arc<Weights>,
     threshold: f64,
 }
 
 impl UrlHostModel {
     /// The built-in model, reporting hosts at or above `threshold`.
-    pub fn built_in(threshold: f64) -> Result<UrlHostModel, String> {
+    pub fn built_in(threshold: f64) -> Result<UrlHostModel, ModelError> {
         Ok(UrlHostModel {
-            weights: Weights::from_bytes(BUILT_IN)?,
+            weights: built_in()?,
             threshold,
         })
     }
 
     pub fn probability(&self, host: &str) -> f64 {
-        self.weights
-            .predict(&host_features(host))
-            .spam_probability
+        self.weights.predict(&host_features(host)).spam_probability
     }
 }
 
@@ -92,7 +146,10 @@ impl Detector for UrlHostModel {
                 continue;
             };
             // Addresses are judged elsewhere; names only here.
-            if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') || !seen.insert(host) {
+            if host.parse::<std::net::IpAddr>().is_ok()
+                || host.starts_with('[')
+                || !seen.insert(host)
+            {
                 continue;
             }
             let p = self.probability(host);
@@ -119,6 +176,44 @@ mod tests {
         assert!(f.len() > 40);
         assert!(f.contains(&token_index("w:verify", BITS)));
         assert!(f.contains(&token_index("tld:example", BITS)));
+    }
+
+    #[test]
+    fn the_detector_reports_each_phishing_like_host_once_with_its_probability_and_place() {
+        let raw = b"From: a@example.org\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"https://metamask-wallet-connect-airdrop.netlify.app/claim\">claim</a>\
+<a href=\"https://metamask-wallet-connect-airdrop.netlify.app/again\">again</a>\
+<a href=\"https://www.wikipedia.org/\">wiki</a> <a href=\"http://192.0.2.7/x\">ip</a>";
+        let view = MessageView::build(raw.to_vec(), Default::default(), &Default::default());
+        let model = Config::default().build(Path::new(".")).unwrap().unwrap();
+        let mut findings = Findings::new();
+        model.analyze(&view, &mut findings);
+        let hits: Vec<_> = findings.iter().collect();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert!(hits[0]
+            .details
+            .contains("metamask-wallet-connect-airdrop.netlify.app"));
+        assert!(hits[0].strength >= 0.99, "{}", hits[0].strength);
+
+        let strict = UrlHostModel::built_in(1.01).unwrap();
+        let mut none = Findings::new();
+        strict.analyze(&view, &mut none);
+        assert!(none.is_empty(), "nothing reaches a threshold above 1");
+    }
+
+    #[test]
+    fn disabled_or_missing_models_are_handled() {
+        let off = Config {
+            enabled: false,
+            ..Config::default()
+        };
+        assert!(off.build(Path::new(".")).unwrap().is_none());
+        let missing = Config {
+            model: Some(PathBuf::from("no-such.model")),
+            ..Config::default()
+        };
+        let err = missing.build(Path::new("/nonexistent")).err().unwrap();
+        assert!(err.to_string().contains("no-such.model"), "{err}");
     }
 
     #[test]

@@ -351,14 +351,14 @@ enum RulesCommand {
 enum UrlModelCommand {
     /// Learn from host lists (one host per line); a fifth is held out and measured.
     Train {
-        #[arg(long, required = true)]
+        #[arg(long, required = true, num_args = 1..)]
         phish: Vec<PathBuf>,
-        #[arg(long, required = true)]
+        #[arg(long, required = true, num_args = 1..)]
         benign: Vec<PathBuf>,
         /// More hosts to measure on, never learned from.
-        #[arg(long)]
+        #[arg(long, num_args = 1..)]
         test_phish: Vec<PathBuf>,
-        #[arg(long)]
+        #[arg(long, num_args = 1..)]
         test_benign: Vec<PathBuf>,
         #[arg(long, short)]
         out: PathBuf,

@@ -17,6 +17,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// The statistical classifier's model and thresholds.
     pub classifier: mailmoat_classifier::Config,
+    /// The lexical model of link hosts (URL_HOST_MODEL).
+    pub url_model: mailmoat_classifier::url_model::Config,
     /// Stage-2 analysers (attachments: true types, archives, hashes).
     pub analyzers: AnalyzersConfig,
     /// Sender authentication, DNS blocklists and first contact (needs DNS; the gateway runs it).
@@ -223,6 +225,11 @@ pub enum ConfigError {
     },
     #[error("{path}: [classifier]: {source}")]
     Classifier {
+        path: String,
+        source: mailmoat_classifier::ModelError,
+    },
+    #[error("{path}: [url_model]: {source}")]
+    UrlModel {
         path: String,
         source: mailmoat_classifier::ModelError,
     },

@@ -35,6 +35,7 @@ pub struct Scanner {
 pub fn symbol_table() -> SymbolTable {
     let mut declarations = mailmoat_detectors::symbols();
     declarations.push(mailmoat_classifier::detector::SYMBOLS);
+    declarations.push(mailmoat_classifier::url_model::SYMBOLS);
     declarations.push(mailmoat_auth::SYMBOLS);
     declarations.push(mailmoat_analyzers::SYMBOLS);
     declarations.push(SYMBOLS);
@@ -307,6 +308,17 @@ pub fn configured_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, C
         })?;
     if let Some(c) = classifier {
         detectors.push(Box::new(c));
+    }
+    let url_model =
+        config
+            .url_model
+            .build(&config.base_dir)
+            .map_err(|source| ConfigError::UrlModel {
+                path: config.origin.clone(),
+                source,
+            })?;
+    if let Some(m) = url_model {
+        detectors.push(Box::new(m));
     }
     Ok(detectors)
 }
