@@ -31,6 +31,7 @@ const BY_PREFIX: &[(&str, &str)] = &[
     ("ATTACH_", "A dangerous or deceptively named attachment: block it, and block this extension by policy if it is not needed."),
     ("ANALYZER_", "The analysis could not finish within its limits: the message moved on by policy. Inspect it by hand before releasing it."),
     ("DETECTOR_", "A detector failed on this message: inspect it by hand before releasing it, and report the failure."),
+    ("URL_VISUAL_BRAND", "A link opens a page dressed as this brand's sign-in page on someone else's site (the screenshot is kept under the finding's SHA-256): block the host at the web proxy and DNS resolver, warn the recipients, and reset the password of anyone whose proxy log shows a visit."),
     ("URL_", "A suspicious link: block its host at the web proxy and DNS resolver, and check proxy logs for anyone who visited it."),
     ("BODY_CREDENTIAL", "Text that asks for credentials: warn the recipients, block the linked host, and reset the password of anyone who answered."),
     ("IMP_", "Impersonation of a person or domain you trust: warn the recipient, confirm any request (payment, credentials) by phone, and add the look-alike domain to the deny list."),

@@ -23,6 +23,7 @@ mod loadtest;
 mod rules_cmd;
 mod serve_cmd;
 mod url_model_cmd;
+mod visual_cmd;
 mod watch;
 
 #[derive(Parser)]
@@ -237,6 +238,20 @@ enum Command {
         #[command(subcommand)]
         command: UrlModelCommand,
     },
+    /// Reference looks of protected brands for the visual link analysis.
+    Brands {
+        #[command(subcommand)]
+        command: BrandsCommand,
+    },
+    /// The visual link analysis on the loopback kit set: brand recall, benign pages flagged,
+    /// seconds per URL (needs Chromium).
+    BenchVisual {
+        #[arg(long)]
+        chromium: Option<PathBuf>,
+        /// Passes over the set.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+    },
     /// The static URL analysis alone: microseconds per URL over the links of the given mail.
     BenchUrls {
         paths: Vec<String>,
@@ -344,6 +359,18 @@ enum RulesCommand {
         /// Extra rule files to try on top of the configuration.
         #[arg(long)]
         rules: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BrandsCommand {
+    /// Screenshot each brand folder's login.html and logo.html (DIR/<brand>/) into its
+    /// reference.png and logo.png.
+    Capture {
+        #[arg(default_value = "crates/visual/brands")]
+        dir: PathBuf,
+        #[arg(long)]
+        chromium: Option<PathBuf>,
     },
 }
 
@@ -661,6 +688,12 @@ fn main() -> ExitCode {
                 epochs,
             } => url_model_cmd::train(&phish, &benign, &test_phish, &test_benign, &out, epochs),
         },
+        Command::Brands { command } => match command {
+            BrandsCommand::Capture { dir, chromium } => {
+                visual_cmd::capture(&dir, chromium.as_deref())
+            }
+        },
+        Command::BenchVisual { chromium, repeat } => visual_cmd::bench(chromium.as_deref(), repeat),
         Command::BenchUrls {
             paths,
             repeat,

@@ -19,6 +19,8 @@ pub struct Config {
     pub classifier: mailmoat_classifier::Config,
     /// The lexical model of link hosts (URL_HOST_MODEL).
     pub url_model: mailmoat_classifier::url_model::Config,
+    /// Landing pages of links opened in headless Chromium and compared with brand looks.
+    pub url_visual: mailmoat_visual::Config,
     /// Stage-2 analysers (attachments: true types, archives, hashes).
     pub analyzers: AnalyzersConfig,
     /// Sender authentication, DNS blocklists and first contact (needs DNS; the gateway runs it).
@@ -227,6 +229,11 @@ pub enum ConfigError {
     Classifier {
         path: String,
         source: mailmoat_classifier::ModelError,
+    },
+    #[error("{path}: {source}")]
+    UrlVisual {
+        path: String,
+        source: mailmoat_visual::BuildError,
     },
     #[error("{path}: [url_model]: {source}")]
     UrlModel {

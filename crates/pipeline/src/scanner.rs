@@ -36,6 +36,7 @@ pub fn symbol_table() -> SymbolTable {
     let mut declarations = mailmoat_detectors::symbols();
     declarations.push(mailmoat_classifier::detector::SYMBOLS);
     declarations.push(mailmoat_classifier::url_model::SYMBOLS);
+    declarations.push(mailmoat_visual::SYMBOLS);
     declarations.push(mailmoat_auth::SYMBOLS);
     declarations.push(mailmoat_analyzers::SYMBOLS);
     declarations.push(SYMBOLS);
@@ -290,6 +291,17 @@ pub fn analysis_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, Con
                 source,
             })?;
         detectors.push(Box::new(attachments));
+    }
+    let brands = config.detectors.impersonation.brand_list();
+    let visual = config
+        .url_visual
+        .build(&config.base_dir, &brands)
+        .map_err(|source| ConfigError::UrlVisual {
+            path: config.origin.clone(),
+            source,
+        })?;
+    if let Some(v) = visual {
+        detectors.push(Box::new(v));
     }
     Ok(detectors)
 }

@@ -357,10 +357,12 @@ fn every_declared_symbol_has_a_case() {
         expected.extend(case.expect.into_iter().map(|(s, _)| s));
     }
     let table = table();
+    // The visual analysis needs a browser and a web server to visit: its symbols are checked
+    // end to end by crates/visual/tests/loopback_kits.rs instead of by a .case file.
     let missing: Vec<&str> = table
         .iter()
         .map(|d| d.name.as_ref())
-        .filter(|n| !expected.contains(*n))
+        .filter(|n| !expected.contains(*n) && !n.starts_with("URL_VISUAL_"))
         .collect();
     assert!(
         missing.is_empty(),
