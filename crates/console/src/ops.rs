@@ -286,6 +286,28 @@ pub fn object(c: &Console, user: &User, id: &str, n: usize) -> Result<(String, V
         .ok_or(OpError::NotFound)
 }
 
+/// A screenshot the visual link analysis kept for this message (only those its report names).
+pub fn screenshot(c: &Console, user: &User, id: &str, hash: &str) -> Result<Vec<u8>> {
+    let (_, _, report, _) = find(c, user, id)?;
+    if !report::screenshots(&report).iter().any(|h| h == hash) {
+        return Err(OpError::NotFound);
+    }
+    let dir = c
+        .settings
+        .url_visual
+        .screenshots_dir
+        .as_ref()
+        .ok_or(OpError::NotFound)?;
+    std::fs::read(c.settings.base_dir.join(dir).join(format!("{hash}.png")))
+        .map_err(|_| OpError::NotFound)
+}
+
+/// The screenshot names of a message's report, for the report page.
+pub fn screenshot_names(c: &Console, user: &User, id: &str) -> Result<Vec<String>> {
+    let (_, _, report, _) = find(c, user, id)?;
+    Ok(report::screenshots(&report))
+}
+
 /// A byte plot (PNG) of the n-th flagged object.
 pub fn byteplot(c: &Console, user: &User, id: &str, n: usize) -> Result<Vec<u8>> {
     let (_, data) = object(c, user, id, n)?;

@@ -90,6 +90,30 @@ pub struct AttachmentLine {
 
 /// The hit locations that name an object inside an attachment (what byte plots are drawn for):
 /// the location segments, distinct, in the order found.
+/// SHA-256 names of the page screenshots the visual link analysis kept for this message
+/// ("…; screenshot HEX" in a finding's details).
+pub fn screenshots(report: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in report["symbols"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        for hit in s["hits"].as_array().into_iter().flatten() {
+            let details = hit["details"].as_str().unwrap_or_default();
+            if let Some((_, hash)) = details.rsplit_once("; screenshot ") {
+                if hash.len() == 64
+                    && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                    && !out.iter().any(|h| h == hash)
+                {
+                    out.push(hash.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
 pub fn flagged_objects(report: &Value) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = Vec::new();
     if let Some(symbols) = report["symbols"].as_object() {
@@ -557,5 +581,17 @@ mod tests {
         assert_eq!(hashes_in(&format!("sha256 {h}.")), vec![h.clone()]);
         assert!(hashes_in(&"a".repeat(65)).is_empty());
         assert!(hashes_in(&format!("x{h}")).is_empty());
+    }
+
+    #[test]
+    fn screenshots_are_read_from_findings_and_nothing_else_passes() {
+        let h = "ab".repeat(32);
+        let report = serde_json::json!({"symbols": {
+            "URL_VISUAL_BRAND_IMPERSONATION": {"score": 9.5, "hits": [
+                {"details": format!("https://x.example/ looks like PayPal's login page; screenshot {h}"), "location": ["body text/html"]},
+                {"details": "no screenshot here; screenshot ../../etc/passwd", "location": []}
+            ]}
+        }});
+        assert_eq!(screenshots(&report), vec![h]);
     }
 }

@@ -255,6 +255,7 @@ pub fn router(c: Shared) -> Router {
         .route("/messages/{id}/report.json", get(report_json))
         .route("/messages/{id}/indicators.txt", get(indicators_txt))
         .route("/messages/{id}/objects/{n}/byteplot.png", get(byteplot_png))
+        .route("/messages/{id}/screenshots/{hash}", get(screenshot_png))
         .route(
             "/messages/{id}/objects/{n}/neighbours.svg",
             get(neighbours_svg),
@@ -567,8 +568,14 @@ async fn quarantine_page(
 async fn report_page(State(c): State<Shared>, caller: Caller, Path(id): Path<String>) -> Response {
     let user = caller.user.clone();
     let has_intel = c.intel().is_some_and(|s| !s.is_empty());
-    match blocking(&c, move |c| ops::message_report(c, &user, &id)).await {
-        Ok(report) => {
+    match blocking(&c, move |c| {
+        let report = ops::message_report(c, &user, &id)?;
+        let screenshots = ops::screenshot_names(c, &user, &id)?;
+        Ok((report, screenshots))
+    })
+    .await
+    {
+        Ok((report, screenshots)) => {
             let objects: Vec<String> = {
                 let mut seen: Vec<(usize, String)> = Vec::new();
                 for f in &report.findings {
@@ -585,7 +592,7 @@ async fn report_page(State(c): State<Shared>, caller: Caller, Path(id): Path<Str
             };
             render(
                 "report.html",
-                context! { ..page(&caller, "report"), ..context! { r => report, objects, has_intel }},
+                context! { ..page(&caller, "report"), ..context! { r => report, objects, has_intel, screenshots }},
             )
         }
         Err(e) => page_error(e),
@@ -633,6 +640,18 @@ async fn byteplot_png(
 ) -> Response {
     let user = caller.user;
     match blocking(&c, move |c| ops::byteplot(c, &user, &id, n)).await {
+        Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        Err(e) => api_op_error(e),
+    }
+}
+
+async fn screenshot_png(
+    State(c): State<Shared>,
+    caller: Caller,
+    Path((id, hash)): Path<(String, String)>,
+) -> Response {
+    let user = caller.user;
+    match blocking(&c, move |c| ops::screenshot(c, &user, &id, &hash)).await {
         Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
         Err(e) => api_op_error(e),
     }

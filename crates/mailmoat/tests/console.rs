@@ -916,6 +916,63 @@ fn browser_sign_in_report_release_and_user_isolation() {
 }
 
 #[test]
+fn a_kit_page_behind_a_link_is_seen_in_the_browser_and_its_screenshot_shown_in_the_report() {
+    if mailmoat_visual::browser::find_chromium(None).is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but Chromium is not installed"
+        );
+        eprintln!("skipping: Chromium not found on PATH");
+        return;
+    }
+    let kits = mailmoat_visual::kits::pages();
+    let server = mailmoat_visual::kits::KitServer::start(&kits).unwrap();
+    let s = setup(
+        "console-visual",
+        "[url_visual]\nenabled = true\nallow_loopback_for_tests = true\nscreenshots_dir = \"var/screenshots\"",
+    );
+    let message = format!(
+        "From: \"Service\" <service@billing-notice.example>\r\nTo: bob@corp.example\r\nSubject: Your account is limited\r\nMessage-ID: <v1@billing-notice.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\nContent-Type: text/html\r\n\r\n<p>Please confirm your details: <a href=\"{}\">Resolve now</a></p>\r\n",
+        server.url("/kit/paypal/combined.html")
+    );
+    let id = send(&s.gateway, &["bob@corp.example"], message.as_bytes());
+    let admin = s.web.sign_in("admin", &s.admin);
+    let page = s.web.get(&format!("/messages/{id}"), &admin.cookie);
+    assert_eq!(page.status, 200, "{id}");
+    assert!(
+        page.body.contains("URL_VISUAL_BRAND_IMPERSONATION"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("looks like PayPal"),
+        "the brand is named"
+    );
+    let hash = page
+        .body
+        .split(&format!("/messages/{id}/screenshots/"))
+        .nth(1)
+        .map(|rest| rest[..64].to_string())
+        .expect("the screenshot is shown");
+    let png = s
+        .web
+        .get(&format!("/messages/{id}/screenshots/{hash}"), &admin.cookie);
+    assert_eq!(png.status, 200);
+    assert_eq!(png.header("content-type").as_deref(), Some("image/png"));
+    // Alice may not see bob's mail, nor its screenshot; unknown names are not served.
+    let alice = s.web.sign_in("alice", "alice password 1");
+    let denied = s
+        .web
+        .get(&format!("/messages/{id}/screenshots/{hash}"), &alice.cookie);
+    assert_eq!(denied.status, 404);
+    let other = s.web.get(
+        &format!("/messages/{id}/screenshots/{}", "0".repeat(64)),
+        &admin.cookie,
+    );
+    assert_eq!(other.status, 404);
+}
+
+#[test]
 fn users_get_a_daily_digest_of_their_held_mail() {
     let s = setup(
         "console-digest",

@@ -29,7 +29,8 @@ pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored(
         "URL_VISUAL_BRAND_IMPERSONATION",
         "phishing",
-        10.0,
+        // From the threshold (0.80) up this alone reaches quarantine (12).
+        15.0,
         "A linked page, opened in an isolated headless browser, looks like a protected brand's login page (its logo or the whole page) but is not on the brand's own domain; strength is the visual similarity.",
     ),
     SymbolDef::scored(
