@@ -81,11 +81,19 @@ impl Config {
 /// The built-in model, decoded once per process.
 pub fn built_in() -> Result<Arc<Weights>, ModelError> {
     static WEIGHTS: OnceLock<Result<Arc<Weights>, String>> = OnceLock::new();
-    WEIGHTS
-        .get_or_init(|| Weights::from_bytes(BUILT_IN_MODEL).map(Arc::new))
+    decoded_once(&WEIGHTS, BUILT_IN_MODEL, "built-in model")
+}
+
+/// Weights compiled into the binary, decoded on first use and shared after.
+pub(crate) fn decoded_once(
+    cell: &'static OnceLock<Result<Arc<Weights>, String>>,
+    bytes: &[u8],
+    name: &str,
+) -> Result<Arc<Weights>, ModelError> {
+    cell.get_or_init(|| Weights::from_bytes(bytes).map(Arc::new))
         .clone()
         .map_err(|why| ModelError::Format {
-            path: "built-in model".to_string(),
+            path: name.to_string(),
             why,
         })
 }

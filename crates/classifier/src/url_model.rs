@@ -106,13 +106,7 @@ impl Config {
 /// The built-in host model, decoded once per process.
 fn built_in() -> Result<Arc<Weights>, ModelError> {
     static WEIGHTS: OnceLock<Result<Arc<Weights>, String>> = OnceLock::new();
-    WEIGHTS
-        .get_or_init(|| Weights::from_bytes(BUILT_IN).map(Arc::new))
-        .clone()
-        .map_err(|why| ModelError::Format {
-            path: "built-in URL host model".to_string(),
-            why,
-        })
+    crate::detector::decoded_once(&WEIGHTS, BUILT_IN, "built-in URL host model")
 }
 
 pub struct UrlHostModel {
