@@ -3,6 +3,7 @@
 //! checking proxy, and a hard deadline after which the browser is killed.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -167,6 +168,20 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        // After Browser.close Chromium ends by itself within moments; then (or at once when it
+        // hangs) its whole process group goes, renderers included.
+        let grace = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < grace {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -195,7 +210,13 @@ impl Profile {
 
 impl Drop for Profile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // A renderer that is still exiting may write one last file: try again briefly.
+        for _ in 0..10 {
+            if std::fs::remove_dir_all(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -245,6 +266,8 @@ pub fn capture(chromium: &Path, url: &str, limits: &Limits) -> Result<Capture, C
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        // Its own process group, so the renderers can be ended with it.
+        .process_group(0)
         .spawn()
         .map_err(|e| CaptureError::Start(chromium.display().to_string(), e))?;
     let commands = child
