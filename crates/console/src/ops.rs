@@ -297,6 +297,7 @@ pub fn screenshot(c: &Console, user: &User, id: &str, hash: &str) -> Result<Vec<
         .url_visual
         .screenshots_dir
         .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
         .ok_or(OpError::NotFound)?;
     std::fs::read(c.settings.base_dir.join(dir).join(format!("{hash}.png")))
         .map_err(|_| OpError::NotFound)

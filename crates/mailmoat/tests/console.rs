@@ -929,7 +929,7 @@ fn a_kit_page_behind_a_link_is_seen_in_the_browser_and_its_screenshot_shown_in_t
     let server = mailmoat_visual::kits::KitServer::start(&kits).unwrap();
     let s = setup(
         "console-visual",
-        "[url_visual]\nenabled = true\nallow_loopback_for_tests = true\nscreenshots_dir = \"var/screenshots\"",
+        "[url_visual]\nenabled = true\nallow_loopback_for_tests = true",
     );
     let message = format!(
         "From: \"Service\" <service@billing-notice.example>\r\nTo: bob@corp.example\r\nSubject: Your account is limited\r\nMessage-ID: <v1@billing-notice.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\nContent-Type: text/html\r\n\r\n<p>Please confirm your details: <a href=\"{}\">Resolve now</a></p>\r\n",

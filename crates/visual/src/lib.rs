@@ -65,7 +65,8 @@ pub struct Config {
     pub max_bytes: u64,
     /// Similarity from which a look counts as the brand's.
     pub threshold: f32,
-    /// Screenshots of flagged pages are kept here (by SHA-256) for the report; unset: not kept.
+    /// Screenshots of flagged pages are kept here (by SHA-256, relative to the configuration
+    /// file) for the report; "" keeps none.
     pub screenshots_dir: Option<PathBuf>,
     /// Lets pages reach loopback addresses. Only for the loopback test pages: never in
     /// production, where it would open the gateway's own services to links in mail.
@@ -82,7 +83,7 @@ impl Default for Config {
             timeout_ms: 8000,
             max_bytes: 8 << 20,
             threshold: 0.80,
-            screenshots_dir: None,
+            screenshots_dir: Some(PathBuf::from("var/screenshots")),
             allow_loopback_for_tests: false,
         }
     }
@@ -225,7 +226,11 @@ impl Config {
             },
             max_urls: self.max_urls,
             threshold: self.threshold,
-            screenshots_dir: self.screenshots_dir.as_ref().map(|p| base_dir.join(p)),
+            screenshots_dir: self
+                .screenshots_dir
+                .as_ref()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| base_dir.join(p)),
         }))
     }
 }
