@@ -292,6 +292,38 @@ impl VisualAnalyzer {
         (!own).then_some(r)
     }
 
+    /// Links a reader would follow, that could be someone else's page: http(s) links, text
+    /// URLs, form targets, redirects and QR codes; not images (opening a tracking pixel tells
+    /// the sender the message was read), not unsubscribe links (opening one unsubscribes), and
+    /// not the protected brands' own sites (they cannot impersonate themselves).
+    fn worth_visiting(&self, u: &mailmoat_mime::UrlRef) -> bool {
+        use mailmoat_mime::UrlSource;
+        let url = u.url.to_ascii_lowercase();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return false;
+        }
+        if matches!(u.source, UrlSource::Src | UrlSource::Background) {
+            return false;
+        }
+        let anchor = u.anchor_text.as_deref().unwrap_or("").to_lowercase();
+        const UNSUBSCRIBE: &[&str] = &[
+            "unsubscribe",
+            "optout",
+            "opt-out",
+            "opt_out",
+            "수신거부",
+            "수신 거부",
+        ];
+        if UNSUBSCRIBE
+            .iter()
+            .any(|w| url.contains(w) || anchor.contains(w))
+        {
+            return false;
+        }
+        let host = u.host.as_deref().unwrap_or("");
+        !self.references.iter().any(|b| within(host, &b.domains))
+    }
+
     fn keep_screenshot(&self, png: &[u8]) -> Option<String> {
         let dir = self.screenshots_dir.as_ref()?;
         let hash = hex(&Sha256::digest(png));
@@ -315,11 +347,10 @@ impl Detector for VisualAnalyzer {
 
     fn analyze(&self, view: &MessageView, findings: &mut Findings) {
         let mut seen = HashSet::new();
-        let links = view.urls.iter().filter(|u| {
-            let url = u.url.as_str();
-            (url.starts_with("http://") || url.starts_with("https://"))
-                && seen.insert(url.to_string())
-        });
+        let links = view
+            .urls
+            .iter()
+            .filter(|u| self.worth_visiting(u) && seen.insert(u.url.as_str()));
         for link in links.take(self.max_urls) {
             match self.visit(&link.url) {
                 Ok(visit) => {
@@ -450,6 +481,32 @@ mod tests {
             0.5,
         );
         assert!(a.impersonated(&faint).is_none());
+    }
+
+    #[test]
+    fn only_links_a_reader_would_follow_to_someone_elses_site_are_visited() {
+        let a = analyzer_with_paypal();
+        let raw = b"From: a@example.org\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n\
+<a href=\"https://secure-check.example/login\">Sign in</a>\
+<img src=\"https://tracker.example/p.gif\">\
+<a href=\"https://news.example/u?id=1\">Unsubscribe</a>\
+<a href=\"https://list.example/unsubscribe/77\">here</a>\
+<a href=\"https://www.paypal.com/help\">help</a>\
+<a href=\"mailto:x@example.org\">mail</a> see also https://other.example/path";
+        let view = MessageView::build(raw.to_vec(), Default::default(), &Default::default());
+        let visited: Vec<&str> = view
+            .urls
+            .iter()
+            .filter(|u| a.worth_visiting(u))
+            .map(|u| u.url.as_str())
+            .collect();
+        assert_eq!(
+            visited,
+            [
+                "https://secure-check.example/login",
+                "https://other.example/path"
+            ]
+        );
     }
 
     #[test]
