@@ -286,9 +286,9 @@ fn marks(img: &RgbImage, g: &GrayImage) -> Vec<Mark> {
     let (w, h) = img.dimensions();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    // Two joining distances: tight (a logo beside other text) and loose (an icon and its
-    // wordmark set apart).
-    for gap in [6, 14] {
+    // Three joining distances: tight (an icon apart from the wordmark beside it), medium (a
+    // logo beside other text) and loose (an icon and its wordmark set apart).
+    for gap in [3, 6, 14] {
         for b in blobs(&ink, gap) {
             let Some(b) = tighten(&ink, b) else { continue };
             let (_, _, bw, bh) = b;
