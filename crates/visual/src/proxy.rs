@@ -158,10 +158,16 @@ fn note(shared: &Shared, f: impl FnOnce(&mut ProxyLog)) {
 /// `Connection: close`, so every request opens its own checked connection).
 fn serve(client: TcpStream, shared: &Shared, io_timeout: Duration) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
-    let mut head = Vec::new();
+    // The request head, 64 KiB at most in all (a page's script chooses its URLs).
+    const MAX_HEAD: usize = 64 * 1024;
+    let mut head: Vec<String> = Vec::new();
+    let mut head_bytes = 0usize;
     loop {
         let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || head.len() > 64 * 1024 {
+        let left = (MAX_HEAD - head_bytes) as u64;
+        let n = (&mut reader).take(left).read_line(&mut line)?;
+        head_bytes += n;
+        if n == 0 || !line.ends_with('\n') {
             return Ok(());
         }
         let end = line == "\r\n" || line == "\n";
@@ -447,6 +453,22 @@ mod tests {
             }
         });
         (addr, hits)
+    }
+
+    #[test]
+    fn an_endless_request_head_is_cut_off() {
+        let proxy = Proxy::start(true, 1 << 20, Duration::from_secs(5)).unwrap();
+        let mut s = TcpStream::connect(proxy.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let long = format!(
+            "GET http://a.example/{} HTTP/1.1\r\n",
+            "x".repeat(100 * 1024)
+        );
+        let _ = s.write_all(long.as_bytes());
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        assert!(out.is_empty(), "closed without forwarding");
+        assert!(proxy.log().requested.is_empty());
     }
 
     #[test]
