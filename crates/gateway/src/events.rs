@@ -220,11 +220,14 @@ impl Events {
                 id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, what TEXT NOT NULL);",
         )
         .map_err(db_error)?;
-        let writer = Writer::start(
-            db::connect(&path, "events")?,
-            db::connect(&path, "events")?,
-            "events",
-        )?;
+        // The log is not where mail is kept (spool and quarantine are): a commit need not wait
+        // for the disk. WAL with NORMAL survives a crash of the process; a power cut may lose
+        // the last moments of the log, never a message.
+        let writes = db::connect(&path, "events")?;
+        writes
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_error)?;
+        let writer = Writer::start(writes, db::connect(&path, "events")?, "events")?;
         Ok(Events {
             conn: Mutex::new(conn),
             writer,
@@ -234,10 +237,20 @@ impl Events {
     /// Logs a scanned message and counts it, without waiting for the write. `message`: the
     /// message itself, kept for messages refused at the end of DATA (so the report can show
     /// what was in them; held messages are in the quarantine, delivered ones downstream).
-    pub fn record(&self, event: Event, report: &Value, message: Option<Vec<u8>>) -> io::Result<()> {
-        let report = report.to_string();
+    /// Logs a message's event and report. Not waited for, and the report is serialised on the
+    /// writer's thread, which may run at a lower priority: no sender waits for the log.
+    pub fn record(&self, event: Event, report: Value, message: Option<Vec<u8>>) -> io::Result<()> {
         self.writer
-            .write_later(move |c| insert(c, &event, &report, message.as_deref()))
+            .write_later(move |c| insert(c, &event, &report.to_string(), message.as_deref()))
+    }
+
+    /// Runs the writer's thread `nice` steps lower: the log is written with the CPU that
+    /// receiving and scanning leave over.
+    pub fn lower_writer_priority(&self, nice: i32) {
+        let _ = self.writer.write_later(move |_| {
+            crate::lower_thread_priority(nice);
+            Ok(())
+        });
     }
 
     /// A refused message as received, when it was kept.
@@ -598,21 +611,21 @@ mod tests {
         events
             .record(
                 Event::from_report("M1", 7200 + 5, "x@phish.example", &rcpt, &r1),
-                &r1,
+                r1.clone(),
                 Some(b"raw".to_vec()),
             )
             .unwrap();
         events
             .record(
                 Event::from_report("M2", 7200 + 70, "y@ok.example", &rcpt, &r2),
-                &r2,
+                r2.clone(),
                 None,
             )
             .unwrap();
         events
             .record(
                 Event::from_report("M3", 86400 + 1, "x@phish.example", &rcpt, &r1),
-                &r1,
+                r1.clone(),
                 None,
             )
             .unwrap();

@@ -388,7 +388,8 @@ impl Session {
         };
         let shared = self.shared.clone();
         let scanner = shared.scanner.current();
-        let report = match scan(&shared, scanner.clone(), message, envelope).await {
+        let arrived = std::time::Instant::now();
+        let report = match scan(&shared, scanner.clone(), message, envelope, arrived).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("smtp id={id}: scan task failed: {e}");
@@ -486,7 +487,13 @@ impl Session {
         let recipients: Vec<String> = tx.rcpt_to.clone();
         let event = Event::from_report(&id, now, &entry.mail_from, &recipients, &report_json);
         let kept = (action == Action::Reject).then(|| report.view.raw.clone());
-        if let Err(e) = shared.events.record(event, &report_json, kept) {
+        // The quarantine keeps the report too; otherwise the log takes it as it is.
+        let logged = if action == Action::Quarantine {
+            report_json.clone()
+        } else {
+            std::mem::take(&mut report_json)
+        };
+        if let Err(e) = shared.events.record(event, logged, kept) {
             eprintln!("smtp id={id}: message log: {e}");
         }
         let symbols = report.symbol_names().join(",");
@@ -571,9 +578,10 @@ async fn scan(
     scanner: Arc<Scanner>,
     message: Vec<u8>,
     envelope: Envelope,
+    arrived: std::time::Instant,
 ) -> Result<Report, tokio::task::JoinError> {
     // The semaphore is never closed, so acquiring cannot fail.
-    let slot = shared.scan_slots.acquire().await.ok();
+    let slot = shared.scan_slots.acquire(arrived).await;
     if scanner.auth().is_none() {
         return tokio::task::spawn_blocking(move || scanner.scan(message, envelope)).await;
     }
@@ -585,7 +593,8 @@ async fn scan(
         Some(stage) => Some(stage.check(&view).await),
         None => None,
     };
-    let _slot = shared.judge_slots.acquire().await.ok();
+    // Back from DNS, the message is older than those just starting: it is served first.
+    let _slot = shared.scan_slots.acquire(arrived).await;
     tokio::task::spawn_blocking(move || scanner.judge(view, auth)).await
 }
 

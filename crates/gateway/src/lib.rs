@@ -27,6 +27,7 @@ pub mod exceptions;
 mod headers;
 mod inbound;
 pub mod quarantine;
+mod slots;
 pub mod spool;
 mod tls;
 mod verify;
@@ -79,12 +80,11 @@ pub(crate) struct Shared {
     pub recipients: Option<std::collections::HashSet<String>>,
     /// Answers of the downstream servers to recipient probes.
     pub verified: verify::Cache,
-    /// Scans running at once: a couple per core. More would only time-slice the CPU and
-    /// stretch every reply; messages waiting for DNS or the disk do not hold a slot. The second
-    /// half of a scan (detectors and verdict, after authentication) has slots of its own, so a
-    /// message nearly done never queues behind messages just starting.
-    pub scan_slots: Semaphore,
-    pub judge_slots: Semaphore,
+    /// Scan steps running at once: a few per core. More would only time-slice the CPU and
+    /// stretch every reply; messages waiting for DNS or the disk do not hold a slot. Slots go
+    /// to the oldest message first, so a message back from DNS for the second half of its
+    /// scan never queues behind messages just starting.
+    pub scan_slots: slots::Slots,
     /// Open connections to downstream servers, reused between messages.
     pub pool: delivery::ConnectionPool,
 }
@@ -354,8 +354,7 @@ pub fn serve(
     };
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let shared = Arc::new(Shared {
-        scan_slots: Semaphore::new(2 * cores),
-        judge_slots: Semaphore::new(2 * cores),
+        scan_slots: slots::Slots::new(4 * cores),
         pool: delivery::ConnectionPool::default(),
         verified: verify::Cache::default(),
         recipients,
@@ -376,7 +375,19 @@ pub fn serve(
         .max_blocking_threads(64 + 2 * cores)
         .build()
         .map_err(GatewayError::Runtime)?;
-    runtime.block_on(async move {
+    // Delivery has its own threads at a lower priority: a sender waiting for its reply is
+    // served before a queued message is handed on (see `background_nice`).
+    let background_nice = config.gateway.background_nice.clamp(0, 19);
+    shared.events.lower_writer_priority(background_nice);
+    let delivery_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .thread_name("mailmoat-delivery")
+        .on_thread_start(move || lower_thread_priority(background_nice))
+        .enable_all()
+        .build()
+        .map_err(GatewayError::Runtime)?;
+    delivery_runtime.spawn(delivery::run(shared.clone(), incoming));
+    let served = runtime.block_on(async move {
         let listener = TcpListener::bind(&shared.config.listen)
             .await
             .map_err(|source| GatewayError::Listen {
@@ -393,7 +404,6 @@ pub fn serve(
                 })?;
             tokio::spawn(health_endpoint(health, shared.clone()));
         }
-        tokio::spawn(delivery::run(shared.clone(), incoming));
         tokio::spawn(prune_events(shared.clone()));
         services(Handle(shared.clone())).map_err(|e| GatewayError::Runtime(std::io::Error::other(e)))?;
         match shared.scanner.current().auth() {
@@ -435,7 +445,29 @@ pub fn serve(
                 }
             }
         }
-    })
+    });
+    delivery_runtime.shutdown_background();
+    served
+}
+
+/// Lowers the calling thread's priority by `nice` steps (Linux keeps a nice value per
+/// thread). Failing only costs the preference, so it is reported and otherwise ignored.
+pub(crate) fn lower_thread_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let tid = Some(rustix::thread::gettid());
+        let result = getpriority_process(tid)
+            .and_then(|current| setpriority_process(tid, (current + nice).min(19)));
+        if let Err(e) = result {
+            eprintln!("cannot lower a background thread's priority: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 async fn shutdown_signal() {
@@ -521,5 +553,21 @@ mod tests {
             "Mon, 23 Nov 2026 01:02:03 +0000"
         );
         assert_eq!(rfc2822_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn background_threads_run_lower_and_leave_others_alone() {
+        use rustix::process::getpriority_process;
+        let own = || getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let before = own();
+        let lowered = std::thread::spawn(move || {
+            lower_thread_priority(5);
+            own()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, (before + 5).min(19));
+        assert_eq!(own(), before, "only the calling thread changes");
     }
 }

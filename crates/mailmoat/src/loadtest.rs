@@ -64,9 +64,10 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
         let received = Arc::new(AtomicUsize::new(0));
         let last_arrival = Arc::new(Mutex::new(Instant::now()));
         tokio::spawn(sink_server(sink, received.clone(), last_arrival.clone()));
+        let dns_queries = Arc::new(AtomicUsize::new(0));
         if let Some(addr) = &options.dns {
             let socket = tokio::net::UdpSocket::bind(addr).await?;
-            tokio::spawn(nxdomain_server(socket));
+            tokio::spawn(nxdomain_server(socket, dns_queries.clone()));
         }
 
         let corpus = Arc::new(corpus);
@@ -139,6 +140,12 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
             pct(0.99),
             lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
         );
+        if options.dns.is_some() {
+            println!(
+                "DNS queries answered (NXDOMAIN, cacheable for {NEGATIVE_TTL} s): {}",
+                dns_queries.load(Ordering::Relaxed)
+            );
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -222,19 +229,26 @@ async fn client(
 /// A DNS server on loopback for which no name exists: the gateway's DNS path (UDP queries,
 /// answers, caching) runs at full rate without a network, as with a local caching resolver
 /// that answers at once.
-async fn nxdomain_server(socket: tokio::net::UdpSocket) {
+async fn nxdomain_server(socket: tokio::net::UdpSocket, answered: Arc<AtomicUsize>) {
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
             continue;
         };
         if let Some(answer) = nxdomain(&buf[..n]) {
+            answered.fetch_add(1, Ordering::Relaxed);
             let _ = socket.send_to(&answer, peer).await;
         }
     }
 }
 
-/// The NXDOMAIN answer to a query: its id and question, recursion available, no records.
+/// How long the gateway's resolver may remember that a name does not exist (the SOA's
+/// minimum, RFC 2308), as it would from a real recursive resolver.
+const NEGATIVE_TTL: u32 = 300;
+
+/// The NXDOMAIN answer to a query: its id and question, recursion available, no records, and
+/// in the authority section the SOA (of the root, an ancestor of every name) that real
+/// resolvers send with a negative answer, so that it can be cached (RFC 2308).
 fn nxdomain(query: &[u8]) -> Option<Vec<u8>> {
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return None;
@@ -252,8 +266,16 @@ fn nxdomain(query: &[u8]) -> Option<Vec<u8>> {
     answer.extend_from_slice(&query[..2]);
     answer.push(0x80 | (query[2] & 0x01)); // QR, opcode 0, RD as asked
     answer.push(0x80 | 3); // RA, NXDOMAIN
-    answer.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    answer.extend_from_slice(&[0, 1, 0, 0, 0, 1, 0, 0]); // 1 question, 1 authority record
     answer.extend_from_slice(&query[12..end]);
+    answer.extend_from_slice(&[0, 0, 6, 0, 1]); // ".", SOA, IN
+    answer.extend_from_slice(&NEGATIVE_TTL.to_be_bytes());
+    answer.extend_from_slice(&22u16.to_be_bytes());
+    answer.extend_from_slice(&[0, 0]); // primary server and mailbox: "."
+    for value in [1u32, 1800, 900, 604_800, NEGATIVE_TTL] {
+        // serial, refresh, retry, expire, minimum
+        answer.extend_from_slice(&value.to_be_bytes());
+    }
     Some(answer)
 }
 
@@ -326,7 +348,25 @@ mod tests {
         assert_eq!(a[2] & 0x80, 0x80, "a response");
         assert_eq!(a[2] & 0x01, 0x01, "RD copied");
         assert_eq!(a[3] & 0x0f, 3, "NXDOMAIN");
-        assert_eq!(&a[12..], &q[12..]);
+        assert_eq!(
+            &a[4..12],
+            &[0, 1, 0, 0, 0, 1, 0, 0],
+            "1 question, 1 authority"
+        );
+        assert_eq!(&a[12..q.len()], &q[12..]);
+        // The authority record: the root's SOA, whose minimum bounds negative caching.
+        let soa = &a[q.len()..];
+        assert_eq!(&soa[..5], &[0, 0, 6, 0, 1], "., SOA, IN");
+        assert_eq!(&soa[5..9], &NEGATIVE_TTL.to_be_bytes(), "TTL");
+        assert_eq!(
+            u16::from_be_bytes([soa[9], soa[10]]) as usize,
+            soa.len() - 11
+        );
+        assert_eq!(
+            &soa[soa.len() - 4..],
+            &NEGATIVE_TTL.to_be_bytes(),
+            "minimum"
+        );
         assert!(nxdomain(&a).is_none(), "responses are not answered");
         assert!(nxdomain(&q[..14]).is_none(), "truncated");
     }

@@ -103,6 +103,11 @@ pub struct GatewayConfig {
     pub retry_intervals_secs: Vec<u64>,
     /// Give up (and bounce) a recipient after this many seconds in the queue.
     pub max_queue_secs: u64,
+    /// How much lower (Unix nice steps, 0–19) the work no sender waits for runs: delivery and
+    /// the message log's writer. Replies to senders come first: under load, that work uses the
+    /// CPU receiving leaves over, so the time from the end of DATA to the reply stays short
+    /// while queued mail waits a little longer. 0 runs everything at one priority.
+    pub background_nice: i32,
     /// Address of the health endpoint (HTTP), empty for none.
     pub health_listen: String,
     /// Recipient verification: a file of valid addresses, one per line (`#` comments). When
@@ -184,6 +189,7 @@ impl Default for GatewayConfig {
             routes: [("default".to_string(), "dir:var/delivered".to_string())].into(),
             retry_intervals_secs: vec![60, 300, 900, 1800, 3600],
             max_queue_secs: 5 * 24 * 3600,
+            background_nice: 10,
             health_listen: "127.0.0.1:2580".to_string(),
             recipient_list: None,
             verify_recipients: false,

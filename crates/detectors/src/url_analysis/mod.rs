@@ -476,14 +476,7 @@ impl UrlAnalysis {
         // The path only: queries carry redirect targets, judged as such.
         let path = p.path.to_ascii_lowercase();
         for brand in &self.brands {
-            let named = brand.domains.iter().any(|d| {
-                path.match_indices(d.as_str()).any(|(i, _)| {
-                    let end = i + d.len();
-                    (i == 0 || matches!(path.as_bytes()[i - 1], b'/' | b'.' | b'-' | b'_'))
-                        && (end == path.len()
-                            || matches!(path.as_bytes()[end], b'/' | b'?' | b'#' | b'-' | b'_'))
-                })
-            });
+            let named = brand.domains.iter().any(|d| path_names_domain(&path, d));
             if named {
                 findings.add(
                     "URL_BRAND_IN_PATH",
@@ -498,6 +491,26 @@ impl UrlAnalysis {
             }
         }
     }
+}
+
+/// `domain` in a URL path as a name of its own: after the start, '/', '.', '-' or '_', and
+/// before the end or one of "/?#-_" ("/paypal.com/login", not "/mypaypal.community").
+fn path_names_domain(path: &str, domain: &str) -> bool {
+    if domain.contains(['-', '_']) {
+        return path.match_indices(domain).any(|(i, _)| {
+            let end = i + domain.len();
+            (i == 0 || matches!(path.as_bytes()[i - 1], b'/' | b'.' | b'-' | b'_'))
+                && (end == path.len()
+                    || matches!(path.as_bytes()[end], b'/' | b'?' | b'#' | b'-' | b'_'))
+        });
+    }
+    // Without a separator inside the name, a match is the end of a piece between separators:
+    // no substring search (and its set-up per brand) for every URL.
+    path.split(['/', '?', '#', '-', '_']).any(|piece| {
+        piece
+            .strip_suffix(domain)
+            .is_some_and(|head| head.is_empty() || head.ends_with('.'))
+    })
 }
 
 /// `word` in `text` between non-letters ("login" in "/login.php", not in "/blogging").
@@ -542,6 +555,24 @@ mod tests {
 
     fn analysis() -> UrlAnalysis {
         Config::default().build(&impersonation::Config::default())
+    }
+
+    #[test]
+    fn a_domain_in_a_path_counts_only_as_a_name_of_its_own() {
+        for (path, domain, named) in [
+            ("/paypal.com/login", "paypal.com", true),
+            ("paypal.com", "paypal.com", true),
+            ("/secure.paypal.com", "paypal.com", true),
+            ("/x-paypal.com_y", "paypal.com", true),
+            ("/mypaypal.com/", "paypal.com", false),
+            ("/paypal.community", "paypal.com", false),
+            ("/paypal.com.evil/", "paypal.com", false),
+            ("/a/naver-corp.com/b", "naver-corp.com", true),
+            ("/a/xnaver-corp.com", "naver-corp.com", false),
+            ("/", "paypal.com", false),
+        ] {
+            assert_eq!(path_names_domain(path, domain), named, "{path} / {domain}");
+        }
     }
 
     fn symbols(url: &str, anchor: Option<&str>) -> Vec<String> {
