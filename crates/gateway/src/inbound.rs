@@ -24,6 +24,9 @@ use crate::{headers, unix_now, Rcpt, Shared};
 
 /// Protocol errors tolerated before the connection is closed.
 const MAX_ERRORS: usize = 10;
+/// How long a DATA command may wait for room among the messages in progress before it is
+/// told to come back (451); well under the 2 minutes senders give the DATA reply (RFC 5321).
+const ADMISSION_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Transaction {
@@ -40,6 +43,8 @@ struct Session {
     /// STARTTLS can still be offered (configured, and not yet done).
     tls_offered: bool,
     tls_active: bool,
+    /// Held from the 354 go-ahead to the final reply of the message.
+    in_progress: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
@@ -51,6 +56,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         tx: Transaction::default(),
         errors: 0,
         tls_active: false,
+        in_progress: None,
     };
     // Client IP lists and rate limits decide before anything else is said.
     if let Some(verdict) = session.refused(Phase::Connect, None) {
@@ -279,8 +285,21 @@ impl Session {
                 } else if self.tx.rcpt_to.is_empty() {
                     out.push_str("554 5.5.1 No valid recipients\r\n");
                 } else {
-                    out.push_str("354 Start mail input; end with <CRLF>.<CRLF>\r\n");
-                    return Next::Data;
+                    let admitted = tokio::time::timeout(
+                        ADMISSION_WAIT,
+                        self.shared.in_progress.clone().acquire_owned(),
+                    )
+                    .await;
+                    match admitted {
+                        Ok(Ok(permit)) => {
+                            self.in_progress = Some(permit);
+                            out.push_str("354 Start mail input; end with <CRLF>.<CRLF>\r\n");
+                            return Next::Data;
+                        }
+                        _ => out.push_str(
+                            "451 4.3.2 Too busy to take a message now, try again later\r\n",
+                        ),
+                    }
                 }
             }
             Request::Rset => {
@@ -351,6 +370,7 @@ impl Session {
             self.accept(tx, reader.into_message()).await
         };
         stream.write_all(reply.as_bytes()).await?;
+        self.in_progress = None;
         Ok(rest)
     }
 

@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     /// to the oldest message first, so a message back from DNS for the second half of its
     /// scan never queues behind messages just starting.
     pub scan_slots: slots::Slots,
+    /// Messages between the 354 go-ahead and their final reply (`messages_in_progress`).
+    pub in_progress: Arc<Semaphore>,
     /// Open connections to downstream servers, reused between messages.
     pub pool: delivery::ConnectionPool,
 }
@@ -355,6 +357,10 @@ pub fn serve(
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let shared = Arc::new(Shared {
         scan_slots: slots::Slots::new(4 * cores),
+        in_progress: Arc::new(Semaphore::new(match config.gateway.messages_in_progress {
+            0 => 8 * cores,
+            n => n,
+        })),
         pool: delivery::ConnectionPool::default(),
         verified: verify::Cache::default(),
         recipients,

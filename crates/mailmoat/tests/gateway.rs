@@ -733,6 +733,51 @@ fn recipient_list_connection_limit_and_idle_timeout() {
 }
 
 #[test]
+fn beyond_messages_in_progress_a_sender_waits_for_its_354() {
+    let sink = Sink::start(0);
+    let dir = temp_dir("gw-admission");
+    let cfg = config(
+        &dir,
+        &format!(
+            "messages_in_progress = 1\n[gateway.routes]\ndefault = \"smtp://{}\"\n",
+            sink.addr
+        ),
+    );
+    let gw = Gateway::start(&cfg);
+    let mut a = Client::connect(gw.addr);
+    a.cmd("EHLO a.test");
+    assert!(a.cmd("MAIL FROM:<a@sender.example>").starts_with("250"));
+    assert!(a.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    assert!(a.cmd("DATA").starts_with("354"));
+    // The only place is taken: the second sender's DATA gets no go-ahead yet.
+    let mut b = Client::connect(gw.addr);
+    b.cmd("EHLO b.test");
+    assert!(b.cmd("MAIL FROM:<b@sender.example>").starts_with("250"));
+    assert!(b.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    b.send(b"DATA\r\n");
+    let waiting = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let go = b.reply();
+        (b, go, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        !waiting.is_finished(),
+        "354 given while the place was taken"
+    );
+    // The first message ends: the second sender gets its go-ahead and is accepted.
+    a.send(b"Subject: first\r\n\r\nhello\r\n.\r\n");
+    assert!(a.reply().starts_with("250"));
+    let (mut b, go, waited) = waiting.join().unwrap();
+    assert!(go.starts_with("354"), "{go}");
+    assert!(waited >= Duration::from_millis(600), "{waited:?}");
+    b.send(b"Subject: second\r\n\r\nhello\r\n.\r\n");
+    assert!(b.reply().starts_with("250"));
+    assert_eq!(sink.wait_for(2, Duration::from_secs(20)).len(), 2);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn recipients_verified_against_the_downstream_server() {
     let dir = temp_dir("gw-verify");
     let sink = Sink::start(0);

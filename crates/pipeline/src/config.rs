@@ -91,6 +91,11 @@ pub struct GatewayConfig {
     pub max_recipients: usize,
     /// Simultaneous SMTP connections; more are told to come back later (421).
     pub max_connections: usize,
+    /// Messages between the 354 go-ahead and their final reply at once (0: eight per core).
+    /// A sender whose DATA comes beyond that waits for its go-ahead (up to a minute, then
+    /// 451 4.3.2), as Postfix's in_flow_delay does: under load the gateway holds a sender back
+    /// before the message is sent, not after, and the bodies in memory stay bounded.
+    pub messages_in_progress: usize,
     /// Seconds to wait for a command, and for the whole DATA phase.
     pub command_timeout_secs: u64,
     pub data_timeout_secs: u64,
@@ -183,6 +188,7 @@ impl Default for GatewayConfig {
             max_message_bytes: 25 * 1024 * 1024,
             max_recipients: 100,
             max_connections: 500,
+            messages_in_progress: 0,
             command_timeout_secs: 300,
             data_timeout_secs: 600,
             tag_subject_prefix: "[SPAM]".to_string(),
