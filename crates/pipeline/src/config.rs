@@ -94,7 +94,8 @@ pub struct GatewayConfig {
     /// Messages between the 354 go-ahead and their final reply at once (0: eight per core).
     /// A sender whose DATA comes beyond that waits for its go-ahead (up to a minute, then
     /// 451 4.3.2), as Postfix's in_flow_delay does: under load the gateway holds a sender back
-    /// before the message is sent, not after, and the bodies in memory stay bounded.
+    /// before the message is sent, not after, and the bodies in memory stay bounded. A message
+    /// waiting for DNS holds its place: raise this where DNS answers slowly.
     pub messages_in_progress: usize,
     /// Seconds to wait for a command, and for the whole DATA phase.
     pub command_timeout_secs: u64,
