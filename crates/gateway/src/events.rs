@@ -236,9 +236,9 @@ impl Events {
 
     /// Logs a scanned message and counts it, without waiting for the write. `message`: the
     /// message itself, kept for messages refused at the end of DATA (so the report can show
-    /// what was in them; held messages are in the quarantine, delivered ones downstream).
-    /// Logs a message's event and report. Not waited for, and the report is serialised on the
-    /// writer's thread, which may run at a lower priority: no sender waits for the log.
+    /// what was in them; held messages are in the quarantine, delivered ones downstream). The
+    /// report is serialised on the writer's thread, which may run at a lower priority: no
+    /// sender waits for the log.
     pub fn record(&self, event: Event, report: Value, message: Option<Vec<u8>>) -> io::Result<()> {
         self.writer
             .write_later(move |c| insert(c, &event, &report.to_string(), message.as_deref()))
