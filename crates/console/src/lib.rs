@@ -32,7 +32,12 @@ pub fn now() -> i64 {
     mailmoat_gateway::unix_now()
 }
 
-/// Failed logins per client address and per user name, over a sliding window.
+/// Failed sign-ins over a sliding window, counted per (user name, client address) and per
+/// client address. A pair past the limit waits before its next try, twice as long after each
+/// further failure (from a minute up to the window); an address past five times the limit,
+/// over any names, waits out the window (password spraying). Failures from other addresses
+/// never make the right password wait at a new one, so guessing from elsewhere cannot lock
+/// the administrator out; argon2's cost bounds the rate of a guesser with many addresses.
 #[derive(Default)]
 pub struct LoginLimiter {
     failures: Mutex<HashMap<String, Vec<i64>>>,
@@ -40,26 +45,42 @@ pub struct LoginLimiter {
 
 /// The window failed logins are counted over.
 const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+/// The first wait once a (name, address) pair reaches the limit.
+const FIRST_BACKOFF_SECS: i64 = 60;
+/// An address may fail this many times the limit, over all names, before it waits.
+const ADDRESS_FACTOR: usize = 5;
+
+fn pair_key(ip: IpAddr, name: &str) -> String {
+    format!("pair:{}|{ip}", name.to_lowercase())
+}
 
 impl LoginLimiter {
-    /// Seconds until a login may be tried again for this address or name (0: now).
+    /// Seconds until a login may be tried again for this name from this address (0: now).
     pub fn wait(&self, ip: IpAddr, name: &str, limit: u32, now: i64) -> i64 {
+        let limit = (limit as usize).max(1);
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let mut wait = 0;
-        for key in [format!("ip:{ip}"), format!("user:{}", name.to_lowercase())] {
-            if let Some(times) = map.get_mut(&key) {
-                times.retain(|t| now - t < LOGIN_WINDOW_SECS);
-                if times.len() >= limit as usize {
-                    wait = wait.max(times[0] + LOGIN_WINDOW_SECS - now);
-                }
+        if let Some(times) = map.get_mut(&pair_key(ip, name)) {
+            times.retain(|t| now - t < LOGIN_WINDOW_SECS);
+            if times.len() >= limit {
+                let doublings = (times.len() - limit).min(16) as u32;
+                let backoff = (FIRST_BACKOFF_SECS << doublings).min(LOGIN_WINDOW_SECS);
+                let last = times.last().copied().unwrap_or(now);
+                wait = wait.max(last + backoff - now);
             }
         }
-        wait
+        if let Some(times) = map.get_mut(&format!("ip:{ip}")) {
+            times.retain(|t| now - t < LOGIN_WINDOW_SECS);
+            if times.len() >= limit * ADDRESS_FACTOR {
+                wait = wait.max(times[0] + LOGIN_WINDOW_SECS - now);
+            }
+        }
+        wait.max(0)
     }
 
     pub fn failed(&self, ip: IpAddr, name: &str, now: i64) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        for key in [format!("ip:{ip}"), format!("user:{}", name.to_lowercase())] {
+        for key in [pair_key(ip, name), format!("ip:{ip}")] {
             map.entry(key).or_default().push(now);
         }
         // Bounded memory under a flood of names.
@@ -68,9 +89,9 @@ impl LoginLimiter {
         }
     }
 
-    pub fn succeeded(&self, name: &str) {
+    pub fn succeeded(&self, ip: IpAddr, name: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&format!("user:{}", name.to_lowercase()));
+        map.remove(&pair_key(ip, name));
     }
 }
 
@@ -204,21 +225,64 @@ mod tests {
     }
 
     #[test]
-    fn logins_are_limited_per_address_and_per_name() {
+    fn wrong_passwords_never_lock_the_right_password_out_from_another_address() {
+        let l = LoginLimiter::default();
+        let attacker: IpAddr = "192.0.2.1".parse().unwrap();
+        let admin: IpAddr = "198.51.100.7".parse().unwrap();
+        // Forty wrong guesses for "admin", spread over the window and repeated for ever.
+        for round in 0..4 {
+            for i in 0..10 {
+                let t = 100 + round * LOGIN_WINDOW_SECS / 2 + i;
+                l.failed(attacker, "admin", t);
+            }
+            let t = 120 + round * LOGIN_WINDOW_SECS / 2;
+            assert_eq!(l.wait(admin, "admin", 10, t), 0, "round {round}");
+            assert!(l.wait(attacker, "admin", 10, t) > 0, "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_pair_past_the_limit_waits_longer_after_each_failure() {
         let l = LoginLimiter::default();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
         for i in 0..3 {
             assert_eq!(l.wait(ip, "bob", 3, 100 + i), 0);
             l.failed(ip, "bob", 100 + i);
         }
-        assert!(l.wait(ip, "alice", 3, 200) > 0, "the address is blocked");
-        assert!(l.wait(other, "bob", 3, 200) > 0, "the name is blocked");
-        assert_eq!(l.wait(other, "alice", 3, 200), 0);
         assert_eq!(
-            l.wait(ip, "bob", 3, 100 + LOGIN_WINDOW_SECS + 3),
+            l.wait(ip, "Bob", 3, 102),
+            FIRST_BACKOFF_SECS,
+            "names are case-blind"
+        );
+        assert_eq!(
+            l.wait(ip, "alice", 3, 102),
             0,
-            "the window slides"
+            "other names from the address are not"
+        );
+        l.failed(ip, "bob", 200);
+        assert_eq!(l.wait(ip, "bob", 3, 200), 2 * FIRST_BACKOFF_SECS);
+        l.failed(ip, "bob", 400);
+        assert_eq!(l.wait(ip, "bob", 3, 400), 4 * FIRST_BACKOFF_SECS);
+        assert_eq!(l.wait(ip, "bob", 3, 400 + 4 * FIRST_BACKOFF_SECS), 0);
+        l.succeeded(ip, "bob");
+        assert_eq!(l.wait(ip, "bob", 3, 401), 0, "a success clears the pair");
+    }
+
+    #[test]
+    fn an_address_guessing_many_names_waits_out_the_window() {
+        let l = LoginLimiter::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for i in 0..15 {
+            l.failed(ip, &format!("user{i}"), 100 + i);
+        }
+        assert!(l.wait(ip, "someone-else", 3, 120) > 0);
+        assert_eq!(
+            l.wait("192.0.2.2".parse().unwrap(), "someone-else", 3, 120),
+            0
+        );
+        assert_eq!(
+            l.wait(ip, "someone-else", 3, 100 + LOGIN_WINDOW_SECS + 15),
+            0
         );
     }
 }

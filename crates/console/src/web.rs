@@ -403,7 +403,7 @@ async fn login(
     let checked = blocking(&c, move |c| Ok(c.store.check_password(&name, &password)?)).await;
     match checked {
         Ok(Some(user)) => {
-            c.limiter.succeeded(&user.name);
+            c.limiter.succeeded(peer.ip(), &form.name);
             let hours = i64::from(c.config.session_hours.max(1));
             let session = c.store.create_session(user.id, now() + hours * 3600);
             let Ok((token, _)) = session else {

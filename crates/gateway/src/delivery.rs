@@ -16,6 +16,7 @@ use mail_send::smtp::message::Parameters;
 use mail_send::SmtpClient;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::address::{folder_name, smtp_path};
 use crate::spool::{new_id, QueueEntry, Recipient, RecipientState};
 use crate::{headers, rfc2822_date, unix_now, Shared};
 
@@ -30,7 +31,7 @@ enum Outcome {
     Permanent(String),
 }
 
-/// How often the spool folder is read again, to pick up `mailmoat queue retry|drop`.
+/// How often the spool is read again without being woken (see `Spool::wake`).
 const RESCAN: Duration = Duration::from_secs(10);
 
 /// Runs forever. The queue lives in memory (loaded from the spool at start, fed by the inbound
@@ -41,8 +42,11 @@ pub async fn run(shared: Arc<Shared>, mut incoming: UnboundedReceiver<QueueEntry
     let (done_tx, mut done_rx) = unbounded_channel::<(String, Option<QueueEntry>)>();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut last_scan = std::time::Instant::now() - RESCAN;
+    let mut wake_mark = shared.spool.wake_mark();
     loop {
-        if last_scan.elapsed() >= RESCAN {
+        let mark = shared.spool.wake_mark();
+        if last_scan.elapsed() >= RESCAN || mark != wake_mark {
+            wake_mark = mark;
             last_scan = std::time::Instant::now();
             match shared.spool.entries() {
                 Ok((entries, problems)) => {
@@ -299,11 +303,19 @@ fn deliver_maildir(
     rcpt: &str,
     body: &[u8],
 ) -> std::io::Result<PathBuf> {
-    let folder = base.join(sanitize(rcpt));
+    let folder = base.join(folder_name(rcpt));
     for sub in ["tmp", "new", "cur"] {
         std::fs::create_dir_all(folder.join(sub))?;
     }
-    let mut bytes = format!("Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n").into_bytes();
+    let written = |a: &str| {
+        smtp_path(a).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let mut bytes = format!(
+        "Return-Path: <{}>\r\nDelivered-To: {}\r\n",
+        written(mail_from)?,
+        written(rcpt)?
+    )
+    .into_bytes();
     bytes.extend_from_slice(body);
     let name = format!("{id}.eml");
     let tmp = folder.join("tmp").join(&name);
@@ -317,21 +329,6 @@ fn deliver_maildir(
     std::fs::rename(&tmp, &dest)?;
     std::fs::File::open(folder.join("new"))?.sync_all()?;
     Ok(dest)
-}
-
-/// An address as a folder name: no separators, no leading dots.
-fn sanitize(address: &str) -> String {
-    let s: String = address
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "@.-_+".contains(c) {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    s.trim_start_matches('.').to_string()
 }
 
 /// An open SMTP connection to a downstream server, kept between messages.
@@ -486,19 +483,22 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     body: &[u8],
 ) -> Result<(Vec<Outcome>, bool), Outcome> {
     let params = Parameters::default();
+    let sender = smtp_path(&entry.mail_from).map_err(|e| Outcome::Permanent(e.to_string()))?;
     client
-        .mail_from(&entry.mail_from, &params)
+        .mail_from(&sender, &params)
         .await
         .map_err(|e| classify(&e, "MAIL FROM"))?;
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(rcpts.len());
     for r in rcpts {
-        outcomes.push(
-            client
-                .rcpt_to(r, &params)
+        let outcome = match smtp_path(r) {
+            Ok(path) => client
+                .rcpt_to(&path, &params)
                 .await
                 .err()
                 .map(|e| classify(&e, "RCPT TO")),
-        );
+            Err(e) => Some(Outcome::Permanent(e.to_string())),
+        };
+        outcomes.push(outcome);
     }
     if outcomes.iter().all(Option::is_some) {
         let clean = client.rset().await.is_ok();

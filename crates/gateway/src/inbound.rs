@@ -16,6 +16,7 @@ use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::data::{DataReader, Progress};
 use crate::events::Event;
@@ -40,6 +41,10 @@ struct Session {
     helo: Option<String>,
     tx: Transaction,
     errors: usize,
+    /// NOOP, RSET, VRFY and HELP since the last accepted message.
+    junk_commands: usize,
+    /// When the connection must end, however busy it is (`max_session_secs`).
+    session_deadline: Instant,
     /// STARTTLS can still be offered (configured, and not yet done).
     tls_offered: bool,
     tls_active: bool,
@@ -48,6 +53,8 @@ struct Session {
 }
 
 pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let session_deadline =
+        Instant::now() + Duration::from_secs(shared.config.max_session_secs.max(1));
     let mut session = Session {
         tls_offered: shared.tls.is_some(),
         shared,
@@ -55,6 +62,8 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         helo: None,
         tx: Transaction::default(),
         errors: 0,
+        junk_commands: 0,
+        session_deadline,
         tls_active: false,
         in_progress: None,
     };
@@ -123,14 +132,37 @@ impl Session {
         let mut receiver = RequestReceiver::default();
         let mut input: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
+        // The next whole command must have arrived by then: a deadline, so that a byte now
+        // and then (slowloris) does not keep the connection open.
+        let mut command_deadline = Instant::now() + command_timeout;
         loop {
             if input.is_empty() {
-                let n = match tokio::time::timeout(command_timeout, stream.read(&mut chunk)).await {
+                // A busy client never meets the read deadline below: its age is checked here.
+                if Instant::now() >= self.session_deadline {
+                    eprintln!(
+                        "smtp peer={}: closed: open longer than max_session_secs",
+                        self.peer
+                    );
+                    stream
+                        .write_all(b"421 4.4.2 Connection open too long, closing it\r\n")
+                        .await?;
+                    return Ok(Ended::Quit);
+                }
+                let deadline = command_deadline.min(self.session_deadline);
+                let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
                     Ok(r) => r?,
                     Err(_) => {
-                        stream
-                            .write_all(b"421 4.4.2 Idle too long, closing connection\r\n")
-                            .await?;
+                        let reply: &[u8] = if deadline == self.session_deadline {
+                            b"421 4.4.2 Connection open too long, closing it\r\n"
+                        } else {
+                            b"421 4.4.2 Command not received in time, closing connection\r\n"
+                        };
+                        eprintln!(
+                            "smtp peer={}: closed: {}",
+                            self.peer,
+                            String::from_utf8_lossy(reply).trim_end()
+                        );
+                        stream.write_all(reply).await?;
                         return Ok(Ended::Quit);
                     }
                 };
@@ -147,6 +179,7 @@ impl Session {
             loop {
                 match receiver.ingest(&mut bytes) {
                     Ok(request) => {
+                        command_deadline = Instant::now() + command_timeout;
                         next = self.command(request.into_owned(), &mut replies).await;
                         if !matches!(next, Next::Continue) {
                             break;
@@ -154,6 +187,7 @@ impl Session {
                     }
                     Err(ProtoError::NeedsMoreData { .. }) => break,
                     Err(e) => {
+                        command_deadline = Instant::now() + command_timeout;
                         replies.push_str(protocol_error(&e));
                         self.errors += 1;
                         if self.errors >= MAX_ERRORS {
@@ -174,6 +208,7 @@ impl Session {
                 Next::Continue => {}
                 Next::Data => {
                     input = self.data(stream, rest, &mut chunk).await?;
+                    command_deadline = Instant::now() + command_timeout;
                     continue;
                 }
             }
@@ -182,6 +217,20 @@ impl Session {
 
     async fn command(&mut self, request: Request<String>, out: &mut String) -> Next {
         let cfg = &self.shared.config;
+        if matches!(
+            request,
+            Request::Noop { .. } | Request::Rset | Request::Vrfy { .. } | Request::Help { .. }
+        ) {
+            self.junk_commands += 1;
+            if self.junk_commands > cfg.max_junk_commands {
+                eprintln!(
+                    "smtp peer={}: closed after {} NOOP/RSET/VRFY/HELP commands without a message",
+                    self.peer, cfg.max_junk_commands
+                );
+                out.push_str("421 4.7.0 Too many commands without mail, closing connection\r\n");
+                return Next::Quit;
+            }
+        }
         match request {
             Request::Ehlo { host } => {
                 self.helo = Some(host);
@@ -330,14 +379,15 @@ impl Session {
         chunk: &mut [u8],
     ) -> std::io::Result<Vec<u8>> {
         let cfg = &self.shared.config;
-        let deadline = Duration::from_secs(cfg.data_timeout_secs);
+        // The whole message by then, however steadily it trickles in.
+        let deadline = Instant::now() + Duration::from_secs(cfg.data_timeout_secs);
         let mut reader = DataReader::new(cfg.max_message_bytes);
         let mut pending = first;
         let rest = loop {
             if let Progress::Done { rest_from } = reader.feed(&pending) {
                 break pending[rest_from..].to_vec();
             }
-            let n = match tokio::time::timeout(deadline, stream.read(chunk)).await {
+            let n = match tokio::time::timeout_at(deadline, stream.read(chunk)).await {
                 Ok(r) => r?,
                 Err(_) => {
                     stream
@@ -369,6 +419,9 @@ impl Session {
         } else {
             self.accept(tx, reader.into_message()).await
         };
+        if reply.starts_with('2') {
+            self.junk_commands = 0;
+        }
         stream.write_all(reply.as_bytes()).await?;
         self.in_progress = None;
         Ok(rest)

@@ -17,9 +17,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+mod address;
+mod connections;
 mod data;
 
-pub use data::wire_form;
+pub use data::{wire_form, DataReader, Progress};
 mod db;
 mod delivery;
 pub mod events;
@@ -421,6 +423,10 @@ pub fn serve(
         }
         on_ready(local);
         let connections = Arc::new(Semaphore::new(shared.config.max_connections));
+        let per_client = connections::PerClient::new(
+            shared.config.max_connections_per_ip,
+            shared.config.connection_limit_exceptions.clone(),
+        );
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
         loop {
@@ -443,9 +449,18 @@ pub fn serve(
                         let _ = stream.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
                         continue;
                     };
+                    let Some(per_client) = per_client.open(peer.ip()) else {
+                        eprintln!(
+                            "smtp peer={peer}: refused: {} connections from this address already",
+                            shared.config.max_connections_per_ip
+                        );
+                        let _ = stream.write_all(b"421 4.7.0 Too many connections from your address, try again later\r\n").await;
+                        continue;
+                    };
                     let shared = shared.clone();
                     tokio::spawn(async move {
                         inbound::handle(stream, peer, shared).await;
+                        drop(per_client);
                         drop(permit);
                     });
                 }
@@ -544,7 +559,8 @@ pub fn spool_dir(config: &Config) -> PathBuf {
 pub fn retry_now(spool: &Spool, id: &str) -> std::io::Result<()> {
     let mut entry = spool.entry(id)?;
     entry.next_attempt_at = 0;
-    spool.update(&entry)
+    spool.update(&entry)?;
+    spool.wake()
 }
 
 #[cfg(test)]

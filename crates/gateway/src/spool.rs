@@ -100,6 +100,15 @@ fn delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
         .map(|_| ())
 }
 
+/// Written by tools that change the queue (see [`Spool::wake`]).
+const WAKE_FILE: &str = "wake";
+
+fn unix_now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 fn err(e: rusqlite::Error) -> io::Error {
     db::db_error(WHAT, e)
 }
@@ -141,6 +150,18 @@ impl Spool {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Tells a running gateway that the queue changed outside it (`mailmoat queue retry|drop`):
+    /// its delivery loop looks at this file's time twice a second and reads the queue again.
+    pub fn wake(&self) -> io::Result<()> {
+        let path = self.dir.join(WAKE_FILE);
+        fs::write(&path, unix_now_nanos().to_string())
+    }
+
+    /// What the wake file says now (None while nobody has written it).
+    pub fn wake_mark(&self) -> Option<String> {
+        fs::read_to_string(self.dir.join(WAKE_FILE)).ok()
     }
 
     /// Brings in messages a file-per-message spool left in this folder (`XX/ID.mail`), then

@@ -496,6 +496,25 @@ enum ConfigCommand {
     Check { file: PathBuf },
 }
 
+/// `mailmoat … | head`: once the reader has gone, printing fails with a broken pipe. Every
+/// command then ends at once with status 0, as Unix tools do, instead of panicking (the reader
+/// got what it wanted). Not for `serve`, whose log going away must not stop the mail.
+fn end_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -508,6 +527,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if !matches!(cli.command, Command::Serve { .. }) {
+        end_quietly_on_broken_pipe();
+    }
     let result = match cli.command {
         Command::Scan {
             paths,
@@ -705,11 +727,21 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // Output written with `?` ends the same way as println!'s (see above).
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mailmoat: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {

@@ -77,6 +77,7 @@ pub fn drop_messages(config: Option<&Path>, ids: &[String]) -> anyhow::Result<Ex
         spool.remove(id)?;
         println!("{id}: dropped");
     }
+    spool.wake()?;
     Ok(ExitCode::SUCCESS)
 }
 

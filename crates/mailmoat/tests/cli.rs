@@ -315,3 +315,74 @@ fn intel_add_query_and_plot() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Runs `args` with a standard output nobody reads: the reader is gone before the first line.
+fn with_closed_stdout(args: &[&str]) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn regression_a_closed_pipe_ends_every_listing_quietly() {
+    // `mailmoat queue list | head` panicked once head had what it wanted.
+    let dir = temp_dir("cli-broken-pipe");
+    let config = dir.join("mailmoat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nspool_dir = \"{}\"\n",
+            dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    let spool = mailmoat_gateway::Spool::open(&dir.join("spool")).unwrap();
+    for i in 0..2000 {
+        let entry = mailmoat_gateway::QueueEntry {
+            id: format!("entry{i:05}"),
+            received_at: 0,
+            mail_from: "a@sender.example".into(),
+            client_ip: None,
+            helo: None,
+            recipients: vec![mailmoat_gateway::Recipient {
+                address: "bob@example.com".into(),
+                state: mailmoat_gateway::RecipientState::Pending,
+                last_reply: String::new(),
+            }],
+            prepend: String::new(),
+            tag_subject: false,
+            attempts: 0,
+            next_attempt_at: 0,
+            is_bounce: false,
+        };
+        spool.store(&entry, b"Subject: x\r\n\r\nx\r\n").unwrap();
+    }
+    drop(spool);
+    let samples = root().join("samples");
+    let config = config.to_str().unwrap();
+    for args in [
+        vec!["queue", "list", "--config", config],
+        vec!["symbols"],
+        vec!["symbols", "--markdown"],
+        vec!["scan", "--explain", samples.to_str().unwrap()],
+    ] {
+        let out = with_closed_stdout(&args);
+        let said = stderr(&out);
+        assert!(
+            !said.contains("panicked") && !said.contains("Broken pipe"),
+            "{args:?}: {said}"
+        );
+        // 0, or scan's own "some message would not be delivered untouched"; never 2 or 101.
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {:?} {said}",
+            out.status
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

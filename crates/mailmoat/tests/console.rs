@@ -22,6 +22,8 @@ fn case(name: &str) -> Vec<u8> {
 
 struct Web {
     addr: String,
+    /// The client's own address, when not the default one.
+    source: Option<std::net::IpAddr>,
 }
 
 struct Answer {
@@ -77,7 +79,10 @@ fn urlencode(s: &str) -> String {
 
 impl Web {
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let mut s = match self.source {
+            None => TcpStream::connect(&self.addr).unwrap(),
+            Some(ip) => common::connect_from(ip, self.addr.parse().unwrap()),
+        };
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.addr,
@@ -259,6 +264,7 @@ fn setup(name: &str, extra: &str) -> Setup {
         gateway,
         web: Web {
             addr: format!("127.0.0.1:{port}"),
+            source: None,
         },
         dir,
         admin,
@@ -538,6 +544,12 @@ fn forms_need_their_csrf_token_and_sign_in_is_limited() {
     let limited = web.try_sign_in("bob", "bob password 12");
     assert_eq!(limited.status, 429, "{}", limited.body);
     assert!(limited.header("retry-after").is_some());
+    // Regression (outside probe): those guesses locked the right password out from everywhere.
+    let elsewhere = Web {
+        addr: web.addr.clone(),
+        source: Some("127.0.0.2".parse().unwrap()),
+    };
+    elsewhere.sign_in("bob", "bob password 12");
     let _ = std::fs::remove_dir_all(&s.dir);
 }
 

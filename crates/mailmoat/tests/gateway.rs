@@ -8,7 +8,7 @@ mod smtp_kit;
 use std::time::Duration;
 
 use common::{root, temp_dir, text};
-use smtp_kit::{config, Client, Gateway, Sink, HELLO};
+use smtp_kit::{config, have, Client, Gateway, Postfix, Sink, HELLO};
 
 fn sample(name: &str) -> String {
     std::fs::read_to_string(root().join("samples").join(name)).unwrap()
@@ -535,106 +535,6 @@ fn starttls_with_a_self_signed_certificate_made_on_first_start() {
         "{delivered}"
     );
     std::fs::remove_dir_all(dir).ok();
-}
-
-/// A private Postfix instance on loopback (Debian's postfix, run as root), relaying
-/// example.com to `next_hop`. Stopped when dropped.
-struct Postfix {
-    dir: std::path::PathBuf,
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Postfix {
-    fn start(dir: &std::path::Path, next_hop: std::net::SocketAddr) -> Result<Postfix, String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let (etc, spool, data) = (dir.join("etc"), dir.join("spool"), dir.join("data"));
-        for d in [&etc, &spool, &data] {
-            std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
-        }
-        let chown = std::process::Command::new("chown")
-            .arg("postfix")
-            .arg(&data)
-            .status();
-        if !chown.is_ok_and(|s| s.success()) {
-            return Err("cannot give the data folder to the postfix user".into());
-        }
-        let master =
-            std::fs::read_to_string("/etc/postfix/master.cf").map_err(|e| e.to_string())?;
-        let master: String = master
-            .lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                if f.len() >= 8 && f[0] == "smtp" && f[1] == "inet" {
-                    format!("127.0.0.1:{port} inet n - n - - smtpd")
-                } else if f.len() >= 8 && !l.starts_with('#') && !l.starts_with(' ') && f[4] == "y"
-                {
-                    // No chroot: the private queue folder has none of the chroot's files.
-                    let mut f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
-                    f[4] = "n".into();
-                    f.join(" ")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(etc.join("master.cf"), master + "\n").map_err(|e| e.to_string())?;
-        std::fs::write(
-            etc.join("main.cf"),
-            format!(
-                "compatibility_level = 3.6\nqueue_directory = {}\ndata_directory = {}\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = postfix.test\nmydestination =\nrelay_domains = example.com\ntransport_maps = inline:{{ example.com=smtp:[{}]:{} }}\nmynetworks = 127.0.0.0/8\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\nalias_maps =\nalias_database =\nlocal_recipient_maps =\nsmtp_tls_security_level = none\nmaillog_file = /dev/stdout\n",
-                spool.display(),
-                data.display(),
-                next_hop.ip(),
-                next_hop.port()
-            ),
-        )
-        .map_err(|e| e.to_string())?;
-        let child = std::process::Command::new("postfix")
-            .arg("-c")
-            .arg(&etc)
-            .arg("start-fg")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let pf = Postfix {
-            dir: dir.to_path_buf(),
-            child,
-            port,
-        };
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if start.elapsed() > Duration::from_secs(20) {
-                return Err("postfix did not start listening".into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(pf)
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("postfix")
-            .arg("-c")
-            .arg(self.dir.join("etc"))
-            .arg("stop")
-            .output();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn have(program: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[test]

@@ -10,6 +10,7 @@ use mailmoat_core::Location;
 
 use crate::charset;
 use crate::html;
+use crate::limits;
 use crate::received::{first_external, hop};
 use crate::urls::{find_in_text, host_of};
 use crate::{
@@ -44,21 +45,40 @@ impl MessageView {
             ..Default::default()
         };
         check_header_section(&raw, &mut view);
+        let parsed_len = match limits::structural_cut(&raw, options) {
+            Some(cut) => {
+                view.problem(
+                    ProblemKind::OverLimit,
+                    format!(
+                        "{}: the {} bytes from offset {} on were kept but not analysed",
+                        cut.why,
+                        raw.len() - cut.at,
+                        cut.at
+                    ),
+                    Location::message(),
+                );
+                cut.at
+            }
+            None => raw.len(),
+        };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut scratch = MessageView::default();
-            let parsed = parser().parse(&raw[..]);
-            match parsed {
+            let parsed = parser().parse(&raw[..parsed_len]);
+            let built = match &parsed {
                 Some(message) if !message.parts.is_empty() => {
                     let mut walker = Walker {
                         view: &mut scratch,
                         options,
                     };
-                    walker.top_level(&message);
+                    walker.top_level(message);
                     true
                 }
                 _ => false,
+            };
+            if let Some(message) = parsed {
+                drop_flat(message);
             }
-            .then_some(scratch)
+            built.then_some(scratch)
         }));
         match outcome {
             Ok(Some(scratch)) => merge(&mut view, scratch),
@@ -81,6 +101,21 @@ impl MessageView {
         }
         view.raw = raw;
         view
+    }
+}
+
+/// Drops a parsed message level by level: the derived drop recurses once per nested
+/// `message/rfc822`, and the bounds keep that shallow, but a drop should never depend on them.
+fn drop_flat(message: Message<'_>) {
+    let mut pending = vec![message];
+    while let Some(mut message) = pending.pop() {
+        for part in &mut message.parts {
+            if matches!(part.body, PartType::Message(_)) {
+                if let PartType::Message(nested) = std::mem::take(&mut part.body) {
+                    pending.push(nested);
+                }
+            }
+        }
     }
 }
 
@@ -245,6 +280,25 @@ impl Walker<'_, '_> {
         let Some(part) = message.parts.get(part_id as usize) else {
             return;
         };
+        // Parts without headers of their own (bare boundaries) escape the raw-byte bound.
+        if self.view.parts.len() >= self.options.max_parts {
+            if !self
+                .view
+                .problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::OverLimit)
+            {
+                self.view.problem(
+                    ProblemKind::OverLimit,
+                    format!(
+                        "more than {} MIME parts (max_parts); the rest were not analysed",
+                        self.options.max_parts
+                    ),
+                    parent.clone(),
+                );
+            }
+            return;
+        }
         let content_type = part
             .content_type()
             .map(|ct| match ct.subtype() {

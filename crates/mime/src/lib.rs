@@ -7,6 +7,7 @@
 mod build;
 mod charset;
 pub mod html;
+mod limits;
 pub mod qr;
 mod received;
 mod sniff;

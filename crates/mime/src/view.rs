@@ -27,6 +27,14 @@ pub struct ViewOptions {
     pub max_urls: usize,
     /// HTML beyond this many bytes per part is not rendered to text.
     pub max_html_bytes: usize,
+    /// MIME parts (and nested messages) parsed; the bytes from the next part's `Content-Type`
+    /// on are kept but not parsed (MIME_PARSE_LIMIT). It also bounds nesting, since each level
+    /// needs a `Content-Type` of its own.
+    pub max_parts: usize,
+    /// Header fields parsed in the top header section; more is MIME_PARSE_LIMIT.
+    pub max_header_fields: usize,
+    /// Bytes in one line; the parser stops before a longer one (MIME_PARSE_LIMIT).
+    pub max_line_bytes: usize,
 }
 
 impl Default for ViewOptions {
@@ -36,6 +44,9 @@ impl Default for ViewOptions {
             max_depth: 30,
             max_urls: 2000,
             max_html_bytes: 4 << 20,
+            max_parts: 1000,
+            max_header_fields: 1000,
+            max_line_bytes: 1 << 20,
         }
     }
 }
@@ -205,6 +216,9 @@ pub enum ProblemKind {
     TooDeep,
     /// Something was cut to stay within a limit (URLs, HTML bytes).
     Truncated,
+    /// The message's structure goes beyond what is parsed (parts, header fields, line length):
+    /// the rest was kept but not analysed.
+    OverLimit,
 }
 
 /// The read-only view of one message. Built once; every detector reads it.

@@ -97,9 +97,24 @@ pub struct GatewayConfig {
     /// before the message is sent, not after, and the bodies in memory stay bounded. A message
     /// waiting for DNS holds its place: raise this where DNS answers slowly.
     pub messages_in_progress: usize,
-    /// Seconds to wait for a command, and for the whole DATA phase.
+    /// Simultaneous SMTP connections from one client address (Postfix's anvil
+    /// `smtpd_client_connection_count_limit`); more are told to come back later (421), so one
+    /// host cannot take every connection.
+    pub max_connections_per_ip: usize,
+    /// Client networks the per-address limit does not apply to (your own relays).
+    pub connection_limit_exceptions: Vec<ipnet::IpNet>,
+    /// Seconds a client has to send one whole command line, from when the gateway starts
+    /// waiting for it: a deadline, not an idle timeout, so a byte now and then does not keep
+    /// a connection open.
     pub command_timeout_secs: u64,
+    /// Seconds the whole message (DATA up to its final dot) may take.
     pub data_timeout_secs: u64,
+    /// Seconds one connection may last; past it the gateway closes it (421) at the next
+    /// command. Senders reconnect; a slow client cannot hold a connection for ever.
+    pub max_session_secs: u64,
+    /// NOOP, RSET, VRFY and HELP commands allowed between two accepted messages (Postfix's
+    /// `smtpd_junk_command_limit`); one more closes the connection.
+    pub max_junk_commands: usize,
     /// Prefix added to the subject of tagged mail.
     pub tag_subject_prefix: String,
     /// Where mail for each domain goes: "smtp://host:port" or "dir:PATH" (a folder, one file per
@@ -153,7 +168,8 @@ pub struct ConsoleConfig {
     pub secure_cookies: bool,
     /// Hours a console session lasts.
     pub session_hours: u32,
-    /// Failed logins allowed per client address and per user name in 15 minutes.
+    /// Failed logins allowed per (user name, client address) in 15 minutes; then that pair
+    /// waits, longer after each further failure (other addresses are not held back).
     pub login_attempts: u32,
     /// Send each user a daily digest of their quarantined mail (through the delivery queue).
     pub digest: bool,
@@ -190,8 +206,12 @@ impl Default for GatewayConfig {
             max_recipients: 100,
             max_connections: 500,
             messages_in_progress: 0,
+            max_connections_per_ip: 50,
+            connection_limit_exceptions: Vec::new(),
             command_timeout_secs: 300,
             data_timeout_secs: 600,
+            max_session_secs: 3600,
+            max_junk_commands: 100,
             tag_subject_prefix: "[SPAM]".to_string(),
             routes: [("default".to_string(), "dir:var/delivered".to_string())].into(),
             retry_intervals_secs: vec![60, 300, 900, 1800, 3600],

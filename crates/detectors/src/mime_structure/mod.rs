@@ -16,6 +16,7 @@ pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::scored("MIME_MALFORMED", "mime", 1.0, "Damaged structure: a header line that is not a field, a multipart without or never closing its boundary, a body that does not decode, or nothing parseable at all. The rest of the message is still analysed."),
     SymbolDef::scored("MIME_BAD_CHARSET", "mime", 0.5, "A part declares a charset nobody knows; its text was read with replacement characters."),
     SymbolDef::scored("MIME_EXCESSIVE_NESTING", "mime", 2.0, "MIME parts nested deeper than any ordinary mail program produces (a way to hide content from scanners)."),
+    SymbolDef::scored("MIME_PARSE_LIMIT", "mime", 6.0, "The message's structure went beyond the parser's bounds (MIME parts or nested messages, header fields, line length): the rest was kept but not analysed, so it is at least tagged."),
     SymbolDef::scored("MIME_LIMIT_REACHED", "mime", 0.5, "Part of the message was beyond a size or count limit and was not analysed (too many URLs, HTML too large)."),
     SymbolDef::scored("HTML_HIDDEN_TEXT", "mime", 2.0, "HTML carries text a reader cannot see (display:none, zero-size font, text coloured like its background); strength grows with its share of the text."),
 ];
@@ -89,6 +90,7 @@ impl MimeStructure {
                 ProblemKind::UnknownCharset => "MIME_BAD_CHARSET",
                 ProblemKind::TooDeep => "MIME_EXCESSIVE_NESTING",
                 ProblemKind::Truncated => "MIME_LIMIT_REACHED",
+                ProblemKind::OverLimit => "MIME_PARSE_LIMIT",
                 _ => "MIME_MALFORMED",
             };
             findings.add(symbol, p.detail.clone(), p.location.clone());

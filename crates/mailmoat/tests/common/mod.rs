@@ -33,3 +33,18 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A TCP connection to `to` from the local address `from` (another loopback address, say).
+pub fn connect_from(from: std::net::IpAddr, to: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    socket
+        .bind(&std::net::SocketAddr::new(from, 0).into())
+        .unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}

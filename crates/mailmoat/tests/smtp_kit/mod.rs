@@ -22,6 +22,8 @@ pub struct Received {
 pub struct Sink {
     pub addr: SocketAddr,
     pub messages: Arc<Mutex<Vec<Received>>>,
+    /// Every command line received, as sent (outside DATA).
+    pub commands: Arc<Mutex<Vec<String>>>,
 }
 
 impl Sink {
@@ -29,19 +31,26 @@ impl Sink {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let messages: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let commands: Arc<Mutex<Vec<String>>> = Arc::default();
         let later = Arc::new(Mutex::new(0usize));
         let store = messages.clone();
+        let lines = commands.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let store = store.clone();
                 let later = later.clone();
+                let lines = lines.clone();
                 std::thread::spawn(move || {
-                    let _ = sink_session(stream, &store, &later, later_times);
+                    let _ = sink_session(stream, &store, &lines, &later, later_times);
                 });
             }
         });
-        Sink { addr, messages }
+        Sink {
+            addr,
+            messages,
+            commands,
+        }
     }
 
     pub fn wait_for(&self, count: usize, within: Duration) -> Vec<Received> {
@@ -59,6 +68,7 @@ impl Sink {
 fn sink_session(
     stream: TcpStream,
     store: &Mutex<Vec<Received>>,
+    commands: &Mutex<Vec<String>>,
     later: &Mutex<usize>,
     later_times: usize,
 ) -> std::io::Result<()> {
@@ -76,6 +86,7 @@ fn sink_session(
         if r.read_line(&mut line)? == 0 {
             return Ok(());
         }
+        commands.lock().unwrap().push(line.trim_end().to_string());
         let upper = line.to_ascii_uppercase();
         if upper.starts_with("EHLO") {
             w.write_all(b"250-sink\r\n250 PIPELINING\r\n")?;
@@ -240,6 +251,11 @@ impl Client {
         }
     }
 
+    /// The socket, for writing below the line level.
+    pub fn stream(&self) -> &TcpStream {
+        &self.w
+    }
+
     pub fn send(&mut self, raw: &[u8]) {
         self.w.write_all(raw).unwrap();
     }
@@ -275,3 +291,103 @@ impl Client {
 }
 
 pub const HELLO: &str = "From: Alice <alice@sender.example>\nTo: Bob <bob@example.com>\nSubject: lunch\nDate: Mon, 23 Nov 2026 01:00:00 +0000\nMessage-ID: <m1@sender.example>\n\nShall we have lunch on Tuesday?\n.dotted line\n";
+
+/// A private Postfix instance on loopback (Debian's postfix, run as root), relaying
+/// example.com to `next_hop`. Stopped when dropped.
+pub struct Postfix {
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Postfix {
+    pub fn start(dir: &std::path::Path, next_hop: std::net::SocketAddr) -> Result<Postfix, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let (etc, spool, data) = (dir.join("etc"), dir.join("spool"), dir.join("data"));
+        for d in [&etc, &spool, &data] {
+            std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+        }
+        let chown = std::process::Command::new("chown")
+            .arg("postfix")
+            .arg(&data)
+            .status();
+        if !chown.is_ok_and(|s| s.success()) {
+            return Err("cannot give the data folder to the postfix user".into());
+        }
+        let master =
+            std::fs::read_to_string("/etc/postfix/master.cf").map_err(|e| e.to_string())?;
+        let master: String = master
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                if f.len() >= 8 && f[0] == "smtp" && f[1] == "inet" {
+                    format!("127.0.0.1:{port} inet n - n - - smtpd")
+                } else if f.len() >= 8 && !l.starts_with('#') && !l.starts_with(' ') && f[4] == "y"
+                {
+                    // No chroot: the private queue folder has none of the chroot's files.
+                    let mut f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+                    f[4] = "n".into();
+                    f.join(" ")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(etc.join("master.cf"), master + "\n").map_err(|e| e.to_string())?;
+        std::fs::write(
+            etc.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {}\ndata_directory = {}\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = postfix.test\nmydestination =\nrelay_domains = example.com\ntransport_maps = inline:{{ example.com=smtp:[{}]:{} }}\nmynetworks = 127.0.0.0/8\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\nalias_maps =\nalias_database =\nlocal_recipient_maps =\nsmtp_tls_security_level = none\nmaillog_file = /dev/stdout\n",
+                spool.display(),
+                data.display(),
+                next_hop.ip(),
+                next_hop.port()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let child = std::process::Command::new("postfix")
+            .arg("-c")
+            .arg(&etc)
+            .arg("start-fg")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let pf = Postfix {
+            dir: dir.to_path_buf(),
+            child,
+            port,
+        };
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if start.elapsed() > Duration::from_secs(20) {
+                return Err("postfix did not start listening".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(pf)
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("postfix")
+            .arg("-c")
+            .arg(self.dir.join("etc"))
+            .arg("stop")
+            .output();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
