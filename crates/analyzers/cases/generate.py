@@ -536,7 +536,7 @@ expect: VBA_AUTORUN at attachment invoice.docm > Module1
 expect: VBA_SUSPICIOUS_CALLS at attachment invoice.docm > Module1
 expect: VBA_AUTORUN_EXECUTES at attachment invoice.docm
 expect-not: VBA_STOMPED VBA_OBFUSCATED
-expect-risk: medium
+expect-risk: high
 """, message("Invoice 4471", "Please enable editing to see the invoice.",
              [("invoice.docm", "application/vnd.ms-word.document.macroEnabled.12", DOCM)]))
 
@@ -552,7 +552,7 @@ write("vba_obfuscated", """
 expect: VBA_OBFUSCATED at attachment notice.docm > Module1
 expect: VBA_AUTORUN at attachment notice.docm > Module1
 expect: VBA_AUTORUN_EXECUTES at attachment notice.docm
-expect-risk: medium
+expect-risk: high
 """, message("Notice", "Notice attached.",
              [("notice.docm", "application/vnd.ms-word.document.macroEnabled.12", docx([("word/vbaProject.bin", DOCS["obfuscated.bin"])]))]))
 
@@ -581,7 +581,7 @@ write("xlsm_xlm_macro_sheet", """
 expect: XLM_MACRO_SHEET at attachment budget.xlsm > xl/macrosheets/sheet1.xml
 expect: XLM_EXECUTES at attachment budget.xlsm > xl/macrosheets/sheet1.xml
 expect: XLM_EXECUTES at attachment budget.xlsm
-expect-risk: medium
+expect-risk: high
 """, message("Budget", "Budget attached.", [("budget.xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12", xlsm)]))
 
 write("xls_hidden_macro_sheet", """
@@ -604,7 +604,7 @@ write("docx_remote_template", """
 # Remote template injection: the macros arrive when the document opens, after the gateway.
 expect: OOXML_REMOTE_TEMPLATE at attachment offer.docx > word/_rels/settings.xml.rels
 expect-not: OOXML_EXTERNAL_RELATIONSHIP
-expect-risk: medium
+expect-risk: high
 """, message("Offer", "Offer attached.",
              [("offer.docx", DOCX_MIME, docx([("word/_rels/settings.xml.rels", TEMPLATE_RELS.encode())]))]))
 
@@ -617,7 +617,7 @@ expect-not: OOXML_REMOTE_TEMPLATE
 
 write("docx_dde", """
 expect: OFFICE_DDE at attachment notice.docx > word/document.xml
-expect-risk: medium
+expect-risk: high
 """, message("Notice", "Notice attached.",
              [("notice.docx", DOCX_MIME, docx([], body='<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> DDEAUTO c:\\\\windows\\\\system32\\\\cmd.exe "/k calc.exe" </w:instrText></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'))]))
 
@@ -655,9 +655,18 @@ write("rtf_equation_editor", """
 expect: RTF_OBJECT at attachment quote.rtf > object 1 (Equation.3)
 expect: OFFICE_EQUATION_EDITOR at attachment quote.rtf > object 1 (Equation.3)
 expect: RTF_OBJUPDATE at attachment quote.rtf > object 1 (Equation.3)
-expect-risk: medium
+expect-risk: high
 """, message("Quotation", "Quotation attached.",
              [("quote.rtf", "application/rtf", rtf_object("Equation.3", b"\x1c\x00\x00\x00\x02\x00\x9e\xc4" + b"\x90" * 32, "\\objupdate"))]))
+
+write("rtf_named_doc_equation_editor_floor", """
+# An RTF named .doc embedding only an Equation Editor object: its score alone (10.5) would
+# only tag; the exploit family's threat floor quarantines it at high risk.
+expect: OFFICE_EQUATION_EDITOR at attachment order.doc > object 1 (Equation.3)
+expect-action: quarantine
+expect-risk: high
+""", message("Order", "Order attached.",
+             [("order.doc", "application/msword", rtf_object("Equation.3", b"\x1c\x00\x00\x00\x02\x00\x9e\xc4" + b"\x90" * 32))]))
 
 pkg = bytearray()
 pkg += (2).to_bytes(2, "little") + b"run.js\0C:\\run.js\0" + bytes([0, 0, 3, 0])
@@ -747,7 +756,7 @@ expect-risk: medium
 write("hwp_eps", """
 expect: HWP_EPS at attachment 공문.hwp > BinData/BIN0001.eps
 expect-not: HWP_SCRIPT
-expect-risk: medium
+expect-risk: high
 """, message("공문", "공문을 보내드립니다.", [("공문.hwp", "application/x-hwp", DOCS["eps.hwp"])]))
 
 write("hwp_ole_object", """
@@ -779,7 +788,7 @@ expect: HWP_SCRIPT at attachment 보고서.hwpx > Scripts/sourceScripts
 expect: SCRIPT_EXECUTES at attachment 보고서.hwpx > Scripts/sourceScripts
 expect: HWP_EPS at attachment 보고서.hwpx > BinData/image1.eps
 expect: DOCUMENT_URLS at attachment 보고서.hwpx
-expect-risk: medium
+expect-risk: high
 """, message("보고서", "보고서를 보내드립니다.", [("보고서.hwpx", "application/hwp+zip", hwpx([
     ("Contents/section0.xml", '<hs:sec xmlns:hs="http://www.hancom.co.kr/hwpml/2011/section"><hp:p><hp:run><hp:t>자세한 내용은 http://portal-update.invalid/notice 참조</hp:t></hp:run></hp:p></hs:sec>'.encode()),
     ("Scripts/sourceScripts", "function OnDocument_Open() { var s = new ActiveXObject('WScript.Shell'); s.Run('cmd /c echo inert'); }".encode("utf-16-le")),
@@ -814,7 +823,7 @@ phish = ('<html><head><title>Sign in to your Microsoft 365 account</title></head
 write("html_credential_form", """
 expect: HTML_CREDENTIAL_FORM at attachment Voicemail_0815.htm
 expect: HTML_BRAND_LOGIN at attachment Voicemail_0815.htm
-expect-risk: medium
+expect-risk: high
 """, message("Voicemail received", "You have a new voicemail.", [("Voicemail_0815.htm", "text/html", phish.encode())]))
 
 write("html_redirect", """

@@ -193,9 +193,11 @@ pub fn symbols(zones: &[Zone]) -> Result<Vec<SymbolDef>, DnsblError> {
             out.push(SymbolDef {
                 name: m.symbol.clone().into(),
                 group: "dnsbl".into(),
+                category: mailmoat_core::Category::Spam,
                 description: description.into(),
                 score: m.score,
                 force: None,
+                floor: None,
             });
         }
     }

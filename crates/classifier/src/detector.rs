@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use mailmoat_core::{Findings, Location, SymbolDef};
+use mailmoat_core::{Category, Findings, Location, SymbolDef};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
@@ -12,15 +12,11 @@ use serde::Deserialize;
 use crate::{features_with_repeats, Model, ModelError, Weights};
 
 pub const SYMBOLS: &[SymbolDef] = &[
-    SymbolDef::scored(
-        "CLASSIFIER_SPAM",
-        "classifier",
+    SymbolDef::new("CLASSIFIER_SPAM", "classifier", Category::Spam,
         12.0,
         "The statistical classifier rates the message as spam; strength is the spam probability. Alone it reaches the tag threshold but never quarantine: that needs corroborating evidence.",
     ),
-    SymbolDef::scored(
-        "CLASSIFIER_HAM",
-        "classifier",
+    SymbolDef::new("CLASSIFIER_HAM", "classifier", Category::Spam,
         -3.0,
         "The statistical classifier is confident the message is legitimate; strength is the ham probability. Offsets weak rule hits on ordinary mail.",
     ),

@@ -9,15 +9,13 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
-use mailmoat_core::{Findings, SymbolDef};
+use mailmoat_core::{Category, Findings, SymbolDef};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 
 use crate::{token_index, ModelError, Weights};
 
-pub const SYMBOLS: &[SymbolDef] = &[SymbolDef::scored(
-    "URL_HOST_MODEL",
-    "urls",
+pub const SYMBOLS: &[SymbolDef] = &[SymbolDef::new("URL_HOST_MODEL", "urls", Category::Phishing,
     2.0,
     "A link's host name looks like known phishing hosts (a lexical model of host names: letters, words, top-level domain, shape); strength is the model's probability. Names only: it never sees the page.",
 )];

@@ -9,7 +9,7 @@ use mailmoat_core::SymbolTable;
 use serde::Serialize;
 use serde_json::Value;
 
-use mailmoat_gateway::events::{detection_category, group_category};
+use mailmoat_gateway::events::{detection_category, symbol_category};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageReport {
@@ -198,8 +198,7 @@ pub fn build(
     let mut hashes = BTreeSet::new();
     if let Some(map) = report["symbols"].as_object() {
         for (name, s) in map {
-            let group = s["group"].as_str().unwrap_or("");
-            let category = group_category(group);
+            let category = symbol_category(s).map_or("spam", |c| c.as_str());
             let score = s["score"].as_f64().unwrap_or(0.0);
             let hits: Vec<FindingHit> = s["hits"]
                 .as_array()

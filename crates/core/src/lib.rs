@@ -7,5 +7,8 @@ pub mod policy;
 mod symbol;
 
 pub use evidence::{Evidence, Findings, Location};
-pub use policy::{decide, Action, Policy, PolicyConfig, PolicyError, Reason, Risk, Verdict};
-pub use symbol::{SymbolDef, SymbolTable};
+pub use policy::{
+    decide, disposition, Action, Policy, PolicyConfig, PolicyError, Reason, RecipientAction, Risk,
+    Verdict,
+};
+pub use symbol::{Category, SymbolDef, SymbolTable};

@@ -15,6 +15,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Mutex;
 
+use mailmoat_core::Category;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
@@ -32,16 +33,27 @@ pub const CATEGORIES: [&str; 7] = [
     "signature",
 ];
 
-/// The detection type a symbol's group belongs to.
-pub fn group_category(group: &str) -> &'static str {
-    match group {
-        "signature" => "signature",
-        "malware" | "attachments" | "documents" | "variants" => "malware",
-        "phishing" | "urls" => "phishing",
-        "impersonation" | "auth" => "impersonation",
-        "rules" | "lists" | "rate" => "policy",
-        _ => "spam",
+/// What one symbol of a stored report is evidence of: its declared category, or for reports
+/// stored before categories were declared with symbols, the one its group had then. None for
+/// what cannot be told (an unknown group): never taken for spam.
+pub fn symbol_category(symbol: &Value) -> Option<Category> {
+    match symbol["category"].as_str() {
+        Some(name) => Category::parse(name),
+        None => legacy_group_category(symbol["group"].as_str().unwrap_or("")),
     }
+}
+
+/// The categories groups stood for before symbols declared their own.
+fn legacy_group_category(group: &str) -> Option<Category> {
+    Some(match group {
+        "signature" => Category::Signature,
+        "malware" | "attachments" | "documents" | "variants" => Category::Malware,
+        "phishing" | "urls" => Category::Phishing,
+        "impersonation" | "auth" => Category::Impersonation,
+        "rules" | "lists" | "rate" => Category::Policy,
+        "headers" | "mime" | "classifier" | "heuristics" | "dnsbl" | "pipeline" => Category::Spam,
+        _ => return None,
+    })
 }
 
 /// A message's detection type: "clean" when it was delivered untouched, otherwise the type of
@@ -55,17 +67,18 @@ pub fn detection_category(report: &Value) -> &'static str {
         None => return "spam",
     };
     if let Some(forced) = report["forced_by"].as_str() {
-        if let Some(group) = symbols.get(forced).and_then(|s| s["group"].as_str()) {
-            return group_category(group);
+        if let Some(category) = symbols.get(forced).and_then(symbol_category) {
+            return category.as_str();
         }
     }
-    let mut totals: Vec<(&'static str, f64)> = Vec::new();
+    let mut totals: Vec<(Category, f64)> = Vec::new();
     for s in symbols.values() {
         let score = s["score"].as_f64().unwrap_or(0.0);
         if score <= 0.0 {
             continue;
         }
-        let category = group_category(s["group"].as_str().unwrap_or(""));
+        // Shown as spam on the dashboard when it cannot be told; exceptions treat it as a threat.
+        let category = symbol_category(s).unwrap_or(Category::Spam);
         match totals.iter_mut().find(|(c, _)| *c == category) {
             Some(t) => t.1 += score,
             None => totals.push((category, score)),
@@ -74,7 +87,7 @@ pub fn detection_category(report: &Value) -> &'static str {
     totals
         .into_iter()
         .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or("spam", |t| t.0)
+        .map_or("spam", |t| t.0.as_str())
 }
 
 /// One scanned message as the log lists it.
@@ -570,6 +583,22 @@ mod tests {
             "action": action, "risk": "medium", "score": 9.0, "symbols": map,
             "message": { "subject": "Hello", "from": [{ "address": "A@Phish.example" }] }
         })
+    }
+
+    #[test]
+    fn regression_a_symbol_of_an_unknown_group_is_not_taken_for_spam() {
+        // Before categories were declared with symbols, a group the table did not know counted
+        // as spam, so a sender exception could deliver, say, a local antivirus rule's hit.
+        assert_eq!(symbol_category(&json!({"score": 6.0, "group": "av"})), None);
+        assert_eq!(
+            symbol_category(&json!({"score": 6.0, "group": "av", "category": "malware"})),
+            Some(Category::Malware)
+        );
+        assert_eq!(
+            symbol_category(&json!({"score": 6.0, "group": "documents"})),
+            Some(Category::Malware),
+            "reports stored before keep their meaning"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Per-user exceptions: "always accept mail from this sender", added by a recipient in the
 //! console. The console keeps them on disk; the gateway holds them in memory and consults them
-//! after the verdict, per recipient.
+//! after the verdict, per recipient, through `mailmoat_core::disposition`.
 //!
 //! An exception overrides spam and policy verdicts only. It never lets through a threat
 //! (malware, phishing, a known-bad signature) or mail that fails to prove it comes from the
@@ -9,10 +9,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
-
-use serde_json::Value;
-
-use crate::events::group_category;
 
 /// Senders each recipient always accepts: an address, or a whole domain written "@domain".
 #[derive(Debug, Default)]
@@ -85,25 +81,9 @@ impl SenderExceptions {
     }
 }
 
-/// Whether a user's exception may override this verdict (a report from `Report::to_json`):
-/// only when no threat and no impersonation or authentication failure contributed.
-pub fn overridable(report: &Value) -> bool {
-    let Some(symbols) = report["symbols"].as_object() else {
-        return true;
-    };
-    symbols.values().all(|s| {
-        s["score"].as_f64().unwrap_or(0.0) <= 0.0
-            || !matches!(
-                group_category(s["group"].as_str().unwrap_or("")),
-                "malware" | "phishing" | "signature" | "impersonation"
-            )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn addresses_and_domains_match_per_recipient() {
@@ -143,26 +123,5 @@ mod tests {
         for bad in ["", "a b@c.example", "nodot", "@", "x@"] {
             assert_eq!(normalize_sender(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn threats_and_spoofing_are_never_overridden() {
-        let spam = json!({"symbols": {"CLASSIFIER_SPAM": {"score": 9.0, "group": "classifier"},
-                                      "RULE_X": {"score": 2.0, "group": "rules"}}});
-        assert!(overridable(&spam));
-        for group in [
-            "malware",
-            "documents",
-            "phishing",
-            "signature",
-            "auth",
-            "impersonation",
-        ] {
-            let threat = json!({"symbols": {"CLASSIFIER_SPAM": {"score": 9.0, "group": "classifier"},
-                                            "T": {"score": 3.0, "group": group}}});
-            assert!(!overridable(&threat), "{group}");
-        }
-        let informational = json!({"symbols": {"AUTH_SPF_PASS": {"score": -1.0, "group": "auth"}}});
-        assert!(overridable(&informational));
     }
 }

@@ -511,50 +511,49 @@ impl Session {
         };
         let mut report_json = report.to_json(&id);
         let mut entry = entry;
-        let mut action = verdict.action;
         // Recipients whose own exception accepts this sender get it delivered (never a threat).
+        let sender = report
+            .view
+            .from
+            .first()
+            .and_then(|m| m.address.clone())
+            .unwrap_or_else(|| entry.mail_from.clone());
+        let per_recipient = mailmoat_core::disposition(verdict, &tx.rcpt_to, |r| {
+            shared.exceptions.allows(r, &sender)
+        });
+        let (excepted, others): (Vec<_>, Vec<_>) =
+            per_recipient.into_iter().partition(|r| r.by_exception);
+        let action = others.first().map_or(Action::Deliver, |r| r.action);
         let mut excepted_entry = None;
-        if matches!(action, Action::Tag | Action::Quarantine | Action::Reject)
-            && crate::exceptions::overridable(&report_json)
-        {
-            let sender = report_json["message"]["from"][0]["address"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| entry.mail_from.clone());
-            let (excepted, others): (Vec<Recipient>, Vec<Recipient>) = entry
-                .recipients
-                .iter()
-                .cloned()
-                .partition(|r| shared.exceptions.allows(&r.address, &sender));
-            if !excepted.is_empty() {
-                let header = format!(
-                    "X-Mailmoat-Exception: {} accepted by the recipient's exception (verdict {action})\r\n",
-                    headers::header_safe(&sender)
-                );
-                report_json["exception"] = serde_json::Value::String(format!(
-                    "{sender} is accepted by the exception of {}",
-                    excepted
-                        .iter()
-                        .map(|r| r.address.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                let mut kept = entry.clone();
-                kept.recipients = excepted;
-                kept.tag_subject = false;
-                kept.prepend.push_str(&header);
-                if others.is_empty() {
-                    entry = kept;
-                    action = Action::Deliver;
-                } else {
-                    kept.id = new_id();
-                    entry.recipients = others;
-                    if action == Action::Reject {
-                        // The message is accepted for some recipients: the rest are held, not refused.
-                        action = Action::Quarantine;
-                    }
-                    excepted_entry = Some(kept);
-                }
+        if !excepted.is_empty() {
+            let header = format!(
+                "X-Mailmoat-Exception: {} accepted by the recipient's exception (verdict {})\r\n",
+                headers::header_safe(&sender),
+                verdict.action
+            );
+            let names: Vec<&str> = excepted.iter().map(|r| r.recipient.as_str()).collect();
+            report_json["exception"] = serde_json::Value::String(format!(
+                "{sender} is accepted by the exception of {}",
+                names.join(", ")
+            ));
+            let keep = |list: &[mailmoat_core::RecipientAction]| -> Vec<Recipient> {
+                entry
+                    .recipients
+                    .iter()
+                    .filter(|r| list.iter().any(|x| x.recipient == r.address))
+                    .cloned()
+                    .collect()
+            };
+            let mut kept = entry.clone();
+            kept.recipients = keep(&excepted);
+            kept.tag_subject = false;
+            kept.prepend.push_str(&header);
+            if others.is_empty() {
+                entry = kept;
+            } else {
+                kept.id = new_id();
+                entry.recipients = keep(&others);
+                excepted_entry = Some(kept);
             }
         }
         let recipients: Vec<String> = tx.rcpt_to.clone();

@@ -555,7 +555,7 @@ fn forms_need_their_csrf_token_and_sign_in_is_limited() {
 
 #[test]
 fn a_users_exception_lets_spam_through_for_them_only_and_never_a_threat() {
-    let rules = "[[rule]]\nname = \"TEST_PILLS\"\ndescription = \"pills\"\naction = \"quarantine\"\nwhen = { subject = '(?i)cheap pills' }\n";
+    let rules = "[[rule]]\nname = \"TEST_PILLS\"\ndescription = \"pills\"\naction = \"quarantine\"\nwhen = { subject = '(?i)cheap pills' }\n\n[[rule]]\nname = \"LOCAL_AV\"\ndescription = \"our own malware rule\"\ngroup = \"av\"\ncategory = \"malware\"\naction = \"quarantine\"\nwhen = { subject = '(?i)invoice-virus' }\n";
     let dir = temp_dir("console-exceptions-rules");
     std::fs::write(dir.join("local.toml"), rules).unwrap();
     let s = setup(
@@ -613,12 +613,20 @@ fn a_users_exception_lets_spam_through_for_them_only_and_never_a_threat() {
         b"From: Deals <deals@shop.example>\r\n".iter().copied(),
     );
     let answer = send(&s.gateway, &["alice@corp.example"], &threat);
+    // Regression: evidence in a group the gateway did not know was taken for spam, and the
+    // exception delivered it. An administrator's rule declares what it is evidence of.
+    let local = b"From: Deals <deals@shop.example>\r\nTo: alice@corp.example\r\nSubject: invoice-virus inside\r\nMessage-ID: <p2@shop.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\nSee attached.\r\n";
+    let held_by_rule = send(&s.gateway, &["alice@corp.example"], local);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         s.sink.lock().unwrap().len(),
         1,
-        "nothing more delivered ({answer})"
+        "nothing more delivered ({answer}, {held_by_rule})"
     );
+    assert!(web
+        .get("/quarantine", &alice.cookie)
+        .body
+        .contains(&held_by_rule));
     // The exception list shows it; removing it ends it.
     let token = web.token(&alice, "t");
     let list = web.api("GET", "/api/v1/exceptions", &token, "");

@@ -20,6 +20,8 @@ struct SymbolJson<'a> {
     score: f64,
     group: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<mailmoat_core::Category>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     forced: Option<mailmoat_core::Action>,
     hits: &'a [mailmoat_core::policy::Hit],
 }
@@ -47,6 +49,7 @@ impl Report {
                     SymbolJson {
                         score: round(r.score),
                         group: &r.group,
+                        category: r.category,
                         forced: r.forced,
                         hits: &r.hits,
                     },

@@ -2,7 +2,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use std::sync::Arc;
 
-use mailmoat_core::{decide, Findings, Location, Policy, SymbolDef, SymbolTable};
+use mailmoat_core::{decide, Category, Findings, Location, Policy, SymbolDef, SymbolTable};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::{Envelope, MessageView, ViewOptions};
 
@@ -13,9 +13,7 @@ use mailmoat_rules::{MemoryRateStore, RateStore, RuleSet};
 use crate::{Config, ConfigError, Report};
 
 /// Symbols the pipeline itself raises.
-pub const SYMBOLS: &[SymbolDef] = &[SymbolDef::scored(
-    "DETECTOR_FAILED",
-    "pipeline",
+pub const SYMBOLS: &[SymbolDef] = &[SymbolDef::new("DETECTOR_FAILED", "pipeline", Category::Spam,
     0.0,
     "A detector failed on this message; its checks are missing from the verdict and the message moved on by policy (force an action on this symbol to hold such mail).",
 )];

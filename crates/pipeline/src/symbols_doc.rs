@@ -12,6 +12,21 @@ pub fn markdown(table: &SymbolTable) -> String {
          weight; the verdict adds weight × strength (0–1) per symbol, caps each group if configured, and compares the \
          total with the thresholds. Override any of it under `[policy.symbols.NAME]` and `[policy.groups.NAME]`.\n",
     );
+    out.push_str(
+        "\n## Threat floors\n\nStrong threat evidence sets the verdict's floor directly: when one of these fires, the \
+         message gets at least this action and risk, whatever the score or the spam model says. An operator's forced \
+         action (an allow or deny list, a rule with an action) still decides the action; the risk stands. \
+         `[policy.symbols.NAME] floor = false` lifts one.\n\n| Symbol | Category | At least | Risk |\n|---|---|---|---|\n",
+    );
+    for def in table.iter() {
+        if let Some((action, risk)) = def.floor {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {action} | {risk} |",
+                def.name, def.category
+            );
+        }
+    }
     let mut groups: Vec<&str> = Vec::new();
     for def in table.iter() {
         if !groups.contains(&def.group.as_ref()) {
@@ -19,7 +34,7 @@ pub fn markdown(table: &SymbolTable) -> String {
         }
     }
     for group in groups {
-        let _ = write!(out, "\n## {group}\n\n| Symbol | Score | Forced action | Description |\n|---|---:|---|---|\n");
+        let _ = write!(out, "\n## {group}\n\n| Symbol | Category | Score | Forced action | Description |\n|---|---|---:|---|---|\n");
         for def in table.iter().filter(|d| d.group == group) {
             let forced = def
                 .force
@@ -27,8 +42,9 @@ pub fn markdown(table: &SymbolTable) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} |",
                 def.name,
+                def.category,
                 def.score,
                 forced,
                 def.description.replace('|', "\\|")

@@ -3,7 +3,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
-use mailmoat_core::{Action, Findings, Location, SymbolDef, SymbolTable};
+use mailmoat_core::{Action, Category, Findings, Location, SymbolDef, SymbolTable};
 use mailmoat_mime::MessageView;
 
 use crate::error::{block_name_at, LineIndex, RuleError, RuleErrors};
@@ -681,9 +681,11 @@ impl<'a> Loader<'a> {
             self.set.symbols.push(SymbolDef {
                 name: Cow::Owned(name),
                 group: Cow::Borrowed("lists"),
+                category: Category::Policy,
                 description: Cow::Owned(description),
                 score: def.score.unwrap_or(0.0),
                 force: Some((action, priority)),
+                floor: None,
             });
             self.set.lists.push(entries);
         }
@@ -732,9 +734,11 @@ impl<'a> Loader<'a> {
             self.set.symbols.push(SymbolDef {
                 name: Cow::Owned(name.clone()),
                 group: Cow::Borrowed("rate"),
+                category: Category::Policy,
                 description: Cow::Owned(description),
                 score: def.score.unwrap_or(0.0),
                 force,
+                floor: None,
             });
             self.set.rates.push(RateLimit {
                 name,
@@ -769,11 +773,13 @@ impl<'a> Loader<'a> {
             self.set.symbols.push(SymbolDef {
                 name: Cow::Owned(name.clone()),
                 group: Cow::Owned(group.clone()),
+                category: def.category.unwrap_or(Category::Policy),
                 description: Cow::Owned(def.description.clone()),
                 score: def.score.unwrap_or(0.0),
                 force: def
                     .action
                     .map(|a| (a, def.priority.unwrap_or(RULE_PRIORITY))),
+                floor: None,
             });
             self.set.rules.push(Rule {
                 info: RuleInfo {

@@ -22,6 +22,10 @@ pub(crate) struct RuleDef {
     pub description: String,
     #[serde(default)]
     pub group: Option<String>,
+    /// What the rule's hit is evidence of (default: policy, which a user's exception may
+    /// override; phishing, malware, impersonation and signature it may not).
+    #[serde(default)]
+    pub category: Option<mailmoat_core::Category>,
     pub score: Option<f64>,
     pub action: Option<Action>,
     pub priority: Option<u32>,

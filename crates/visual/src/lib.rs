@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use mailmoat_core::{Findings, SymbolDef};
+use mailmoat_core::{Action, Category, Findings, Risk, SymbolDef};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 
@@ -26,22 +26,21 @@ use browser::{capture, Limits};
 use features::{cosine, hash_similarity, mark_similarity, page_features, PageFeatures};
 
 pub const SYMBOLS: &[SymbolDef] = &[
-    SymbolDef::scored(
+    // From the threshold (0.80) up this alone reaches quarantine (12); the floor holds it there
+    // whatever else the message scores.
+    SymbolDef::threat(
         "URL_VISUAL_BRAND_IMPERSONATION",
         "phishing",
-        // From the threshold (0.80) up this alone reaches quarantine (12).
+        Category::Phishing,
         15.0,
+        (Action::Quarantine, Risk::High),
         "A linked page, opened in an isolated headless browser, looks like a protected brand's login page (its logo or the whole page) but is not on the brand's own domain; strength is the visual similarity.",
     ),
-    SymbolDef::scored(
-        "URL_VISUAL_BLOCKED_DESTINATION",
-        "urls",
+    SymbolDef::new("URL_VISUAL_BLOCKED_DESTINATION", "urls", Category::Phishing,
         1.0,
         "A linked page tried to reach an internal address (private, loopback, link-local or reserved): refused by the browser's proxy. Links in outside mail have no business there.",
     ),
-    SymbolDef::scored(
-        "URL_VISUAL_FAILED",
-        "urls",
+    SymbolDef::new("URL_VISUAL_FAILED", "urls", Category::Phishing,
         0.0,
         "A linked page could not be opened for the visual check (timeout, unreachable, browser failure): recorded, and the message moves on by policy.",
     ),

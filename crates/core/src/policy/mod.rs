@@ -9,7 +9,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::{Findings, Location, SymbolTable};
+use crate::{Category, Findings, Location, SymbolTable};
+
+mod disposition;
+pub use disposition::{disposition, overridable, RecipientAction};
 
 /// What happens to a message, least to most severe. `Tempfail` (4xx, "try again later") is
 /// only ever forced, e.g. by a rate limit; thresholds never choose it.
@@ -145,6 +148,8 @@ pub struct SymbolOverride {
     pub priority: Option<u32>,
     /// The risk a forced action reports (default: implied by the action).
     pub risk: Option<Risk>,
+    /// `false` lifts the symbol's threat floor (its score still counts).
+    pub floor: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -193,8 +198,10 @@ pub fn line_of(source: Option<&str>, offset: usize) -> Option<usize> {
 struct SymbolRule {
     score: f64,
     group: Cow<'static, str>,
+    category: Category,
     enabled: bool,
     force: Option<Forced>,
+    floor: Option<(Action, Risk)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -243,8 +250,10 @@ impl PolicyConfig {
                     SymbolRule {
                         score: def.score,
                         group: def.group.clone(),
+                        category: def.category,
                         enabled: true,
                         force,
+                        floor: def.floor,
                     },
                 )
             })
@@ -261,6 +270,9 @@ impl PolicyConfig {
             }
             if let Some(enabled) = o.enabled {
                 rule.enabled = enabled;
+            }
+            if o.floor == Some(false) {
+                rule.floor = None;
             }
             if let Some(action) = o.force {
                 rule.force = Some(Forced {
@@ -325,6 +337,9 @@ pub struct Hit {
 pub struct Reason {
     pub symbol: String,
     pub group: String,
+    /// What the symbol is evidence of, as declared (None for an undeclared symbol).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
     /// What this symbol added: weight × strongest hit (before group caps).
     pub score: f64,
     /// The action this symbol forced, if it forced one.
@@ -342,6 +357,9 @@ pub struct Verdict {
     /// The symbol whose forced action decided, when one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forced_by: Option<String>,
+    /// The threat whose floor raised the action or the risk above what the score gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floored_by: Option<String>,
     /// Groups whose cap changed the score.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capped_groups: Vec<String>,
@@ -366,6 +384,7 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
             reasons.push(Reason {
                 symbol: ev.symbol.to_string(),
                 group: rule.map_or("undeclared", |r| r.group.as_ref()).to_string(),
+                category: rule.map(|r| r.category),
                 score: 0.0,
                 forced: None,
                 hits: Vec::new(),
@@ -460,6 +479,27 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
         }
     };
 
+    // Threat floors: the strongest floor among the symbols that fired raises the action and
+    // the risk the score gave; an operator's forced action keeps deciding the action.
+    let (mut action, mut risk) = (action, risk);
+    let mut floored_by = None;
+    let floors = reasons.iter().filter_map(|r| {
+        let floor = policy.symbols.get(r.symbol.as_str())?.floor?;
+        Some((floor, r.symbol.as_str()))
+    });
+    if let Some(((floor_action, floor_risk), symbol)) =
+        floors.max_by_key(|((a, r), name)| (*a, *r, std::cmp::Reverse(*name)))
+    {
+        let raises_action = forced_by.is_none() && floor_action > action;
+        if raises_action || floor_risk > risk {
+            floored_by = Some(symbol.to_string());
+        }
+        if raises_action {
+            action = floor_action;
+        }
+        risk = risk.max(floor_risk);
+    }
+
     reasons.sort_by(|a, b| {
         b.forced
             .is_some()
@@ -473,6 +513,7 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
         score,
         risk,
         forced_by,
+        floored_by,
         capped_groups,
         reasons,
     }

@@ -1,18 +1,36 @@
 use super::*;
-use crate::{Findings, Location, SymbolDef};
+use crate::{Category, Findings, Location, SymbolDef};
 
 const DEFS: &[SymbolDef] = &[
-    SymbolDef::scored("A_ONE", "alpha", 3.0, "a"),
-    SymbolDef::scored("A_TWO", "alpha", 4.0, "a"),
-    SymbolDef::scored("B_ONE", "beta", 5.0, "b"),
-    SymbolDef::scored("GOOD", "beta", -2.0, "good sign"),
+    SymbolDef::new("A_ONE", "alpha", Category::Spam, 3.0, "a"),
+    SymbolDef::new("A_TWO", "alpha", Category::Spam, 4.0, "a"),
+    SymbolDef::new("B_ONE", "beta", Category::Spam, 5.0, "b"),
+    SymbolDef::new("GOOD", "beta", Category::Spam, -2.0, "good sign"),
     SymbolDef {
         name: std::borrow::Cow::Borrowed("VIRUS"),
         group: std::borrow::Cow::Borrowed("malware"),
+        category: Category::Malware,
         description: std::borrow::Cow::Borrowed("known bad"),
         score: 0.0,
         force: Some((Action::Reject, 100)),
+        floor: None,
     },
+    SymbolDef::threat(
+        "EXPLOIT",
+        "malware",
+        Category::Malware,
+        1.0,
+        (Action::Quarantine, Risk::High),
+        "a known exploit family",
+    ),
+    SymbolDef::threat(
+        "BOMB",
+        "malware",
+        Category::Malware,
+        0.5,
+        (Action::Tag, Risk::Medium),
+        "a bomb",
+    ),
 ];
 
 fn table() -> SymbolTable {
@@ -205,4 +223,49 @@ fn thresholds_must_rise() {
         cfg.build(&table(), None),
         Err(PolicyError::RiskOrder)
     ));
+}
+
+#[test]
+fn a_threat_floor_sets_at_least_its_action_and_risk_whatever_the_score() {
+    // Alone: 1 point would deliver; the floor quarantines at high risk.
+    let v = decide(&findings(&[("EXPLOIT", 1.0), ("GOOD", 1.0)]), &policy(""));
+    assert_eq!((v.action, v.risk), (Action::Quarantine, Risk::High));
+    assert_eq!(v.floored_by.as_deref(), Some("EXPLOIT"));
+    // The strongest floor wins; a score above it keeps its own action.
+    let v = decide(&findings(&[("BOMB", 1.0), ("EXPLOIT", 0.2)]), &policy(""));
+    assert_eq!((v.action, v.risk), (Action::Quarantine, Risk::High));
+    let v = decide(
+        &findings(&[
+            ("EXPLOIT", 1.0),
+            ("A_ONE", 1.0),
+            ("A_TWO", 1.0),
+            ("B_ONE", 1.0),
+        ]),
+        &policy("tag = 2\nquarantine = 5\nreject = 10"),
+    );
+    assert_eq!(v.action, Action::Reject, "a floor never lowers");
+    assert_eq!(
+        v.floored_by.as_deref(),
+        Some("EXPLOIT"),
+        "the risk was raised"
+    );
+}
+
+#[test]
+fn a_forced_action_still_decides_but_the_floor_risk_stands() {
+    let v = decide(
+        &findings(&[("EXPLOIT", 1.0), ("A_ONE", 1.0)]),
+        &policy("[symbols.A_ONE]\nforce = \"deliver\"\npriority = 500"),
+    );
+    assert_eq!((v.action, v.risk), (Action::Deliver, Risk::High));
+}
+
+#[test]
+fn an_operator_can_lift_a_floor() {
+    let v = decide(
+        &findings(&[("EXPLOIT", 1.0)]),
+        &policy("[symbols.EXPLOIT]\nfloor = false"),
+    );
+    assert_eq!(v.action, Action::Deliver);
+    assert_eq!(v.floored_by, None);
 }

@@ -3,16 +3,16 @@
 //! `scan.pdf        .exe`), and Unicode that makes a name display as something else (the
 //! right-to-left override turns `invoice\u{202E}fdp.exe` into "invoiceexe.pdf").
 
-use mailmoat_core::{Findings, SymbolDef};
+use mailmoat_core::{Action, Category, Findings, Risk, SymbolDef};
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
 
 use crate::Detector;
 
 pub const SYMBOLS: &[SymbolDef] = &[
-    SymbolDef::scored("ATTACH_EXECUTABLE_EXT", "attachments", 6.0, "An attachment's name ends in an extension Windows runs or opens as a program or script (.exe, .scr, .js, .vbs, .lnk, .hta…)."),
-    SymbolDef::scored("ATTACH_DOUBLE_EXTENSION", "attachments", 6.0, "A harmless-looking extension placed before a dangerous one (invoice.pdf.exe, photo.jpg      .scr, report.pdf.html)."),
-    SymbolDef::scored("ATTACH_DECEPTIVE_UNICODE", "attachments", 8.0, "An attachment name contains bidirectional overrides, invisible characters or look-alike dots that make it display as something it is not."),
+    SymbolDef::new("ATTACH_EXECUTABLE_EXT", "attachments", Category::Malware, 6.0, "An attachment's name ends in an extension Windows runs or opens as a program or script (.exe, .scr, .js, .vbs, .lnk, .hta…)."),
+    SymbolDef::new("ATTACH_DOUBLE_EXTENSION", "attachments", Category::Malware, 6.0, "A harmless-looking extension placed before a dangerous one (invoice.pdf.exe, photo.jpg      .scr, report.pdf.html)."),
+    SymbolDef::threat("ATTACH_DECEPTIVE_UNICODE", "attachments", Category::Malware, 8.0, (Action::Quarantine, Risk::High), "An attachment name contains bidirectional overrides, invisible characters or look-alike dots that make it display as something it is not."),
 ];
 
 /// Extensions that run code when opened on Windows (or macOS/Linux desktops).

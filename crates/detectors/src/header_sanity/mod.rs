@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use mailmoat_core::{Findings, Location, SymbolDef};
+use mailmoat_core::{Category, Findings, Location, SymbolDef};
 use mailmoat_mime::MessageView;
 use regex::Regex;
 use serde::Deserialize;
@@ -13,19 +13,19 @@ use serde::Deserialize;
 use crate::Detector;
 
 pub const SYMBOLS: &[SymbolDef] = &[
-    SymbolDef::scored("HDR_MISSING_FROM", "headers", 2.0, "No From header, or one without an address."),
-    SymbolDef::scored("HDR_MISSING_MESSAGE_ID", "headers", 1.0, "No Message-ID header; every real mail program sets one."),
-    SymbolDef::scored("HDR_MISSING_DATE", "headers", 1.0, "No Date header, or one that does not parse."),
-    SymbolDef::scored("HDR_DATE_FUTURE", "headers", 2.0, "Date header further in the future than the configured tolerance, relative to when the message was received."),
-    SymbolDef::scored("HDR_DATE_PAST", "headers", 1.0, "Date header older than the configured tolerance, relative to when the message was received (stale or replayed mail)."),
-    SymbolDef::scored("HDR_TO_BARE_ADDRESS", "headers", 0.2, "Every To recipient is a bare address with no display name (common in bulk mail, but also in much legitimate mail: weak alone)."),
-    SymbolDef::scored("HDR_REPLYTO_MISSING", "headers", 0.0, "No Reply-To header. Informational: most legitimate mail has none; useful in rules."),
-    SymbolDef::scored("HDR_REPLYTO_NOREPLY", "headers", 0.2, "Reply-To is a no-reply address, so the recipient cannot answer."),
-    SymbolDef::scored("HDR_FROM_RETURN_PATH_MISMATCH", "headers", 0.3, "The From domain and the Return-Path (envelope sender) domain belong to different organisations."),
-    SymbolDef::scored("HDR_SUBJECT_ALL_CAPS", "headers", 1.5, "Subject written entirely in capital letters."),
-    SymbolDef::scored("HDR_KR_AD_NO_PREFIX", "headers", 6.0, "Korean advertising mail whose subject does not begin with the legally required \"(광고)\"."),
-    SymbolDef::scored("HDR_KR_AD_PREFIX_EVASION", "headers", 6.5, "Subject carries a disguised ad label (\"(광 고)\", \"[광고]\", \"(廣告)\", \"(광고)\" not at the start…) that filters for the real label miss."),
-    SymbolDef::scored("HDR_KR_AD_LABELED", "headers", 1.0, "Subject begins with \"(광고)\": a lawfully labelled advertisement (policy may tag it)."),
+    SymbolDef::new("HDR_MISSING_FROM", "headers", Category::Spam, 2.0, "No From header, or one without an address."),
+    SymbolDef::new("HDR_MISSING_MESSAGE_ID", "headers", Category::Spam, 1.0, "No Message-ID header; every real mail program sets one."),
+    SymbolDef::new("HDR_MISSING_DATE", "headers", Category::Spam, 1.0, "No Date header, or one that does not parse."),
+    SymbolDef::new("HDR_DATE_FUTURE", "headers", Category::Spam, 2.0, "Date header further in the future than the configured tolerance, relative to when the message was received."),
+    SymbolDef::new("HDR_DATE_PAST", "headers", Category::Spam, 1.0, "Date header older than the configured tolerance, relative to when the message was received (stale or replayed mail)."),
+    SymbolDef::new("HDR_TO_BARE_ADDRESS", "headers", Category::Spam, 0.2, "Every To recipient is a bare address with no display name (common in bulk mail, but also in much legitimate mail: weak alone)."),
+    SymbolDef::new("HDR_REPLYTO_MISSING", "headers", Category::Spam, 0.0, "No Reply-To header. Informational: most legitimate mail has none; useful in rules."),
+    SymbolDef::new("HDR_REPLYTO_NOREPLY", "headers", Category::Spam, 0.2, "Reply-To is a no-reply address, so the recipient cannot answer."),
+    SymbolDef::new("HDR_FROM_RETURN_PATH_MISMATCH", "headers", Category::Spam, 0.3, "The From domain and the Return-Path (envelope sender) domain belong to different organisations."),
+    SymbolDef::new("HDR_SUBJECT_ALL_CAPS", "headers", Category::Spam, 1.5, "Subject written entirely in capital letters."),
+    SymbolDef::new("HDR_KR_AD_NO_PREFIX", "headers", Category::Spam, 6.0, "Korean advertising mail whose subject does not begin with the legally required \"(광고)\"."),
+    SymbolDef::new("HDR_KR_AD_PREFIX_EVASION", "headers", Category::Spam, 6.5, "Subject carries a disguised ad label (\"(광 고)\", \"[광고]\", \"(廣告)\", \"(광고)\" not at the start…) that filters for the real label miss."),
+    SymbolDef::new("HDR_KR_AD_LABELED", "headers", Category::Spam, 1.0, "Subject begins with \"(광고)\": a lawfully labelled advertisement (policy may tag it)."),
 ];
 
 /// `[detectors.header_sanity]`

@@ -3,7 +3,7 @@
 //! punycode, edit distance 1–2, added words, another TLD), and replies steered elsewhere.
 //! The brands ship as data (`brands.toml`: global and Korean brands with their real domains).
 
-use mailmoat_core::{Findings, Location, SymbolDef};
+use mailmoat_core::{Category, Findings, Location, SymbolDef};
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
 use unicode_security::{skeleton, MixedScript};
@@ -11,13 +11,13 @@ use unicode_security::{skeleton, MixedScript};
 use crate::Detector;
 
 pub const SYMBOLS: &[SymbolDef] = &[
-    SymbolDef::scored("IMP_DISPLAY_NAME_BRAND", "impersonation", 4.0, "The display name names a brand (PayPal, Naver, 국민은행…) but the address is not at any of that brand's domains."),
-    SymbolDef::scored("IMP_DISPLAY_NAME_VIP", "impersonation", 5.0, "The display name contains a configured VIP name (an executive, a partner) while the address is outside the protected domains."),
-    SymbolDef::scored("IMP_DISPLAY_NAME_ADDRESS", "impersonation", 3.0, "The display name shows an address or domain other than the sender's own (\"security@bank.example\" <x@elsewhere>)."),
-    SymbolDef::scored("IMP_LOOKALIKE_DOMAIN", "impersonation", 6.0, "The From domain looks like a protected or brand domain: homoglyphs (paypa1, pаypal in Cyrillic), one or two letters changed, an added word (naver-security), another TLD, or a brand's Hangul name in an IDN."),
-    SymbolDef::scored("IMP_MIXED_SCRIPT_DOMAIN", "impersonation", 4.0, "A label of the From domain mixes scripts (Latin with Cyrillic, Greek or Hangul): no real organisation registers such names."),
-    SymbolDef::scored("IMP_REPLYTO_FREEMAIL", "impersonation", 2.5, "Replies go to a free-mail address while the sender claims an organisation's domain."),
-    SymbolDef::scored("IMP_REPLYTO_OTHER_DOMAIN", "impersonation", 0.5, "Replies go to another organisation's domain than the sender's (common in bulk mail, weak alone)."),
+    SymbolDef::new("IMP_DISPLAY_NAME_BRAND", "impersonation", Category::Impersonation, 4.0, "The display name names a brand (PayPal, Naver, 국민은행…) but the address is not at any of that brand's domains."),
+    SymbolDef::new("IMP_DISPLAY_NAME_VIP", "impersonation", Category::Impersonation, 5.0, "The display name contains a configured VIP name (an executive, a partner) while the address is outside the protected domains."),
+    SymbolDef::new("IMP_DISPLAY_NAME_ADDRESS", "impersonation", Category::Impersonation, 3.0, "The display name shows an address or domain other than the sender's own (\"security@bank.example\" <x@elsewhere>)."),
+    SymbolDef::new("IMP_LOOKALIKE_DOMAIN", "impersonation", Category::Impersonation, 6.0, "The From domain looks like a protected or brand domain: homoglyphs (paypa1, pаypal in Cyrillic), one or two letters changed, an added word (naver-security), another TLD, or a brand's Hangul name in an IDN."),
+    SymbolDef::new("IMP_MIXED_SCRIPT_DOMAIN", "impersonation", Category::Impersonation, 4.0, "A label of the From domain mixes scripts (Latin with Cyrillic, Greek or Hangul): no real organisation registers such names."),
+    SymbolDef::new("IMP_REPLYTO_FREEMAIL", "impersonation", Category::Impersonation, 2.5, "Replies go to a free-mail address while the sender claims an organisation's domain."),
+    SymbolDef::new("IMP_REPLYTO_OTHER_DOMAIN", "impersonation", Category::Impersonation, 0.5, "Replies go to another organisation's domain than the sender's (common in bulk mail, weak alone)."),
 ];
 
 const BUILT_IN_BRANDS: &str = include_str!("brands.toml");

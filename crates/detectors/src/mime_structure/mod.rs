@@ -4,21 +4,21 @@
 
 use std::collections::HashSet;
 
-use mailmoat_core::{Findings, Location, SymbolDef};
+use mailmoat_core::{Category, Findings, Location, SymbolDef};
 use mailmoat_mime::{MessageView, ProblemKind, TextKind};
 use serde::Deserialize;
 
 use crate::Detector;
 
 pub const SYMBOLS: &[SymbolDef] = &[
-    SymbolDef::scored("MIME_HTML_ONLY", "mime", 0.5, "The message has an HTML body and no plain-text alternative."),
-    SymbolDef::scored("MIME_TEXT_HTML_MISMATCH", "mime", 1.0, "The plain-text and HTML versions of a multipart/alternative say different things (filters read one, people the other)."),
-    SymbolDef::scored("MIME_MALFORMED", "mime", 1.0, "Damaged structure: a header line that is not a field, a multipart without or never closing its boundary, a body that does not decode, or nothing parseable at all. The rest of the message is still analysed."),
-    SymbolDef::scored("MIME_BAD_CHARSET", "mime", 0.5, "A part declares a charset nobody knows; its text was read with replacement characters."),
-    SymbolDef::scored("MIME_EXCESSIVE_NESTING", "mime", 2.0, "MIME parts nested deeper than any ordinary mail program produces (a way to hide content from scanners)."),
-    SymbolDef::scored("MIME_PARSE_LIMIT", "mime", 6.0, "The message's structure went beyond the parser's bounds (MIME parts or nested messages, header fields, line length): the rest was kept but not analysed, so it is at least tagged."),
-    SymbolDef::scored("MIME_LIMIT_REACHED", "mime", 0.5, "Part of the message was beyond a size or count limit and was not analysed (too many URLs, HTML too large)."),
-    SymbolDef::scored("HTML_HIDDEN_TEXT", "mime", 2.0, "HTML carries text a reader cannot see (display:none, zero-size font, text coloured like its background); strength grows with its share of the text."),
+    SymbolDef::new("MIME_HTML_ONLY", "mime", Category::Spam, 0.5, "The message has an HTML body and no plain-text alternative."),
+    SymbolDef::new("MIME_TEXT_HTML_MISMATCH", "mime", Category::Spam, 1.0, "The plain-text and HTML versions of a multipart/alternative say different things (filters read one, people the other)."),
+    SymbolDef::new("MIME_MALFORMED", "mime", Category::Spam, 1.0, "Damaged structure: a header line that is not a field, a multipart without or never closing its boundary, a body that does not decode, or nothing parseable at all. The rest of the message is still analysed."),
+    SymbolDef::new("MIME_BAD_CHARSET", "mime", Category::Spam, 0.5, "A part declares a charset nobody knows; its text was read with replacement characters."),
+    SymbolDef::new("MIME_EXCESSIVE_NESTING", "mime", Category::Spam, 2.0, "MIME parts nested deeper than any ordinary mail program produces (a way to hide content from scanners)."),
+    SymbolDef::new("MIME_PARSE_LIMIT", "mime", Category::Spam, 6.0, "The message's structure went beyond the parser's bounds (MIME parts or nested messages, header fields, line length): the rest was kept but not analysed, so it is at least tagged."),
+    SymbolDef::new("MIME_LIMIT_REACHED", "mime", Category::Spam, 0.5, "Part of the message was beyond a size or count limit and was not analysed (too many URLs, HTML too large)."),
+    SymbolDef::new("HTML_HIDDEN_TEXT", "mime", Category::Spam, 2.0, "HTML carries text a reader cannot see (display:none, zero-size font, text coloured like its background); strength grows with its share of the text."),
 ];
 
 /// `[detectors.mime_structure]`

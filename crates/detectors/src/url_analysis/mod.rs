@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
-use mailmoat_core::{Findings, Location, SymbolDef};
+use mailmoat_core::{Category, Findings, Location, SymbolDef};
 use mailmoat_mime::{MessageView, UrlRef, UrlSource};
 use serde::Deserialize;
 
@@ -19,21 +19,21 @@ use crate::impersonation::{self, ascii_domain, label_of, registrable, skeleton_o
 use crate::Detector;
 
 pub const SYMBOLS: &[SymbolDef] = &[
-    SymbolDef::scored("URL_ANCHOR_MISMATCH", "urls", 5.0, "A link whose visible text shows a brand's domain (or ours) while it leads to a site that is not the brand's (\"www.paypal.com\" over a link to evil.example): the reader is told where they are going and sent elsewhere."),
-    SymbolDef::scored("URL_ANCHOR_OTHER_DOMAIN", "urls", 0.5, "A link whose visible text shows another domain than the one it leads to. Newsletters do this through their click-tracking hosts, so it is weak alone."),
-    SymbolDef::scored("URL_USERINFO", "urls", 4.0, "A URL with a host name before an @ (http://paypal.com@evil.example/): browsers go to what follows the @, readers see what precedes it."),
-    SymbolDef::scored("URL_IP_ENCODED", "urls", 4.0, "A link to an IP address written as one number, in hexadecimal or octal (http://3232235777/): no legitimate sender writes addresses this way; it hides the host from people and filters."),
-    SymbolDef::scored("URL_BRAND_LOOKALIKE", "urls", 6.0, "A link to a domain that looks like a brand's (homoglyphs, punycode, swapped letters) but is not one of its domains."),
-    SymbolDef::scored("URL_BRAND_IN_SUBDOMAIN", "urls", 4.0, "A brand's name as a subdomain of an unrelated site (paypal.com.account-check.example): the start of the host reads like the brand."),
-    SymbolDef::scored("URL_BRAND_IN_DOMAIN", "urls", 3.0, "A brand's name inside another registered domain (paypal-secure-login.example)."),
-    SymbolDef::scored("URL_BRAND_IN_PATH", "urls", 1.0, "A brand's domain in the path of an unrelated site (evil.example/paypal.com/signin), as phishing kits lay out their pages (content delivery networks do it too: weak alone)."),
-    SymbolDef::scored("URL_PUNYCODE", "urls", 1.0, "A link to an internationalised (punycode, xn--) host. Common for some languages, and the way homoglyph look-alikes are written."),
-    SymbolDef::scored("URL_REDIRECTOR", "urls", 1.0, "A link through a redirect that carries its destination in a parameter (?url=https://…): the visible host is a trusted site, the destination is another; the destination is analysed too."),
-    SymbolDef::scored("URL_JAVASCRIPT_SCHEME", "urls", 3.0, "A javascript: link: clicking it runs script instead of opening a page."),
-    SymbolDef::scored("URL_DATA_SCHEME", "urls", 5.0, "A data: link holding a page or script (data:text/html…): the whole phishing page travels inside the link, with no host to block."),
-    SymbolDef::scored("URL_CREDENTIAL_WORDS", "urls", 0.5, "A link whose path or query asks to sign in, verify, unlock or update an account, to a site that is none of the brands'. Weak alone; it adds to other signs."),
-    SymbolDef::scored("URL_DEEP_SUBDOMAINS", "urls", 1.0, "A host with five or more labels in front of its registered domain, a way to push the real domain out of sight."),
-    SymbolDef::scored("URL_VERY_LONG", "urls", 0.5, "A URL longer than 300 characters (tracking links are long too: weak alone)."),
+    SymbolDef::new("URL_ANCHOR_MISMATCH", "urls", Category::Phishing, 5.0, "A link whose visible text shows a brand's domain (or ours) while it leads to a site that is not the brand's (\"www.paypal.com\" over a link to evil.example): the reader is told where they are going and sent elsewhere."),
+    SymbolDef::new("URL_ANCHOR_OTHER_DOMAIN", "urls", Category::Phishing, 0.5, "A link whose visible text shows another domain than the one it leads to. Newsletters do this through their click-tracking hosts, so it is weak alone."),
+    SymbolDef::new("URL_USERINFO", "urls", Category::Phishing, 4.0, "A URL with a host name before an @ (http://paypal.com@evil.example/): browsers go to what follows the @, readers see what precedes it."),
+    SymbolDef::new("URL_IP_ENCODED", "urls", Category::Phishing, 4.0, "A link to an IP address written as one number, in hexadecimal or octal (http://3232235777/): no legitimate sender writes addresses this way; it hides the host from people and filters."),
+    SymbolDef::new("URL_BRAND_LOOKALIKE", "urls", Category::Phishing, 6.0, "A link to a domain that looks like a brand's (homoglyphs, punycode, swapped letters) but is not one of its domains."),
+    SymbolDef::new("URL_BRAND_IN_SUBDOMAIN", "urls", Category::Phishing, 4.0, "A brand's name as a subdomain of an unrelated site (paypal.com.account-check.example): the start of the host reads like the brand."),
+    SymbolDef::new("URL_BRAND_IN_DOMAIN", "urls", Category::Phishing, 3.0, "A brand's name inside another registered domain (paypal-secure-login.example)."),
+    SymbolDef::new("URL_BRAND_IN_PATH", "urls", Category::Phishing, 1.0, "A brand's domain in the path of an unrelated site (evil.example/paypal.com/signin), as phishing kits lay out their pages (content delivery networks do it too: weak alone)."),
+    SymbolDef::new("URL_PUNYCODE", "urls", Category::Phishing, 1.0, "A link to an internationalised (punycode, xn--) host. Common for some languages, and the way homoglyph look-alikes are written."),
+    SymbolDef::new("URL_REDIRECTOR", "urls", Category::Phishing, 1.0, "A link through a redirect that carries its destination in a parameter (?url=https://…): the visible host is a trusted site, the destination is another; the destination is analysed too."),
+    SymbolDef::new("URL_JAVASCRIPT_SCHEME", "urls", Category::Phishing, 3.0, "A javascript: link: clicking it runs script instead of opening a page."),
+    SymbolDef::new("URL_DATA_SCHEME", "urls", Category::Phishing, 5.0, "A data: link holding a page or script (data:text/html…): the whole phishing page travels inside the link, with no host to block."),
+    SymbolDef::new("URL_CREDENTIAL_WORDS", "urls", Category::Phishing, 0.5, "A link whose path or query asks to sign in, verify, unlock or update an account, to a site that is none of the brands'. Weak alone; it adds to other signs."),
+    SymbolDef::new("URL_DEEP_SUBDOMAINS", "urls", Category::Phishing, 1.0, "A host with five or more labels in front of its registered domain, a way to push the real domain out of sight."),
+    SymbolDef::new("URL_VERY_LONG", "urls", Category::Phishing, 0.5, "A URL longer than 300 characters (tracking links are long too: weak alone)."),
 ];
 
 /// `[detectors.url_analysis]`

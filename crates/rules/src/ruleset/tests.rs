@@ -2,9 +2,10 @@ use super::*;
 use crate::rate::MemoryRateStore;
 use mailmoat_mime::{Envelope, ViewOptions};
 
-const BUILTIN: &[SymbolDef] = &[SymbolDef::scored(
+const BUILTIN: &[SymbolDef] = &[SymbolDef::new(
     "HDR_TO_BARE_ADDRESS",
     "headers",
+    Category::Spam,
     0.2,
     "bare To",
 )];
