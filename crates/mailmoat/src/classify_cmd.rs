@@ -134,7 +134,7 @@ pub fn learn(model_path: &Path, spam: bool, paths: &[String]) -> anyhow::Result<
 }
 
 /// The most spam recall reachable while letting at most `max_fp` ham through as spam.
-fn tpr_at(ham: &[f64], spam: &[f64], max_fp: usize) -> (f64, f64) {
+pub(crate) fn tpr_at(ham: &[f64], spam: &[f64], max_fp: usize) -> (f64, f64) {
     let mut h = ham.to_vec();
     h.sort_by(|a, b| b.total_cmp(a));
     // Scores strictly above the (max_fp+1)-th highest ham score are called spam.
@@ -143,7 +143,7 @@ fn tpr_at(ham: &[f64], spam: &[f64], max_fp: usize) -> (f64, f64) {
     (caught as f64 / spam.len().max(1) as f64, threshold)
 }
 
-fn auc(ham: &[f64], spam: &[f64]) -> f64 {
+pub(crate) fn auc(ham: &[f64], spam: &[f64]) -> f64 {
     let mut all: Vec<(f64, bool)> = ham
         .iter()
         .map(|&s| (s, false))

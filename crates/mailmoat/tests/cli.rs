@@ -386,3 +386,60 @@ fn regression_a_closed_pipe_ends_every_listing_quietly() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn replay_classifies_then_learns_in_index_order_and_reports_trec_figures() {
+    let dir = temp_dir("cli-replay");
+    let samples = root().join("samples");
+    let mut index = String::from("# label path, in arrival order\n");
+    let mut count = 0;
+    for round in 0..3 {
+        for entry in std::fs::read_dir(&samples).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if !name.ends_with(".eml") {
+                continue;
+            }
+            // Clean samples as ham, the rest as spam; repeated so learning shows.
+            let label = if name.starts_with("01") {
+                "ham"
+            } else {
+                "spam"
+            };
+            index.push_str(&format!("{label} {}\n", path.display()));
+            count += 1;
+            let _ = round;
+        }
+    }
+    index.push_str("ham missing.eml\n");
+    std::fs::write(dir.join("index"), &index).unwrap();
+    let scores = dir.join("scores");
+    let out = run(&[
+        "replay",
+        dir.join("index").to_str().unwrap(),
+        "--scores",
+        scores.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["messages"], count);
+    assert_eq!(summary["unreadable"], 1);
+    assert_eq!(summary["learned"], count);
+    for key in [
+        "roc_auc",
+        "one_minus_roca_percent",
+        "recall_at_0_1_percent_fpr",
+        "messages_per_second",
+    ] {
+        assert!(summary[key].is_number(), "{key}: {summary}");
+    }
+    let lines = std::fs::read_to_string(&scores).unwrap();
+    assert_eq!(lines.lines().count(), count);
+    assert!(lines
+        .lines()
+        .all(|l| l.contains(" judge=") && l.contains(" score=") && l.contains(" class=")));
+    // Nothing learned yet: the first message is scored by an empty model.
+    assert!(lines.lines().next().unwrap().contains("score=0.500000"));
+    std::fs::remove_dir_all(dir).ok();
+}
