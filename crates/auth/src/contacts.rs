@@ -202,14 +202,14 @@ impl ContactStore for FileContacts {
             rec[8..].copy_from_slice(&now.to_le_bytes());
             // Not fsynced: losing the last few pairs in a crash only repeats a FIRST_CONTACT.
             if let Err(e) = file.write_all(&rec) {
-                eprintln!("contacts {}: could not append: {e}", self.path.display());
+                tracing::error!(file = %self.path.display(), error = %e, "contacts: could not append");
             }
             *records += 1;
             *records > 2 * pairs.last_seen.len().max(1024)
         };
         if grown {
             if let Err(e) = self.compact_if_needed() {
-                eprintln!("contacts {}: could not compact: {e}", self.path.display());
+                tracing::error!(file = %self.path.display(), error = %e, "contacts: could not compact");
             }
         }
     }

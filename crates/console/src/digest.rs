@@ -20,8 +20,10 @@ pub fn spawn(c: Arc<Console>) {
             let c2 = c.clone();
             let sent = tokio::task::spawn_blocking(move || send_due(&c2, now())).await;
             match sent {
-                Ok(Ok(n)) if n > 0 => eprintln!("console: {n} quarantine digests queued"),
-                Ok(Err(e)) => eprintln!("console: digest: {e}"),
+                Ok(Ok(n)) if n > 0 => {
+                    tracing::info!(digests = n, "console: quarantine digests queued")
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "console: digest failed"),
                 _ => {}
             }
             tokio::time::sleep(Duration::from_secs(600)).await;

@@ -124,10 +124,10 @@ impl Console {
             let file = data_dir.join("initial-admin-password");
             write_private(&file, &format!("{password}\n"))
                 .map_err(|e| format!("{}: {e}", file.display()))?;
-            eprintln!(
-                "console: created user {} (administrator); its password is in {}",
-                admin.name,
-                file.display()
+            tracing::info!(
+                user = %admin.name,
+                password_file = %file.display(),
+                "console: created the administrator; its password is in the file"
             );
         }
         let exceptions = store.exceptions(None).map_err(|e| e.to_string())?;
@@ -186,10 +186,8 @@ pub fn start(gateway: Handle, settings: Config) -> Result<(), String> {
         .map_err(|e| format!("console: {e}"))?;
     let listener =
         tokio::net::TcpListener::from_std(listener).map_err(|e| format!("console: {e}"))?;
-    eprintln!(
-        "console: web console and API on http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(url = %format_args!("http://{address}"), "console: web console and API");
     tokio::spawn(serve(listener, console));
     Ok(())
 }
@@ -198,7 +196,7 @@ pub fn start(gateway: Handle, settings: Config) -> Result<(), String> {
 pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
     let app = web::router(console).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
-        eprintln!("console stopped: {e}");
+        tracing::error!(error = %e, "console stopped");
     }
 }
 

@@ -478,7 +478,7 @@ impl Store {
         );
         if let Err(e) = r {
             // The action itself happened; losing its record must at least be visible.
-            eprintln!("console: audit log write failed ({action} {target} by {user}): {e}");
+            tracing::error!(%action, %target, %user, error = %e, "console: audit log write failed");
         }
     }
 

@@ -85,7 +85,7 @@ fn render(name: &str, ctx: minijinja::Value) -> Response {
     match templates().get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
-            eprintln!("console: template {name}: {e:#}");
+            tracing::error!(template = %name, error = %format_args!("{e:#}"), "console: template failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the page could not be drawn",
@@ -214,7 +214,7 @@ fn public_message(e: &OpError) -> String {
     match e {
         // Internals (paths, database errors) go to the log, not to the browser.
         OpError::Internal(why) => {
-            eprintln!("console: {why}");
+            tracing::error!(error = %why, "console: request failed");
             "something went wrong on the server; the log says what".to_string()
         }
         OpError::NotFound => "not found (or not yours to see)".to_string(),

@@ -156,7 +156,7 @@ impl Writer {
                     if let Err(e) =
                         checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
-                        eprintln!("{what} database: checkpoint failed: {e}");
+                        tracing::warn!(database = what, error = %e, "checkpoint failed");
                     }
                 }
             })?;

@@ -51,11 +51,11 @@ pub async fn run(shared: Arc<Shared>, mut incoming: UnboundedReceiver<QueueEntry
             match shared.spool.entries() {
                 Ok((entries, problems)) => {
                     for p in problems {
-                        eprintln!("queue: unreadable entry left in place: {p}");
+                        tracing::warn!(problem = %p, "queue: unreadable entry left in place");
                     }
                     queue.replace_from_disk(entries);
                 }
-                Err(e) => eprintln!("queue: cannot list the spool: {e}"),
+                Err(e) => tracing::error!(error = %e, "queue: cannot list the spool"),
             }
         }
         let now = unix_now();
@@ -156,7 +156,7 @@ async fn attempt(shared: &Shared, mut entry: QueueEntry) -> Option<QueueEntry> {
     let message = match shared.spool.message(&entry.id) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("delivery id={}: message file unreadable: {e}", entry.id);
+            tracing::warn!(id = %entry.id, error = %e, "delivery: message unreadable");
             // Dropped meanwhile, or damaged: a rescan decides.
             return None;
         }
@@ -184,10 +184,7 @@ async fn attempt(shared: &Shared, mut entry: QueueEntry) -> Option<QueueEntry> {
                 Outcome::Temporary(s) => (RecipientState::Pending, s),
                 Outcome::Permanent(s) => (RecipientState::Failed, s),
             };
-            eprintln!(
-                "delivery id={} rcpt=<{address}> status={state:?} reply={reply:?}",
-                entry.id
-            );
+            tracing::info!(id = %entry.id, rcpt = %address, status = ?state, reply = %reply, "delivery");
             r.state = state;
             r.last_reply = reply;
         }
@@ -232,7 +229,7 @@ async fn attempt(shared: &Shared, mut entry: QueueEntry) -> Option<QueueEntry> {
                     let _ = shared.queued.send(dsn);
                 }
                 Err(e) => {
-                    eprintln!("delivery id={}: could not queue the bounce: {e}", entry.id);
+                    tracing::error!(id = %entry.id, error = %e, "delivery: could not queue the bounce");
                     // Keep the entry so the bounce is not lost; try again later.
                     entry.next_attempt_at = now + 60;
                     let _ = shared.spool.update(&entry);
@@ -247,7 +244,7 @@ async fn attempt(shared: &Shared, mut entry: QueueEntry) -> Option<QueueEntry> {
     match result {
         Ok(after) => after,
         Err(e) => {
-            eprintln!("delivery id={}: cannot update the spool: {e}", entry.id);
+            tracing::error!(id = %entry.id, error = %e, "delivery: cannot update the spool");
             Some(entry)
         }
     }

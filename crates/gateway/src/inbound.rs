@@ -73,16 +73,13 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             Action::Tempfail => "421 4.7.0 Too many connections from you, try again later\r\n",
             _ => "554 5.7.1 Connection refused by policy\r\n",
         };
-        eprintln!(
-            "smtp peer={peer}: refused at connect: {}",
-            verdict_reasons(&verdict)
-        );
+        tracing::info!(%peer, reasons = %verdict_reasons(&verdict), "refused at connect");
         let _ = stream.write_all(reply.as_bytes()).await;
         return;
     }
     let greeting = format!("220 {} ESMTP mailmoat\r\n", session.shared.config.hostname);
     if let Err(e) = stream.write_all(greeting.as_bytes()).await {
-        eprintln!("smtp peer={peer}: connection ended: {e}");
+        tracing::debug!(%peer, error = %e, "connection ended");
         return;
     }
     match session.run(&mut stream).await {
@@ -94,7 +91,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             let mut tls = match acceptor.accept(stream).await {
                 Ok(tls) => tls,
                 Err(e) => {
-                    eprintln!("smtp peer={peer}: TLS handshake failed: {e}");
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
                     return;
                 }
             };
@@ -104,10 +101,10 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             session.tls_offered = false;
             session.tls_active = true;
             if let Err(e) = session.run(&mut tls).await {
-                eprintln!("smtp peer={peer}: connection ended: {e}");
+                tracing::debug!(%peer, error = %e, "connection ended");
             }
         }
-        Err(e) => eprintln!("smtp peer={peer}: connection ended: {e}"),
+        Err(e) => tracing::debug!(%peer, error = %e, "connection ended"),
     }
 }
 
@@ -139,10 +136,7 @@ impl Session {
             if input.is_empty() {
                 // A busy client never meets the read deadline below: its age is checked here.
                 if Instant::now() >= self.session_deadline {
-                    eprintln!(
-                        "smtp peer={}: closed: open longer than max_session_secs",
-                        self.peer
-                    );
+                    tracing::info!(peer = %self.peer, "closed: open longer than max_session_secs");
                     stream
                         .write_all(b"421 4.4.2 Connection open too long, closing it\r\n")
                         .await?;
@@ -157,10 +151,10 @@ impl Session {
                         } else {
                             b"421 4.4.2 Command not received in time, closing connection\r\n"
                         };
-                        eprintln!(
-                            "smtp peer={}: closed: {}",
-                            self.peer,
-                            String::from_utf8_lossy(reply).trim_end()
+                        tracing::info!(
+                            peer = %self.peer,
+                            reply = %String::from_utf8_lossy(reply).trim_end(),
+                            "closed at a deadline"
                         );
                         stream.write_all(reply).await?;
                         return Ok(Ended::Quit);
@@ -223,9 +217,10 @@ impl Session {
         ) {
             self.junk_commands += 1;
             if self.junk_commands > cfg.max_junk_commands {
-                eprintln!(
-                    "smtp peer={}: closed after {} NOOP/RSET/VRFY/HELP commands without a message",
-                    self.peer, cfg.max_junk_commands
+                tracing::info!(
+                    peer = %self.peer,
+                    limit = cfg.max_junk_commands,
+                    "closed: too many NOOP/RSET/VRFY/HELP commands without a message"
                 );
                 out.push_str("421 4.7.0 Too many commands without mail, closing connection\r\n");
                 return Next::Quit;
@@ -267,11 +262,11 @@ impl Session {
                 } else if from.size > cfg.max_message_bytes {
                     out.push_str("552 5.3.4 Message too big for this system\r\n");
                 } else if let Some(verdict) = self.refused(Phase::Mail, Some(&from.address)) {
-                    eprintln!(
-                        "smtp peer={}: sender <{}> refused: {}",
-                        self.peer,
-                        from.address,
-                        verdict_reasons(&verdict)
+                    tracing::info!(
+                        peer = %self.peer,
+                        sender = %from.address,
+                        reasons = %verdict_reasons(&verdict),
+                        "sender refused"
                     );
                     out.push_str(match verdict.action {
                         Action::Tempfail => {
@@ -298,10 +293,11 @@ impl Session {
                     }
                     if let Rcpt::Accepted(address) = &answer {
                         if let Some(verdict) = self.refused(Phase::Rcpt, Some(address)) {
-                            eprintln!(
-                                "smtp peer={}: recipient <{address}> refused: {}",
-                                self.peer,
-                                verdict_reasons(&verdict)
+                            tracing::info!(
+                                peer = %self.peer,
+                                recipient = %address,
+                                reasons = %verdict_reasons(&verdict),
+                                "recipient refused"
                             );
                             answer = match verdict.action {
                                 Action::Tempfail => Rcpt::Throttled,
@@ -411,9 +407,9 @@ impl Session {
         let reply = if reader.too_big() {
             "552 5.3.4 Message too big for this system\r\n".to_string()
         } else if reader.smuggling {
-            eprintln!(
-                "smtp peer={}: refused a message with a bare CR or LF next to a dot line (SMTP smuggling)",
-                self.peer
+            tracing::warn!(
+                peer = %self.peer,
+                "refused a message with a bare CR or LF next to a dot line (SMTP smuggling)"
             );
             "554 5.5.2 Bare CR or LF next to a line with only a dot: refused\r\n".to_string()
         } else {
@@ -450,7 +446,14 @@ impl Session {
 
     /// Scans and stores one message; the reply says what became of it.
     async fn accept(&self, tx: Transaction, message: Vec<u8>) -> String {
+        use tracing::Instrument;
         let id = new_id();
+        // Every event about this message carries its queue id.
+        let span = tracing::info_span!("message", %id);
+        self.accept_as(id, tx, message).instrument(span).await
+    }
+
+    async fn accept_as(&self, id: String, tx: Transaction, message: Vec<u8>) -> String {
         let now = unix_now();
         let envelope = Envelope {
             mail_from: tx.mail_from.clone(),
@@ -465,7 +468,7 @@ impl Session {
         let report = match scan(&shared, scanner.clone(), message, envelope, arrived).await {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("smtp id={id}: scan task failed: {e}");
+                tracing::error!(error = %e, "scan task failed");
                 return "451 4.3.0 Temporary failure, please try again later\r\n".to_string();
             }
         };
@@ -566,16 +569,17 @@ impl Session {
             std::mem::take(&mut report_json)
         };
         if let Err(e) = shared.events.record(event, logged, kept) {
-            eprintln!("smtp id={id}: message log: {e}");
+            tracing::error!(error = %e, "message log write failed");
         }
         let symbols = report.symbol_names().join(",");
-        eprintln!(
-            "smtp id={id} peer={} from=<{}> rcpts={} action={} score={:.2} symbols={symbols}",
-            self.peer.ip(),
-            entry.mail_from,
-            entry.recipients.len(),
-            action,
-            verdict.score,
+        tracing::info!(
+            peer = %self.peer.ip(),
+            from = %entry.mail_from,
+            rcpts = entry.recipients.len(),
+            %action,
+            score = format_args!("{:.2}", verdict.score),
+            %symbols,
+            "scanned"
         );
         if let Some(kept) = excepted_entry {
             let shared2 = shared.clone();
@@ -590,7 +594,7 @@ impl Session {
                     let _ = shared.queued.send(queued);
                 }
                 Err(e) => {
-                    eprintln!("smtp id={id}: could not store the message: {e}");
+                    tracing::error!(error = %e, "could not store the message");
                     return "451 4.3.0 Temporary failure, please try again later\r\n".to_string();
                 }
             }
@@ -636,7 +640,7 @@ impl Session {
         match stored {
             Ok(()) => format!("250 2.0.0 OK: queued as {id}\r\n"),
             Err(e) => {
-                eprintln!("smtp id={id}: could not store the message: {e}");
+                tracing::error!(error = %e, "could not store the message");
                 "451 4.3.0 Temporary failure, please try again later\r\n".to_string()
             }
         }

@@ -339,16 +339,18 @@ pub fn serve(
     // Each configuration that comes into force is a change the console can compare around.
     let _ = events.record_change(unix_now(), &format!("gateway started ({})", config.origin));
     let log = events.clone();
-    if let Err(e) =
-        mailmoat_pipeline::reload_on_sighup(scanner.clone(), move |outcome| match outcome {
+    if let Err(e) = mailmoat_pipeline::reload_on_sighup(scanner.clone(), move |outcome| {
+        match outcome {
             Ok(r) => {
-                eprintln!("reload: {r}");
+                tracing::info!(outcome = %r, "reloaded");
                 let _ = log.record_change(unix_now(), &format!("reloaded: {r}"));
             }
-            Err(e) => eprintln!("reload failed, the previous configuration stays in force: {e}"),
-        })
-    {
-        eprintln!("reload on SIGHUP unavailable: {e}");
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed, the previous configuration stays in force")
+            }
+        }
+    }) {
+        tracing::warn!(error = %e, "reload on SIGHUP unavailable");
     }
     let tls = tls::acceptor(&config.gateway, &config.base_dir)?;
     let (queued, incoming) = tokio::sync::mpsc::unbounded_channel();
@@ -415,11 +417,8 @@ pub fn serve(
         tokio::spawn(prune_events(shared.clone()));
         services(Handle(shared.clone())).map_err(|e| GatewayError::Runtime(std::io::Error::other(e)))?;
         match shared.scanner.current().auth() {
-            Some(stage) => eprintln!(
-                "sender authentication on: DNS from {}",
-                stage.resolver().describe()
-            ),
-            None => eprintln!("sender authentication off ([auth] enabled = false)"),
+            Some(stage) => tracing::info!(dns = %stage.resolver().describe(), "sender authentication on"),
+            None => tracing::info!("sender authentication off ([auth] enabled = false)"),
         }
         on_ready(local);
         let connections = Arc::new(Semaphore::new(shared.config.max_connections));
@@ -432,14 +431,14 @@ pub fn serve(
         loop {
             tokio::select! {
                 _ = &mut shutdown => {
-                    eprintln!("shutting down: no new connections; queued mail stays in the spool");
+                    tracing::info!("shutting down: no new connections; queued mail stays in the spool");
                     return Ok(());
                 }
                 accepted = listener.accept() => {
                     let (mut stream, peer) = match accepted {
                         Ok(a) => a,
                         Err(e) => {
-                            eprintln!("accept failed: {e}");
+                            tracing::warn!(error = %e, "accept failed");
                             continue;
                         }
                     };
@@ -450,9 +449,10 @@ pub fn serve(
                         continue;
                     };
                     let Some(per_client) = per_client.open(peer.ip()) else {
-                        eprintln!(
-                            "smtp peer={peer}: refused: {} connections from this address already",
-                            shared.config.max_connections_per_ip
+                        tracing::info!(
+                            %peer,
+                            limit = shared.config.max_connections_per_ip,
+                            "refused: as many connections from this address as allowed already"
                         );
                         let _ = stream.write_all(b"421 4.7.0 Too many connections from your address, try again later\r\n").await;
                         continue;
@@ -484,7 +484,7 @@ pub(crate) fn lower_thread_priority(nice: i32) {
         let result = getpriority_process(tid)
             .and_then(|current| setpriority_process(tid, (current + nice).min(19)));
         if let Err(e) = result {
-            eprintln!("cannot lower a background thread's priority: {e}");
+            tracing::warn!(error = %e, "cannot lower a background thread's priority");
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -543,8 +543,8 @@ async fn prune_events(shared: Arc<Shared>) {
         let s = shared.clone();
         match tokio::task::spawn_blocking(move || s.events.prune(before)).await {
             Ok(Ok(0)) | Err(_) => {}
-            Ok(Ok(n)) => eprintln!("message log: {n} reports older than {days} days removed"),
-            Ok(Err(e)) => eprintln!("message log: pruning failed: {e}"),
+            Ok(Ok(n)) => tracing::info!(removed = n, days, "message log pruned"),
+            Ok(Err(e)) => tracing::error!(error = %e, "message log: pruning failed"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }

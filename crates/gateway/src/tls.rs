@@ -59,10 +59,7 @@ fn generate(hostname: &str, dir: &Path, cert: &Path, key: &Path) -> Result<(), G
     write_private(key, generated.signing_key.serialize_pem().as_bytes())
         .map_err(|e| fail(e.to_string()))?;
     std::fs::write(cert, generated.cert.pem()).map_err(|e| fail(e.to_string()))?;
-    eprintln!(
-        "tls: generated a self-signed certificate for {hostname} in {}",
-        dir.display()
-    );
+    tracing::info!(%hostname, dir = %dir.display(), "generated a self-signed TLS certificate");
     Ok(())
 }
 

@@ -542,6 +542,24 @@ fn end_quietly_on_broken_pipe() {
     }));
 }
 
+/// Log events go to standard error, as text: `MAILMOAT_LOG` chooses which (tracing's filter
+/// syntax, e.g. `debug` or `mailmoat_gateway=debug`); by default our crates' `info` and
+/// everyone else's warnings. Colours only on a terminal.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILMOAT_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,mailmoat=info,mailmoat_gateway=info,mailmoat_console=info,mailmoat_auth=info,mailmoat_pipeline=info",
+        )
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -554,6 +572,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    init_logging();
     if !matches!(cli.command, Command::Serve { .. }) {
         end_quietly_on_broken_pipe();
     }
