@@ -607,3 +607,48 @@ fn read_until(s: &mut TcpStream, marker: &str) -> String {
         }
     }
 }
+
+#[test]
+fn regression_queue_retry_is_delivered_within_a_second_or_two() {
+    // `queue retry` said "due now" but the gateway read the queue again only every 10 s.
+    let dir = temp_dir("hostile-retry");
+    let sink = Sink::start(1);
+    let cfg = config(
+        &dir,
+        &format!("[gateway.routes]\ndefault = \"smtp://{}\"\n", sink.addr),
+    );
+    let body = std::fs::read_to_string(&cfg).unwrap().replace(
+        "retry_intervals_secs = [1]",
+        "retry_intervals_secs = [3600]",
+    );
+    std::fs::write(&cfg, body).unwrap();
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    let r = c.mail("alice@sender.example", &["later@example.com"], HELLO);
+    let id = r.trim().rsplit(' ').next().unwrap().to_string();
+    // The first attempt is deferred (451); the next is an hour away.
+    let start = Instant::now();
+    let c_arg = cfg.to_str().unwrap();
+    loop {
+        let listing = text(&common::run(&["queue", "list", "--config", c_arg]).stdout);
+        if listing.contains("451") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{listing}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sink.messages.lock().unwrap().is_empty());
+    let asked = Instant::now();
+    assert!(common::run(&["queue", "retry", "--config", c_arg, &id])
+        .status
+        .success());
+    let got = sink.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1, "{}", gw.log.lock().unwrap());
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
