@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
-use mailmoat_pipeline::{Report, Scanner};
+use mailmoat_pipeline::{ScanError, ScanRuntime};
 use mailmoat_rules::Phase;
 use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
@@ -465,7 +465,11 @@ impl Session {
         let shared = self.shared.clone();
         let scanner = shared.scanner.current();
         let arrived = std::time::Instant::now();
-        let report = match scan(&shared, scanner.clone(), message, envelope, arrived).await {
+        let runtime = GatewayRuntime {
+            slots: &shared.scan_slots,
+            arrived,
+        };
+        let report = match scanner.scan_staged(message, envelope, &runtime).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "scan task failed");
@@ -647,31 +651,29 @@ impl Session {
     }
 }
 
-/// View, authentication (DNS, asynchronous, within its deadline), then detectors and verdict;
-/// the CPU-bound steps on blocking threads so slow parsing never stalls other sessions.
-async fn scan(
-    shared: &Shared,
-    scanner: Arc<Scanner>,
-    message: Vec<u8>,
-    envelope: Envelope,
+/// The gateway's way of running scan steps: a turn is one of the scan slots, oldest message
+/// first, and steps run on tokio's blocking pool so slow parsing never stalls other sessions.
+struct GatewayRuntime<'a> {
+    slots: &'a crate::slots::Slots,
+    /// When the message's data ended: a message back from DNS is older than those starting.
     arrived: std::time::Instant,
-) -> Result<Report, tokio::task::JoinError> {
-    // The semaphore is never closed, so acquiring cannot fail.
-    let slot = shared.scan_slots.acquire(arrived).await;
-    if scanner.auth().is_none() {
-        return tokio::task::spawn_blocking(move || scanner.scan(message, envelope)).await;
+}
+
+impl ScanRuntime for GatewayRuntime<'_> {
+    type Turn = crate::slots::Slot;
+
+    fn turn(&self) -> impl std::future::Future<Output = Self::Turn> + Send {
+        self.slots.acquire(self.arrived)
     }
-    let s = scanner.clone();
-    let view = tokio::task::spawn_blocking(move || s.view(message, envelope)).await?;
-    // Waiting for DNS holds no scan slot.
-    drop(slot);
-    let auth = match scanner.auth() {
-        Some(stage) => Some(stage.check(&view).await),
-        None => None,
-    };
-    // Back from DNS, the message is older than those just starting: it is served first.
-    let _slot = shared.scan_slots.acquire(arrived).await;
-    tokio::task::spawn_blocking(move || scanner.judge(view, auth)).await
+
+    async fn run<T: Send + 'static>(
+        &self,
+        step: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ScanError> {
+        tokio::task::spawn_blocking(step)
+            .await
+            .map_err(|e| ScanError::Step(e.to_string()))
+    }
 }
 
 /// The symbols behind a verdict, for the log.

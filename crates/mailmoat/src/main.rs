@@ -848,7 +848,7 @@ fn scan(
     auth: bool,
     config: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let scanner = load_scanner(config)?;
+    let scanner = std::sync::Arc::new(load_scanner(config)?);
     let runtime = if auth {
         anyhow::ensure!(
             scanner.auth().is_some(),

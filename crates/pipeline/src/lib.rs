@@ -14,4 +14,7 @@ pub use config::{
 };
 pub use live::{reload_on_sighup, LiveScanner, Reloaded};
 pub use report::Report;
-pub use scanner::{analysis_detectors, configured_detectors, symbol_table, Scanner, SYMBOLS};
+pub use scanner::{
+    analysis_detectors, configured_detectors, symbol_table, InPlace, ScanError, ScanRuntime,
+    Scanner, SYMBOLS,
+};

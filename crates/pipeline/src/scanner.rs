@@ -41,6 +41,44 @@ pub fn symbol_table() -> SymbolTable {
     SymbolTable::new(&declarations).expect("every symbol is declared once (checked by tests)")
 }
 
+/// Where and when a scan's CPU-bound steps run (see [`Scanner::scan_staged`]).
+pub trait ScanRuntime {
+    /// Held while a step uses the CPU.
+    type Turn: Send;
+    /// Waits for a turn to use the CPU.
+    fn turn(&self) -> impl std::future::Future<Output = Self::Turn> + Send;
+    /// Runs one CPU-bound step where blocking is allowed.
+    fn run<T: Send + 'static>(
+        &self,
+        step: impl FnOnce() -> T + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, ScanError>> + Send;
+}
+
+/// Every step at once on the calling thread.
+pub struct InPlace;
+
+impl ScanRuntime for InPlace {
+    type Turn = ();
+
+    async fn turn(&self) {}
+
+    async fn run<T: Send + 'static>(
+        &self,
+        step: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ScanError> {
+        Ok(step())
+    }
+}
+
+/// A scan step that could not run (the runtime lost it: a worker thread panicked or was
+/// shut down).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    #[error("a scan step failed: {0}")]
+    Step(String),
+}
+
 impl Scanner {
     /// Builds everything the configuration names, with a fresh in-process rate store.
     pub fn new(config: &Config) -> Result<Scanner, ConfigError> {
@@ -110,14 +148,44 @@ impl Scanner {
         self.judge(self.view(raw, envelope), None)
     }
 
-    /// Scans one message with the authentication stage first (when `[auth]` is enabled).
-    pub async fn scan_authenticated(&self, raw: Vec<u8>, envelope: Envelope) -> Report {
-        let view = self.view(raw, envelope);
+    /// Scans one message with the authentication stage first (when `[auth]` is enabled), every
+    /// step on the calling thread: tools and tests. The gateway runs the same steps through
+    /// [`Scanner::scan_staged`] with its own runtime.
+    pub async fn scan_authenticated(self: &Arc<Self>, raw: Vec<u8>, envelope: Envelope) -> Report {
+        match self.scan_staged(raw, envelope, &InPlace).await {
+            Ok(report) => report,
+            // InPlace never fails a step.
+            Err(ScanError::Step(why)) => unreachable!("a step run in place failed: {why}"),
+        }
+    }
+
+    /// The whole scan as every entry point runs it: the view, then the authentication stage
+    /// (DNS; no CPU turn is held while it waits), then detectors, rules and the verdict. The
+    /// CPU-bound steps take a turn from `runtime` and run where it says (the gateway: its scan
+    /// slots, oldest message first, and the blocking thread pool).
+    pub async fn scan_staged<R: ScanRuntime>(
+        self: &Arc<Self>,
+        raw: Vec<u8>,
+        envelope: Envelope,
+        runtime: &R,
+    ) -> Result<Report, ScanError> {
+        let turn = runtime.turn().await;
+        let scanner = self.clone();
+        if self.auth.is_none() {
+            let report = runtime.run(move || scanner.scan(raw, envelope)).await;
+            drop(turn);
+            return report;
+        }
+        let view = runtime.run(move || scanner.view(raw, envelope)).await?;
+        drop(turn);
         let auth = match &self.auth {
             Some(stage) => Some(stage.check(&view).await),
             None => None,
         };
-        self.judge(view, auth)
+        // Back from DNS: a new turn (the gateway serves the oldest message first).
+        let _turn = runtime.turn().await;
+        let scanner = self.clone();
+        runtime.run(move || scanner.judge(view, auth)).await
     }
 
     /// The parsed view every later step reads.

@@ -27,7 +27,7 @@ default = {{ symbol = "RBL_TEST", score = 1.0 }}
         "test",
     )
     .unwrap();
-    let scanner = Scanner::new(&config).unwrap();
+    let scanner = std::sync::Arc::new(Scanner::new(&config).unwrap());
     let envelope = Envelope {
         mail_from: Some("news@sender.example".into()),
         rcpt_to: vec!["user@corp.example".into()],

@@ -248,13 +248,15 @@ fn run(case: &Case) -> (Report, SymbolTable) {
         }
         Arc::new(store) as Arc<dyn ContactStore>
     });
-    let scanner = Scanner::build_with(
-        &config,
-        detectors,
-        Arc::new(MemoryRateStore::default()),
-        contacts,
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", case.path.display()));
+    let scanner = Arc::new(
+        Scanner::build_with(
+            &config,
+            detectors,
+            Arc::new(MemoryRateStore::default()),
+            contacts,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", case.path.display())),
+    );
     let report = if authenticate {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
