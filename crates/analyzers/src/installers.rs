@@ -104,33 +104,35 @@ fn encint(d: &[u8], at: &mut usize) -> Option<u64> {
 /// A CHM directory entry: name, content section, offset and length in that section.
 pub type ChmEntry = (String, u64, u64, u64);
 
-/// CHM entries from the directory's PMGL chunks, and where content section 0 starts.
+/// CHM entries from the directory's PMGL chunks, and where content section 0 starts. Every
+/// offset comes from the file, so all arithmetic on them is checked (found by fuzzing:
+/// attach_chm, directory offsets near the top of the address space).
 pub fn chm_entries(d: &[u8]) -> Option<(Vec<ChmEntry>, u64)> {
-    let u32le = |at: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
-    };
-    let u64le = |at: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(d.get(at..at + 8)?.try_into().ok()?))
-    };
-    let dir = u64le(0x48)? as usize;
-    let dir_len = u64le(0x50)? as usize;
+    let bytes = |at: usize, n: usize| d.get(at..at.checked_add(n)?);
+    let u32le =
+        |at: usize| -> Option<u32> { Some(u32::from_le_bytes(bytes(at, 4)?.try_into().ok()?)) };
+    let u64le =
+        |at: usize| -> Option<u64> { Some(u64::from_le_bytes(bytes(at, 8)?.try_into().ok()?)) };
+    let dir = usize::try_from(u64le(0x48)?).ok()?;
+    let dir_len = usize::try_from(u64le(0x50)?).ok()?;
     // Content section 0 starts after the directory (version 3 stores it explicitly).
     let content = if u32le(4)? >= 3 {
         u64le(0x58)?
     } else {
-        (dir + dir_len) as u64
+        u64::try_from(dir.checked_add(dir_len)?).ok()?
     };
-    if d.get(dir..dir + 4)? != b"ITSP" {
+    if bytes(dir, 4)? != b"ITSP" {
         return None;
     }
-    let header = u32le(dir + 8)? as usize;
-    let chunk = u32le(dir + 0x10)? as usize;
+    let header = u32le(dir.checked_add(8)?)? as usize;
+    let chunk = u32le(dir.checked_add(0x10)?)? as usize;
     if !(64..=1 << 16).contains(&chunk) {
         return None;
     }
+    let end = d.len().min(dir.saturating_add(dir_len));
     let mut out = Vec::new();
-    let mut at = dir + header;
-    while at + chunk <= d.len().min(dir + dir_len) && out.len() < 100_000 {
+    let mut at = dir.checked_add(header)?;
+    while at.checked_add(chunk).is_some_and(|e| e <= end) && out.len() < 100_000 {
         let c = &d[at..at + chunk];
         if &c[..4] == b"PMGL" {
             let free = u32::from_le_bytes(c[4..8].try_into().ok()?) as usize;
@@ -138,10 +140,13 @@ pub fn chm_entries(d: &[u8]) -> Option<(Vec<ChmEntry>, u64)> {
             let mut p = 0x14;
             while p < end {
                 let Some(len) = encint(c, &mut p) else { break };
-                let Some(name) = c.get(p..p + len as usize) else {
+                let Some(name) = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| c.get(p..p.checked_add(len)?))
+                else {
                     break;
                 };
-                p += len as usize;
+                p += name.len();
                 let (Some(section), Some(offset), Some(length)) =
                     (encint(c, &mut p), encint(c, &mut p), encint(c, &mut p))
                 else {
@@ -231,5 +236,22 @@ impl Walk<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regression_chm_directory_offsets_near_the_top_of_the_address_space() {
+        // Found by fuzzing (attach_chm): a directory offset and length of 0xffff… overflowed.
+        let crash = include_bytes!("../fuzz-crashes/chm-directory-offset-overflow.bin");
+        assert_eq!(chm_entries(crash), None);
+        let mut header = vec![0u8; 0x60];
+        header[..4].copy_from_slice(b"ITSF");
+        header[0x48..0x50].copy_from_slice(&(u64::MAX - 2).to_le_bytes());
+        header[0x50..0x58].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(chm_entries(&header), None);
     }
 }

@@ -1,0 +1,3 @@
+#![no_main]
+//! Fuzz target: the attachment analyser on one attachment of this type.
+mailmoat_fuzz::attachment_target!("report.hwp", "application/x-hwp");

@@ -1,0 +1,6 @@
+#![no_main]
+//! Fuzz target: the attachment analyser on one attachment of this type.
+mailmoat_fuzz::attachment_target!(
+    "invoice.docx",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+);
