@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
-use mailmoat_pipeline::{ScanError, ScanRuntime};
+use mailmoat_pipeline::{Report, ScanError, ScanRuntime};
 use mailmoat_rules::Phase;
 use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
@@ -454,7 +454,14 @@ impl Session {
     }
 
     async fn accept_as(&self, id: String, tx: Transaction, message: Vec<u8>) -> String {
+        const TRY_LATER: &str = "451 4.3.0 Temporary failure, please try again later\r\n";
         let now = unix_now();
+        let shared = self.shared.clone();
+        let scanner = shared.scanner.current();
+        let runtime = GatewayRuntime {
+            slots: &shared.scan_slots,
+            arrived: std::time::Instant::now(),
+        };
         let envelope = Envelope {
             mail_from: tx.mail_from.clone(),
             rcpt_to: tx.rcpt_to.clone(),
@@ -462,22 +469,64 @@ impl Session {
             helo: self.helo.clone(),
             received_at: Some(now),
         };
-        let shared = self.shared.clone();
-        let scanner = shared.scanner.current();
-        let arrived = std::time::Instant::now();
-        let runtime = GatewayRuntime {
-            slots: &shared.scan_slots,
-            arrived,
-        };
         let report = match scanner.scan_staged(message, envelope, &runtime).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "scan task failed");
-                return "451 4.3.0 Temporary failure, please try again later\r\n".to_string();
+                return TRY_LATER.to_string();
             }
         };
-        let verdict = &report.verdict;
-        let cfg = &shared.config;
+        let entry = self.queue_entry(&id, now, &tx, &report);
+        let mut accepted = Accepted::split(&shared, entry, &report, &id);
+        accepted.log(&shared, now, &tx.rcpt_to, &report);
+        tracing::info!(
+            peer = %self.peer.ip(),
+            from = %accepted.entry.mail_from,
+            rcpts = accepted.entry.recipients.len(),
+            action = %accepted.action,
+            score = format_args!("{:.2}", report.verdict.score),
+            symbols = %report.symbol_names().join(","),
+            "scanned"
+        );
+        let raw = &report.view.raw;
+        if let Some(excepted) = accepted.excepted {
+            if let Err(e) = shared.enqueue(excepted, raw.clone()).await {
+                tracing::error!(error = %e, "could not store the message");
+                return TRY_LATER.to_string();
+            }
+        }
+        let stored = match accepted.action {
+            Action::Reject => return format!("550 5.7.1 Message refused by policy (id {id})\r\n"),
+            Action::Tempfail => {
+                return "451 4.7.1 Message deferred by policy, please try again later\r\n"
+                    .to_string()
+            }
+            Action::Quarantine => {
+                shared
+                    .hold(accepted.entry, raw.clone(), accepted.report_json)
+                    .await
+            }
+            Action::Deliver | Action::Tag => {
+                let stored = shared.enqueue(accepted.entry, raw.clone()).await;
+                if let (Ok(()), Some(stage)) = (&stored, scanner.auth()) {
+                    stage.record_delivery(&report.view, now);
+                }
+                stored
+            }
+        };
+        match stored {
+            Ok(()) => format!("250 2.0.0 OK: queued as {id}\r\n"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not store the message");
+                TRY_LATER.to_string()
+            }
+        }
+    }
+
+    /// The spool entry for this message: every recipient pending, and the headers delivery
+    /// adds (our Received line, Authentication-Results, the verdict).
+    fn queue_entry(&self, id: &str, now: i64, tx: &Transaction, report: &Report) -> QueueEntry {
+        let cfg = &self.shared.config;
         let received = format!(
             "Received: from {} ({}) by {} (mailmoat) with {} id {id}; {}\r\n",
             self.helo.as_deref().unwrap_or("unknown"),
@@ -491,14 +540,10 @@ impl Session {
             .as_ref()
             .and_then(|a| a.header.as_deref())
             .unwrap_or("");
-        let prepend = format!(
-            "{received}{auth_results}{}",
-            headers::verdict_headers(verdict, &id)
-        );
-        let entry = QueueEntry {
-            id: id.clone(),
+        QueueEntry {
+            id: id.to_string(),
             received_at: now,
-            mail_from: tx.mail_from.unwrap_or_default(),
+            mail_from: tx.mail_from.clone().unwrap_or_default(),
             client_ip: Some(self.peer.ip()),
             helo: self.helo.clone(),
             recipients: tx
@@ -510,143 +555,113 @@ impl Session {
                     last_reply: String::new(),
                 })
                 .collect(),
-            prepend,
-            tag_subject: verdict.action == Action::Tag,
+            prepend: format!(
+                "{received}{auth_results}{}",
+                headers::verdict_headers(&report.verdict, id)
+            ),
+            tag_subject: report.verdict.action == Action::Tag,
             attempts: 0,
             next_attempt_at: now,
             is_bounce: false,
-        };
-        let mut report_json = report.to_json(&id);
-        let mut entry = entry;
-        // Recipients whose own exception accepts this sender get it delivered (never a threat).
+        }
+    }
+}
+
+/// What becomes of an accepted message: the per-recipient disposition carried out on its
+/// spool entry.
+struct Accepted {
+    /// The entry the action applies to (the recipients without an exception).
+    entry: QueueEntry,
+    action: Action,
+    /// A copy for the recipients whose exception delivers it, under its own id.
+    excepted: Option<QueueEntry>,
+    report_json: serde_json::Value,
+}
+
+impl Accepted {
+    fn split(shared: &Shared, mut entry: QueueEntry, report: &Report, id: &str) -> Accepted {
+        let verdict = &report.verdict;
+        let mut report_json = report.to_json(id);
+        // The From address, as the user wrote the exception (the envelope sender otherwise).
         let sender = report
             .view
             .from
             .first()
             .and_then(|m| m.address.clone())
             .unwrap_or_else(|| entry.mail_from.clone());
-        let per_recipient = mailmoat_core::disposition(verdict, &tx.rcpt_to, |r| {
+        let recipients: Vec<String> = entry.recipients.iter().map(|r| r.address.clone()).collect();
+        let per_recipient = mailmoat_core::disposition(verdict, &recipients, |r| {
             shared.exceptions.allows(r, &sender)
         });
         let (excepted, others): (Vec<_>, Vec<_>) =
             per_recipient.into_iter().partition(|r| r.by_exception);
         let action = others.first().map_or(Action::Deliver, |r| r.action);
-        let mut excepted_entry = None;
-        if !excepted.is_empty() {
-            let header = format!(
-                "X-Mailmoat-Exception: {} accepted by the recipient's exception (verdict {})\r\n",
-                headers::header_safe(&sender),
-                verdict.action
-            );
-            let names: Vec<&str> = excepted.iter().map(|r| r.recipient.as_str()).collect();
-            report_json["exception"] = serde_json::Value::String(format!(
-                "{sender} is accepted by the exception of {}",
-                names.join(", ")
-            ));
-            let keep = |list: &[mailmoat_core::RecipientAction]| -> Vec<Recipient> {
-                entry
-                    .recipients
-                    .iter()
-                    .filter(|r| list.iter().any(|x| x.recipient == r.address))
-                    .cloned()
-                    .collect()
+        if excepted.is_empty() {
+            return Accepted {
+                entry,
+                action,
+                excepted: None,
+                report_json,
             };
-            let mut kept = entry.clone();
-            kept.recipients = keep(&excepted);
-            kept.tag_subject = false;
-            kept.prepend.push_str(&header);
-            if others.is_empty() {
-                entry = kept;
-            } else {
-                kept.id = new_id();
-                entry.recipients = keep(&others);
-                excepted_entry = Some(kept);
-            }
         }
-        let recipients: Vec<String> = tx.rcpt_to.clone();
-        let event = Event::from_report(&id, now, &entry.mail_from, &recipients, &report_json);
-        let kept = (action == Action::Reject).then(|| report.view.raw.clone());
-        // The quarantine keeps the report too; otherwise the log takes it as it is.
-        let logged = if action == Action::Quarantine {
-            report_json.clone()
+        let names: Vec<&str> = excepted.iter().map(|r| r.recipient.as_str()).collect();
+        report_json["exception"] = serde_json::Value::String(format!(
+            "{sender} is accepted by the exception of {}",
+            names.join(", ")
+        ));
+        let only = |list: &[mailmoat_core::RecipientAction]| -> Vec<Recipient> {
+            entry
+                .recipients
+                .iter()
+                .filter(|r| list.iter().any(|x| x.recipient == r.address))
+                .cloned()
+                .collect()
+        };
+        let mut kept = entry.clone();
+        kept.recipients = only(&excepted);
+        kept.tag_subject = false;
+        kept.prepend.push_str(&format!(
+            "X-Mailmoat-Exception: {} accepted by the recipient's exception (verdict {})\r\n",
+            headers::header_safe(&sender),
+            verdict.action
+        ));
+        if others.is_empty() {
+            return Accepted {
+                entry: kept,
+                action,
+                excepted: None,
+                report_json,
+            };
+        }
+        kept.id = new_id();
+        entry.recipients = only(&others);
+        Accepted {
+            entry,
+            action,
+            excepted: Some(kept),
+            report_json,
+        }
+    }
+
+    /// The message log's entry (refused messages keep their bytes there; held ones keep the
+    /// report in the quarantine too).
+    fn log(&mut self, shared: &Shared, now: i64, recipients: &[String], report: &Report) {
+        let event = Event::from_report(
+            &self.entry.id,
+            now,
+            &self.entry.mail_from,
+            recipients,
+            &self.report_json,
+        );
+        let kept = (self.action == Action::Reject).then(|| report.view.raw.clone());
+        // Only the quarantine needs the report after the log has it.
+        let logged = if self.action == Action::Quarantine {
+            self.report_json.clone()
         } else {
-            std::mem::take(&mut report_json)
+            std::mem::take(&mut self.report_json)
         };
         if let Err(e) = shared.events.record(event, logged, kept) {
             tracing::error!(error = %e, "message log write failed");
-        }
-        let symbols = report.symbol_names().join(",");
-        tracing::info!(
-            peer = %self.peer.ip(),
-            from = %entry.mail_from,
-            rcpts = entry.recipients.len(),
-            %action,
-            score = format_args!("{:.2}", verdict.score),
-            %symbols,
-            "scanned"
-        );
-        if let Some(kept) = excepted_entry {
-            let shared2 = shared.clone();
-            let raw = report.view.raw.clone();
-            let queued = kept.clone();
-            let stored = tokio::task::spawn_blocking(move || shared2.spool.store(&kept, &raw))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r);
-            match stored {
-                Ok(()) => {
-                    let _ = shared.queued.send(queued);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not store the message");
-                    return "451 4.3.0 Temporary failure, please try again later\r\n".to_string();
-                }
-            }
-        }
-        let raw = &report.view.raw;
-        let stored = match action {
-            Action::Reject => {
-                return format!("550 5.7.1 Message refused by policy (id {id})\r\n");
-            }
-            Action::Tempfail => {
-                return "451 4.7.1 Message deferred by policy, please try again later\r\n"
-                    .to_string();
-            }
-            Action::Quarantine => {
-                let shared = shared.clone();
-                let raw = raw.clone();
-                let entry = entry.clone();
-                tokio::task::spawn_blocking(move || {
-                    shared.quarantine.store(&entry, &raw, &report_json)
-                })
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r)
-            }
-            _ => {
-                let shared2 = shared.clone();
-                let raw = raw.clone();
-                let entry = entry.clone();
-                let queued = entry.clone();
-                let r = tokio::task::spawn_blocking(move || shared2.spool.store(&entry, &raw))
-                    .await
-                    .map_err(std::io::Error::other)
-                    .and_then(|r| r);
-                if r.is_ok() {
-                    let _ = shared.queued.send(queued);
-                    if let Some(stage) = scanner.auth() {
-                        stage.record_delivery(&report.view, now);
-                    }
-                }
-                r
-            }
-        };
-        match stored {
-            Ok(()) => format!("250 2.0.0 OK: queued as {id}\r\n"),
-            Err(e) => {
-                tracing::error!(error = %e, "could not store the message");
-                "451 4.3.0 Temporary failure, please try again later\r\n".to_string()
-            }
         }
     }
 }

@@ -124,6 +124,34 @@ impl Shared {
         protected.then(|| address.to_string())
     }
 
+    /// Stores a message in the spool (fsynced before this returns) and hands it to delivery.
+    pub(crate) async fn enqueue(
+        self: &Arc<Self>,
+        entry: QueueEntry,
+        raw: Vec<u8>,
+    ) -> std::io::Result<()> {
+        let shared = self.clone();
+        let queued = entry.clone();
+        tokio::task::spawn_blocking(move || shared.spool.store(&entry, &raw))
+            .await
+            .map_err(std::io::Error::other)??;
+        let _ = self.queued.send(queued);
+        Ok(())
+    }
+
+    /// Stores a message and its report in the quarantine (fsynced before this returns).
+    pub(crate) async fn hold(
+        self: &Arc<Self>,
+        entry: QueueEntry,
+        raw: Vec<u8>,
+        report: serde_json::Value,
+    ) -> std::io::Result<()> {
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || shared.quarantine.store(&entry, &raw, &report))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// The route for a recipient: its domain, then each parent domain, then `default`.
     pub fn route_for(&self, address: &str) -> String {
         let domain = address
