@@ -12,6 +12,7 @@ pub mod attachment_names;
 pub mod header_sanity;
 pub mod impersonation;
 pub mod mime_structure;
+pub mod text_obfuscation;
 pub mod url_analysis;
 
 /// A detector: facts in, evidence out. Implementations must not panic on any view.
@@ -30,6 +31,7 @@ pub struct DetectorsConfig {
     pub attachment_names: attachment_names::Config,
     pub impersonation: impersonation::Config,
     pub url_analysis: url_analysis::Config,
+    pub text_obfuscation: text_obfuscation::Config,
 }
 
 impl DetectorsConfig {
@@ -51,6 +53,9 @@ impl DetectorsConfig {
         if self.url_analysis.enabled {
             out.push(Box::new(self.url_analysis.build(&self.impersonation)));
         }
+        if self.text_obfuscation.enabled {
+            out.push(Box::new(self.text_obfuscation.build()));
+        }
         out
     }
 }
@@ -63,5 +68,6 @@ pub fn symbols() -> Vec<&'static [SymbolDef]> {
         attachment_names::SYMBOLS,
         impersonation::SYMBOLS,
         url_analysis::SYMBOLS,
+        text_obfuscation::SYMBOLS,
     ]
 }
