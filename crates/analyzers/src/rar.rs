@@ -154,8 +154,8 @@ fn list5(data: &[u8]) -> Listing {
 
 fn list4(data: &[u8]) -> Listing {
     let mut out = Listing::default();
-    let mut at = 7;
-    while at + 7 <= data.len() && out.members.len() < MAX_MEMBERS {
+    let mut at: usize = 7;
+    while at.saturating_add(7) <= data.len() && out.members.len() < MAX_MEMBERS {
         let (Some(kind), Some(flags), Some(size)) = (
             data.get(at + 2).copied(),
             u16le(data, at + 3),
@@ -202,8 +202,13 @@ fn list4(data: &[u8]) -> Listing {
                     let name = String::from_utf8_lossy(oem).replace('\\', "/");
                     let encrypted = flags & 0x04 != 0;
                     let data_at = at + size;
+                    // The sizes are attacker-chosen 64-bit numbers: an end past the data (or past
+                    // usize) means the member is not stored in this file.
                     let stored = (method == 0x30 && !encrypted && packed == unpacked)
-                        .then_some((data_at, data_at + packed as usize))
+                        .then(|| {
+                            Some((data_at, data_at.checked_add(usize::try_from(packed).ok()?)?))
+                        })
+                        .flatten()
                         .filter(|(_, e)| *e <= data.len());
                     Some((
                         Member {
@@ -323,5 +328,14 @@ mod tests {
             let listing = list(data);
             assert!(listing.members.is_empty());
         }
+    }
+
+    #[test]
+    fn regression_rar4_stored_member_sizes_near_the_top_of_the_address_space() {
+        // Found by fuzzing (attach_lnk, whose walk opens any archive by its magic): a
+        // stored member with 64-bit sizes of 0xffff… overflowed its end offset.
+        let crash = include_bytes!("../fuzz-crashes/rar4-stored-size-overflow.bin");
+        let listing = list(crash);
+        assert!(listing.members.iter().all(|m| m.stored.is_none()));
     }
 }

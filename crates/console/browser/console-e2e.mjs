@@ -56,7 +56,7 @@ await test("an administrator signs in, sees the dashboard and a phishing report 
 
   await page.goto(`${base}/quarantine`);
   await Promise.all([page.waitForNavigation(), page.click(`#held-${env("MM_PHISH_ID")} a.report-link`)]);
-  assert.equal(await page.textContent("#risk"), "medium risk");
+  assert.equal(await page.textContent("#risk"), "high risk");
   const findings = await page.textContent("#findings");
   assert.match(findings, /HTML_CREDENTIAL_FORM/);
   assert.match(findings, /What to do|block/);

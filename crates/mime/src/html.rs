@@ -373,6 +373,10 @@ fn parse_color(value: &str) -> Option<Rgb> {
     if let Some(hex) = v.strip_prefix('#').or_else(|| {
         (v.len() == 6 && v.bytes().all(|b| b.is_ascii_hexdigit())).then_some(v.as_str())
     }) {
+        // Byte slicing below needs ASCII: "#9™99" is six bytes but not six digits.
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
         let h = |s: &str| u8::from_str_radix(s, 16).ok();
         return match hex.len() {
             3 => {
@@ -479,6 +483,18 @@ mod tests {
         let out = r("<html><head><title>T</title><style>p{x:1}</style></head><body><p>Hello &amp; wel<!-- x -->come</p><script>if (a<b) alert(1)</script><p>Bye</p></body></html>");
         assert_eq!(out.visible, "Hello & welcome\nBye");
         assert_eq!(out.hidden, "");
+    }
+
+    #[test]
+    fn regression_colour_values_with_non_ascii_letters() {
+        // Found by fuzzing (scan): "#9™99" is six bytes, and slicing it as hex digits
+        // split the '™'.
+        assert_eq!(parse_color("#9™99"), None);
+        assert_eq!(parse_color("9™99"), None);
+        assert_eq!(parse_color("#é12"), None);
+        assert_eq!(parse_color("#ffffff"), Some((255, 255, 255)));
+        let out = r("<p><font color=\"#9™99\">odd colour</font></p>");
+        assert_eq!(out.visible, "odd colour");
     }
 
     #[test]
