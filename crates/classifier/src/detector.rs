@@ -129,6 +129,7 @@ impl Detector for Classifier {
     fn analyze(&self, view: &MessageView, findings: &mut Findings) {
         let f = features_with_repeats(view, self.weights.bits());
         let p = self.weights.predict_repeated(&f).spam_probability;
+        findings.set_classifier_probability(p);
         if p >= self.spam_threshold {
             findings.add_with_strength(
                 "CLASSIFIER_SPAM",

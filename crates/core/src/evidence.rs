@@ -65,6 +65,10 @@ pub struct Evidence {
 #[serde(transparent)]
 pub struct Findings {
     items: Vec<Evidence>,
+    /// The statistical classifier's spam probability, whatever symbol it gave: the learned
+    /// fusion reads it as a number rather than through thresholds.
+    #[serde(skip)]
+    classifier_probability: Option<f64>,
 }
 
 impl Findings {
@@ -106,6 +110,20 @@ impl Findings {
 
     pub fn extend(&mut self, other: Findings) {
         self.items.extend(other.items);
+        if other.classifier_probability.is_some() {
+            self.classifier_probability = other.classifier_probability;
+        }
+    }
+
+    /// Records the classifier's spam probability (NaN is ignored).
+    pub fn set_classifier_probability(&mut self, p: f64) {
+        if !p.is_nan() {
+            self.classifier_probability = Some(p.clamp(0.0, 1.0));
+        }
+    }
+
+    pub fn classifier_probability(&self) -> Option<f64> {
+        self.classifier_probability
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Evidence> {
@@ -114,8 +132,10 @@ impl Findings {
 
     /// Removes and returns the evidence from index `at` on.
     pub fn split_off(&mut self, at: usize) -> Findings {
+        // The classifier's probability goes with the evidence split off (the newer part).
         Findings {
             items: self.items.split_off(at.min(self.items.len())),
+            classifier_probability: self.classifier_probability.take(),
         }
     }
 

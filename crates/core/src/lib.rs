@@ -8,7 +8,7 @@ mod symbol;
 
 pub use evidence::{Evidence, Findings, Location};
 pub use policy::{
-    decide, disposition, Action, Policy, PolicyConfig, PolicyError, Reason, RecipientAction, Risk,
-    Verdict,
+    decide, disposition, Action, FusionModel, Policy, PolicyConfig, PolicyError, Reason,
+    RecipientAction, Risk, Verdict,
 };
 pub use symbol::{Category, SymbolDef, SymbolTable};

@@ -71,6 +71,7 @@ mod tests {
             forced_by: None,
             floored_by: None,
             capped_groups: Vec::new(),
+            spam_probability: None,
             reasons: reasons
                 .iter()
                 .enumerate()

@@ -3,8 +3,9 @@
 //! unit-tested exhaustively.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -12,7 +13,16 @@ use toml::Spanned;
 use crate::{Category, Findings, Location, SymbolTable};
 
 mod disposition;
+mod fusion;
 pub use disposition::{disposition, overridable, RecipientAction};
+pub use fusion::{
+    classifier_logit, fit, probability, thresholds, Example, FitOptions, FusionModel,
+    FUSION_FORMAT, POINTS_PER_LOGIT,
+};
+
+/// The group of the classifier's own symbols: under fusion the classifier counts through its
+/// log-odds, not through these symbols' weights.
+pub const CLASSIFIER_GROUP: &str = "classifier";
 
 /// What happens to a message, least to most severe. `Tempfail` (4xx, "try again later") is
 /// only ever forced, e.g. by a rate limit; thresholds never choose it.
@@ -220,6 +230,10 @@ pub struct Policy {
     quarantine: f64,
     reject: f64,
     risk: RiskThresholds,
+    /// The learned fusion model, when one is configured.
+    fusion: Option<Arc<FusionModel>>,
+    /// Symbols whose score the administrator set: under fusion that score wins over learning.
+    scored_by_admin: HashSet<String>,
 }
 
 impl PolicyConfig {
@@ -301,6 +315,12 @@ impl PolicyConfig {
             }
             group_caps.insert(name.get_ref().clone(), (g.max_score, g.min_score));
         }
+        let scored_by_admin = self
+            .symbols
+            .iter()
+            .filter(|(_, o)| o.score.is_some())
+            .map(|(name, _)| name.get_ref().clone())
+            .collect();
         Ok(Policy {
             symbols,
             group_caps,
@@ -308,6 +328,8 @@ impl PolicyConfig {
             quarantine: self.quarantine,
             reject: self.reject,
             risk: self.risk.clone(),
+            fusion: None,
+            scored_by_admin,
         })
     }
 }
@@ -321,6 +343,54 @@ impl Policy {
     /// The score at which a message is tagged.
     pub fn tag_threshold(&self) -> f64 {
         self.tag
+    }
+
+    /// The score at which a message is quarantined.
+    pub fn quarantine_threshold(&self) -> f64 {
+        self.quarantine
+    }
+
+    /// The policy with a learned fusion model deciding the spam score.
+    pub fn with_fusion(mut self, model: Arc<FusionModel>) -> Result<Policy, String> {
+        model.validate()?;
+        self.fusion = Some(model);
+        Ok(self)
+    }
+
+    pub fn fusion(&self) -> Option<&FusionModel> {
+        self.fusion.as_deref()
+    }
+
+    /// What fusion may learn for a symbol: its prior in points, or `None` when the symbol is
+    /// policy that learning never touches (a forced action, a score the administrator set, a
+    /// disabled or undeclared symbol), threat evidence (phishing, malware, impersonation,
+    /// signatures: labelled spam corpora hold too little of it to weigh it, and the threat
+    /// floors decide it anyway) or the classifier's own (it counts through its log-odds).
+    pub fn learnable_prior(&self, name: &str) -> Option<f64> {
+        let rule = self.symbols.get(name)?;
+        let fixed = !rule.enabled
+            || rule.category != Category::Spam
+            || rule.force.is_some()
+            || rule.group == CLASSIFIER_GROUP
+            || self.scored_by_admin.contains(name);
+        (!fixed).then_some(rule.score)
+    }
+
+    /// The log-odds weight a symbol counts with under `model`, whose scale is `points` per
+    /// unit of log-odds. What learning never touches counts its policy score on that scale, so
+    /// a threat or an administrator's score moves the verdict toward the thresholds exactly as
+    /// it does without fusion.
+    fn fused_weight(&self, model: &FusionModel, name: &str, rule: &SymbolRule, points: f64) -> f64 {
+        if rule.group == CLASSIFIER_GROUP {
+            0.0
+        } else if rule.force.is_some()
+            || rule.category != Category::Spam
+            || self.scored_by_admin.contains(name)
+        {
+            rule.score / points
+        } else {
+            model.weight(name, rule.score)
+        }
     }
 }
 
@@ -363,6 +433,9 @@ pub struct Verdict {
     /// Groups whose cap changed the score.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capped_groups: Vec<String>,
+    /// The learned fusion's calibrated spam probability, when a fusion model decided the score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spam_probability: Option<f64>,
     /// Strongest first.
     pub reasons: Vec<Reason>,
 }
@@ -400,13 +473,31 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
         });
     }
 
+    let fusion = policy.fusion.as_deref();
+    // Under fusion: log-odds, then shown on the policy's point scale.
+    let classifier_z = fusion.map_or(0.0, |m| {
+        m.classifier
+            * findings
+                .classifier_probability()
+                .map_or(0.0, classifier_logit)
+    });
+    let mut logit = fusion.map_or(0.0, |m| m.bias + classifier_z);
+    let points = fusion.map_or(1.0, |m| m.points_per_logit(policy.tag, policy.quarantine));
     let mut group_sums: Vec<(&str, f64)> = Vec::new();
     let mut forced: Option<(Forced, usize)> = None;
     for (i, reason) in reasons.iter_mut().enumerate() {
         let Some(rule) = policy.symbols.get(reason.symbol.as_str()) else {
             continue;
         };
-        reason.score = rule.score * max_strength[i];
+        reason.score = match fusion {
+            None => rule.score * max_strength[i],
+            Some(_) if rule.group == CLASSIFIER_GROUP => classifier_z * points,
+            Some(m) => {
+                let z = policy.fused_weight(m, &reason.symbol, rule, points) * max_strength[i];
+                logit += z;
+                z * points
+            }
+        };
         match group_sums
             .iter_mut()
             .find(|(g, _)| *g == rule.group.as_ref())
@@ -427,6 +518,10 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
 
     let mut capped_groups = Vec::new();
     let mut score = 0.0;
+    // Group caps are a hand-weight device; a fitted model already weighs correlated symbols.
+    if fusion.is_some() {
+        group_sums.clear();
+    }
     for (group, sum) in group_sums {
         let mut total = sum;
         if let Some(&(max, min)) = policy.group_caps.get(group) {
@@ -443,6 +538,10 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
         score += total;
     }
     capped_groups.sort();
+    let spam_probability = fusion.map(|m| {
+        score = policy.tag + (logit - m.tag_logit) * points;
+        probability(logit)
+    });
 
     let score_risk = if score >= policy.risk.high {
         Risk::High
@@ -515,6 +614,7 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
         forced_by,
         floored_by,
         capped_groups,
+        spam_probability,
         reasons,
     }
 }

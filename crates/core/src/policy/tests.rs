@@ -269,3 +269,105 @@ fn an_operator_can_lift_a_floor() {
     assert_eq!(v.action, Action::Deliver);
     assert_eq!(v.floored_by, None);
 }
+
+const FUSION_DEFS: &[SymbolDef] = &[
+    SymbolDef::new("CLASSIFIER_SPAM", "classifier", Category::Spam, 12.0, "c"),
+    SymbolDef::new("CLASSIFIER_HAM", "classifier", Category::Spam, -3.0, "c"),
+];
+
+fn fused_policy(toml_text: &str) -> Policy {
+    let cfg: PolicyConfig = toml::from_str(toml_text).unwrap();
+    let table = SymbolTable::new(&[DEFS, FUSION_DEFS]).unwrap();
+    let model = FusionModel {
+        format: FUSION_FORMAT,
+        bias: -4.0,
+        classifier: 1.0,
+        // A_ONE learned to be worthless; A_TWO strong; others at their prior.
+        weights: [("A_ONE".to_string(), 0.0), ("A_TWO".to_string(), 5.0)].into(),
+        priors: BTreeMap::new(),
+        tag_logit: 2.0,
+        quarantine_logit: 5.0,
+        tag_fpr: 0.001,
+        quarantine_fpr: 0.0001,
+        trained: [100, 100],
+        fired: BTreeMap::new(),
+        l2: 2.0,
+    };
+    cfg.build(&table, Some(toml_text))
+        .unwrap()
+        .with_fusion(Arc::new(model))
+        .unwrap()
+}
+
+fn with_classifier(mut f: Findings, p: f64) -> Findings {
+    f.set_classifier_probability(p);
+    f
+}
+
+#[test]
+fn under_fusion_the_score_is_the_learned_log_odds_on_the_policy_scale() {
+    let p = fused_policy("");
+    // Nothing, classifier unsure: logit -4 → 6 + (-4 - 2) * 2 points per logit = -6.
+    let v = decide(&with_classifier(findings(&[]), 0.5), &p);
+    assert_eq!(v.action, Action::Deliver);
+    assert!((v.score - -6.0).abs() < 1e-9, "{}", v.score);
+    assert!((v.spam_probability.unwrap() - probability(-4.0)).abs() < 1e-12);
+    // A learned-away heuristic adds nothing, whatever its hand weight.
+    let v = decide(&with_classifier(findings(&[("A_ONE", 1.0)]), 0.5), &p);
+    assert!((v.score - -6.0).abs() < 1e-9);
+    assert_eq!(v.reasons[0].score, 0.0);
+    // A strong learned symbol plus a confident classifier: logit -4 + 5 + ln(99) ≈ 5.6 ≥ 5.
+    let v = decide(&with_classifier(findings(&[("A_TWO", 1.0)]), 0.99), &p);
+    assert_eq!(v.action, Action::Quarantine);
+    assert!(
+        (v.reasons[0].score - 10.0).abs() < 1e-9,
+        "5 logits × 2 points"
+    );
+    // An unlearned symbol counts at its prior: B_ONE 5 points = 2.5 logits.
+    let v = decide(&with_classifier(findings(&[("B_ONE", 1.0)]), 0.5), &p);
+    assert!((v.score - (6.0 + (-4.0 + 2.5 - 2.0) * 2.0)).abs() < 1e-9);
+}
+
+#[test]
+fn under_fusion_the_classifier_counts_through_its_log_odds_not_its_symbol_weight() {
+    let p = fused_policy("");
+    let v = decide(
+        &with_classifier(findings(&[("CLASSIFIER_SPAM", 0.999)]), 0.999),
+        &p,
+    );
+    let z = -4.0 + classifier_logit(0.999);
+    assert!((v.score - (6.0 + (z - 2.0) * 2.0)).abs() < 1e-9);
+    assert!((v.reasons[0].score - classifier_logit(0.999) * 2.0).abs() < 1e-9);
+    assert_eq!(v.action, Action::Tag);
+}
+
+#[test]
+fn under_fusion_policy_stays_on_top_forced_actions_floors_and_admin_scores() {
+    let p = fused_policy("[symbols.A_ONE]\nscore = 8\n");
+    // The administrator's score wins over the learned 0: 8 points on the model's scale.
+    let v = decide(&with_classifier(findings(&[("A_ONE", 1.0)]), 0.5), &p);
+    assert!((v.score - (6.0 + (-4.0 - 2.0) * 2.0 + 8.0)).abs() < 1e-9);
+    assert!((v.reasons[0].score - 8.0).abs() < 1e-9);
+    assert_eq!(p.learnable_prior("A_ONE"), None);
+    assert_eq!(p.learnable_prior("A_TWO"), Some(4.0));
+    assert_eq!(p.learnable_prior("VIRUS"), None, "forced: never learned");
+    assert_eq!(
+        p.learnable_prior("EXPLOIT"),
+        None,
+        "threat evidence: never learned"
+    );
+    assert_eq!(p.learnable_prior("CLASSIFIER_SPAM"), None);
+    let v = decide(&with_classifier(findings(&[("VIRUS", 1.0)]), 0.0), &p);
+    assert_eq!(v.action, Action::Reject);
+    let v = decide(&with_classifier(findings(&[("EXPLOIT", 1.0)]), 0.0), &p);
+    assert_eq!((v.action, v.risk), (Action::Quarantine, Risk::High));
+}
+
+#[test]
+fn a_fusion_model_of_another_format_is_refused() {
+    let cfg = PolicyConfig::default();
+    let p = cfg.build(&table(), None).unwrap();
+    let mut m = fused_policy("").fusion().unwrap().clone();
+    m.format = 7;
+    assert!(p.with_fusion(Arc::new(m)).is_err());
+}
