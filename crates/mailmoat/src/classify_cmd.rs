@@ -41,7 +41,7 @@ fn load(
     Ok(out)
 }
 
-fn progress(paths: &[String]) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress(paths: &[String]) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
@@ -79,24 +79,12 @@ pub fn train(
         !hams.is_empty() && !spams.is_empty(),
         "need both ham and spam to train"
     );
-    let mut examples: Vec<(&[u32], bool)> = hams
+    let examples: Vec<(&[u32], bool)> = hams
         .iter()
         .map(|(_, f)| (f.as_slice(), false))
         .chain(spams.iter().map(|(_, f)| (f.as_slice(), true)))
         .collect();
-    // A fixed shuffle per epoch: reproducible models from the same data.
-    let mut seed: u64 = 0x5eed;
-    for _ in 0..epochs.max(1) {
-        for i in (1..examples.len()).rev() {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            examples.swap(i, (seed >> 33) as usize % (i + 1));
-        }
-        for (f, spam) in &examples {
-            model.learn(f, *spam);
-        }
-    }
+    fit_classifier(&mut model, examples, epochs);
     if prune {
         model.prune();
     }
@@ -110,6 +98,23 @@ pub fn train(
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Trains `model` on the examples, `epochs` passes in a fixed shuffle per pass: the same data
+/// gives the same model.
+pub(crate) fn fit_classifier(model: &mut Model, mut examples: Vec<(&[u32], bool)>, epochs: usize) {
+    let mut seed: u64 = 0x5eed;
+    for _ in 0..epochs.max(1) {
+        for i in (1..examples.len()).rev() {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            examples.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        for (f, spam) in &examples {
+            model.learn(f, *spam);
+        }
+    }
 }
 
 /// Incremental learning from corrections: each message once, then the model is saved.
@@ -167,6 +172,7 @@ pub(crate) fn auc(ham: &[f64], spam: &[f64]) -> f64 {
 /// What `mailmoat eval` measures and how.
 pub struct EvalOptions {
     pub model: Option<PathBuf>,
+    pub fusion: Option<PathBuf>,
     pub threshold: Option<f64>,
     pub pipeline: bool,
     pub config: Option<PathBuf>,
@@ -183,6 +189,9 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
         // Relative to where the command runs, not to the configuration file.
         config.classifier.model = Some(std::path::absolute(m)?);
     }
+    if let Some(m) = &options.fusion {
+        config.fusion.model = Some(std::path::absolute(m)?);
+    }
     let threshold = options
         .threshold
         .unwrap_or(config.classifier.spam_threshold);
@@ -193,18 +202,31 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
         .ok_or_else(|| anyhow::anyhow!("the classifier is disabled in this configuration"))?;
     let load_ms = start.elapsed().as_secs_f64() * 1000.0;
     let mut speed = None;
+    // Under the pipeline: how many of each class were tagged and how many held.
+    let mut actions: Option<[[usize; 2]; 2]> = None;
+    let mut fused = false;
     let (hs, ss, what) = if options.pipeline {
         let scanner = mailmoat_pipeline::Scanner::new(&config)?;
-        let run = |paths: &[String]| -> anyhow::Result<Scored> {
+        fused = scanner.policy().fusion().is_some();
+        let mut counts = [[0usize; 2]; 2];
+        let mut run = |paths: &[String], class: usize| -> anyhow::Result<Scored> {
             let mut out = Vec::new();
             for item in read_all(paths)? {
                 let report = scanner.scan(item.raw, item.envelope);
-                let caught = report.verdict.action != mailmoat_core::Action::Deliver;
+                let action = report.verdict.action;
+                match action {
+                    mailmoat_core::Action::Deliver => {}
+                    mailmoat_core::Action::Tag => counts[class][0] += 1,
+                    _ => counts[class][1] += 1,
+                }
+                let caught = action != mailmoat_core::Action::Deliver;
                 out.push((item.label, report.verdict.score, caught));
             }
             Ok(out)
         };
-        (run(ham)?, run(spam)?, "full pipeline verdict score")
+        let (h, s) = (run(ham, 0)?, run(spam, 1)?);
+        actions = Some(counts);
+        (h, s, "full pipeline verdict score")
     } else {
         let weights = classifier.weights();
         let hams = load(ham, weights.bits(), None)?;
@@ -250,6 +272,10 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
     let (tpr01, _) = tpr_at(&h, &sp, fpr_limit(0.1));
     let (tpr1, _) = tpr_at(&h, &sp, fpr_limit(1.0));
     let (tpr1fp, t1) = tpr_at(&h, &sp, 1);
+    // The thresholds that keep the false-positive rate at 0.1 % and 0.01 % of this ham: the
+    // score must be above them. Below 1/rate ham messages the rate is not resolved.
+    let (tpr_fpr01, t_fpr01) = tpr_at(&h, &sp, fpr_limit(0.1));
+    let (tpr_fpr001, t_fpr001) = tpr_at(&h, &sp, fpr_limit(0.01));
     let area = auc(&h, &sp);
     let n = (h.len() + sp.len()) as f64;
     let at = if options.pipeline {
@@ -264,7 +290,15 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
             "tpr_at_fpr_0.1": tpr01, "tpr_at_fpr_1": tpr1, "tpr_at_1fp": tpr1fp, "auc": area,
             "fp": fp.len(), "fn": fn_.len(), "false_positives": fp, "false_negatives": fn_,
             "model_load_ms": load_ms,
+            "threshold_for_fpr_0.1": t_fpr01, "threshold_for_fpr_0.01": t_fpr001,
+            "tpr_at_fpr_0.01": tpr_fpr001, "fusion": fused,
         });
+        if let Some([[ht, hq], [st, sq]]) = actions {
+            out["ham_tagged"] = ht.into();
+            out["ham_held"] = hq.into();
+            out["spam_tagged"] = st.into();
+            out["spam_held"] = sq.into();
+        }
         if let Some((f, p)) = speed {
             out["classifications_per_second"] = serde_json::json!(n / (f + p));
         }
@@ -280,6 +314,15 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
         );
         println!("ROC AUC                          {area:.5}");
         println!("spam recall at FPR <= 0.1 %      {:.2} %", tpr01 * 100.0);
+        println!(
+            "spam recall at FPR <= 0.01 %     {:.2} %{}",
+            tpr_fpr001 * 100.0,
+            if h.len() < 10_000 {
+                " (fewer than 10,000 ham: no ham may pass)"
+            } else {
+                ""
+            }
+        );
         println!("spam recall at FPR <= 1 %        {:.2} %", tpr1 * 100.0);
         println!(
             "spam recall with <= 1 ham FP     {:.2} % (score threshold {t1:.4})",
@@ -290,6 +333,40 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
             fp.len(),
             fn_.len()
         );
+        let unit = if options.pipeline {
+            "verdict score"
+        } else {
+            "spam probability"
+        };
+        println!(
+            "thresholds on this ham: {unit} above {t_fpr01:.4} for FPR <= 0.1 % ({:.2} % recall), above {t_fpr001:.4} for FPR <= 0.01 %",
+            tpr_fpr01 * 100.0
+        );
+        if let Some([[ht, hq], [st, sq]]) = actions {
+            let pct = |n: usize, of: usize| n as f64 * 100.0 / of.max(1) as f64;
+            println!(
+                "ham:  {ht} tagged ({:.2} %), {hq} held ({:.2} %) of {}",
+                pct(ht, h.len()),
+                pct(hq, h.len()),
+                h.len()
+            );
+            println!(
+                "spam: {st} tagged ({:.2} %), {sq} held ({:.2} %), {} delivered ({:.2} %) of {}",
+                pct(st, sp.len()),
+                pct(sq, sp.len()),
+                sp.len() - st - sq,
+                pct(sp.len() - st - sq, sp.len()),
+                sp.len()
+            );
+            println!(
+                "score: {}",
+                if fused {
+                    "learned fusion ([fusion] model)"
+                } else {
+                    "hand weights ([policy])"
+                }
+            );
+        }
         if let Some((feature_s, predict_s)) = speed {
             println!(
                 "model loaded in {load_ms:.0} ms; classification from a parsed view: {:.0} messages/s (features {:.1} µs + prediction {:.1} µs per message, one thread)",

@@ -18,6 +18,7 @@ mod bench_attachments;
 mod bench_urls;
 mod classify_cmd;
 mod console_cmd;
+mod fusion_cmd;
 mod intel_cmd;
 mod loadtest;
 mod replay;
@@ -106,6 +107,25 @@ enum Command {
         /// kilobytes instead of megabytes that classifies the same (how the built-in model is made).
         #[arg(long)]
         prune: bool,
+        /// Also fit the learned evidence fusion (every symbol of the configured scan and the
+        /// classifier's held-out log-odds) and write it here, for `[fusion] model`.
+        #[arg(long)]
+        fusion: Option<PathBuf>,
+        /// The configuration whose detectors, rules and policy the fusion learns over.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Folds for the classifier's held-out log-odds the fusion learns from.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// How firmly the fusion holds the hand weights, in messages' worth of evidence.
+        #[arg(long, default_value_t = 2.0)]
+        fusion_l2: f64,
+        /// False-positive rate the fusion's tag threshold is set for, on the training ham.
+        #[arg(long, default_value_t = 0.001)]
+        tag_fpr: f64,
+        /// False-positive rate the fusion's quarantine threshold is set for.
+        #[arg(long, default_value_t = 0.0001)]
+        quarantine_fpr: f64,
     },
     /// Teach a model from corrections: these messages are spam (or ham). A model file that does
     /// not exist yet starts as a copy of the built-in model.
@@ -156,6 +176,9 @@ enum Command {
         /// `[classifier] model` names a file).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// The fusion model to measure with --pipeline (default: the configured one).
+        #[arg(long)]
+        fusion: Option<PathBuf>,
         /// Spam probability at or above which a message counts as spam (default: the
         /// configured `spam_threshold`).
         #[arg(long)]
@@ -609,14 +632,34 @@ fn main() -> ExitCode {
             alpha,
             l1,
             prune,
-        } => classify_cmd::train(
-            &ham,
-            &spam,
-            &output,
-            epochs,
-            Model::with_params(bits, alpha, 1.0, l1, 1.0),
-            prune,
-        ),
+            fusion,
+            config,
+            folds,
+            fusion_l2,
+            tag_fpr,
+            quarantine_fpr,
+        } => {
+            let template = Model::with_params(bits, alpha, 1.0, l1, 1.0);
+            match fusion {
+                Some(output_fusion) => fusion_cmd::train(
+                    &ham,
+                    &spam,
+                    &output,
+                    epochs,
+                    template,
+                    prune,
+                    &fusion_cmd::FusionOptions {
+                        output: output_fusion,
+                        config,
+                        folds,
+                        l2: fusion_l2,
+                        tag_fpr,
+                        quarantine_fpr,
+                    },
+                ),
+                None => classify_cmd::train(&ham, &spam, &output, epochs, template, prune),
+            }
+        }
         Command::Learn {
             model,
             spam,
@@ -648,6 +691,7 @@ fn main() -> ExitCode {
             ham,
             spam,
             model,
+            fusion,
             threshold,
             pipeline,
             config,
@@ -658,6 +702,7 @@ fn main() -> ExitCode {
             &spam,
             classify_cmd::EvalOptions {
                 model,
+                fusion,
                 threshold,
                 pipeline,
                 config,

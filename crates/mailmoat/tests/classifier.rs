@@ -191,3 +191,119 @@ fn a_trained_model_is_used_by_scan_and_learning_starts_from_the_built_in_model()
     assert!(own.exists());
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn train_with_fusion_then_scan_and_eval_use_the_learned_score() {
+    let dir = temp_dir("classifier-fusion");
+    let (ham, spam) = corpus(&dir);
+    let model = dir.join("model.bin");
+    let fusion = dir.join("fusion.json");
+    let o = run(&[
+        "train",
+        "--ham",
+        &ham,
+        "--spam",
+        &spam,
+        "-o",
+        model.to_str().unwrap(),
+        "--bits",
+        "16",
+        "--fusion",
+        fusion.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("trained on 40 ham and 40 spam"), "{out}");
+    assert!(out.contains("fusion: bias"), "{out}");
+
+    // The fusion file: versioned, with the classifier's weight and thresholds it chose.
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fusion).unwrap()).unwrap();
+    assert_eq!(saved["format"], 1, "{saved}");
+    assert!(saved["classifier"].as_f64().unwrap() > 0.0, "{saved}");
+    assert_eq!(saved["trained"], serde_json::json!([40, 40]), "{saved}");
+    let (tag, quarantine) = (
+        saved["tag_logit"].as_f64().unwrap(),
+        saved["quarantine_logit"].as_f64().unwrap(),
+    );
+    assert!(quarantine > tag, "{saved}");
+
+    // Scanning with both configured: the verdict carries the calibrated probability, and the
+    // classifier's reason shows what its log-odds added.
+    let config = dir.join("mailmoat.toml");
+    std::fs::write(
+        &config,
+        "[classifier]\nmodel = \"model.bin\"\n\n[fusion]\nmodel = \"fusion.json\"\n",
+    )
+    .unwrap();
+    let scan = |msg: &std::path::Path| -> serde_json::Value {
+        let o = run(&[
+            "scan",
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            msg.to_str().unwrap(),
+        ]);
+        serde_json::from_str(text(&o.stdout).trim()).expect("one JSON report")
+    };
+    let spam_report = scan(&dir.join("spam/3.eml"));
+    let ham_report = scan(&dir.join("ham/3.eml"));
+    let p_spam = spam_report["spam_probability"]
+        .as_f64()
+        .expect("probability");
+    let p_ham = ham_report["spam_probability"]
+        .as_f64()
+        .expect("probability");
+    assert!(p_spam > 0.9 && p_ham < 0.1, "{p_spam} {p_ham}");
+    assert_ne!(spam_report["action"], "deliver", "{spam_report}");
+    assert_eq!(ham_report["action"], "deliver", "{ham_report}");
+
+    // The pipeline evaluation says the fusion decided and counts tagged and held apart.
+    let o = run(&[
+        "eval",
+        "--pipeline",
+        "--config",
+        config.to_str().unwrap(),
+        "--ham",
+        &ham,
+        "--spam",
+        &spam,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(v["fusion"], true, "{v}");
+    assert_eq!(v["fp"], 0, "{v}");
+    for key in [
+        "ham_tagged",
+        "ham_held",
+        "spam_tagged",
+        "spam_held",
+        "tpr_at_fpr_0.01",
+        "threshold_for_fpr_0.1",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing: {v}");
+    }
+    assert_eq!(
+        v["spam_tagged"].as_u64().unwrap() + v["spam_held"].as_u64().unwrap(),
+        40,
+        "{v}"
+    );
+
+    // A fusion file from another version is refused at load, naming the file.
+    let mut other = saved.clone();
+    other["format"] = 99.into();
+    std::fs::write(&fusion, other.to_string()).unwrap();
+    let o = run(&[
+        "scan",
+        "--config",
+        config.to_str().unwrap(),
+        dir.join("ham/3.eml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("fusion.json"),
+        "{}",
+        text(&o.stderr)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -27,6 +27,8 @@ pub struct Config {
     pub auth: mailmoat_auth::AuthConfig,
     /// Weights, caps, forced actions and thresholds.
     pub policy: PolicyConfig,
+    /// The learned evidence fusion (`mailmoat train --fusion`) that sets the spam score.
+    pub fusion: FusionConfig,
     /// The SMTP gateway (`mailmoat serve`): listener, protected domains, spool, delivery.
     pub gateway: GatewayConfig,
     /// The web console and REST API (`mailmoat serve` runs it beside the gateway).
@@ -40,6 +42,36 @@ pub struct Config {
     /// Relative paths in the file resolve against this folder (the file's own).
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `[fusion]`: the learned model that weighs every symbol and the classifier together.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FusionConfig {
+    /// A fusion model from `mailmoat train --fusion` (relative to this file). None: the hand
+    /// weights of `[policy]` add up the score.
+    pub model: Option<PathBuf>,
+}
+
+impl Config {
+    /// The fusion model `[fusion] model` names, read and checked.
+    pub fn fusion_model(
+        &self,
+    ) -> Result<Option<std::sync::Arc<mailmoat_core::FusionModel>>, ConfigError> {
+        let Some(path) = &self.fusion.model else {
+            return Ok(None);
+        };
+        let path = self.base_dir.join(path);
+        let fail = |message: String| ConfigError::Syntax {
+            path: self.origin.clone(),
+            message: format!("[fusion] model {}: {message}", path.display()),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| fail(e.to_string()))?;
+        let model: mailmoat_core::FusionModel =
+            serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        model.validate().map_err(fail)?;
+        Ok(Some(std::sync::Arc::new(model)))
+    }
 }
 
 /// `[analyzers]`: one table per stage-2 analyser.

@@ -61,7 +61,7 @@ impl Report {
                 .map(|m| json!({"name": m.name, "address": m.address}))
                 .collect()
         };
-        json!({
+        let mut out = json!({
             "file": file,
             "action": self.verdict.action,
             "risk": self.verdict.risk,
@@ -91,7 +91,12 @@ impl Report {
                 "embedded_messages": v.embedded_messages.iter().map(|e| json!({"location": e.location, "subject": e.subject, "from": addresses(&e.from)})).collect::<Vec<_>>(),
                 "problems": v.problems,
             },
-        })
+        });
+        // Only a learned fusion gives a calibrated probability; hand weights give none.
+        if let Some(p) = self.verdict.spam_probability {
+            out["spam_probability"] = json!((p * 1e6).round() / 1e6);
+        }
+        out
     }
 }
 

@@ -131,6 +131,15 @@ impl Scanner {
                 path: config.origin.clone(),
                 source,
             })?;
+        let policy = match config.fusion_model()? {
+            Some(model) => policy
+                .with_fusion(model)
+                .map_err(|message| ConfigError::Syntax {
+                    path: config.origin.clone(),
+                    message: format!("[fusion]: {message}"),
+                })?,
+            None => policy,
+        };
         Ok(Scanner {
             table,
             policy,
