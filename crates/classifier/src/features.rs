@@ -1,4 +1,7 @@
+use std::borrow::Cow;
+
 use mailmoat_mime::{MessageView, TextKind};
+use unicode_normalization::UnicodeNormalization;
 
 /// Body text beyond this many characters adds no features (bounds work on huge messages).
 const MAX_BODY_CHARS: usize = 10_000;
@@ -7,6 +10,79 @@ const OSB_WINDOW: usize = 3;
 
 fn is_cjk(c: char) -> bool {
     matches!(c, '\u{ac00}'..='\u{d7a3}' | '\u{1100}'..='\u{11ff}' | '\u{3130}'..='\u{318f}' | '\u{4e00}'..='\u{9fff}' | '\u{3040}'..='\u{30ff}')
+}
+
+/// Characters that render as nothing: dropped before words are cut, so "pay\u{200B}ment" is
+/// the word "payment" and not two fresh tokens the model never learned.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
+}
+
+fn is_latin_letter(c: char) -> bool {
+    c.is_ascii_alphabetic() || matches!(c, '\u{00C0}'..='\u{024F}')
+}
+
+fn is_cyrillic_or_greek(c: char) -> bool {
+    matches!(c, '\u{0370}'..='\u{03FF}' | '\u{0400}'..='\u{04FF}')
+}
+
+/// Text as the features read it, undoing the disguises that turn a known word into tokens the
+/// model has never seen: compatibility forms folded by NFKC (full-width "ｆｒｅｅ", styled
+/// "𝐟𝐫𝐞𝐞", ligatures, and compatibility jamo "ㅌㅗㅌㅗ" composed into "토토"), invisible
+/// characters dropped, and Cyrillic or Greek look-alikes inside a Latin word read as the Latin
+/// letter they imitate (UTS #39 skeleton). A word wholly in Cyrillic or Greek is left as it is.
+/// ASCII text, most mail, is returned as it came.
+pub fn fold(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        return Cow::Borrowed(text);
+    }
+    let folded: String = text.nfkc().filter(|&c| !is_invisible(c)).collect();
+    if !folded.chars().any(is_cyrillic_or_greek) {
+        return Cow::Owned(folded);
+    }
+    let mut out = String::with_capacity(folded.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let mixed = word.chars().any(is_latin_letter) && word.chars().any(is_cyrillic_or_greek);
+        if mixed {
+            for c in word.chars() {
+                match is_cyrillic_or_greek(c)
+                    .then(|| latin_look_alike(c))
+                    .flatten()
+                {
+                    Some(latin) => out.push(latin),
+                    None => out.push(c),
+                }
+            }
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in folded.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    Cow::Owned(out)
+}
+
+/// The one ASCII letter a Cyrillic or Greek letter is confusable with, if there is one.
+fn latin_look_alike(c: char) -> Option<char> {
+    let mut buf = [0u8; 4];
+    let mut skeleton = unicode_security::skeleton(c.encode_utf8(&mut buf));
+    match (skeleton.next(), skeleton.next()) {
+        (Some(l), None) if l.is_ascii_alphabetic() => Some(l),
+        _ => None,
+    }
 }
 
 const NUM: [&str; 10] = [
@@ -215,7 +291,7 @@ pub fn tokens(view: &MessageView) -> Vec<String> {
 fn extract(view: &MessageView, t: &mut impl Sink) {
     let mut bigrams = Vec::new();
 
-    let subject_lower = view.subject.as_deref().unwrap_or("").to_lowercase();
+    let subject_lower = fold(view.subject.as_deref().unwrap_or("")).to_lowercase();
     let mut subject = Vec::new();
     if let Some(s) = &view.subject {
         words(&subject_lower, &mut subject, &mut bigrams);
@@ -254,7 +330,7 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
         };
         let kept = &text.text[..end];
         budget = budget.saturating_sub(chars.unwrap_or_else(|| kept.chars().count()));
-        lowered.push(kept.to_lowercase());
+        lowered.push(fold(kept).to_lowercase());
         if text.kind == TextKind::Html && !text.hidden_text.trim().is_empty() {
             t.push("html:hidden".into());
         }
@@ -551,6 +627,32 @@ mod tests {
         let mut got = features(&v, 20);
         got.sort_unstable();
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn disguised_words_give_the_tokens_of_the_plain_words() {
+        assert_eq!(fold("\u{ff46}\u{ff52}\u{ff45}\u{ff45} offer"), "free offer");
+        assert_eq!(fold("\u{1d41f}\u{1d42b}\u{1d41e}\u{1d41e}"), "free");
+        assert_eq!(fold("pay\u{200b}ment ve\u{00ad}rify"), "payment verify");
+        // Cyrillic р and а inside a Latin word; a Greek ο likewise.
+        assert_eq!(fold("\u{0440}\u{0430}ypal l\u{03bf}gin"), "paypal login");
+        // Whole words in Cyrillic or Greek, and Latin letters with accents, are not disguises.
+        assert_eq!(fold("привет καλημέρα café"), "привет καλημέρα café");
+        // Compatibility jamo typed one by one compose into the syllables they spell.
+        assert_eq!(fold("ㅌㅗㅌㅗ 사이트"), "토토 사이트");
+        assert!(matches!(fold("plain ascii"), Cow::Borrowed(_)));
+
+        let plain = view("From: a@b.example\r\nSubject: verify your paypal account\r\n\r\nfree payment login now\r\n");
+        let disguised = view("From: a@b.example\r\nSubject: ver\u{0456}fy your \u{0440}aypal account\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u{ff46}\u{ff52}\u{ff45}\u{ff45} pay\u{200b}ment l\u{043e}gin now\r\n");
+        let words = |v: &MessageView| -> Vec<String> {
+            let mut t: Vec<String> = tokens(v)
+                .into_iter()
+                .filter(|t| t.starts_with("s:") || t.starts_with("b:"))
+                .collect();
+            t.sort();
+            t
+        };
+        assert_eq!(words(&plain), words(&disguised));
     }
 
     #[test]
