@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub mod attachment_names;
 pub mod header_sanity;
 pub mod impersonation;
+pub mod korean_spam;
 pub mod mime_structure;
 pub mod text_obfuscation;
 pub mod url_analysis;
@@ -32,6 +33,7 @@ pub struct DetectorsConfig {
     pub impersonation: impersonation::Config,
     pub url_analysis: url_analysis::Config,
     pub text_obfuscation: text_obfuscation::Config,
+    pub korean_spam: korean_spam::Config,
 }
 
 impl DetectorsConfig {
@@ -56,6 +58,9 @@ impl DetectorsConfig {
         if self.text_obfuscation.enabled {
             out.push(Box::new(self.text_obfuscation.build()));
         }
+        if self.korean_spam.enabled {
+            out.push(Box::new(self.korean_spam.build()));
+        }
         out
     }
 }
@@ -69,5 +74,6 @@ pub fn symbols() -> Vec<&'static [SymbolDef]> {
         impersonation::SYMBOLS,
         url_analysis::SYMBOLS,
         text_obfuscation::SYMBOLS,
+        korean_spam::SYMBOLS,
     ]
 }
