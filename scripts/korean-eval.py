@@ -8,7 +8,7 @@ developers to resemble the kinds of mail named in issue 24, not collected from r
 and each category has only three spam messages. Half the spam uses a disguise. Measure with:
 
   python3 scripts/korean-eval.py target/korean-eval
-  mailmoat scan target/korean-eval/spam target/korean-eval/ham
+  mailmoat scan target/korean-eval/spam target/korean-eval/phish target/korean-eval/ham
 """
 import base64
 import os
@@ -39,6 +39,34 @@ SPAM = [
     ("counterfeit", "짝퉁 운동화 1:1 제작", "인기 운동화 짝퉁 1:1 제작 판매.\n텔레그램으로 주문하세요."),
 ]
 
+# Phishing lures, written after the lure lists (crates/detectors/src/korean_lures) were frozen:
+# (lure, sender, subject, body).
+PHISH = [
+    ("parcel", "delivery@epost-kr.example", "[우체국택배] 소포 배송 실패 안내", "운송장 번호 6123-4412-9912 소포가 수취인 부재로 배송 실패되었습니다.\n재배송 신청: http://epost-kr.example/redelivery"),
+    ("parcel", "alert@hanjin-parcel.example", "통관 보류: 관세 납부 필요", "해외 직구 물품이 통관 보류 중입니다. 관세 납부 후 배송이 재개됩니다.\nhttp://bit.ly/3kR9xq"),
+    ("tax", "nts@nts-service.example", "[홈택스] 근로장려금 환급 대상 안내", "근로장려금 환급 대상으로 확인되었습니다. 환급 신청 기한은 이번 주까지입니다.\nhttps://hometax-service.example/refund"),
+    ("tax", "refund@tax-office.example", "세무서 연말정산 미수령 환급금 알림", "연말정산 미수령 환급금 412,000원이 있습니다. 환급 조회 후 계좌를 등록하세요.\nhttp://tax-office.example/check"),
+    ("law", "cyber@police-report.example", "[경찰청 사이버수사대] 명의도용 사건 조회", "귀하 명의가 도용된 사건이 접수되었습니다. 사건번호 확인 후 수사 협조 바랍니다.\nhttp://police-report.example/case"),
+    ("law", "notice@fss-alert.example", "[금융감독원] 계좌 동결 예정 통지", "금융감독원 조사 결과 귀하의 계좌가 범죄 연루로 계좌 동결 예정입니다.\n소명 자료 제출: https://fss-alert.example/form"),
+    ("health", "info@nhis-kr.example", "건강보험 미환급금 조회 안내", "국민건강보험 미환급금이 확인되었습니다. 결과 조회 후 환급 받으세요.\nhttp://nhis-kr.example/refund"),
+    ("health", "check@health-result.example", "[건강보험공단] 건강검진 결과 조회", "건강보험공단에서 발송한 건강검진 결과 조회 안내입니다.\n결과 조회: http://han.gl/Qw8e2"),
+    ("subsidy", "gov@subsidy-center.example", "소상공인 지원 긴급지원금 대상자 확인", "소상공인 긴급지원금 대상자로 확인되었습니다. 미신청 시 지급이 취소됩니다.\n신청하기: http://subsidy-center.example"),
+    ("subsidy", "help@relief-fund.example", "재난지원금 수령 안내", "재난지원금 수령 기한이 3일 남았습니다. 지급 대상 여부를 조회하기 바랍니다.\nhttp://me2.do/Fund77"),
+    ("invitation", "minho.kim@mail.example", "[부고] 부친상 소식 전합니다", "부친께서 별세하셨기에 알려드립니다. 장례식장 안내는 부고장 링크를 확인해 주세요.\nhttp://vo.la/bugo12"),
+    ("invitation", "sujin.lee@mail.example", "모바일 청첩장이 도착했습니다", "저희 두 사람 결혼합니다. 예식장 위치와 일정은 청첩장에서 확인하세요.\nhttp://203.0.113.77/card.apk"),
+    ("account", "support@naver-help.example", "[네이버] 해외 로그인 차단 및 이용 제한", "네이버 계정에 해외 로그인 시도가 있어 이용이 제한되었습니다. 본인 확인을 진행하세요.\nhttps://naver-help.example/unlock"),
+    ("account", "noreply@daum-mail.example", "한메일 휴면 계정 전환 예정", "다음 메일(한메일) 계정이 휴면 계정으로 전환될 예정입니다. 비밀번호 변경으로 유지하세요.\nhttp://daum-mail.example/keep"),
+]
+
+# Mail from the organisations the lures name, from their own domains: (sender, subject, body).
+ORG_HAM = [
+    ("noreply@cjlogistics.com", "[CJ대한통운] 상품 배송 예정 안내", "고객님의 상품이 오늘 오후 배송 예정입니다. 배송 조회: https://www.cjlogistics.com/ko/tool/parcel/tracking"),
+    ("news@nhis.or.kr", "[국민건강보험] 올해 건강검진 대상 안내", "올해 건강검진 대상자입니다. 검진 기관과 일정은 https://www.nhis.or.kr 에서 확인하세요."),
+    ("hometax@nts.go.kr", "[국세청] 종합소득세 신고 안내", "5월은 종합소득세 신고 기간입니다. 신고는 https://www.hometax.go.kr 에서 하실 수 있습니다."),
+    ("noreply@kakaocorp.com", "[카카오] 서비스 이용약관 변경 안내", "카카오 서비스 이용약관이 4월 1일부터 변경됩니다. 자세한 내용: https://www.kakao.com/policy"),
+    ("friend.choi@mail.example", "[부고] 조모상을 알려드립니다", "조모께서 별세하셨습니다. 장례식장은 서울대병원 장례식장 3호실입니다. 조용히 보내드리려 합니다."),
+]
+
 HAM = [
     ("은행 대출 만기 안내", "고객님의 전세자금대출 만기가 2023년 5월 31일입니다.\n연장 또는 상환을 원하시면 영업점이나 인터넷뱅킹에서 신청해 주세요."),
     ("카드 이용대금 명세서", "3월 카드 이용대금 명세서를 보내드립니다.\n이용 한도와 현금서비스 금리는 명세서 하단에서 확인하실 수 있습니다."),
@@ -67,14 +95,15 @@ HAM = [
 ]
 
 
-def write(path, subject, body, i, charset):
+def write(path, subject, body, i, charset, sender=None):
+    sender = sender or f"news@sender{i}.example"
     subj = Header(subject, charset).encode()
     payload = base64.encodebytes(body.encode(charset)).decode()
     text = (
         f"Received: from mail{i}.sender.example (mail{i}.sender.example [198.51.100.{i % 250 + 1}]) "
         "by mx.corp.example with ESMTPS; Tue, 14 Mar 2023 11:00:05 +0900\n"
-        f"Return-Path: <news@sender{i}.example>\n"
-        f"From: {Header('발신자', charset).encode()} <news@sender{i}.example>\n"
+        f"Return-Path: <{sender}>\n"
+        f"From: {Header('발신자', charset).encode()} <{sender}>\n"
         f"To: {Header('김민수', charset).encode()} <minsu@corp.example>\n"
         f"Subject: {subj}\n"
         "Date: Tue, 14 Mar 2023 11:00:00 +0900\n"
@@ -89,7 +118,7 @@ def write(path, subject, body, i, charset):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "target/korean-eval"
-    for kind in ("spam", "ham"):
+    for kind in ("spam", "ham", "phish"):
         os.makedirs(os.path.join(out, kind), exist_ok=True)
     for i, (category, subject, body) in enumerate(SPAM):
         # Every other message in EUC-KR, as much Korean mail still is.
@@ -98,7 +127,13 @@ def main():
     for i, (subject, body) in enumerate(HAM):
         charset = "euc-kr" if i % 2 else "utf-8"
         write(os.path.join(out, "ham", f"{i:02}.eml"), subject, body, 100 + i, charset)
-    print(f"{len(SPAM)} spam and {len(HAM)} ham in {out}")
+    for i, (lure, sender, subject, body) in enumerate(PHISH):
+        charset = "euc-kr" if i % 2 else "utf-8"
+        write(os.path.join(out, "phish", f"{i:02}-{lure}.eml"), subject, body, 200 + i, charset, sender)
+    for i, (sender, subject, body) in enumerate(ORG_HAM):
+        charset = "euc-kr" if i % 2 else "utf-8"
+        write(os.path.join(out, "ham", f"org{i:02}.eml"), subject, body, 300 + i, charset, sender)
+    print(f"{len(SPAM)} spam, {len(PHISH)} phishing and {len(HAM) + len(ORG_HAM)} ham in {out}")
 
 
 if __name__ == "__main__":

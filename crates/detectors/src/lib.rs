@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub mod attachment_names;
 pub mod header_sanity;
 pub mod impersonation;
+pub mod korean_lures;
 pub mod korean_spam;
 pub mod mime_structure;
 pub mod text_obfuscation;
@@ -34,6 +35,7 @@ pub struct DetectorsConfig {
     pub url_analysis: url_analysis::Config,
     pub text_obfuscation: text_obfuscation::Config,
     pub korean_spam: korean_spam::Config,
+    pub korean_lures: korean_lures::Config,
 }
 
 impl DetectorsConfig {
@@ -61,6 +63,9 @@ impl DetectorsConfig {
         if self.korean_spam.enabled {
             out.push(Box::new(self.korean_spam.build()));
         }
+        if self.korean_lures.enabled {
+            out.push(Box::new(self.korean_lures.build()));
+        }
         out
     }
 }
@@ -75,5 +80,6 @@ pub fn symbols() -> Vec<&'static [SymbolDef]> {
         url_analysis::SYMBOLS,
         text_obfuscation::SYMBOLS,
         korean_spam::SYMBOLS,
+        korean_lures::SYMBOLS,
     ]
 }

@@ -521,6 +521,14 @@ mod tests {
             "Hometax (National Tax Service)",
             "Korean courts",
             "Korean National Police",
+            "Korea Post",
+            "CJ Logistics",
+            "Hanjin Express",
+            "Lotte Global Logistics",
+            "Logen",
+            "Supreme Prosecutors' Office",
+            "National Health Insurance Service",
+            "Financial Supervisory Service",
         ] {
             assert!(file.brand.iter().any(|b| b.name == needed), "{needed}");
         }
