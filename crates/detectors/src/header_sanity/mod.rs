@@ -25,6 +25,9 @@ pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::new("HDR_SUBJECT_ALL_CAPS", "headers", Category::Spam, 1.5, "Subject written entirely in capital letters."),
     SymbolDef::new("HDR_KR_AD_NO_PREFIX", "headers", Category::Spam, 6.0, "Korean advertising mail whose subject does not begin with the legally required \"(광고)\"."),
     SymbolDef::new("HDR_KR_AD_PREFIX_EVASION", "headers", Category::Spam, 6.5, "Subject carries a disguised ad label (\"(광 고)\", \"[광고]\", \"(廣告)\", \"(광고)\" not at the start…) that filters for the real label miss."),
+    SymbolDef::new("HDR_KR_AD_NO_OPTOUT", "headers", Category::Spam, 2.0, "A labelled Korean ad whose text gives no way to refuse further ads (수신거부), which the law (정보통신망법 제50조) requires of every ad."),
+    SymbolDef::new("HDR_KR_AD_NO_SENDER_ID", "headers", Category::Spam, 1.0, "A labelled Korean ad whose text names no sender to reach (no phone number, address, representative or business number), which the law requires."),
+    SymbolDef::new("HDR_KR_AD_NIGHT", "headers", Category::Spam, 1.0, "A Korean ad sent between 21:00 and 08:00 Korean time, which the law allows only with the recipient's separate consent."),
     SymbolDef::new("HDR_KR_AD_LABELED", "headers", Category::Spam, 1.0, "Subject begins with \"(광고)\": a lawfully labelled advertisement (policy may tag it)."),
 ];
 
@@ -207,6 +210,7 @@ impl HeaderSanity {
         let loc = Location::new("header Subject");
         if subject.starts_with("(광고)") {
             findings.add("HDR_KR_AD_LABELED", format!("Subject: {subject}"), loc);
+            self.check_korean_ad_duties(view, findings);
             return;
         }
         if let Some(m) = disguised_label().find(subject) {
@@ -237,8 +241,81 @@ impl HeaderSanity {
                 format!("Korean advertisement ({why}) without \"(광고)\" in Subject: {subject}"),
                 loc,
             );
+            check_korean_ad_night(view, findings);
         }
     }
+
+    /// What the law asks of a labelled ad besides its label: an opt-out, a sender to reach, and
+    /// no sending at night.
+    fn check_korean_ad_duties(&self, view: &MessageView, findings: &mut Findings) {
+        let body: String = view.visible_text().collect::<Vec<_>>().join("\n");
+        let text_location = view
+            .texts
+            .first()
+            .map_or_else(Location::message, |t| t.location.clone());
+        let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+        const OPT_OUT: &[&str] = &[
+            "수신거부",
+            "수신을원하지않",
+            "수신을원치않",
+            "수신차단",
+            "구독해지",
+            "구독취소",
+        ];
+        if !OPT_OUT.iter().any(|w| compact.contains(w)) {
+            findings.add(
+                "HDR_KR_AD_NO_OPTOUT",
+                "no 수신거부 (opt-out) notice in the text",
+                text_location.clone(),
+            );
+        }
+        const IDENTITY: &[&str] = &[
+            "대표",
+            "사업자등록번호",
+            "상호",
+            "주소",
+            "고객센터",
+            "연락처",
+        ];
+        if !IDENTITY.iter().any(|w| compact.contains(w)) && !phone_number().is_match(&body) {
+            findings.add(
+                "HDR_KR_AD_NO_SENDER_ID",
+                "no phone number, address, representative or business number in the text",
+                text_location,
+            );
+        }
+        check_korean_ad_night(view, findings);
+    }
+}
+
+/// A Korean ad sent at night (21:00–08:00 KST): by our clock when we received it, else by its
+/// Date header.
+fn check_korean_ad_night(view: &MessageView, findings: &mut Findings) {
+    let (time, by) = match (view.envelope.received_at, view.date) {
+        (Some(t), _) => (t, "received"),
+        (None, Some(t)) => (t, "dated"),
+        (None, None) => return,
+    };
+    let minutes = (time + 9 * 3600).rem_euclid(86_400) / 60;
+    let (hour, minute) = (minutes / 60, minutes % 60);
+    if !(8..21).contains(&hour) {
+        findings.add(
+            "HDR_KR_AD_NIGHT",
+            format!("{by} at {hour:02}:{minute:02} Korean time"),
+            Location::new("header Date"),
+        );
+    }
+}
+
+/// A Korean phone number as ads print them: 02-123-4567, 010-1234-5678, 1588-1234, 080-…
+fn phone_number() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?:^|[^\d])(?:0\d{1,2}(?:\)\s?|[-. ])\d{3,4}[-. ]\d{4}|1[5-9]\d{2}-\d{4})(?:$|[^\d])",
+        )
+        .expect("static regex")
+    })
 }
 
 /// What makes a Korean message an advertisement: the opt-out notice the law requires of ads,
@@ -330,6 +407,27 @@ fn human(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn korean_phone_numbers_as_ads_print_them() {
+        for yes in [
+            "전화 02-123-4567",
+            "010-1234-5678",
+            "고객센터 1588-1234 ",
+            "080 123 4567",
+            "(031) 123-4567",
+        ] {
+            assert!(phone_number().is_match(yes), "{yes}");
+        }
+        for no in [
+            "2023-01-02",
+            "123-45-67890",
+            "version 1.2.3",
+            "1234-5678-9012-3456",
+        ] {
+            assert!(!phone_number().is_match(no), "{no}");
+        }
+    }
 
     #[test]
     fn disguised_labels() {
