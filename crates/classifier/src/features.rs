@@ -41,6 +41,7 @@ pub fn fold(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let folded: String = text.nfkc().filter(|&c| !is_invisible(c)).collect();
+    let folded = join_spaced_syllables(folded);
     if !folded.chars().any(is_cyrillic_or_greek) {
         return Cow::Owned(folded);
     }
@@ -73,6 +74,43 @@ pub fn fold(text: &str) -> Cow<'_, str> {
     }
     flush(&mut word, &mut out);
     Cow::Owned(out)
+}
+
+fn is_hangul_syllable(c: char) -> bool {
+    ('\u{AC00}'..='\u{D7A3}').contains(&c)
+}
+
+/// Hangul syllables standing alone and cut apart by one to three separators on one line
+/// ("바.카.라", "토 토", "대-출") joined into the word they spell.
+fn join_spaced_syllables(text: String) -> String {
+    if !text.chars().any(is_hangul_syllable) {
+        return text;
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let lone = |i: usize| {
+        is_hangul_syllable(chars[i])
+            && (i == 0 || !chars[i - 1].is_alphanumeric())
+            && chars.get(i + 1).is_none_or(|c| !c.is_alphanumeric())
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        out.push(chars[i]);
+        if lone(i) {
+            let gap = chars[i + 1..]
+                .iter()
+                .take(4)
+                .position(|c| c.is_alphanumeric() || *c == '\n');
+            if let Some(g @ 1..=3) = gap {
+                if lone(i + 1 + g) {
+                    i += 1 + g;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
 }
 
 /// The one ASCII letter a Cyrillic or Greek letter is confusable with, if there is one.
@@ -641,6 +679,10 @@ mod tests {
         // Compatibility jamo typed one by one compose into the syllables they spell.
         assert_eq!(fold("ㅌㅗㅌㅗ 사이트"), "토토 사이트");
         assert!(matches!(fold("plain ascii"), Cow::Borrowed(_)));
+        // Syllables standing alone between separators spell one word; words stay apart.
+        assert_eq!(fold("바.카.라 하실 분"), "바카라 하실 분");
+        assert_eq!(fold("토 토  사이트, 대-출"), "토토  사이트, 대출");
+        assert_eq!(fold("카\n지"), "카\n지", "not across lines");
 
         let plain = view("From: a@b.example\r\nSubject: verify your paypal account\r\n\r\nfree payment login now\r\n");
         let disguised = view("From: a@b.example\r\nSubject: ver\u{0456}fy your \u{0440}aypal account\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u{ff46}\u{ff52}\u{ff45}\u{ff45} pay\u{200b}ment l\u{043e}gin now\r\n");
