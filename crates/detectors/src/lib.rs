@@ -8,15 +8,6 @@ use mailmoat_core::{Findings, SymbolDef};
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
 
-pub mod attachment_names;
-pub mod header_sanity;
-pub mod impersonation;
-pub mod korean_lures;
-pub mod korean_spam;
-pub mod mime_structure;
-pub mod text_obfuscation;
-pub mod url_analysis;
-
 /// A detector: facts in, evidence out. Implementations must not panic on any view.
 pub trait Detector: Send + Sync {
     /// Short, stable name (used in logs and in `[detectors.NAME]` config sections).
@@ -24,62 +15,66 @@ pub trait Detector: Send + Sync {
     fn analyze(&self, view: &MessageView, findings: &mut Findings);
 }
 
-/// The `[detectors]` section of the configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DetectorsConfig {
-    pub header_sanity: header_sanity::Config,
-    pub mime_structure: mime_structure::Config,
-    pub attachment_names: attachment_names::Config,
-    pub impersonation: impersonation::Config,
-    pub url_analysis: url_analysis::Config,
-    pub text_obfuscation: text_obfuscation::Config,
-    pub korean_spam: korean_spam::Config,
-    pub korean_lures: korean_lures::Config,
+/// Builds one detector from its section; an entry may name its own builder when it reads
+/// other detectors' sections too.
+macro_rules! build_detector {
+    ($all:ident, $name:ident) => {
+        $all.$name.build()
+    };
+    ($all:ident, $name:ident, $build:expr) => {
+        ($build)($all)
+    };
 }
 
-impl DetectorsConfig {
-    /// Builds the runtime detectors (compiled patterns, lookup sets) once.
-    pub fn build(&self) -> Vec<Box<dyn Detector>> {
-        let mut out: Vec<Box<dyn Detector>> = Vec::new();
-        if self.header_sanity.enabled {
-            out.push(Box::new(self.header_sanity.build()));
+/// The registry: each detector's module, its `[detectors.NAME]` section, its place in the
+/// running order and its symbols come from its one line here.
+macro_rules! detectors {
+    ($($(#[doc = $doc:literal])* $name:ident $(=> $build:expr)?,)*) => {
+        $(pub mod $name;)*
+
+        /// The `[detectors]` section of the configuration file.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct DetectorsConfig {
+            $($(#[doc = $doc])* pub $name: $name::Config,)*
         }
-        if self.mime_structure.enabled {
-            out.push(Box::new(self.mime_structure.build()));
+
+        impl DetectorsConfig {
+            /// Builds the runtime detectors (compiled patterns, lookup sets) once, in the
+            /// registry's order.
+            pub fn build(&self) -> Vec<Box<dyn Detector>> {
+                let mut out: Vec<Box<dyn Detector>> = Vec::new();
+                $(
+                    if self.$name.enabled {
+                        out.push(Box::new(build_detector!(self, $name $(, $build)?)));
+                    }
+                )*
+                out
+            }
         }
-        if self.attachment_names.enabled {
-            out.push(Box::new(self.attachment_names.build()));
+
+        /// Every symbol the detectors in this crate declare.
+        pub fn symbols() -> Vec<&'static [SymbolDef]> {
+            vec![$($name::SYMBOLS,)*]
         }
-        if self.impersonation.enabled {
-            out.push(Box::new(self.impersonation.build()));
-        }
-        if self.url_analysis.enabled {
-            out.push(Box::new(self.url_analysis.build(&self.impersonation)));
-        }
-        if self.text_obfuscation.enabled {
-            out.push(Box::new(self.text_obfuscation.build()));
-        }
-        if self.korean_spam.enabled {
-            out.push(Box::new(self.korean_spam.build()));
-        }
-        if self.korean_lures.enabled {
-            out.push(Box::new(self.korean_lures.build()));
-        }
-        out
-    }
+    };
 }
 
-/// Every symbol the detectors in this crate declare.
-pub fn symbols() -> Vec<&'static [SymbolDef]> {
-    vec![
-        header_sanity::SYMBOLS,
-        mime_structure::SYMBOLS,
-        attachment_names::SYMBOLS,
-        impersonation::SYMBOLS,
-        url_analysis::SYMBOLS,
-        text_obfuscation::SYMBOLS,
-        korean_spam::SYMBOLS,
-        korean_lures::SYMBOLS,
-    ]
+detectors! {
+    /// Header facts: dates, missing or mismatched headers, the Korean advertising label.
+    header_sanity,
+    /// MIME structure: nesting, text/HTML twins, hidden text.
+    mime_structure,
+    /// Attachment names: executables, double extensions, deceptive Unicode.
+    attachment_names,
+    /// Impersonation: brands, VIPs, look-alike domains, reply-to steering.
+    impersonation,
+    /// Static URL analysis (it reads the brand list of `[detectors.impersonation]`).
+    url_analysis => |all: &DetectorsConfig| all.url_analysis.build(&all.impersonation),
+    /// Text disguised for filters: mixed scripts, confusable credential words, invisible filler.
+    text_obfuscation,
+    /// Korean illegal-spam categories (KISA).
+    korean_spam,
+    /// Korean phishing lures.
+    korean_lures,
 }
