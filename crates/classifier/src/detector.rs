@@ -38,6 +38,8 @@ pub struct Config {
     pub spam_threshold: f64,
     /// CLASSIFIER_HAM at or below this spam probability.
     pub ham_threshold: f64,
+    /// Learning from the gateway's own confident verdicts (`[classifier.auto_learn]`).
+    pub auto_learn: AutoLearnConfig,
 }
 
 impl Default for Config {
@@ -47,6 +49,45 @@ impl Default for Config {
             model: None,
             spam_threshold: 0.9,
             ham_threshold: 0.05,
+            auto_learn: AutoLearnConfig::default(),
+        }
+    }
+}
+
+/// `[classifier.auto_learn]`: the gateway teaches the model file (`[classifier] model`) the
+/// messages whose verdict other evidence made certain, within caps that keep one sender or one
+/// flood from steering it. Off by default: a model learns what it is shown, so turn it on once
+/// the verdicts on your mail are trusted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutoLearnConfig {
+    pub enabled: bool,
+    /// Learned as spam: held or refused, with at least this score from evidence other than the
+    /// classifier (so the model never teaches itself).
+    pub spam_min_score: f64,
+    /// Learned as ham: delivered untouched, at most this score, with DMARC passing (mail that
+    /// fails authentication is never learned as ham) and no threat evidence at all.
+    pub ham_max_score: f64,
+    /// Lessons from one sender domain per hour.
+    pub per_sender_per_hour: u32,
+    /// Lessons per hour in all.
+    pub per_hour: u32,
+    /// The model file is written, and the gateway reloads it, after this many lessons (and at
+    /// least every `save_interval_s` while lessons wait).
+    pub save_every: u32,
+    pub save_interval_s: u64,
+}
+
+impl Default for AutoLearnConfig {
+    fn default() -> Self {
+        AutoLearnConfig {
+            enabled: false,
+            spam_min_score: 12.0,
+            ham_max_score: 0.0,
+            per_sender_per_hour: 3,
+            per_hour: 200,
+            save_every: 50,
+            save_interval_s: 300,
         }
     }
 }

@@ -13,6 +13,6 @@ mod features;
 mod model;
 
 pub mod url_model;
-pub use detector::{Classifier, Config};
+pub use detector::{AutoLearnConfig, Classifier, Config};
 pub use features::{features, features_with_repeats, token_index, tokens};
 pub use model::{Model, ModelError, Prediction, Weights};

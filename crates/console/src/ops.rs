@@ -442,30 +442,15 @@ pub fn learn(c: &Console, id: &str, raw: &[u8], spam: bool) -> Result<String> {
         .filter(|ch| ch.is_ascii_alphanumeric() || *ch == '-' || *ch == '_')
         .collect();
     std::fs::write(dir.join(format!("{safe_id}.eml")), raw)?;
-    let Some(model_path) = c.settings.classifier.model.as_ref() else {
+    // The gateway's one learner holds the model's learning state, so a correction and the
+    // gateway's own lessons never overwrite each other's file.
+    let Some(learned) = c.gateway.learn(raw, spam) else {
         return Ok(format!(
             "kept as {label} in {} for training (no [classifier] model file is configured to learn into)",
             dir.display()
         ));
     };
-    let path = c.settings.base_dir.join(model_path);
-    let mut model = if path.exists() {
-        mailmoat_classifier::Model::load(&path).map_err(|e| OpError::Internal(e.to_string()))?
-    } else {
-        mailmoat_classifier::detector::built_in_model()
-            .map_err(|e| OpError::Internal(e.to_string()))?
-    };
-    let view =
-        mailmoat_mime::MessageView::build(raw.to_vec(), Default::default(), &c.settings.message);
-    let features = mailmoat_classifier::features(&view, model.bits());
-    let before = model.learn(&features, spam);
-    let after = model.predict(&features).spam_probability;
-    model
-        .save(&path)
-        .map_err(|e| OpError::Internal(e.to_string()))?;
-    c.gateway
-        .reload(&format!("classifier learned a correction ({label})"))
-        .map_err(OpError::Internal)?;
+    let (before, after) = learned.map_err(OpError::Internal)?;
     Ok(format!(
         "the classifier learned it as {label} (spam probability {before:.2} → {after:.2})"
     ))

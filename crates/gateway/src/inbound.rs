@@ -479,6 +479,7 @@ impl Session {
         let entry = self.queue_entry(&id, now, &tx, &report);
         let mut accepted = Accepted::split(&shared, entry, &report, &id);
         accepted.log(&shared, now, &tx.rcpt_to, &report);
+        shared.auto_learn(&report, now);
         tracing::info!(
             peer = %self.peer.ip(),
             from = %accepted.entry.mail_from,

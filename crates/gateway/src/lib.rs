@@ -91,9 +91,48 @@ pub(crate) struct Shared {
     pub in_progress: Arc<Semaphore>,
     /// Open connections to downstream servers, reused between messages.
     pub pool: delivery::ConnectionPool,
+    /// Online learning into `[classifier] model`, when a model file is configured: console
+    /// corrections always, certain verdicts when `[classifier.auto_learn]` is on.
+    pub learner: Option<Arc<mailmoat_pipeline::autolearn::Learner>>,
 }
 
 impl Shared {
+    /// Offers a scanned message to the auto-learner; when enough lessons wait, writes the
+    /// model and reloads the scanner off the SMTP path.
+    pub fn auto_learn(self: &Arc<Self>, report: &mailmoat_pipeline::Report, now: i64) {
+        let Some(learner) = self.learner.clone().filter(|l| l.auto_learn()) else {
+            return;
+        };
+        match learner.offer(&report.view, &report.verdict, report.auth.as_ref(), now) {
+            Ok(Ok(learned)) => {
+                tracing::info!(
+                    lesson = ?learned.lesson,
+                    before = format_args!("{:.3}", learned.before),
+                    after = format_args!("{:.3}", learned.after),
+                    "auto-learned"
+                );
+                if learned.save_due {
+                    let shared = self.clone();
+                    tokio::task::spawn_blocking(move || match learner.save() {
+                        Ok(true) => {
+                            if let Err(e) = shared.scanner.reload() {
+                                tracing::error!(error = %e, "reload after auto-learning failed");
+                            } else {
+                                let _ = shared
+                                    .events
+                                    .record_change(unix_now(), "classifier auto-learned");
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "could not write the learned model"),
+                    });
+                }
+            }
+            Ok(Err(skip)) => tracing::debug!(?skip, "not auto-learned"),
+            Err(e) => tracing::error!(error = %e, "auto-learning unavailable"),
+        }
+    }
+
     /// What to answer at RCPT.
     pub fn accepts(&self, address: &str) -> Rcpt {
         match self.protected(address) {
@@ -325,6 +364,26 @@ impl Handle {
             Err(e) => Err(e.to_string()),
         }
     }
+    /// Teaches the configured model file a person's correction at once and reloads the
+    /// scanner; `None` when no `[classifier] model` file is configured to learn into.
+    pub fn learn(&self, raw: &[u8], spam: bool) -> Option<Result<(f64, f64), String>> {
+        let learner = self.0.learner.as_ref()?;
+        let view = self
+            .0
+            .scanner
+            .current()
+            .view(raw.to_vec(), Default::default());
+        let outcome = learner
+            .correct(&view, spam, unix_now())
+            .and_then(|learned| learner.save().map(|_| learned))
+            .map_err(|e| e.to_string())
+            .and_then(|learned| {
+                let label = if spam { "spam" } else { "ham" };
+                self.reload(&format!("classifier learned a correction ({label})"))?;
+                Ok((learned.before, learned.after))
+            });
+        Some(outcome)
+    }
     /// The folder relative paths of the configuration resolve against.
     pub fn base_dir(&self) -> &std::path::Path {
         &self.0.base_dir
@@ -405,6 +464,12 @@ pub fn serve(
         events,
         exceptions,
         queued,
+        learner: config.classifier.model.as_ref().map(|model| {
+            Arc::new(mailmoat_pipeline::autolearn::Learner::new(
+                &config.base_dir.join(model),
+                config.classifier.auto_learn.clone(),
+            ))
+        }),
     });
     // Scans (bounded by scan_slots) and stores waiting for a group commit run on the blocking
     // pool; waiting threads cost no CPU, and the more wait together, the fewer flushes.

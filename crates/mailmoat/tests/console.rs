@@ -244,6 +244,13 @@ fn setup(name: &str, extra: &str) -> Setup {
         dir.join("var/intel/variants.jsonl"),
     )
     .unwrap();
+    // A site model file to learn into starts as the built-in model (as `mailmoat learn` makes it).
+    if extra.contains("model = \"model.bin\"") {
+        mailmoat_classifier::detector::built_in_model()
+            .unwrap()
+            .save(&dir.join("model.bin"))
+            .unwrap();
+    }
     let gateway = Gateway::start(&cfg);
     let admin = std::fs::read_to_string(dir.join("var/console/initial-admin-password"))
         .unwrap()
@@ -851,6 +858,25 @@ fn statistics_count_by_detection_type_and_every_documented_api_route_answers() {
             assert!(!route_missing, "{method} {path}: {} {}", a.status, a.body);
             assert!(a.status < 500, "{method} {path}: {} {}", a.status, a.body);
         }
+    }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn corrections_are_learned_into_the_model_file_through_the_gateways_learner() {
+    let s = setup("console-learn", "[classifier]\nmodel = \"model.bin\"\n");
+    let model = s.dir.join("model.bin");
+    let trained = || mailmoat_classifier::Model::load(&model).unwrap().trained;
+    let before = trained();
+    let admin = s.web.sign_in("admin", &s.admin);
+    let token = s.web.token(&admin, "learn");
+    let missed = "From: deals@shop.example\r\nSubject: cheap pills\r\n\r\nbuy cheap pills now\r\n";
+    for n in 1..=2u64 {
+        let a = s.web.api("POST", "/api/v1/feedback/spam", &token, missed);
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(a.body.contains("learned it as spam"), "{}", a.body);
+        // Each correction is in the file at once, the one before kept.
+        assert_eq!(trained(), [before[0], before[1] + n]);
     }
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -789,3 +789,51 @@ fn quarantine_list_release_and_delete() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn auto_learning_teaches_the_model_file_within_its_caps() {
+    let dir = temp_dir("gw-autolearn");
+    // The gambling ad is held on evidence other than the classifier (the category, weighted up
+    // by the administrator), so it is certain enough to learn; each lesson is written at once.
+    let cfg = config(
+        &dir,
+        "[classifier]\nmodel = \"model.bin\"\n\n[classifier.auto_learn]\nenabled = true\nsave_every = 1\nper_sender_per_hour = 2\n\n[policy]\nreject = 100.0\n\n[policy.symbols.KR_SPAM_GAMBLING]\nscore = 15.0\n",
+    );
+    let model = dir.join("model.bin");
+    // The site's model file starts as the built-in model (as `mailmoat learn` makes it).
+    let built_in = mailmoat_classifier::detector::built_in_model().unwrap();
+    built_in.save(&model).unwrap();
+    let gw = Gateway::start(&cfg);
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    let ad = "From: promo@casino-ads.example\r\nTo: bob@example.com\r\nSubject: =?utf-8?b?7JWI7KCE64aA7J207YSwIOy2lOyynA==?=\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n먹튀 검증 완료된 메이저놀이터입니다. 바카라, 슬롯 모두 가능하며 신규 가입 시 꽁머니 지급!\r\n가입코드 VIP777, 텔레그램 문의\r\n";
+    let trained_spam = || {
+        mailmoat_classifier::Model::load(&model)
+            .map(|m| m.trained[1])
+            .unwrap_or(0)
+    };
+    for i in 0..3 {
+        let r = c.mail("promo@casino-ads.example", &["bob@example.com"], ad);
+        assert!(r.starts_with("250"), "held, not refused: {r}");
+        // The third from the same sender this hour is over its cap and teaches nothing.
+        let expected = built_in.trained[1] + (i as u64 + 1).min(2);
+        let start = std::time::Instant::now();
+        while trained_spam() != expected {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "lesson {i}: trained {} spam, expected {expected}\n{}",
+                trained_spam(),
+                gw.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // Clean mail that did not prove its origin (no DMARC here) is never learned as ham.
+    let r = c.mail("alice@sender.example", &["bob@example.com"], HELLO);
+    assert!(r.starts_with("250"), "{r}");
+    std::thread::sleep(Duration::from_millis(500));
+    let saved = mailmoat_classifier::Model::load(&model).unwrap();
+    assert_eq!(saved.trained[0], built_in.trained[0]);
+    assert_eq!(saved.trained[1], built_in.trained[1] + 2);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -2,6 +2,7 @@
 //! folders, stdin), and [`Scanner`], which builds the view once, runs every detector (a failing
 //! detector becomes evidence, never a lost message) and asks policy for the verdict.
 
+pub mod autolearn;
 mod config;
 mod live;
 mod report;

@@ -1,0 +1,448 @@
+//! Online learning in the gateway: corrections from the console and, when
+//! `[classifier.auto_learn]` is on, the gateway's own certain verdicts teach the model file
+//! (`[classifier] model`) while it runs. One learner per process holds the model's learning
+//! state, so a correction and an automatic lesson never overwrite each other's file; the file
+//! is written whole and renamed into place, so another node (or a restart) reads a complete
+//! model.
+//!
+//! What may be learned is decided by [`lesson`], a pure function of the verdict; how much is
+//! bounded by [`Caps`], per sender domain and per hour.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use mailmoat_auth::AuthOutcome;
+use mailmoat_classifier::{AutoLearnConfig, Model, ModelError};
+use mailmoat_core::policy::CLASSIFIER_GROUP;
+use mailmoat_core::{Action, Category, Verdict};
+use mailmoat_mime::MessageView;
+
+/// What a message teaches the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lesson {
+    Spam,
+    Ham,
+}
+
+/// Why a message teaches nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// The verdict was not certain enough either way.
+    Uncertain,
+    /// Delivered and clean, but authentication did not pass: never learned as ham.
+    NotAuthenticated,
+    /// Threat evidence was present: not ordinary ham, and a threat is judged by its analysers.
+    Threat,
+    /// The sender or the hour has had its share of lessons.
+    Capped(&'static str),
+}
+
+/// The lesson a verdict makes certain, if any. Spam: held or refused, with at least
+/// `spam_min_score` from evidence other than the classifier (the model never teaches itself).
+/// Ham: delivered untouched with at most `ham_max_score`, no threat evidence, DMARC passing.
+pub fn lesson(
+    verdict: &Verdict,
+    auth: Option<&AuthOutcome>,
+    config: &AutoLearnConfig,
+) -> Result<Lesson, Skip> {
+    let other_evidence: f64 = verdict
+        .reasons
+        .iter()
+        .filter(|r| r.group != CLASSIFIER_GROUP)
+        .map(|r| r.score)
+        .sum();
+    let threat = verdict.reasons.iter().any(|r| {
+        r.score > 0.0
+            && matches!(
+                r.category,
+                Some(Category::Phishing | Category::Malware | Category::Signature)
+            )
+    });
+    match verdict.action {
+        Action::Quarantine | Action::Reject if other_evidence >= config.spam_min_score => {
+            Ok(Lesson::Spam)
+        }
+        Action::Deliver if verdict.score <= config.ham_max_score => {
+            if threat {
+                return Err(Skip::Threat);
+            }
+            let dmarc_pass = auth
+                .and_then(|a| a.summary.dmarc.as_deref())
+                .is_some_and(|d| d.eq_ignore_ascii_case("pass"));
+            if dmarc_pass {
+                Ok(Lesson::Ham)
+            } else {
+                Err(Skip::NotAuthenticated)
+            }
+        }
+        _ => Err(Skip::Uncertain),
+    }
+}
+
+/// Lessons per sender domain and in all, in the current clock hour.
+#[derive(Debug, Default)]
+pub struct Caps {
+    hour: i64,
+    total: u32,
+    per_sender: HashMap<String, u32>,
+}
+
+impl Caps {
+    /// Counts a lesson from `sender` at `now` (Unix seconds) if the caps allow it.
+    pub fn admit(&mut self, sender: &str, now: i64, config: &AutoLearnConfig) -> Result<(), Skip> {
+        let hour = now.div_euclid(3600);
+        if hour != self.hour {
+            *self = Caps {
+                hour,
+                ..Caps::default()
+            };
+        }
+        if self.total >= config.per_hour {
+            return Err(Skip::Capped("lessons per hour"));
+        }
+        let mine = self
+            .per_sender
+            .entry(sender.to_ascii_lowercase())
+            .or_default();
+        if *mine >= config.per_sender_per_hour {
+            return Err(Skip::Capped("lessons per sender per hour"));
+        }
+        *mine += 1;
+        self.total += 1;
+        Ok(())
+    }
+}
+
+struct State {
+    /// Loaded on the first lesson: from the file, or the built-in model when there is none yet.
+    model: Option<Model>,
+    caps: Caps,
+    unsaved: u32,
+    first_unsaved_at: i64,
+}
+
+/// The process's one learner for the configured model file.
+pub struct Learner {
+    path: PathBuf,
+    config: AutoLearnConfig,
+    state: Mutex<State>,
+}
+
+/// What one lesson changed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Learned {
+    pub lesson: Lesson,
+    /// The spam probability before and after.
+    pub before: f64,
+    pub after: f64,
+    /// Whether the model file should be written now (`save_every`, `save_interval_s`).
+    pub save_due: bool,
+}
+
+impl Learner {
+    /// A learner for `model_path` (already resolved against the configuration's folder).
+    pub fn new(model_path: &Path, config: AutoLearnConfig) -> Learner {
+        Learner {
+            path: model_path.to_path_buf(),
+            config,
+            state: Mutex::new(State {
+                model: None,
+                caps: Caps::default(),
+                unsaved: 0,
+                first_unsaved_at: 0,
+            }),
+        }
+    }
+
+    pub fn auto_learn(&self) -> bool {
+        self.config.enabled
+    }
+
+    fn with_model<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, ModelError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.model.is_none() {
+            state.model = Some(if self.path.exists() {
+                Model::load(&self.path)?
+            } else {
+                mailmoat_classifier::detector::built_in_model()?
+            });
+        }
+        Ok(f(&mut state))
+    }
+
+    /// Offers a scanned message for automatic learning. `Ok(None)`-like outcomes are `Err`
+    /// with the reason, so the caller can log why nothing was learned.
+    pub fn offer(
+        &self,
+        view: &MessageView,
+        verdict: &Verdict,
+        auth: Option<&AuthOutcome>,
+        now: i64,
+    ) -> Result<Result<Learned, Skip>, ModelError> {
+        if !self.config.enabled {
+            return Ok(Err(Skip::Uncertain));
+        }
+        let lesson = match lesson(verdict, auth, &self.config) {
+            Ok(l) => l,
+            Err(skip) => return Ok(Err(skip)),
+        };
+        let sender = view
+            .from
+            .first()
+            .and_then(|m| m.domain())
+            .unwrap_or_default();
+        let config = self.config.clone();
+        self.with_model(|state| {
+            state.caps.admit(&sender, now, &config)?;
+            Ok(Self::teach(state, view, lesson, now, &config))
+        })
+    }
+
+    /// A correction from a person (the console's "spam"/"not spam", the feedback API): learned
+    /// whatever the caps, since a person vouches for it. The caller saves it at once.
+    pub fn correct(&self, view: &MessageView, spam: bool, now: i64) -> Result<Learned, ModelError> {
+        let config = self.config.clone();
+        let lesson = if spam { Lesson::Spam } else { Lesson::Ham };
+        self.with_model(|state| Self::teach(state, view, lesson, now, &config))
+    }
+
+    fn teach(
+        state: &mut State,
+        view: &MessageView,
+        lesson: Lesson,
+        now: i64,
+        config: &AutoLearnConfig,
+    ) -> Learned {
+        let model = state.model.as_mut().expect("loaded by with_model");
+        let features = mailmoat_classifier::features(view, model.bits());
+        let before = model.learn(&features, lesson == Lesson::Spam);
+        let after = model.predict(&features).spam_probability;
+        if state.unsaved == 0 {
+            state.first_unsaved_at = now;
+        }
+        state.unsaved += 1;
+        let save_due = state.unsaved >= config.save_every.max(1)
+            || now - state.first_unsaved_at >= config.save_interval_s as i64;
+        Learned {
+            lesson,
+            before,
+            after,
+            save_due,
+        }
+    }
+
+    /// Lessons learned and not yet in the file.
+    pub fn unsaved(&self) -> u32 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).unsaved
+    }
+
+    /// Writes the model file when lessons wait (whole, then renamed into place). Returns whether
+    /// it wrote; the caller reloads the scanner so the live classifier uses it.
+    pub fn save(&self) -> Result<bool, ModelError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.unsaved == 0 {
+            return Ok(false);
+        }
+        if let Some(model) = &state.model {
+            model.save(&self.path)?;
+        }
+        state.unsaved = 0;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailmoat_core::policy::Reason;
+    use mailmoat_core::Risk;
+
+    fn reason(symbol: &str, group: &str, category: Category, score: f64) -> Reason {
+        Reason {
+            symbol: symbol.into(),
+            group: group.into(),
+            category: Some(category),
+            score,
+            forced: None,
+            hits: Vec::new(),
+        }
+    }
+
+    fn verdict(action: Action, reasons: Vec<Reason>) -> Verdict {
+        Verdict {
+            action,
+            risk: Risk::None,
+            score: reasons.iter().map(|r| r.score).sum(),
+            forced_by: None,
+            floored_by: None,
+            capped_groups: Vec::new(),
+            spam_probability: None,
+            reasons,
+        }
+    }
+
+    fn passing_dmarc() -> AuthOutcome {
+        let mut a = AuthOutcome {
+            findings: Default::default(),
+            header: None,
+            summary: Default::default(),
+        };
+        a.summary.dmarc = Some("pass".into());
+        a
+    }
+
+    #[test]
+    fn spam_is_learned_only_when_other_evidence_alone_holds_it() {
+        let config = AutoLearnConfig::default();
+        let by_rules = verdict(
+            Action::Quarantine,
+            vec![
+                reason("CLASSIFIER_SPAM", CLASSIFIER_GROUP, Category::Spam, 11.0),
+                reason("KR_SPAM_GAMBLING", "korean", Category::Spam, 6.0),
+                reason("HDR_KR_AD_NO_PREFIX", "headers", Category::Spam, 6.0),
+            ],
+        );
+        assert_eq!(lesson(&by_rules, None, &config), Ok(Lesson::Spam));
+        // Held mostly because the classifier said so: the model must not teach itself.
+        let by_model = verdict(
+            Action::Quarantine,
+            vec![
+                reason("CLASSIFIER_SPAM", CLASSIFIER_GROUP, Category::Spam, 11.5),
+                reason("MIME_HTML_ONLY", "mime", Category::Spam, 0.5),
+            ],
+        );
+        assert_eq!(lesson(&by_model, None, &config), Err(Skip::Uncertain));
+        let tagged = verdict(
+            Action::Tag,
+            vec![reason("KR_SPAM_LOAN", "korean", Category::Spam, 13.0)],
+        );
+        assert_eq!(lesson(&tagged, None, &config), Err(Skip::Uncertain));
+    }
+
+    #[test]
+    fn ham_needs_passing_authentication_and_no_threat() {
+        let config = AutoLearnConfig::default();
+        let clean = verdict(
+            Action::Deliver,
+            vec![reason(
+                "CLASSIFIER_HAM",
+                CLASSIFIER_GROUP,
+                Category::Spam,
+                -2.9,
+            )],
+        );
+        assert_eq!(
+            lesson(&clean, Some(&passing_dmarc()), &config),
+            Ok(Lesson::Ham)
+        );
+        assert_eq!(lesson(&clean, None, &config), Err(Skip::NotAuthenticated));
+        let mut failing = passing_dmarc();
+        failing.summary.dmarc = Some("fail".into());
+        assert_eq!(
+            lesson(&clean, Some(&failing), &config),
+            Err(Skip::NotAuthenticated)
+        );
+        let with_threat = verdict(
+            Action::Deliver,
+            vec![
+                reason("CLASSIFIER_HAM", CLASSIFIER_GROUP, Category::Spam, -3.0),
+                reason("URL_CREDENTIAL_WORDS", "url", Category::Phishing, 0.5),
+            ],
+        );
+        assert_eq!(
+            lesson(&with_threat, Some(&passing_dmarc()), &config),
+            Err(Skip::Threat)
+        );
+        let some_score = verdict(
+            Action::Deliver,
+            vec![reason(
+                "HDR_TO_BARE_ADDRESS",
+                "headers",
+                Category::Spam,
+                0.2,
+            )],
+        );
+        assert_eq!(
+            lesson(&some_score, Some(&passing_dmarc()), &config),
+            Err(Skip::Uncertain)
+        );
+    }
+
+    #[test]
+    fn caps_bound_each_sender_and_the_hour() {
+        let config = AutoLearnConfig {
+            per_sender_per_hour: 2,
+            per_hour: 3,
+            ..AutoLearnConfig::default()
+        };
+        let mut caps = Caps::default();
+        let t = 1_700_000_000;
+        assert_eq!(caps.admit("a.example", t, &config), Ok(()));
+        assert_eq!(caps.admit("A.example", t + 1, &config), Ok(()));
+        assert_eq!(
+            caps.admit("a.example", t + 2, &config),
+            Err(Skip::Capped("lessons per sender per hour"))
+        );
+        assert_eq!(caps.admit("b.example", t + 3, &config), Ok(()));
+        assert_eq!(
+            caps.admit("c.example", t + 4, &config),
+            Err(Skip::Capped("lessons per hour"))
+        );
+        // A new hour starts over.
+        assert_eq!(caps.admit("a.example", t + 3600, &config), Ok(()));
+    }
+
+    #[test]
+    fn lessons_reach_the_file_whole_and_a_new_learner_reads_them() {
+        let dir = std::env::temp_dir().join(format!("mailmoat-autolearn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.bin");
+        let config = AutoLearnConfig {
+            enabled: true,
+            save_every: 2,
+            ..AutoLearnConfig::default()
+        };
+        let learner = Learner::new(&path, config.clone());
+        let view = MessageView::build(
+            b"From: a@shop.example\r\nSubject: cheap pills casino\r\n\r\nwinner prize offer\r\n"
+                .to_vec(),
+            Default::default(),
+            &Default::default(),
+        );
+        let held = verdict(
+            Action::Reject,
+            vec![reason("RULE_X", "rules", Category::Spam, 20.0)],
+        );
+        let first = learner.offer(&view, &held, None, 100).unwrap().unwrap();
+        assert_eq!(first.lesson, Lesson::Spam);
+        assert!(first.after > first.before);
+        assert!(!first.save_due);
+        assert!(!path.exists(), "nothing written before a save");
+        let second = learner.offer(&view, &held, None, 101).unwrap().unwrap();
+        assert!(second.save_due);
+        assert!(learner.save().unwrap());
+        assert!(!learner.save().unwrap(), "nothing new to write");
+        let saved = Model::load(&path).unwrap();
+        let built_in = mailmoat_classifier::detector::built_in_model().unwrap();
+        assert_eq!(saved.trained[1], built_in.trained[1] + 2);
+        // A person's correction is learned past the caps and read back by a new learner.
+        let strict = AutoLearnConfig {
+            per_hour: 0,
+            ..config
+        };
+        let again = Learner::new(&path, strict);
+        assert_eq!(
+            again.offer(&view, &held, None, 102).unwrap(),
+            Err(Skip::Capped("lessons per hour"))
+        );
+        let corrected = again.correct(&view, false, 103).unwrap();
+        assert!(corrected.after < corrected.before);
+        assert!(again.save().unwrap());
+        assert_eq!(
+            Model::load(&path).unwrap().trained[0],
+            built_in.trained[0] + 1
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
