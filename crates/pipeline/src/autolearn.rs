@@ -117,6 +117,9 @@ impl Caps {
 struct State {
     /// Loaded on the first lesson: from the file, or the built-in model when there is none yet.
     model: Option<Model>,
+    /// The file's modification time when we last read or wrote it: a file replaced since
+    /// (`mailmoat train`, another tool) is read again rather than overwritten.
+    file_time: Option<std::time::SystemTime>,
     caps: Caps,
     unsaved: u32,
     first_unsaved_at: i64,
@@ -148,6 +151,7 @@ impl Learner {
             config,
             state: Mutex::new(State {
                 model: None,
+                file_time: None,
                 caps: Caps::default(),
                 unsaved: 0,
                 first_unsaved_at: 0,
@@ -161,12 +165,24 @@ impl Learner {
 
     fn with_model<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, ModelError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let on_disk = modified(&self.path);
+        if state.model.is_some() && on_disk != state.file_time {
+            // Replaced under us: its author wins, and lessons not yet written are dropped.
+            tracing::warn!(
+                path = %self.path.display(),
+                dropped = state.unsaved,
+                "the model file was replaced; learning goes on from the new one"
+            );
+            state.model = None;
+            state.unsaved = 0;
+        }
         if state.model.is_none() {
             state.model = Some(if self.path.exists() {
                 Model::load(&self.path)?
             } else {
                 mailmoat_classifier::detector::built_in_model()?
             });
+            state.file_time = on_disk;
         }
         Ok(f(&mut state))
     }
@@ -247,9 +263,14 @@ impl Learner {
         if let Some(model) = &state.model {
             model.save(&self.path)?;
         }
+        state.file_time = modified(&self.path);
         state.unsaved = 0;
         Ok(true)
     }
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 #[cfg(test)]
@@ -443,6 +464,17 @@ mod tests {
             Model::load(&path).unwrap().trained[0],
             built_in.trained[0] + 1
         );
+
+        // A model file replaced by someone else (a retrained model) is read again, not
+        // overwritten with the old state.
+        let mut retrained = Model::new(16);
+        retrained.trained = [1000, 1000];
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        retrained.save(&path).unwrap();
+        let after_retraining = again.correct(&view, true, 104).unwrap();
+        assert_eq!(after_retraining.lesson, Lesson::Spam);
+        assert!(again.save().unwrap());
+        assert_eq!(Model::load(&path).unwrap().trained, [1000, 1001]);
         std::fs::remove_dir_all(dir).ok();
     }
 }
