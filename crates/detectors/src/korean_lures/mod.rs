@@ -9,12 +9,11 @@
 //! domains. The organisation's own mail (its domain sends, its links stay home) is not a lure;
 //! text about phishing ("사칭", "스미싱") is capped low.
 
-use aho_corasick::AhoCorasick;
 use mailmoat_core::{Category, Findings, Location, SymbolDef};
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
 
-use crate::korean_spam::normalise;
+use crate::korean_spam::{korean_text, normalise, TermSet};
 use crate::Detector;
 
 pub const SYMBOLS: &[SymbolDef] = &[
@@ -132,41 +131,24 @@ enum Term {
 }
 
 pub struct KoreanLures {
-    automaton: AhoCorasick,
-    terms: Vec<Term>,
-    words: Vec<&'static str>,
+    terms: TermSet<Term>,
 }
 
 impl Config {
     pub fn build(&self) -> KoreanLures {
-        let mut patterns: Vec<String> = Vec::new();
-        let mut terms = Vec::new();
-        let mut words = Vec::new();
-        let mut push = |text: &'static str, term: Term| {
-            let lower = text.to_lowercase();
-            let compact: String = lower.chars().filter(|c| *c != ' ').collect();
-            for form in [lower, compact] {
-                patterns.push(form);
-                terms.push(term);
-                words.push(text);
-            }
-        };
+        let mut set = TermSet::default();
         for (l, lure) in LURES.iter().enumerate() {
             for w in lure.topic {
-                push(w, Term::Topic(l));
+                set.push(w, Term::Topic(l));
             }
             for w in lure.push {
-                push(w, Term::Push(l));
+                set.push(w, Term::Push(l));
             }
         }
         for w in ABOUT_PHISHING {
-            push(w, Term::About);
+            set.push(w, Term::About);
         }
-        KoreanLures {
-            automaton: AhoCorasick::new(&patterns).expect("the Korean lure list compiles"),
-            terms,
-            words,
-        }
+        KoreanLures { terms: set.build() }
     }
 }
 
@@ -175,10 +157,6 @@ fn is_own(host: &str, own: &[&str]) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     own.iter()
         .any(|d| host == *d || host.ends_with(&format!(".{d}")))
-}
-
-fn is_hangul_syllable(c: char) -> bool {
-    ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
 
 /// What a link host says about the invitation lure: hidden (a shortener or a bare IP) or not.
@@ -198,9 +176,8 @@ impl KoreanLures {
         let mut topics: Vec<Vec<&'static str>> = vec![Vec::new(); LURES.len()];
         let mut pushes: Vec<Vec<&'static str>> = vec![Vec::new(); LURES.len()];
         let mut about = false;
-        for m in self.automaton.find_overlapping_iter(&normal) {
-            let word = self.words[m.pattern().as_usize()];
-            match self.terms[m.pattern().as_usize()] {
+        for (term, word) in self.terms.find(&normal) {
+            match term {
                 Term::Topic(l) if !topics[l].contains(&word) => topics[l].push(word),
                 Term::Push(l) if !pushes[l].contains(&word) => pushes[l].push(word),
                 Term::About => about = true,
@@ -270,24 +247,9 @@ impl Detector for KoreanLures {
     }
 
     fn analyze(&self, view: &MessageView, findings: &mut Findings) {
-        let korean: Vec<_> = view
-            .texts
-            .iter()
-            .filter(|t| t.text.chars().any(is_hangul_syllable))
-            .collect();
-        let subject = view.subject.clone().unwrap_or_default();
-        if korean.is_empty() && !subject.chars().any(is_hangul_syllable) {
-            return;
+        if let Some((text, location)) = korean_text(view) {
+            self.check(view, &text, &location, findings);
         }
-        let mut text = subject;
-        for t in &korean {
-            text.push('\n');
-            text.extend(t.text.chars().take(20_000));
-        }
-        let location = korean
-            .first()
-            .map_or_else(|| Location::new("header Subject"), |t| t.location.clone());
-        self.check(view, &text, &location, findings);
     }
 }
 

@@ -157,56 +157,116 @@ enum Term {
 
 pub struct KoreanSpam {
     config: Config,
-    automaton: AhoCorasick,
-    terms: Vec<Term>,
-    /// The words of each pattern, for the evidence.
-    words: Vec<&'static str>,
+    terms: TermSet<Term>,
 }
 
 impl Config {
     pub fn build(&self) -> KoreanSpam {
-        let mut patterns: Vec<String> = Vec::new();
-        let mut terms = Vec::new();
-        let mut words = Vec::new();
-        let mut push = |text: &'static str, term: Term| {
-            let lower = text.to_lowercase();
-            let compact: String = lower.chars().filter(|c| *c != ' ').collect();
-            for form in [lower.clone(), compact] {
-                if !patterns.contains(&form) {
-                    patterns.push(form);
-                    terms.push(term);
-                    words.push(text);
-                }
-            }
-        };
+        let mut set = TermSet::default();
         for (c, category) in CATEGORIES.iter().enumerate() {
             for (i, w) in category.strong.iter().enumerate() {
-                push(w, Term::Strong(c, i));
+                set.push(w, Term::Strong(c, i));
             }
             for (i, w) in category.weak.iter().enumerate() {
-                push(w, Term::Weak(c, i));
+                set.push(w, Term::Weak(c, i));
             }
         }
         for w in CUES {
-            push(w, Term::Cue);
+            set.push(w, Term::Cue);
         }
         for (i, w) in ABOUT.iter().enumerate() {
-            push(w, Term::About(i));
+            set.push(w, Term::About(i));
         }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .expect("the Korean term list compiles");
         KoreanSpam {
             config: self.clone(),
-            automaton,
-            terms,
-            words,
+            terms: set.build(),
         }
     }
 }
 
-fn is_hangul_syllable(c: char) -> bool {
+/// Korean terms of one detector in one Aho-Corasick automaton, each found as written and with
+/// its spaces left out ("무직자 대출", "무직자대출"); a word may stand in several lists.
+pub(crate) struct TermSet<T> {
+    patterns: Vec<String>,
+    terms: Vec<T>,
+    words: Vec<&'static str>,
+    automaton: Option<AhoCorasick>,
+}
+
+impl<T> Default for TermSet<T> {
+    fn default() -> Self {
+        TermSet {
+            patterns: Vec::new(),
+            terms: Vec::new(),
+            words: Vec::new(),
+            automaton: None,
+        }
+    }
+}
+
+impl<T: Copy> TermSet<T> {
+    pub(crate) fn push(&mut self, text: &'static str, term: T) {
+        let lower = text.to_lowercase();
+        let compact: String = lower.chars().filter(|c| *c != ' ').collect();
+        let forms = if compact == lower {
+            vec![lower]
+        } else {
+            vec![lower, compact]
+        };
+        for form in forms {
+            self.patterns.push(form);
+            self.terms.push(term);
+            self.words.push(text);
+        }
+    }
+
+    pub(crate) fn build(mut self) -> Self {
+        self.automaton = Some(
+            AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&self.patterns)
+                .expect("a Korean term list compiles"),
+        );
+        self
+    }
+
+    /// Every term found in already normalised text, with the word as listed.
+    pub(crate) fn find<'a>(
+        &'a self,
+        normal: &'a str,
+    ) -> impl Iterator<Item = (T, &'static str)> + 'a {
+        self.automaton
+            .iter()
+            .flat_map(move |a| a.find_overlapping_iter(normal))
+            .map(|m| (self.terms[m.pattern().as_usize()], self.words[m.pattern().as_usize()]))
+    }
+}
+
+/// The subject and the Korean texts of a message, read together (an ad often names its
+/// subject in one and its solicitation in the other), and where the evidence points: the first
+/// Korean text, else the subject. `None` when nothing is in Hangul.
+pub(crate) fn korean_text(view: &MessageView) -> Option<(String, Location)> {
+    let korean: Vec<_> = view
+        .texts
+        .iter()
+        .filter(|t| t.text.chars().any(is_hangul_syllable))
+        .collect();
+    let subject = view.subject.clone().unwrap_or_default();
+    if korean.is_empty() && !subject.chars().any(is_hangul_syllable) {
+        return None;
+    }
+    let mut text = subject;
+    for t in &korean {
+        text.push('\n');
+        text.extend(t.text.chars().take(20_000));
+    }
+    let location = korean
+        .first()
+        .map_or_else(|| Location::new("header Subject"), |t| t.location.clone());
+    Some((text, location))
+}
+
+pub(crate) fn is_hangul_syllable(c: char) -> bool {
     ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
 
@@ -270,9 +330,8 @@ impl KoreanSpam {
         let normal = normalise(text);
         let mut tallies: Vec<Tally> = (0..CATEGORIES.len()).map(|_| Tally::default()).collect();
         let (mut cues, mut about) = (0usize, Vec::new());
-        for m in self.automaton.find_overlapping_iter(&normal) {
-            let word = self.words[m.pattern().as_usize()];
-            match self.terms[m.pattern().as_usize()] {
+        for (term, word) in self.terms.find(&normal) {
+            match term {
                 Term::Strong(c, i) if !tallies[c].strong.contains(&i) => {
                     tallies[c].strong.push(i);
                     tallies[c].words.push(word);
@@ -327,22 +386,9 @@ impl Detector for KoreanSpam {
     }
 
     fn analyze(&self, view: &MessageView, findings: &mut Findings) {
-        // The subject and the Korean texts read together: an ad often names its category in
-        // one and its solicitation in the other. The evidence points at the first Korean text.
-        let korean: Vec<_> = view
-            .texts
-            .iter()
-            .filter(|t| t.text.chars().any(is_hangul_syllable))
-            .collect();
-        let mut text = view.subject.clone().unwrap_or_default();
-        for t in &korean {
-            text.push('\n');
-            text.extend(t.text.chars().take(20_000));
+        if let Some((text, location)) = korean_text(view) {
+            self.check(&text, &location, findings);
         }
-        let location = korean
-            .first()
-            .map_or_else(|| Location::new("header Subject"), |t| t.location.clone());
-        self.check(&text, &location, findings);
     }
 }
 
