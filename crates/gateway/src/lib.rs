@@ -471,6 +471,14 @@ pub fn serve(
             ))
         }),
     });
+    // The learning state (megabytes) is read off the SMTP path, before the first lesson.
+    if let Some(learner) = shared.learner.clone().filter(|l| l.auto_learn()) {
+        std::thread::spawn(move || {
+            if let Err(e) = learner.preload() {
+                tracing::error!(error = %e, "auto-learning unavailable");
+            }
+        });
+    }
     // Scans (bounded by scan_slots) and stores waiting for a group commit run on the blocking
     // pool; waiting threads cost no CPU, and the more wait together, the fewer flushes.
     let runtime = tokio::runtime::Builder::new_multi_thread()

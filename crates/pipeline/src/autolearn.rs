@@ -187,6 +187,11 @@ impl Learner {
         Ok(f(&mut state))
     }
 
+    /// Reads the model's learning state now, so the first lesson does not wait for it.
+    pub fn preload(&self) -> Result<(), ModelError> {
+        self.with_model(|_| ())
+    }
+
     /// Offers a scanned message for automatic learning. `Ok(None)`-like outcomes are `Err`
     /// with the reason, so the caller can log why nothing was learned.
     pub fn offer(
