@@ -16,7 +16,7 @@ use mail_auth::{
 };
 use mailmoat_core::{Findings, Location, SymbolDef};
 use mailmoat_mime::MessageView;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::timeout_at;
 
 use crate::config::{AuthConfig, DnsblTarget};
@@ -69,7 +69,8 @@ pub struct AuthOutcome {
 }
 
 /// The results in short, for the report.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuthSummary {
     /// The external client judged (envelope, else the first external Received hop).
     pub client_ip: Option<IpAddr>,
@@ -88,14 +89,16 @@ pub struct AuthSummary {
     pub deadline_reached: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DkimSummary {
     pub domain: String,
     pub selector: String,
     pub result: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ListingSummary {
     pub zone: String,
     pub subject: String,

@@ -227,7 +227,11 @@ pub fn messages(c: &Console, user: &User, q: &Query) -> Result<Vec<Event>> {
 }
 
 /// A message's scan report and where it is: (received_at, recipients, report, held).
-fn find(c: &Console, user: &User, id: &str) -> Result<(i64, Vec<String>, serde_json::Value, bool)> {
+fn find(
+    c: &Console,
+    user: &User,
+    id: &str,
+) -> Result<(i64, Vec<String>, mailmoat_pipeline::ScanReport, bool)> {
     let found = match c.gateway.quarantine().get(id)? {
         Some(held) => {
             let (_, report) = c.gateway.quarantine().meta(id)?;

@@ -1,15 +1,15 @@
-//! The per-message report people read: built from the scan report (`Report::to_json`) and the
+//! The per-message report people read: built from the stored [`ScanReport`] and the
 //! symbol declarations. What was found and where (the infection path), who sent it and how it
 //! travelled, what it targets, why each finding matters and what to do about it, and the
 //! indicators to hunt for elsewhere.
 
 use std::collections::BTreeSet;
 
-use mailmoat_core::SymbolTable;
+use mailmoat_auth::AuthSummary;
+use mailmoat_core::{Category, SymbolTable};
+use mailmoat_mime::Mailbox;
+use mailmoat_pipeline::ScanReport;
 use serde::Serialize;
-use serde_json::Value;
-
-use mailmoat_gateway::events::{detection_category, symbol_category};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageReport {
@@ -88,70 +88,46 @@ pub struct AttachmentLine {
     pub size: u64,
 }
 
-/// The hit locations that name an object inside an attachment (what byte plots are drawn for):
-/// the location segments, distinct, in the order found.
 /// SHA-256 names of the page screenshots the visual link analysis kept for this message
 /// ("…; screenshot HEX" in a finding's details).
-pub fn screenshots(report: &Value) -> Vec<String> {
+pub fn screenshots(report: &ScanReport) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for s in report["symbols"]
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-    {
-        for hit in s["hits"].as_array().into_iter().flatten() {
-            let details = hit["details"].as_str().unwrap_or_default();
-            if let Some((_, hash)) = details.rsplit_once("; screenshot ") {
-                if hash.len() == 64
-                    && hash.bytes().all(|b| b.is_ascii_hexdigit())
-                    && !out.iter().any(|h| h == hash)
-                {
-                    out.push(hash.to_string());
-                }
+    for (_, _, hit) in report.hits() {
+        if let Some((_, hash)) = hit.details.rsplit_once("; screenshot ") {
+            if hash.len() == 64
+                && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                && !out.iter().any(|h| h == hash)
+            {
+                out.push(hash.to_string());
             }
         }
     }
     out
 }
 
-pub fn flagged_objects(report: &Value) -> Vec<Vec<String>> {
+/// The hit locations that name an object inside an attachment (what byte plots are drawn for):
+/// the location segments, distinct, in the order found.
+pub fn flagged_objects(report: &ScanReport) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = Vec::new();
-    if let Some(symbols) = report["symbols"].as_object() {
-        for s in symbols.values() {
-            if s["score"].as_f64().unwrap_or(0.0) <= 0.0 {
-                continue;
-            }
-            for hit in s["hits"].as_array().into_iter().flatten() {
-                let segments: Vec<String> = hit["location"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                if segments
-                    .first()
-                    .is_some_and(|s| s.starts_with("attachment ") || s.starts_with("inline "))
-                    && !out.contains(&segments)
-                {
-                    out.push(segments);
-                }
-            }
+    for (_, symbol, hit) in report.hits() {
+        if symbol.score <= 0.0 {
+            continue;
+        }
+        let segments = hit.location.segments();
+        if segments
+            .first()
+            .is_some_and(|s| s.starts_with("attachment ") || s.starts_with("inline "))
+            && !out.iter().any(|o| o == segments)
+        {
+            out.push(segments.to_vec());
         }
     }
     out
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_string))
-        .collect()
-}
-
-fn mailbox(v: &Value) -> String {
-    let address = v["address"].as_str().unwrap_or("");
-    match v["name"].as_str().filter(|n| !n.is_empty()) {
+fn mailbox(m: &Mailbox) -> String {
+    let address = m.address.as_deref().unwrap_or("");
+    match m.name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => format!("{name} <{address}>"),
         None => address.to_string(),
     }
@@ -188,235 +164,171 @@ pub fn build(
     id: &str,
     received_at: i64,
     recipients: Vec<String>,
-    report: &Value,
+    report: &ScanReport,
     symbols: &SymbolTable,
     held: bool,
 ) -> MessageReport {
     let objects = flagged_objects(report);
-    let m = &report["message"];
+    let m = &report.message;
     let mut findings = Vec::new();
     let mut hashes = BTreeSet::new();
-    if let Some(map) = report["symbols"].as_object() {
-        for (name, s) in map {
-            let category = symbol_category(s).map_or("spam", |c| c.as_str());
-            let score = s["score"].as_f64().unwrap_or(0.0);
-            let hits: Vec<FindingHit> = s["hits"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|h| {
-                    let segments = strings(&h["location"]);
-                    let details = h["details"].as_str().unwrap_or("").to_string();
-                    hashes.extend(hashes_in(&details));
-                    FindingHit {
-                        path: if segments.is_empty() {
-                            "message".to_string()
-                        } else {
-                            segments.join(" > ")
-                        },
-                        object: objects.iter().position(|o| *o == segments),
-                        details,
-                    }
-                })
-                .collect();
-            findings.push(Finding {
-                symbol: name.clone(),
-                category: category.to_string(),
-                score,
-                forced: s.get("forced").is_some_and(|f| !f.is_null()),
-                cause: symbols
-                    .get(name)
-                    .map(|d| d.description.to_string())
-                    .unwrap_or_else(|| "A rule of this installation.".to_string()),
-                countermeasure: crate::advice::countermeasure(name, category).to_string(),
-                hits,
-            });
-        }
+    for (name, s) in &report.symbols {
+        let category = s.evidence_category().map_or("spam", Category::as_str);
+        let hits: Vec<FindingHit> = s
+            .hits
+            .iter()
+            .map(|h| {
+                let segments = h.location.segments();
+                hashes.extend(hashes_in(&h.details));
+                FindingHit {
+                    path: h.location.to_string(),
+                    object: objects.iter().position(|o| o == segments),
+                    details: h.details.clone(),
+                }
+            })
+            .collect();
+        findings.push(Finding {
+            symbol: name.clone(),
+            category: category.to_string(),
+            score: s.score,
+            forced: s.forced.is_some(),
+            cause: symbols
+                .get(name)
+                .map(|d| d.description.to_string())
+                .unwrap_or_else(|| "A rule of this installation.".to_string()),
+            countermeasure: crate::advice::countermeasure(name, category).to_string(),
+            hits,
+        });
     }
     findings.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then_with(|| a.symbol.cmp(&b.symbol))
     });
-    let from: Vec<String> = m["from"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(mailbox)
-        .collect();
-    let reply_to: Vec<String> = m["reply_to"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(mailbox)
-        .collect();
-    let received: Vec<String> = m["received"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|h| {
-            let mut line = String::from("from ");
-            line.push_str(h["from_host"].as_str().unwrap_or("?"));
-            if let Some(ip) = h["from_ip"].as_str() {
-                line.push_str(&format!(" [{ip}]"));
-            }
-            if let Some(helo) = h["helo"].as_str() {
-                line.push_str(&format!(" (helo {helo})"));
-            }
-            if let Some(by) = h["by"].as_str() {
-                line.push_str(&format!(" by {by}"));
-            }
-            if let Some(p) = h["protocol"].as_str() {
-                line.push_str(&format!(" with {p}"));
-            }
-            line
-        })
-        .collect();
-    let urls: Vec<String> = m["urls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| u["url"].as_str().map(str::to_string))
+    let urls: Vec<String> = m
+        .urls
+        .iter()
+        .map(|u| u.url.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut domains: BTreeSet<String> = m["urls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| u["host"].as_str().map(str::to_string))
-        .collect();
-    for a in m["from"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(m["reply_to"].as_array().into_iter().flatten())
-    {
-        if let Some(d) = a["address"].as_str().and_then(domain_of) {
+    let mut domains: BTreeSet<String> = m.urls.iter().filter_map(|u| u.host.clone()).collect();
+    for a in m.from.iter().chain(&m.reply_to) {
+        if let Some(d) = a.address.as_deref().and_then(domain_of) {
             domains.insert(d);
         }
     }
-    let envelope_sender = m["envelope"]["mail_from"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let envelope_sender = m.envelope.mail_from.clone().unwrap_or_default();
     if let Some(d) = domain_of(&envelope_sender) {
         domains.insert(d);
     }
-    let client_ip = m["envelope"]["client_ip"]
-        .as_str()
-        .or(m["client_ip"].as_str())
-        .unwrap_or("")
-        .to_string();
+    let client_ip = m
+        .envelope
+        .client_ip
+        .or(m.client_ip)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     let traces = Traces {
-        from,
+        from: m.from.iter().map(mailbox).collect(),
         envelope_sender,
-        reply_to,
-        return_path: m["return_path"].as_str().unwrap_or("").to_string(),
-        helo: m["envelope"]["helo"].as_str().unwrap_or("").to_string(),
+        reply_to: m.reply_to.iter().map(mailbox).collect(),
+        return_path: m.return_path.clone().unwrap_or_default(),
+        helo: m.envelope.helo.clone().unwrap_or_default(),
         client_ip,
-        origin: {
-            let hop = &m["first_external_hop"];
-            match hop["ip"].as_str() {
-                Some(ip) => {
-                    let names: Vec<&str> = [hop["host"].as_str(), hop["helo"].as_str()]
-                        .into_iter()
-                        .flatten()
-                        .collect();
-                    if names.is_empty() {
-                        ip.to_string()
-                    } else {
-                        format!("{ip} ({})", names.join(", "))
-                    }
+        origin: match m
+            .first_external_hop
+            .as_ref()
+            .and_then(|h| h.ip.map(|ip| (h, ip)))
+        {
+            Some((hop, ip)) => {
+                let names: Vec<&str> = [hop.host.as_deref(), hop.helo.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if names.is_empty() {
+                    ip.to_string()
+                } else {
+                    format!("{ip} ({})", names.join(", "))
                 }
-                None => String::new(),
             }
+            None => String::new(),
         },
-        received,
+        received: m.received.iter().map(|h| h.line()).collect(),
         urls,
         domains: domains.into_iter().collect(),
         hashes: hashes.into_iter().collect(),
-        authentication: authentication_summary(&report["authentication"]),
+        authentication: report
+            .authentication
+            .as_ref()
+            .map(authentication_summary)
+            .unwrap_or_default(),
     };
     let indicators = indicators(&traces);
     MessageReport {
         id: id.to_string(),
         received_at,
-        action: report["action"].as_str().unwrap_or("").to_string(),
-        risk: report["risk"].as_str().unwrap_or("").to_string(),
-        score: report["score"].as_f64().unwrap_or(0.0),
-        category: detection_category(report).to_string(),
-        subject: m["subject"].as_str().unwrap_or("").to_string(),
+        action: report.action.to_string(),
+        risk: report.risk.to_string(),
+        score: report.score,
+        category: report.detection_name().to_string(),
+        subject: m.subject.clone().unwrap_or_default(),
         recipients,
         findings,
         traces,
         indicators,
-        text_excerpt: m["text_excerpt"].as_str().unwrap_or("").to_string(),
-        attachments: m["attachments"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        text_excerpt: m.text_excerpt.clone(),
+        attachments: m
+            .attachments
+            .iter()
             .map(|a| AttachmentLine {
-                name: a["file_name"].as_str().unwrap_or("(unnamed)").to_string(),
-                content_type: a["content_type"].as_str().unwrap_or("").to_string(),
-                size: a["size"].as_u64().unwrap_or(0),
+                name: a
+                    .file_name
+                    .clone()
+                    .unwrap_or_else(|| "(unnamed)".to_string()),
+                content_type: a.content_type.clone(),
+                size: a.size as u64,
             })
             .collect(),
         held,
-        exception: report["exception"].as_str().map(str::to_string),
+        exception: report.exception.clone(),
     }
 }
 
 /// "SPF pass · DKIM fail (example.com) · DMARC fail (p=reject)", or why it was not checked.
-fn authentication_summary(a: &Value) -> String {
-    if a.is_null() {
-        return String::new();
-    }
-    if let Some(why) = a["skipped"].as_str() {
+fn authentication_summary(a: &AuthSummary) -> String {
+    if let Some(why) = &a.skipped {
         return format!("not checked: {why}");
     }
-    let result = |v: &Value| -> Option<String> {
-        match v {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            Value::Object(o) => o.get("result").and_then(|r| r.as_str()).map(|r| {
-                match o.get("domain").and_then(|d| d.as_str()) {
-                    Some(d) => format!("{r} ({d})"),
-                    None => r.to_string(),
-                }
-            }),
-            other => Some(other.to_string()),
-        }
-    };
     let mut parts = Vec::new();
-    if let Some(spf) = result(&a["spf"]) {
+    if let Some(spf) = &a.spf {
         parts.push(format!("SPF {spf}"));
     }
-    let dkim: Vec<String> = a["dkim"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(result)
+    let dkim: Vec<String> = a
+        .dkim
+        .iter()
+        .map(|d| {
+            if d.domain.is_empty() {
+                d.result.clone()
+            } else {
+                format!("{} ({})", d.result, d.domain)
+            }
+        })
         .collect();
     if !dkim.is_empty() {
         parts.push(format!("DKIM {}", dkim.join(", ")));
     }
-    if let Some(dmarc) = result(&a["dmarc"]) {
-        let policy = a["dmarc_policy"]
-            .as_str()
+    if let Some(dmarc) = &a.dmarc {
+        let policy = a
+            .dmarc_policy
+            .as_deref()
             .map(|p| format!(" p={p}"))
             .unwrap_or_default();
         parts.push(format!("DMARC {dmarc}{policy}"));
     }
-    if let Some(arc) = result(&a["arc"]) {
+    if let Some(arc) = &a.arc {
         parts.push(format!("ARC {arc}"));
     }
-    let listed: Vec<String> = a["dnsbl"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|z| z["zone"].as_str().or(z.as_str()).map(str::to_string))
-        .collect();
+    let listed: Vec<&str> = a.dnsbl.iter().map(|z| z.zone.as_str()).collect();
     if !listed.is_empty() {
         parts.push(format!("listed on {}", listed.join(", ")));
     }
@@ -496,8 +408,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sample() -> Value {
-        json!({
+    fn sample() -> ScanReport {
+        serde_json::from_value(json!({
             "action": "reject", "risk": "high", "score": 20.0, "forced_by": null,
             "authentication": null,
             "symbols": {
@@ -512,11 +424,13 @@ mod tests {
                 "reply_to": [{"name": null, "address": "pay@evil.example"}],
                 "envelope": {"mail_from": "bounce@mailer.example", "client_ip": "203.0.113.9", "helo": "mx.evil.example"},
                 "received": [{"from_host": "mx.evil.example", "from_ip": "203.0.113.9", "helo": "mx", "by": "gw", "protocol": "ESMTP"}],
-                "urls": [{"url": "http://evil.example/pay", "host": "evil.example"}],
+                "urls": [{"url": "http://evil.example/pay", "host": "evil.example", "source": "href",
+                          "anchor_text": "Pay", "location": ["body text/html"]}],
                 "attachments": [{"file_name": "invoice.zip", "content_type": "application/zip", "size": 362}],
                 "text_excerpt": "Please pay <b>now</b>"
             }
-        })
+        }))
+        .unwrap()
     }
 
     #[test]
@@ -585,12 +499,13 @@ mod tests {
     #[test]
     fn screenshots_are_read_from_findings_and_nothing_else_passes() {
         let h = "ab".repeat(32);
-        let report = serde_json::json!({"symbols": {
+        let report: ScanReport = serde_json::from_value(json!({"symbols": {
             "URL_VISUAL_BRAND_IMPERSONATION": {"score": 9.5, "hits": [
-                {"details": format!("https://x.example/ looks like PayPal's login page; screenshot {h}"), "location": ["body text/html"]},
-                {"details": "no screenshot here; screenshot ../../etc/passwd", "location": []}
+                {"details": format!("https://x.example/ looks like PayPal's login page; screenshot {h}"), "location": ["body text/html"], "strength": 1.0},
+                {"details": "no screenshot here; screenshot ../../etc/passwd", "location": [], "strength": 1.0}
             ]}
-        }});
+        }}))
+        .unwrap();
         assert_eq!(screenshots(&report), vec![h]);
     }
 }

@@ -15,10 +15,9 @@ use std::io;
 use std::path::Path;
 use std::sync::Mutex;
 
-use mailmoat_core::Category;
+use mailmoat_pipeline::ScanReport;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::db::{self, Writer};
 
@@ -32,63 +31,6 @@ pub const CATEGORIES: [&str; 7] = [
     "policy",
     "signature",
 ];
-
-/// What one symbol of a stored report is evidence of: its declared category, or for reports
-/// stored before categories were declared with symbols, the one its group had then. None for
-/// what cannot be told (an unknown group): never taken for spam.
-pub fn symbol_category(symbol: &Value) -> Option<Category> {
-    match symbol["category"].as_str() {
-        Some(name) => Category::parse(name),
-        None => legacy_group_category(symbol["group"].as_str().unwrap_or("")),
-    }
-}
-
-/// The categories groups stood for before symbols declared their own.
-fn legacy_group_category(group: &str) -> Option<Category> {
-    Some(match group {
-        "signature" => Category::Signature,
-        "malware" | "attachments" | "documents" | "variants" => Category::Malware,
-        "phishing" | "urls" => Category::Phishing,
-        "impersonation" | "auth" => Category::Impersonation,
-        "rules" | "lists" | "rate" => Category::Policy,
-        "headers" | "mime" | "classifier" | "heuristics" | "dnsbl" | "pipeline" => Category::Spam,
-        _ => return None,
-    })
-}
-
-/// A message's detection type: "clean" when it was delivered untouched, otherwise the type of
-/// the symbol that forced the action, or the type with the most score.
-pub fn detection_category(report: &Value) -> &'static str {
-    if report["action"].as_str().unwrap_or("deliver") == "deliver" {
-        return "clean";
-    }
-    let symbols = match report["symbols"].as_object() {
-        Some(s) => s,
-        None => return "spam",
-    };
-    if let Some(forced) = report["forced_by"].as_str() {
-        if let Some(category) = symbols.get(forced).and_then(symbol_category) {
-            return category.as_str();
-        }
-    }
-    let mut totals: Vec<(Category, f64)> = Vec::new();
-    for s in symbols.values() {
-        let score = s["score"].as_f64().unwrap_or(0.0);
-        if score <= 0.0 {
-            continue;
-        }
-        // Shown as spam on the dashboard when it cannot be told; exceptions treat it as a threat.
-        let category = symbol_category(s).unwrap_or(Category::Spam);
-        match totals.iter_mut().find(|(c, _)| *c == category) {
-            Some(t) => t.1 += score,
-            None => totals.push((category, score)),
-        }
-    }
-    totals
-        .into_iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or("spam", |t| t.0.as_str())
-}
 
 /// One scanned message as the log lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,36 +51,30 @@ pub struct Event {
 }
 
 impl Event {
-    /// The log entry for a report (`Report::to_json`) and its envelope.
+    /// The log entry for a report and its envelope.
     pub fn from_report(
         id: &str,
         received_at: i64,
         mail_from: &str,
         recipients: &[String],
-        report: &Value,
+        report: &ScanReport,
     ) -> Event {
-        let mut symbols: Vec<(String, f64)> = report["symbols"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v["score"].as_f64().unwrap_or(0.0)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        symbols.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
         Event {
             id: id.to_string(),
             received_at,
-            action: text(&report["action"]),
-            risk: text(&report["risk"]),
-            score: report["score"].as_f64().unwrap_or(0.0),
-            category: detection_category(report).to_string(),
+            action: report.action.to_string(),
+            risk: report.risk.to_string(),
+            score: report.score,
+            category: report.detection_name().to_string(),
             mail_from: mail_from.to_string(),
-            from: text(&report["message"]["from"][0]["address"]),
-            subject: text(&report["message"]["subject"]),
+            from: report.from_address().unwrap_or("").to_string(),
+            subject: report.message.subject.clone().unwrap_or_default(),
             recipients: recipients.to_vec(),
-            symbols: symbols.into_iter().map(|s| s.0).collect(),
+            symbols: report
+                .symbols_strongest_first()
+                .into_iter()
+                .map(|s| s.0.to_string())
+                .collect(),
         }
     }
 }
@@ -252,9 +188,17 @@ impl Events {
     /// what was in them; held messages are in the quarantine, delivered ones downstream). The
     /// report is serialised on the writer's thread, which may run at a lower priority: no
     /// sender waits for the log.
-    pub fn record(&self, event: Event, report: Value, message: Option<Vec<u8>>) -> io::Result<()> {
-        self.writer
-            .write_later(move |c| insert(c, &event, &report.to_string(), message.as_deref()))
+    pub fn record(
+        &self,
+        event: Event,
+        report: ScanReport,
+        message: Option<Vec<u8>>,
+    ) -> io::Result<()> {
+        self.writer.write_later(move |c| {
+            let report = serde_json::to_string(&report)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            insert(c, &event, &report, message.as_deref())
+        })
     }
 
     /// Runs the writer's thread `nice` steps lower: the log is written with the CPU that
@@ -342,7 +286,7 @@ impl Events {
     }
 
     /// A logged message's full report.
-    pub fn report(&self, id: &str) -> io::Result<Option<Value>> {
+    pub fn report(&self, id: &str) -> io::Result<Option<ScanReport>> {
         let text: Option<String> = db::column_by_id(&self.conn, "events", "reports", "report", id)?;
         text.map(|t| {
             serde_json::from_str(&t)
@@ -574,41 +518,47 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn report(action: &str, symbols: &[(&str, &str, f64)]) -> Value {
+    fn report(action: &str, symbols: &[(&str, &str, f64)]) -> ScanReport {
         let mut map = serde_json::Map::new();
         for (s, group, score) in symbols {
             map.insert(s.to_string(), json!({ "score": score, "group": group }));
         }
-        json!({
+        serde_json::from_value(json!({
             "action": action, "risk": "medium", "score": 9.0, "symbols": map,
             "message": { "subject": "Hello", "from": [{ "address": "A@Phish.example" }] }
-        })
+        }))
+        .unwrap()
     }
 
     #[test]
     fn regression_a_symbol_of_an_unknown_group_is_not_taken_for_spam() {
         // Before categories were declared with symbols, a group the table did not know counted
         // as spam, so a sender exception could deliver, say, a local antivirus rule's hit.
-        assert_eq!(symbol_category(&json!({"score": 6.0, "group": "av"})), None);
+        let symbol = |v| serde_json::from_value::<mailmoat_pipeline::SymbolReport>(v).unwrap();
         assert_eq!(
-            symbol_category(&json!({"score": 6.0, "group": "av", "category": "malware"})),
-            Some(Category::Malware)
+            symbol(json!({"score": 6.0, "group": "av"})).evidence_category(),
+            None
         );
         assert_eq!(
-            symbol_category(&json!({"score": 6.0, "group": "documents"})),
-            Some(Category::Malware),
+            symbol(json!({"score": 6.0, "group": "av", "category": "malware"})).evidence_category(),
+            Some(mailmoat_core::Category::Malware)
+        );
+        assert_eq!(
+            symbol(json!({"score": 6.0, "group": "documents"})).evidence_category(),
+            Some(mailmoat_core::Category::Malware),
             "reports stored before keep their meaning"
         );
     }
 
     #[test]
     fn categories_follow_the_strongest_group_or_the_forcing_symbol() {
+        let category = |r: &ScanReport| r.detection_name();
         assert_eq!(
-            detection_category(&report("deliver", &[("X", "headers", 1.0)])),
+            category(&report("deliver", &[("X", "headers", 1.0)])),
             "clean"
         );
         assert_eq!(
-            detection_category(&report(
+            category(&report(
                 "quarantine",
                 &[
                     ("CLASSIFIER_SPAM", "classifier", 5.0),
@@ -624,9 +574,9 @@ mod tests {
                 ("DENY_SENDER", "lists", 1.0),
             ],
         );
-        forced["forced_by"] = json!("DENY_SENDER");
-        assert_eq!(detection_category(&forced), "policy");
-        assert_eq!(detection_category(&report("tag", &[])), "spam");
+        forced.forced_by = Some("DENY_SENDER".into());
+        assert_eq!(category(&forced), "policy");
+        assert_eq!(category(&report("tag", &[])), "spam");
     }
 
     #[test]
@@ -702,7 +652,10 @@ mod tests {
             found.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
             ["M3", "M1"]
         );
-        assert_eq!(events.report("M2").unwrap().unwrap()["action"], "deliver");
+        assert_eq!(
+            events.report("M2").unwrap().unwrap().action,
+            mailmoat_core::Action::Deliver
+        );
         assert!(events.report("nope").unwrap().is_none());
         assert_eq!(events.message("M1").unwrap().as_deref(), Some(&b"raw"[..]));
         assert_eq!(events.message("M2").unwrap(), None);

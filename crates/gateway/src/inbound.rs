@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
-use mailmoat_pipeline::{Report, ScanError, ScanRuntime};
+use mailmoat_pipeline::{Report, ScanError, ScanReport, ScanRuntime};
 use mailmoat_rules::Phase;
 use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
@@ -504,7 +504,7 @@ impl Session {
             }
             Action::Quarantine => {
                 shared
-                    .hold(accepted.entry, raw.clone(), accepted.report_json)
+                    .hold(accepted.entry, raw.clone(), accepted.report)
                     .await
             }
             Action::Deliver | Action::Tag => {
@@ -576,13 +576,13 @@ struct Accepted {
     action: Action,
     /// A copy for the recipients whose exception delivers it, under its own id.
     excepted: Option<QueueEntry>,
-    report_json: serde_json::Value,
+    report: ScanReport,
 }
 
 impl Accepted {
     fn split(shared: &Shared, mut entry: QueueEntry, report: &Report, id: &str) -> Accepted {
         let verdict = &report.verdict;
-        let mut report_json = report.to_json(id);
+        let mut scan_report = report.scan_report(id);
         // The From address, as the user wrote the exception (the envelope sender otherwise).
         let sender = report
             .view
@@ -602,11 +602,11 @@ impl Accepted {
                 entry,
                 action,
                 excepted: None,
-                report_json,
+                report: scan_report,
             };
         }
         let names: Vec<&str> = excepted.iter().map(|r| r.recipient.as_str()).collect();
-        report_json["exception"] = serde_json::Value::String(format!(
+        scan_report.exception = Some(format!(
             "{sender} is accepted by the exception of {}",
             names.join(", ")
         ));
@@ -631,7 +631,7 @@ impl Accepted {
                 entry: kept,
                 action,
                 excepted: None,
-                report_json,
+                report: scan_report,
             };
         }
         kept.id = new_id();
@@ -640,7 +640,7 @@ impl Accepted {
             entry,
             action,
             excepted: Some(kept),
-            report_json,
+            report: scan_report,
         }
     }
 
@@ -652,14 +652,14 @@ impl Accepted {
             now,
             &self.entry.mail_from,
             recipients,
-            &self.report_json,
+            &self.report,
         );
         let kept = (self.action == Action::Reject).then(|| report.view.raw.clone());
         // Only the quarantine needs the report after the log has it.
         let logged = if self.action == Action::Quarantine {
-            self.report_json.clone()
+            self.report.clone()
         } else {
-            std::mem::take(&mut self.report_json)
+            std::mem::take(&mut self.report)
         };
         if let Err(e) = shared.events.record(event, logged, kept) {
             tracing::error!(error = %e, "message log write failed");

@@ -183,7 +183,7 @@ impl Shared {
         self: &Arc<Self>,
         entry: QueueEntry,
         raw: Vec<u8>,
-        report: serde_json::Value,
+        report: mailmoat_pipeline::ScanReport,
     ) -> std::io::Result<()> {
         let shared = self.clone();
         tokio::task::spawn_blocking(move || shared.quarantine.store(&entry, &raw, &report))

@@ -10,9 +10,9 @@ use std::io;
 use std::path::Path;
 use std::sync::Mutex;
 
+use mailmoat_pipeline::ScanReport;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::db::{self, Writer};
 use crate::spool::{QueueEntry, Spool};
@@ -98,9 +98,8 @@ impl Quarantine {
     }
 
     /// Holds a message; returns once it is durable (the caller then replies 250).
-    pub fn store(&self, entry: &QueueEntry, message: &[u8], report: &Value) -> io::Result<()> {
-        let meta = serde_json::to_vec(&json!({ "entry": entry, "report": report }))
-            .map_err(io::Error::other)?;
+    pub fn store(&self, entry: &QueueEntry, message: &[u8], report: &ScanReport) -> io::Result<()> {
+        let meta = serde_json::to_vec(&StoredMeta { entry, report }).map_err(io::Error::other)?;
         let held = held_from(entry, report, message.len() as u64);
         let meta = String::from_utf8_lossy(&meta).into_owned();
         let message = message.to_vec();
@@ -130,13 +129,11 @@ impl Quarantine {
     }
 
     /// A held message's envelope and report.
-    pub fn meta(&self, id: &str) -> io::Result<(QueueEntry, Value)> {
+    pub fn meta(&self, id: &str) -> io::Result<(QueueEntry, ScanReport)> {
         let meta: String = self.one(id, "meta")?.ok_or_else(|| not_held(id))?;
-        let mut meta: Value = serde_json::from_str(&meta)
+        let meta: ReadMeta = serde_json::from_str(&meta)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))?;
-        let entry: QueueEntry = serde_json::from_value(meta["entry"].take())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))?;
-        Ok((entry, meta["report"].take()))
+        Ok((meta.entry, meta.report))
     }
 
     /// The message as received.
@@ -299,29 +296,37 @@ fn not_held(id: &str) -> io::Error {
     )
 }
 
+/// A held message's envelope and report, as one JSON document in the `meta` column.
+#[derive(Serialize)]
+struct StoredMeta<'a> {
+    entry: &'a QueueEntry,
+    report: &'a ScanReport,
+}
+
+#[derive(Deserialize)]
+struct ReadMeta {
+    entry: QueueEntry,
+    #[serde(default)]
+    report: ScanReport,
+}
+
 /// The index entry for a stored message, from its envelope and report.
-fn held_from(entry: &QueueEntry, report: &Value, size: u64) -> Held {
-    let mut symbols: Vec<(String, f64)> = report["symbols"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v["score"].as_f64().unwrap_or(0.0)))
-                .collect()
-        })
-        .unwrap_or_default();
-    symbols.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+fn held_from(entry: &QueueEntry, report: &ScanReport, size: u64) -> Held {
     Held {
         id: entry.id.clone(),
         received_at: entry.received_at,
         mail_from: entry.mail_from.clone(),
         recipients: entry.recipients.iter().map(|r| r.address.clone()).collect(),
-        from: text(&report["message"]["from"][0]["address"]),
-        subject: text(&report["message"]["subject"]),
-        action: text(&report["action"]),
-        risk: text(&report["risk"]),
-        score: report["score"].as_f64().unwrap_or(0.0),
-        symbols: symbols.into_iter().map(|s| s.0).collect(),
+        from: report.from_address().unwrap_or("").to_string(),
+        subject: report.message.subject.clone().unwrap_or_default(),
+        action: report.action.to_string(),
+        risk: report.risk.to_string(),
+        score: report.score,
+        symbols: report
+            .symbols_strongest_first()
+            .into_iter()
+            .map(|s| s.0.to_string())
+            .collect(),
         size,
     }
 }
@@ -330,6 +335,7 @@ fn held_from(entry: &QueueEntry, report: &Value, size: u64) -> Held {
 mod tests {
     use super::*;
     use crate::spool::{Recipient, RecipientState};
+    use serde_json::json;
 
     fn entry(id: &str, from: &str, at: i64) -> QueueEntry {
         QueueEntry {
@@ -351,18 +357,19 @@ mod tests {
         }
     }
 
-    fn report(subject: &str, symbols: &[(&str, f64)], risk: &str) -> Value {
+    fn report(subject: &str, symbols: &[(&str, f64)], risk: &str) -> ScanReport {
         let mut map = serde_json::Map::new();
         for (s, score) in symbols {
             map.insert(s.to_string(), json!({ "score": score }));
         }
-        json!({
+        serde_json::from_value(json!({
             "action": "quarantine",
             "risk": risk,
             "score": 13.5,
             "symbols": map,
             "message": { "subject": subject, "from": [{ "address": "ceo@corp.example" }] }
-        })
+        }))
+        .unwrap()
     }
 
     fn temp(name: &str) -> std::path::PathBuf {
@@ -505,7 +512,7 @@ mod tests {
         assert_eq!(q.message("T3N7").unwrap(), b"T3N7");
         let (entry, report) = q.meta("T3N7").unwrap();
         assert_eq!(entry.mail_from, "a@b.example");
-        assert_eq!(report["risk"], "low");
+        assert_eq!(report.risk, mailmoat_core::Risk::Low);
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -168,16 +168,17 @@ pub fn bench(count: usize, days: i64, dir: &Path) -> anyhow::Result<ExitCode> {
         };
         let (category, group, action, score) = categories[c];
         let symbol = format!("{}_{}", group.to_ascii_uppercase(), (r >> 16) % 20);
-        let report = json!({
+        let report: mailmoat_pipeline::ScanReport = serde_json::from_value(json!({
+            "version": mailmoat_pipeline::SCAN_REPORT_VERSION,
             "action": action, "risk": if score > 9.0 { "high" } else { "low" }, "score": score,
             "symbols": { symbol.clone(): { "score": score, "group": group } },
             "message": { "subject": format!("message {i}"), "from": [{ "address": format!("s{}@d{}.example", (r >> 20) % 5000, (r >> 32) % 500) }] }
-        });
+        }))?;
         let at = start + ((r >> 40) as i64 % (days * 86400));
         let rcpt = vec![format!("user{}@corp.example", (r >> 24) % 2000)];
         let event = Event::from_report(&format!("B{i:08}"), at, "bounce@x.example", &rcpt, &report);
         debug_assert_eq!(event.category, category);
-        batch.push((event, report.to_string()));
+        batch.push((event, serde_json::to_string(&report)?));
         if batch.len() == 10_000 {
             events.record_all(std::mem::take(&mut batch))?;
         }

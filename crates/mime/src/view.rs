@@ -1,11 +1,12 @@
 use std::net::IpAddr;
 
 use mailmoat_core::Location;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the SMTP session said about the message, when known (the gateway knows all of it; a scan
 /// of stored mail may know only the mbox sender).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Envelope {
     pub mail_from: Option<String>,
     pub rcpt_to: Vec<String>,
@@ -62,7 +63,8 @@ pub struct HeaderField {
 }
 
 /// An address with its display name, as in From, To, Reply-To.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Mailbox {
     pub name: Option<String>,
     pub address: Option<String>,
@@ -129,7 +131,7 @@ pub struct TextBody {
 }
 
 /// Where a URL was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UrlSource {
     Text,
@@ -142,7 +144,7 @@ pub enum UrlSource {
     QrCode,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UrlRef {
     /// The URL as written (entities decoded, surrounding space removed).
     pub url: String,
@@ -170,7 +172,7 @@ pub struct Attachment {
 }
 
 /// Every MIME part in tree order, nested messages included.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartInfo {
     pub location: Location,
     /// IMAP-style part number, e.g. `1.2` (`1` for a single-part body).
@@ -191,14 +193,14 @@ pub struct EmbeddedMessage {
 }
 
 /// Something that could not be parsed cleanly. The rest of the message is still in the view.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
     pub kind: ProblemKind,
     pub detail: String,
     pub location: Location,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProblemKind {

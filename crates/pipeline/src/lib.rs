@@ -6,6 +6,7 @@ pub mod autolearn;
 mod config;
 mod live;
 mod report;
+pub mod scan_report;
 mod scanner;
 pub mod sources;
 pub mod symbols_doc;
@@ -15,6 +16,7 @@ pub use config::{
 };
 pub use live::{reload_on_sighup, LiveScanner, Reloaded};
 pub use report::Report;
+pub use scan_report::{ScanReport, SymbolReport, SCAN_REPORT_VERSION};
 pub use scanner::{
     analysis_detectors, configured_detectors, symbol_table, InPlace, ScanError, ScanRuntime,
     Scanner, SYMBOLS,

@@ -1,9 +1,11 @@
-use std::collections::BTreeMap;
-
 use mailmoat_core::{Findings, Verdict};
 use mailmoat_mime::MessageView;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use crate::scan_report::{
+    AttachmentSummary, EmbeddedSummary, ExternalHop, Hop, MessageSummary, ScanReport, SymbolReport,
+    SCAN_REPORT_VERSION,
+};
 
 /// What a scan found about one message: the view, the evidence and the verdict.
 #[derive(Debug)]
@@ -13,17 +15,6 @@ pub struct Report {
     pub verdict: Verdict,
     /// What the authentication stage found, when it ran.
     pub auth: Option<mailmoat_auth::AuthOutcome>,
-}
-
-#[derive(Serialize)]
-struct SymbolJson<'a> {
-    score: f64,
-    group: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<mailmoat_core::Category>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    forced: Option<mailmoat_core::Action>,
-    hits: &'a [mailmoat_core::policy::Hit],
 }
 
 impl Report {
@@ -36,67 +27,99 @@ impl Report {
             .collect()
     }
 
-    /// Everything as one JSON object. `symbols` maps each symbol to its score and hits.
-    pub fn to_json(&self, file: &str) -> Value {
+    /// The typed result to store and show; `file` names the message (a path, a queue id).
+    pub fn scan_report(&self, file: &str) -> ScanReport {
         let v = &self.view;
-        let symbols: BTreeMap<&str, SymbolJson<'_>> = self
-            .verdict
+        let verdict = &self.verdict;
+        let symbols = verdict
             .reasons
             .iter()
             .map(|r| {
                 (
-                    r.symbol.as_str(),
-                    SymbolJson {
+                    r.symbol.clone(),
+                    SymbolReport {
                         score: round(r.score),
-                        group: &r.group,
+                        group: r.group.clone(),
                         category: r.category,
                         forced: r.forced,
-                        hits: &r.hits,
+                        hits: r.hits.clone(),
                     },
                 )
             })
             .collect();
-        let addresses = |list: &[mailmoat_mime::Mailbox]| -> Vec<Value> {
-            list.iter()
-                .map(|m| json!({"name": m.name, "address": m.address}))
-                .collect()
+        let hop = |h: &mailmoat_mime::ReceivedHop| Hop {
+            from_host: h.from_host.clone(),
+            from_ip: h.from_ip,
+            helo: h.helo.clone(),
+            by: h.by_host.clone(),
+            protocol: h.protocol.clone(),
+            tls: h.tls,
+            date: h.date,
         };
-        let mut out = json!({
-            "file": file,
-            "action": self.verdict.action,
-            "risk": self.verdict.risk,
-            "score": round(self.verdict.score),
-            "symbols": symbols,
-            "forced_by": self.verdict.forced_by,
-            "capped_groups": self.verdict.capped_groups,
-            "authentication": self.auth.as_ref().map(|a| &a.summary),
-            "message": {
-                "message_id": v.message_id,
-                "subject": v.subject,
-                "date": v.date,
-                "from": addresses(&v.from),
-                "to": addresses(&v.to),
-                "reply_to": addresses(&v.reply_to),
-                "return_path": v.return_path,
-                "envelope": v.envelope,
-                "client_ip": v.client_ip(),
-                "first_external_hop": v.first_external_hop().map(|h| json!({"ip": h.from_ip, "helo": h.helo, "host": h.from_host})),
-                "received_hops": v.received.len(),
-                "received": v.received.iter().map(|h| json!({"from_host": h.from_host, "from_ip": h.from_ip, "helo": h.helo, "by": h.by_host, "protocol": h.protocol, "tls": h.tls, "date": h.date})).collect::<Vec<_>>(),
-                "text_excerpt": excerpt(v),
-                "size": v.raw.len(),
-                "parts": v.parts,
-                "urls": v.urls,
-                "attachments": v.attachments,
-                "embedded_messages": v.embedded_messages.iter().map(|e| json!({"location": e.location, "subject": e.subject, "from": addresses(&e.from)})).collect::<Vec<_>>(),
-                "problems": v.problems,
+        ScanReport {
+            version: SCAN_REPORT_VERSION,
+            file: file.to_string(),
+            action: verdict.action,
+            risk: verdict.risk,
+            score: round(verdict.score),
+            // Only a learned fusion gives a calibrated probability; hand weights give none.
+            spam_probability: verdict.spam_probability.map(|p| (p * 1e6).round() / 1e6),
+            symbols,
+            forced_by: verdict.forced_by.clone(),
+            floored_by: verdict.floored_by.clone(),
+            capped_groups: verdict.capped_groups.clone(),
+            authentication: self.auth.as_ref().map(|a| a.summary.clone()),
+            message: MessageSummary {
+                message_id: v.message_id.clone(),
+                subject: v.subject.clone(),
+                date: v.date,
+                from: v.from.clone(),
+                to: v.to.clone(),
+                reply_to: v.reply_to.clone(),
+                return_path: v.return_path.clone(),
+                envelope: v.envelope.clone(),
+                client_ip: v.client_ip(),
+                first_external_hop: v.first_external_hop().map(|h| ExternalHop {
+                    ip: h.from_ip,
+                    helo: h.helo.clone(),
+                    host: h.from_host.clone(),
+                }),
+                received_hops: v.received.len(),
+                received: v.received.iter().map(hop).collect(),
+                text_excerpt: excerpt(v),
+                size: v.raw.len(),
+                parts: v.parts.clone(),
+                urls: v.urls.clone(),
+                attachments: v
+                    .attachments
+                    .iter()
+                    .map(|a| AttachmentSummary {
+                        location: a.location.clone(),
+                        file_name: a.file_name.clone(),
+                        content_type: a.content_type.clone(),
+                        sniffed_type: a.sniffed_type.map(str::to_string),
+                        inline: a.inline,
+                        size: a.size,
+                    })
+                    .collect(),
+                embedded_messages: v
+                    .embedded_messages
+                    .iter()
+                    .map(|e| EmbeddedSummary {
+                        location: e.location.clone(),
+                        subject: e.subject.clone(),
+                        from: e.from.clone(),
+                    })
+                    .collect(),
+                problems: v.problems.clone(),
             },
-        });
-        // Only a learned fusion gives a calibrated probability; hand weights give none.
-        if let Some(p) = self.verdict.spam_probability {
-            out["spam_probability"] = json!((p * 1e6).round() / 1e6);
+            exception: None,
         }
-        out
+    }
+
+    /// [`scan_report`](Self::scan_report) as JSON (what `mailmoat scan --json` prints).
+    pub fn to_json(&self, file: &str) -> Value {
+        serde_json::to_value(self.scan_report(file)).expect("a scan report is plain data")
     }
 }
 

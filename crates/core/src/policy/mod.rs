@@ -395,7 +395,7 @@ impl Policy {
 }
 
 /// One hit behind a reason.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     pub strength: f64,
     pub details: String,
