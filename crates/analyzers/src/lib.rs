@@ -32,7 +32,7 @@ use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
 
-pub use hashes::{HashList, HashListError};
+pub use hashes::{sha256_hex, HashList, HashListError};
 
 /// What can go wrong building the attachment analyser from its configuration.
 #[derive(Debug, thiserror::Error)]

@@ -287,10 +287,17 @@ impl Walk<'_> {
             for module in modules {
                 let at = location.child(module.name.clone());
                 let source = &module.source;
-                if self.variants.is_some() {
-                    let digest = crate::hashes::sha256_hex(source.as_bytes());
-                    self.compare_with_references(&at, &module.name, source.as_bytes(), &digest);
-                }
+                // The macro's source is an object of its own: reports name it, the console
+                // draws it, the reference store compares it.
+                let digest = crate::hashes::sha256_hex(source.as_bytes());
+                self.findings.add_object(
+                    at.clone(),
+                    module.name.clone(),
+                    "VBA macro source",
+                    source.len() as u64,
+                    digest.as_str(),
+                );
+                self.compare_with_references(&at, &module.name, source.as_bytes(), &digest);
                 let autorun: Vec<String> = p
                     .autorun
                     .captures_iter(source)

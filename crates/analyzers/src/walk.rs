@@ -187,6 +187,13 @@ impl<'a> Walk<'a> {
         }
         self.compare_with_references(location, name, data, &sha256);
         let kind = filetype::kind(name, data);
+        self.findings.add_object(
+            location.clone(),
+            name,
+            kind.describe(),
+            data.len() as u64,
+            sha256.as_str(),
+        );
         let executable_name = is_executable_name(name);
         // A name with no extension claims no type; one with a harmless extension lies.
         let claims_a_type = name

@@ -271,11 +271,22 @@ fn message_bytes(c: &Console, user: &User, id: &str) -> Result<Vec<u8>> {
     c.gateway.events().message(id)?.ok_or(OpError::NotFound)
 }
 
-/// The n-th flagged object of a message (as `MessageReport` numbers them): its path and bytes.
-pub fn object(c: &Console, user: &User, id: &str, n: usize) -> Result<(String, Vec<u8>)> {
-    let (_, _, report, _) = find(c, user, id)?;
-    let wanted = report::flagged_objects(&report);
-    let location = wanted.get(n).ok_or(OpError::NotFound)?.clone();
+/// A message's object by its id in the report (`MessageReport::objects`): its path and bytes.
+/// The bytes are taken out of the kept message again along the object's location; when the
+/// report recorded the object's SHA-256, bytes that do not match it are never shown.
+pub fn object(c: &Console, user: &User, id: &str, n: u32) -> Result<(String, Vec<u8>)> {
+    let (_, _, scan, _) = find(c, user, id)?;
+    let known = scan.object(n).cloned();
+    let location: Vec<String> = match &known {
+        Some(o) => o.location.segments().to_vec(),
+        // A report stored before objects were kept: its flagged attachment objects, in order.
+        None if scan.objects.is_empty() => report::objects(&scan)
+            .into_iter()
+            .find(|o| o.id == n)
+            .map(|o| o.path.split(" > ").map(str::to_string).collect())
+            .ok_or(OpError::NotFound)?,
+        None => return Err(OpError::NotFound),
+    };
     let raw = message_bytes(c, user, id)?;
     let view = mailmoat_mime::MessageView::build(raw, Default::default(), &c.settings.message);
     let found = mailmoat_analyzers::objects_at(
@@ -283,11 +294,17 @@ pub fn object(c: &Console, user: &User, id: &str, n: usize) -> Result<(String, V
         &c.settings.analyzers.attachments,
         std::slice::from_ref(&location),
     );
-    found
+    let (path, data) = found
         .into_iter()
         .next()
         .map(|(l, data)| (l.join(" > "), data))
-        .ok_or(OpError::NotFound)
+        .ok_or(OpError::NotFound)?;
+    if let Some(o) = known {
+        if mailmoat_analyzers::sha256_hex(&data) != o.sha256 {
+            return Err(OpError::NotFound);
+        }
+    }
+    Ok((path, data))
 }
 
 /// A screenshot the visual link analysis kept for this message (only those its report names).
@@ -314,13 +331,13 @@ pub fn screenshot_names(c: &Console, user: &User, id: &str) -> Result<Vec<String
 }
 
 /// A byte plot (PNG) of the n-th flagged object.
-pub fn byteplot(c: &Console, user: &User, id: &str, n: usize) -> Result<Vec<u8>> {
+pub fn byteplot(c: &Console, user: &User, id: &str, n: u32) -> Result<Vec<u8>> {
     let (_, data) = object(c, user, id, n)?;
     Ok(mailmoat_variants::byteplot_png(&data, 1 << 20))
 }
 
 /// The n-th flagged object among its nearest references (SVG).
-pub fn neighbours(c: &Console, user: &User, id: &str, n: usize) -> Result<String> {
+pub fn neighbours(c: &Console, user: &User, id: &str, n: u32) -> Result<String> {
     let (path, data) = object(c, user, id, n)?;
     let store = c.intel().filter(|s| !s.is_empty()).ok_or_else(|| {
         OpError::Invalid("no variant reference store is configured or it is empty".into())

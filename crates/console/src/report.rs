@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use mailmoat_auth::AuthSummary;
-use mailmoat_core::{Category, SymbolTable};
+use mailmoat_core::{Category, Location, SymbolTable};
 use mailmoat_mime::Mailbox;
 use mailmoat_pipeline::ScanReport;
 use serde::Serialize;
@@ -28,6 +28,8 @@ pub struct MessageReport {
     /// The message's text as extracted (shown escaped, never as HTML).
     pub text_excerpt: String,
     pub attachments: Vec<AttachmentLine>,
+    /// The objects the attachment walk opened (attachments and what was inside them).
+    pub objects: Vec<ObjectLine>,
     /// Whether the message is still in the quarantine.
     pub held: bool,
     /// A user's exception let this message through (who and which sender).
@@ -52,8 +54,8 @@ pub struct FindingHit {
     /// Where: "invoice.zip > invoice.docm > Module1".
     pub path: String,
     pub details: String,
-    /// Index into the report's objects with a byte-plot image, when the hit names an object.
-    pub object: Option<usize>,
+    /// The id of the object the hit names (see [`MessageReport::objects`]), when it names one.
+    pub object: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -81,6 +83,20 @@ pub struct Indicator {
     pub value: String,
 }
 
+/// One object of the attachment walk, by its id in the scan report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectLine {
+    pub id: u32,
+    /// "invoice.zip > invoice.docm > Module1".
+    pub path: String,
+    pub kind: String,
+    pub size: u64,
+    /// Empty for reports stored before objects were kept (only the path is known then).
+    pub sha256: String,
+    /// Some scoring evidence names it (byte plots are drawn for these).
+    pub flagged: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AttachmentLine {
     pub name: String,
@@ -105,21 +121,45 @@ pub fn screenshots(report: &ScanReport) -> Vec<String> {
     out
 }
 
-/// The hit locations that name an object inside an attachment (what byte plots are drawn for):
-/// the location segments, distinct, in the order found.
-pub fn flagged_objects(report: &ScanReport) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    for (_, symbol, hit) in report.hits() {
-        if symbol.score <= 0.0 {
-            continue;
-        }
-        let segments = hit.location.segments();
-        if segments
+/// The objects of a report, each with whether scoring evidence names it. Reports stored before
+/// the walk's objects were kept get, in their place, the attachment locations their scoring
+/// hits name, numbered in the order found (no kind, size or hash is known for those).
+pub fn objects(report: &ScanReport) -> Vec<ObjectLine> {
+    let flagged: Vec<&Location> = report
+        .hits()
+        .filter(|(_, symbol, _)| symbol.score > 0.0)
+        .map(|(_, _, hit)| &hit.location)
+        .collect();
+    if !report.objects.is_empty() {
+        return report
+            .objects
+            .iter()
+            .map(|o| ObjectLine {
+                id: o.id,
+                path: o.location.to_string(),
+                kind: o.kind.clone(),
+                size: o.size,
+                sha256: o.sha256.clone(),
+                flagged: flagged.contains(&&o.location),
+            })
+            .collect();
+    }
+    let mut out: Vec<ObjectLine> = Vec::new();
+    for location in flagged {
+        let in_attachment = location
+            .segments()
             .first()
-            .is_some_and(|s| s.starts_with("attachment ") || s.starts_with("inline "))
-            && !out.iter().any(|o| o == segments)
-        {
-            out.push(segments.to_vec());
+            .is_some_and(|s| s.starts_with("attachment ") || s.starts_with("inline "));
+        let path = location.to_string();
+        if in_attachment && !out.iter().any(|o| o.path == path) {
+            out.push(ObjectLine {
+                id: out.len() as u32,
+                path,
+                kind: String::new(),
+                size: 0,
+                sha256: String::new(),
+                flagged: true,
+            });
         }
     }
     out
@@ -168,7 +208,7 @@ pub fn build(
     symbols: &SymbolTable,
     held: bool,
 ) -> MessageReport {
-    let objects = flagged_objects(report);
+    let objects = objects(report);
     let m = &report.message;
     let mut findings = Vec::new();
     let mut hashes = BTreeSet::new();
@@ -178,11 +218,11 @@ pub fn build(
             .hits
             .iter()
             .map(|h| {
-                let segments = h.location.segments();
                 hashes.extend(hashes_in(&h.details));
+                let path = h.location.to_string();
                 FindingHit {
-                    path: h.location.to_string(),
-                    object: objects.iter().position(|o| o == segments),
+                    object: objects.iter().find(|o| o.path == path).map(|o| o.id),
+                    path,
                     details: h.details.clone(),
                 }
             })
@@ -289,6 +329,7 @@ pub fn build(
                 size: a.size as u64,
             })
             .collect(),
+        objects,
         held,
         exception: report.exception.clone(),
     }
@@ -480,12 +521,45 @@ mod tests {
             assert!(text.contains(line), "{line} in\n{text}");
         }
         assert_eq!(
-            flagged_objects(&sample()),
-            vec![vec![
-                "attachment invoice.zip".to_string(),
-                "invoice.pdf.exe".to_string()
-            ]]
+            r.objects.len(),
+            1,
+            "a report stored before objects were kept"
         );
+        assert_eq!(
+            r.objects[0].path,
+            "attachment invoice.zip > invoice.pdf.exe"
+        );
+        assert!(r.objects[0].flagged);
+    }
+
+    #[test]
+    fn hits_name_the_walks_objects_by_id() {
+        let mut scan = sample();
+        let object = |id: u32, location: &[&str], kind: &str| mailmoat_core::ObjectInfo {
+            id,
+            location: location
+                .iter()
+                .skip(1)
+                .fold(Location::new(location[0]), |l, s| l.child(*s)),
+            name: location.last().unwrap().to_string(),
+            kind: kind.into(),
+            size: 100,
+            sha256: format!("{id:064x}"),
+        };
+        scan.objects = vec![
+            object(0, &["attachment invoice.zip"], "a ZIP archive"),
+            object(
+                1,
+                &["attachment invoice.zip", "invoice.pdf.exe"],
+                "a Windows program (PE)",
+            ),
+        ];
+        let table = mailmoat_pipeline::symbol_table();
+        let r = build("M1", 5, vec![], &scan, &table, true);
+        assert_eq!(r.findings[0].hits[0].object, Some(1));
+        let listed: Vec<(u32, bool)> = r.objects.iter().map(|o| (o.id, o.flagged)).collect();
+        assert_eq!(listed, [(0, false), (1, true)]);
+        assert_eq!(r.objects[1].kind, "a Windows program (PE)");
     }
 
     #[test]

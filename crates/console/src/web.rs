@@ -576,20 +576,9 @@ async fn report_page(State(c): State<Shared>, caller: Caller, Path(id): Path<Str
     .await
     {
         Ok((report, screenshots)) => {
-            let objects: Vec<String> = {
-                let mut seen: Vec<(usize, String)> = Vec::new();
-                for f in &report.findings {
-                    for h in &f.hits {
-                        if let Some(n) = h.object {
-                            if !seen.iter().any(|(i, _)| *i == n) {
-                                seen.push((n, h.path.clone()));
-                            }
-                        }
-                    }
-                }
-                seen.sort();
-                seen.into_iter().map(|(_, p)| p).collect()
-            };
+            // Byte plots are drawn for the objects that scoring evidence names.
+            let objects: Vec<&crate::report::ObjectLine> =
+                report.objects.iter().filter(|o| o.flagged).collect();
             render(
                 "report.html",
                 context! { ..page(&caller, "report"), ..context! { r => report, objects, has_intel, screenshots }},
@@ -636,7 +625,7 @@ async fn indicators_txt(
 async fn byteplot_png(
     State(c): State<Shared>,
     caller: Caller,
-    Path((id, n)): Path<(String, usize)>,
+    Path((id, n)): Path<(String, u32)>,
 ) -> Response {
     let user = caller.user;
     match blocking(&c, move |c| ops::byteplot(c, &user, &id, n)).await {
@@ -660,7 +649,7 @@ async fn screenshot_png(
 async fn neighbours_svg(
     State(c): State<Shared>,
     caller: Caller,
-    Path((id, n)): Path<(String, usize)>,
+    Path((id, n)): Path<(String, u32)>,
 ) -> Response {
     let user = caller.user;
     match blocking(&c, move |c| ops::neighbours(c, &user, &id, n)).await {

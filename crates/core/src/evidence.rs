@@ -60,11 +60,28 @@ pub struct Evidence {
     pub location: Location,
 }
 
+/// An object the attachment walk opened: an attachment, or a member, stream or payload found
+/// inside one. Its id is its place in walk order, the same for the same message and settings,
+/// so a stored report can name an object and evidence can be tied to it by location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    pub id: u32,
+    pub location: Location,
+    pub name: String,
+    /// What the bytes are, as the walk recognised them ("a Windows program (PE)").
+    pub kind: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
 /// Everything the detectors reported about one message.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(transparent)]
 pub struct Findings {
     items: Vec<Evidence>,
+    /// The objects the attachment walk opened, in walk order (ids are positions).
+    #[serde(skip)]
+    objects: Vec<ObjectInfo>,
     /// The statistical classifier's spam probability, whatever symbol it gave: the learned
     /// fusion reads it as a number rather than through thresholds.
     #[serde(skip)]
@@ -108,8 +125,39 @@ impl Findings {
         });
     }
 
+    /// Records an object the walk opened; returns its id.
+    pub fn add_object(
+        &mut self,
+        location: Location,
+        name: impl Into<String>,
+        kind: impl Into<String>,
+        size: u64,
+        sha256: impl Into<String>,
+    ) -> u32 {
+        let id = self.objects.len() as u32;
+        self.objects.push(ObjectInfo {
+            id,
+            location,
+            name: name.into(),
+            kind: kind.into(),
+            size,
+            sha256: sha256.into(),
+        });
+        id
+    }
+
+    /// The objects the walk opened, in walk order.
+    pub fn objects(&self) -> &[ObjectInfo] {
+        &self.objects
+    }
+
     pub fn extend(&mut self, other: Findings) {
         self.items.extend(other.items);
+        // Ids stay positions in the merged list.
+        for mut object in other.objects {
+            object.id = self.objects.len() as u32;
+            self.objects.push(object);
+        }
         if other.classifier_probability.is_some() {
             self.classifier_probability = other.classifier_probability;
         }
@@ -132,9 +180,11 @@ impl Findings {
 
     /// Removes and returns the evidence from index `at` on.
     pub fn split_off(&mut self, at: usize) -> Findings {
-        // The classifier's probability goes with the evidence split off (the newer part).
+        // The classifier's probability and the walk's objects go with the evidence split off
+        // (the newer part: what analysis found after the earlier stages).
         Findings {
             items: self.items.split_off(at.min(self.items.len())),
+            objects: std::mem::take(&mut self.objects),
             classifier_probability: self.classifier_probability.take(),
         }
     }
@@ -169,6 +219,39 @@ mod tests {
         let loc = Location::new("attachment invoice.zip").child("invoice.docm");
         assert_eq!(loc.to_string(), "attachment invoice.zip > invoice.docm");
         assert_eq!(Location::message().to_string(), "message");
+    }
+
+    #[test]
+    fn object_ids_are_positions_after_merging() {
+        let mut a = Findings::new();
+        assert_eq!(
+            a.add_object(
+                Location::new("attachment a.zip"),
+                "a.zip",
+                "a ZIP archive",
+                10,
+                "aa"
+            ),
+            0
+        );
+        let mut b = Findings::new();
+        b.add_object(
+            Location::new("attachment b.exe"),
+            "b.exe",
+            "a Windows program (PE)",
+            5,
+            "bb",
+        );
+        a.extend(b);
+        let ids: Vec<(u32, &str)> = a
+            .objects()
+            .iter()
+            .map(|o| (o.id, o.name.as_str()))
+            .collect();
+        assert_eq!(ids, [(0, "a.zip"), (1, "b.exe")]);
+        let newer = a.split_off(0);
+        assert_eq!(newer.objects().len(), 2);
+        assert!(a.objects().is_empty());
     }
 
     #[test]

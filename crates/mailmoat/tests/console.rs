@@ -68,6 +68,24 @@ fn form_value(page: &str, name: &str) -> String {
     page[start..start + page[start..].find('"').unwrap()].to_string()
 }
 
+/// The id of a message's first flagged object (the one whose path ends `path_end`, when given),
+/// as the report lists it.
+fn flagged_object(web: &Web, cookie: &str, message: &str, path_end: &str) -> u64 {
+    let report: serde_json::Value = serde_json::from_str(
+        &web.get(&format!("/messages/{message}/report.json"), cookie)
+            .body,
+    )
+    .unwrap();
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["flagged"] == true && o["path"].as_str().unwrap().ends_with(path_end))
+        .unwrap_or_else(|| panic!("no flagged object ending {path_end:?} in {report}"))["id"]
+        .as_u64()
+        .unwrap()
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -685,6 +703,7 @@ fn reports_show_the_path_traces_images_and_inert_content() {
     let admin = web.sign_in("admin", &s.admin);
     let page = web.get(&format!("/messages/{rejected}"), &admin.cookie);
     assert_eq!(page.status, 200);
+    let exe = flagged_object(web, &admin.cookie, &rejected, "invoice.pdf.exe");
     for needle in [
         "attachment invoice.zip &gt; invoice.pdf.exe",
         "PE_INJECTION_IMPORTS",
@@ -693,12 +712,12 @@ fn reports_show_the_path_traces_images_and_inert_content() {
         "sender@vendor.example",
         "9c841b2afc268d4dcb9701037231d0aeb74087856a0fbda1f9f5a33294b4514d",
         "bob@corp.example",
-        &format!("/messages/{rejected}/objects/0/byteplot.png"),
+        &format!("/messages/{rejected}/objects/{exe}/byteplot.png"),
     ] {
         assert!(page.body.contains(needle), "{needle} in the report");
     }
     let png = web.get(
-        &format!("/messages/{rejected}/objects/0/byteplot.png"),
+        &format!("/messages/{rejected}/objects/{exe}/byteplot.png"),
         &admin.cookie,
     );
     assert_eq!(png.status, 200);
@@ -735,11 +754,12 @@ fn reports_show_the_path_traces_images_and_inert_content() {
     // A variant of a stored family: its byte plot and its place among the references.
     let page = web.get(&format!("/messages/{variant}"), &admin.cookie);
     assert!(page.body.contains("SIMILAR_KNOWN_MALWARE") && page.body.contains("Test.JsDropper"));
-    assert!(page
-        .body
-        .contains(&format!("/messages/{variant}/objects/0/neighbours.svg")));
+    let dropper = flagged_object(web, &admin.cookie, &variant, "");
+    assert!(page.body.contains(&format!(
+        "/messages/{variant}/objects/{dropper}/neighbours.svg"
+    )));
     let map = web.get(
-        &format!("/messages/{variant}/objects/0/neighbours.svg"),
+        &format!("/messages/{variant}/objects/{dropper}/neighbours.svg"),
         &admin.cookie,
     );
     assert_eq!(map.header("content-type").as_deref(), Some("image/svg+xml"));

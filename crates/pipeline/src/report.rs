@@ -113,6 +113,7 @@ impl Report {
                     .collect(),
                 problems: v.problems.clone(),
             },
+            objects: self.findings.objects().to_vec(),
             exception: None,
         }
     }

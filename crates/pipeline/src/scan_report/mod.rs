@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use mailmoat_auth::AuthSummary;
 use mailmoat_core::policy::Hit;
-use mailmoat_core::{Action, Category, Location, Risk};
+use mailmoat_core::{Action, Category, Location, ObjectInfo, Risk};
 use mailmoat_mime::{Envelope, Mailbox, PartInfo, Problem, UrlRef};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -48,6 +48,9 @@ pub struct ScanReport {
     /// What the authentication stage found, when it ran.
     pub authentication: Option<AuthSummary>,
     pub message: MessageSummary,
+    /// The objects the attachment walk opened, by id (empty in reports stored before version
+    /// 1); a hit names its object by location.
+    pub objects: Vec<ObjectInfo>,
     /// A recipient's exception delivered the message despite the verdict: who, which sender.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception: Option<String>,
@@ -68,6 +71,7 @@ impl Default for ScanReport {
             capped_groups: Vec::new(),
             authentication: None,
             message: MessageSummary::default(),
+            objects: Vec::new(),
             exception: None,
         }
     }
@@ -269,6 +273,16 @@ impl ScanReport {
     /// [`detection`](Self::detection) as the dashboard names it ("clean" when none).
     pub fn detection_name(&self) -> &'static str {
         self.detection().map_or("clean", Category::as_str)
+    }
+
+    /// The object with this id.
+    pub fn object(&self, id: u32) -> Option<&ObjectInfo> {
+        self.objects.iter().find(|o| o.id == id)
+    }
+
+    /// The object a hit's location names, when it names one the walk opened.
+    pub fn object_at(&self, location: &Location) -> Option<&ObjectInfo> {
+        self.objects.iter().find(|o| o.location == *location)
     }
 
     /// Every hit of every symbol, with its symbol.
