@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::scan_report::{
     AttachmentSummary, EmbeddedSummary, ExternalHop, Hop, MessageSummary, ScanReport, SymbolReport,
-    SCAN_REPORT_VERSION,
+    MAX_REPORTED_OBJECTS, SCAN_REPORT_VERSION,
 };
 
 /// What a scan found about one message: the view, the evidence and the verdict.
@@ -46,6 +46,19 @@ impl Report {
                     },
                 )
             })
+            .collect();
+        let named: Vec<&mailmoat_core::Location> = verdict
+            .reasons
+            .iter()
+            .flat_map(|r| r.hits.iter().map(|h| &h.location))
+            .collect();
+        let objects: Vec<mailmoat_core::ObjectInfo> = self
+            .findings
+            .objects()
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| *i < MAX_REPORTED_OBJECTS || named.contains(&&o.location))
+            .map(|(_, o)| o.clone())
             .collect();
         let hop = |h: &mailmoat_mime::ReceivedHop| Hop {
             from_host: h.from_host.clone(),
@@ -113,7 +126,8 @@ impl Report {
                     .collect(),
                 problems: v.problems.clone(),
             },
-            objects: self.findings.objects().to_vec(),
+            objects_omitted: self.findings.objects().len() - objects.len(),
+            objects,
             exception: None,
         }
     }

@@ -22,6 +22,13 @@ mod tests;
 /// keep reading the older ones.
 pub const SCAN_REPORT_VERSION: u32 = 1;
 
+/// How many of the walk's objects a report lists whatever the evidence says.
+pub const MAX_REPORTED_OBJECTS: usize = 500;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// What a scan found and decided about one message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -51,6 +58,10 @@ pub struct ScanReport {
     /// The objects the attachment walk opened, by id (empty in reports stored before version
     /// 1); a hit names its object by location.
     pub objects: Vec<ObjectInfo>,
+    /// Objects left out of `objects` to keep the report small (an archive of thousands of
+    /// members): beyond the first [`MAX_REPORTED_OBJECTS`], only those a hit names are kept.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub objects_omitted: usize,
     /// A recipient's exception delivered the message despite the verdict: who, which sender.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception: Option<String>,
@@ -72,6 +83,7 @@ impl Default for ScanReport {
             authentication: None,
             message: MessageSummary::default(),
             objects: Vec::new(),
+            objects_omitted: 0,
             exception: None,
         }
     }

@@ -156,3 +156,51 @@ fn symbols_strongest_first_break_ties_by_name() {
         .collect();
     assert_eq!(names, ["C", "A", "B"]);
 }
+
+#[test]
+fn a_huge_archive_lists_its_first_objects_and_every_object_a_hit_names() {
+    use mailmoat_core::policy::{Reason, Verdict};
+    use mailmoat_core::Findings;
+    let mut findings = Findings::new();
+    let member = |i: usize| Location::new("attachment big.zip").child(format!("m{i}.txt"));
+    for i in 0..MAX_REPORTED_OBJECTS + 100 {
+        findings.add_object(member(i), format!("m{i}.txt"), "text", 1, "00");
+    }
+    let named = member(MAX_REPORTED_OBJECTS + 50);
+    let verdict = Verdict {
+        action: Action::Quarantine,
+        score: 8.0,
+        risk: Risk::Medium,
+        forced_by: None,
+        floored_by: None,
+        capped_groups: Vec::new(),
+        spam_probability: None,
+        reasons: vec![Reason {
+            symbol: "ARCHIVE_EXECUTABLE".into(),
+            group: "attachments".into(),
+            category: Some(Category::Malware),
+            score: 8.0,
+            forced: None,
+            hits: vec![Hit {
+                strength: 1.0,
+                details: String::new(),
+                location: named.clone(),
+            }],
+        }],
+    };
+    let report = crate::Report {
+        view: Default::default(),
+        findings,
+        verdict,
+        auth: None,
+    }
+    .scan_report("Q1");
+    assert_eq!(report.objects.len(), MAX_REPORTED_OBJECTS + 1);
+    assert_eq!(report.objects_omitted, 99);
+    let kept = report.object_at(&named).unwrap();
+    assert_eq!(
+        kept.id as usize,
+        MAX_REPORTED_OBJECTS + 50,
+        "ids stay walk positions"
+    );
+}
