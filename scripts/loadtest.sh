@@ -24,6 +24,8 @@ health_listen = ""
 protected_domains = ["example.com"]
 [gateway.routes]
 default = "smtp://127.0.0.1:2626"
+[spamd]
+listen = ""
 # DNS from the load tool's responder on loopback (no name exists): the whole DNS path runs,
 # without depending on this machine's upstream resolver, which drops bursts.
 [auth.dns]

@@ -36,6 +36,18 @@ pub fn header_safe(text: &str) -> String {
 /// and Authentication-Results claiming to be ours, `authserv_id`, as RFC 8601 asks), and the
 /// subject prefixed when `tag` is given.
 pub fn rewrite(message: &[u8], prepend: &str, tag: Option<&str>, authserv_id: &str) -> Vec<u8> {
+    rewrite_dropping(message, prepend, tag, authserv_id, &[])
+}
+
+/// As [`rewrite`], also dropping incoming header fields with these (lower-case) names: the
+/// ones another verdict vocabulary owns when we write it (SpamAssassin's X-Spam-*).
+pub fn rewrite_dropping(
+    message: &[u8],
+    prepend: &str,
+    tag: Option<&str>,
+    authserv_id: &str,
+    also_owned: &[&str],
+) -> Vec<u8> {
     let header_end = find_header_end(message);
     let (head, body) = message.split_at(header_end);
     let mut out = Vec::with_capacity(message.len() + prepend.len() + 64);
@@ -46,6 +58,12 @@ pub fn rewrite(message: &[u8], prepend: &str, tag: Option<&str>, authserv_id: &s
         let name = &field[..name_end];
         if name.len() >= OWN_PREFIX.len()
             && name[..OWN_PREFIX.len()].eq_ignore_ascii_case(OWN_PREFIX)
+        {
+            continue;
+        }
+        if also_owned
+            .iter()
+            .any(|owned| name.trim_ascii_end().eq_ignore_ascii_case(owned.as_bytes()))
         {
             continue;
         }

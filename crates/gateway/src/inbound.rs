@@ -669,10 +669,10 @@ impl Accepted {
 
 /// The gateway's way of running scan steps: a turn is one of the scan slots, oldest message
 /// first, and steps run on tokio's blocking pool so slow parsing never stalls other sessions.
-struct GatewayRuntime<'a> {
-    slots: &'a crate::slots::Slots,
+pub(crate) struct GatewayRuntime<'a> {
+    pub slots: &'a crate::slots::Slots,
     /// When the message's data ended: a message back from DNS is older than those starting.
-    arrived: std::time::Instant,
+    pub arrived: std::time::Instant,
 }
 
 impl ScanRuntime for GatewayRuntime<'_> {

@@ -30,6 +30,7 @@ mod headers;
 mod inbound;
 pub mod quarantine;
 mod slots;
+mod spamd;
 pub mod spool;
 mod tls;
 mod verify;
@@ -131,6 +132,30 @@ impl Shared {
             Ok(Err(skip)) => tracing::debug!(?skip, "not auto-learned"),
             Err(e) => tracing::error!(error = %e, "auto-learning unavailable"),
         }
+    }
+
+    /// Teaches the configured model file a correction at once and reloads the scanner,
+    /// noting `why` in the change log; `None` when no `[classifier] model` file is configured.
+    /// Blocking (reads and writes the model file).
+    pub fn learn(&self, raw: &[u8], spam: bool, why: &str) -> Option<Result<(f64, f64), String>> {
+        let learner = self.learner.as_ref()?;
+        let view = self
+            .scanner
+            .current()
+            .view(raw.to_vec(), Default::default());
+        let outcome = learner
+            .correct(&view, spam, unix_now())
+            .and_then(|learned| learner.save().map(|_| learned))
+            .map_err(|e| e.to_string())
+            .and_then(|learned| {
+                let label = if spam { "spam" } else { "ham" };
+                let r = self.scanner.reload().map_err(|e| e.to_string())?;
+                let _ = self
+                    .events
+                    .record_change(unix_now(), &format!("{why} ({label}): {r}"));
+                Ok((learned.before, learned.after))
+            });
+        Some(outcome)
     }
 
     /// What to answer at RCPT.
@@ -367,22 +392,7 @@ impl Handle {
     /// Teaches the configured model file a person's correction at once and reloads the
     /// scanner; `None` when no `[classifier] model` file is configured to learn into.
     pub fn learn(&self, raw: &[u8], spam: bool) -> Option<Result<(f64, f64), String>> {
-        let learner = self.0.learner.as_ref()?;
-        let view = self
-            .0
-            .scanner
-            .current()
-            .view(raw.to_vec(), Default::default());
-        let outcome = learner
-            .correct(&view, spam, unix_now())
-            .and_then(|learned| learner.save().map(|_| learned))
-            .map_err(|e| e.to_string())
-            .and_then(|learned| {
-                let label = if spam { "spam" } else { "ham" };
-                self.reload(&format!("classifier learned a correction ({label})"))?;
-                Ok((learned.before, learned.after))
-            });
-        Some(outcome)
+        self.0.learn(raw, spam, "classifier learned a correction")
     }
     /// The folder relative paths of the configuration resolve against.
     pub fn base_dir(&self) -> &std::path::Path {
@@ -498,6 +508,7 @@ pub fn serve(
         .build()
         .map_err(GatewayError::Runtime)?;
     delivery_runtime.spawn(delivery::run(shared.clone(), incoming));
+    let spamd = config.spamd.clone();
     let served = runtime.block_on(async move {
         let listener = TcpListener::bind(&shared.config.listen)
             .await
@@ -514,6 +525,17 @@ pub fn serve(
                     source,
                 })?;
             tokio::spawn(health_endpoint(health, shared.clone()));
+        }
+        if !spamd.listen.is_empty() {
+            let listener = TcpListener::bind(&spamd.listen)
+                .await
+                .map_err(|source| GatewayError::Listen {
+                    address: spamd.listen.clone(),
+                    source,
+                })?;
+            let at = listener.local_addr().map_err(GatewayError::Runtime)?;
+            tracing::info!(address = %at, "spamd protocol service started");
+            tokio::spawn(spamd::serve(listener, shared.clone(), spamd));
         }
         tokio::spawn(prune_events(shared.clone()));
         services(Handle(shared.clone())).map_err(|e| GatewayError::Runtime(std::io::Error::other(e)))?;

@@ -33,6 +33,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// The web console and REST API (`mailmoat serve` runs it beside the gateway).
     pub console: ConsoleConfig,
+    /// SpamAssassin's spamd protocol (`spamc`, Amavis-style callers) served by `mailmoat serve`.
+    pub spamd: SpamdConfig,
     /// Where this configuration came from (file name, or "built-in defaults").
     #[serde(skip)]
     pub origin: String,
@@ -184,6 +186,40 @@ pub struct GatewayConfig {
     pub events_dir: PathBuf,
     /// Reports older than this many days are removed (the hourly statistics stay).
     pub events_retention_days: u32,
+}
+
+/// `[spamd]`: a scan service speaking SpamAssassin's spamd protocol (SPAMC/1.5), so `spamc`
+/// and Amavis-style callers work unchanged. It scans and answers; the caller keeps the message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpamdConfig {
+    /// Address of the listener; empty for none.
+    pub listen: String,
+    /// Client networks allowed to connect (spamd's `--allowed-ips`); others are closed at once.
+    /// The protocol has no password: open it beyond loopback only to your own MTA hosts.
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// Largest message scanned, in bytes; larger ones are refused (spamc then passes the
+    /// message on unchanged).
+    pub max_message_bytes: usize,
+    /// Requests served at once; more wait for a place.
+    pub max_connections: usize,
+    /// Seconds a client has to send its whole request.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for SpamdConfig {
+    fn default() -> Self {
+        SpamdConfig {
+            listen: "127.0.0.1:7830".to_string(),
+            allowed_networks: vec![
+                "127.0.0.0/8".parse().expect("a network"),
+                "::1/128".parse().expect("a network"),
+            ],
+            max_message_bytes: 25 * 1024 * 1024,
+            max_connections: 64,
+            request_timeout_secs: 60,
+        }
+    }
 }
 
 /// `[console]`: the web console and REST API.
