@@ -144,6 +144,16 @@ def main():
         put(out / "smtp_commands", f"s{i}", session)
     for i, stream in enumerate(DATA_STREAMS):
         put(out / "smtp_data", f"d{i}", stream)
+    # spamc's requests, as Debian's spamc sends them.
+    hello = (ROOT / "samples/01-hello.eml").read_bytes()
+    for i, (command, extra) in enumerate([
+        ("CHECK", b""), ("SYMBOLS", b""), ("REPORT", b""), ("REPORT_IFSPAM", b""),
+        ("PROCESS", b""), ("HEADERS", b""), ("TELL", b"Message-class: spam\r\nSet: local\r\n"),
+    ]):
+        request = (f"{command} SPAMC/1.5\r\n".encode() + extra + b"User: bob@example.com\r\n"
+                   + f"Content-length: {len(hello)}\r\n\r\n".encode() + hello)
+        put(out / "spamd_request", f"q{i}", request)
+    put(out / "spamd_request", "ping", b"PING SPAMC/1.5\r\n")
     counts = {p.name: len(list(p.iterdir())) for p in sorted(out.iterdir())}
     print("seeds: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -30,7 +30,7 @@ mod headers;
 mod inbound;
 pub mod quarantine;
 mod slots;
-mod spamd;
+pub mod spamd;
 pub mod spool;
 mod tls;
 mod verify;

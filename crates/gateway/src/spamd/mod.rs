@@ -4,7 +4,7 @@
 //! Received chain the MTA wrote, per-user exceptions when `User` is an address), logged in
 //! the message log, and answered; the caller keeps the message and acts on the answer.
 
-mod protocol;
+pub mod protocol;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,6 +100,18 @@ async fn connection(
     };
     let _ = write.write_all(&reply).await;
     let _ = write.shutdown().await;
+}
+
+/// A request as the service reads it from these bytes (what the fuzz target feeds): the same
+/// reader on a one-thread runtime.
+pub fn parse_request(
+    bytes: &[u8],
+    config: &SpamdConfig,
+) -> Result<(Request, Vec<u8>), ProtocolError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| ProtocolError::new(ExitCode::Software, e.to_string()))?;
+    runtime.block_on(read_request(&mut BufReader::new(bytes), config))
 }
 
 /// The request line, headers and message, within the configured bounds.
