@@ -26,6 +26,8 @@ protected_domains = ["example.com"]
 default = "smtp://127.0.0.1:2626"
 [spamd]
 listen = ""
+[rspamd]
+listen = ""
 # DNS from the load tool's responder on loopback (no name exists): the whole DNS path runs,
 # without depending on this machine's upstream resolver, which drops bursts.
 [auth.dns]

@@ -29,6 +29,8 @@ pub mod exceptions;
 mod headers;
 mod inbound;
 pub mod quarantine;
+mod rspamd_http;
+mod scan_service;
 mod slots;
 pub mod spamd;
 pub mod spool;
@@ -509,6 +511,7 @@ pub fn serve(
         .map_err(GatewayError::Runtime)?;
     delivery_runtime.spawn(delivery::run(shared.clone(), incoming));
     let spamd = config.spamd.clone();
+    let rspamd = config.rspamd.clone();
     let served = runtime.block_on(async move {
         let listener = TcpListener::bind(&shared.config.listen)
             .await
@@ -536,6 +539,17 @@ pub fn serve(
             let at = listener.local_addr().map_err(GatewayError::Runtime)?;
             tracing::info!(address = %at, "spamd protocol service started");
             tokio::spawn(spamd::serve(listener, shared.clone(), spamd));
+        }
+        if !rspamd.listen.is_empty() {
+            let listener = TcpListener::bind(&rspamd.listen)
+                .await
+                .map_err(|source| GatewayError::Listen {
+                    address: rspamd.listen.clone(),
+                    source,
+                })?;
+            let at = listener.local_addr().map_err(GatewayError::Runtime)?;
+            tracing::info!(address = %at, "rspamd protocol service started");
+            tokio::spawn(rspamd_http::serve(listener, shared.clone(), rspamd));
         }
         tokio::spawn(prune_events(shared.clone()));
         services(Handle(shared.clone())).map_err(|e| GatewayError::Runtime(std::io::Error::other(e)))?;

@@ -35,6 +35,9 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// SpamAssassin's spamd protocol (`spamc`, Amavis-style callers) served by `mailmoat serve`.
     pub spamd: SpamdConfig,
+    /// rspamd's HTTP scan protocol (`rspamc`, Haraka's and Exim's rspamd clients) and
+    /// mailmoat's own `/api/v1/scan`, served by `mailmoat serve`.
+    pub rspamd: RspamdConfig,
     /// Where this configuration came from (file name, or "built-in defaults").
     #[serde(skip)]
     pub origin: String,
@@ -218,6 +221,34 @@ impl Default for SpamdConfig {
             max_message_bytes: 25 * 1024 * 1024,
             max_connections: 64,
             request_timeout_secs: 60,
+        }
+    }
+}
+
+/// `[rspamd]`: a scan service speaking rspamd's HTTP protocol (`POST /checkv2`, `/symbols`,
+/// `GET /ping`) and mailmoat's own `POST /api/v1/scan` (the full typed report as JSON). It scans
+/// and answers; the caller keeps the message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RspamdConfig {
+    /// Address of the listener; empty for none.
+    pub listen: String,
+    /// The password clients other than loopback must send (rspamd's `Password` header, or
+    /// `Authorization: Bearer`). Empty: loopback clients only.
+    pub password: String,
+    /// Largest message scanned, in bytes (413 beyond).
+    pub max_message_bytes: usize,
+    /// Requests scanned at once; more wait for a place.
+    pub max_connections: usize,
+}
+
+impl Default for RspamdConfig {
+    fn default() -> Self {
+        RspamdConfig {
+            listen: "127.0.0.1:11333".to_string(),
+            password: String::new(),
+            max_message_bytes: 25 * 1024 * 1024,
+            max_connections: 64,
         }
     }
 }

@@ -350,6 +350,11 @@ impl Policy {
         self.quarantine
     }
 
+    /// The score at which a message is rejected.
+    pub fn reject_threshold(&self) -> f64 {
+        self.reject
+    }
+
     /// The policy with a learned fusion model deciding the spam score.
     pub fn with_fusion(mut self, model: Arc<FusionModel>) -> Result<Policy, String> {
         model.validate()?;

@@ -8,7 +8,7 @@ pub mod protocol;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
@@ -17,9 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::events::Event;
-use crate::inbound::GatewayRuntime;
-use crate::{headers, new_id, unix_now, Shared};
+use crate::{headers, new_id, scan_service, unix_now, Shared};
 use protocol::{Command, ExitCode, MessageClass, ProtocolError, Reply, Request};
 
 /// Longest request or header line read.
@@ -183,12 +181,6 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
 
 /// CHECK, SYMBOLS, REPORT, REPORT_IFSPAM, PROCESS, HEADERS: scan, log, answer.
 async fn scan(shared: &Arc<Shared>, request: &Request, message: Vec<u8>, id: &str) -> Reply {
-    let now = unix_now();
-    let scanner = shared.scanner.current();
-    let runtime = GatewayRuntime {
-        slots: &shared.scan_slots,
-        arrived: Instant::now(),
-    };
     // The recipient when the MTA names one: exceptions and first contact are per recipient.
     let recipient = request
         .user
@@ -202,35 +194,29 @@ async fn scan(shared: &Arc<Shared>, request: &Request, message: Vec<u8>, id: &st
         // `[message] trusted_networks`), as for mail relayed to the gateway.
         client_ip: None,
         helo: None,
-        received_at: Some(now),
+        received_at: Some(unix_now()),
     };
-    let report = match scanner.scan_staged(message, envelope, &runtime).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "spamd: scan failed");
-            return Reply::error(&ProtocolError::new(ExitCode::Software, "scan failed"));
-        }
-    };
-    let action = action_for(shared, &report, recipient.as_deref());
-    log(shared, &report, recipient.as_deref(), action, id, now);
-    shared.auto_learn(&report, now);
+    let scanned =
+        match scan_service::scan(shared, message, envelope, recipient.as_deref(), id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "spamd: scan failed");
+                return Reply::error(&ProtocolError::new(ExitCode::Software, "scan failed"));
+            }
+        };
+    let (report, action) = (&scanned.report, scanned.action);
+    let scanner = shared.scanner.current();
     let threshold = scanner.policy().tag_threshold();
     let spam = action != Action::Deliver;
-    tracing::info!(
-        action = %action,
-        score = format_args!("{:.2}", report.verdict.score),
-        symbols = %report.symbol_names().join(","),
-        "scanned"
-    );
     let reply = Reply::ok().with_verdict(spam, report.verdict.score, threshold);
     match request.command {
         Command::Check => reply,
         Command::Symbols => reply.with_body(report.symbol_names().join(",").into_bytes()),
-        Command::Report => reply.with_body(report_body(&scanner, &report, threshold)),
-        Command::ReportIfSpam if spam => reply.with_body(report_body(&scanner, &report, threshold)),
+        Command::Report => reply.with_body(report_body(&scanner, report, threshold)),
+        Command::ReportIfSpam if spam => reply.with_body(report_body(&scanner, report, threshold)),
         Command::ReportIfSpam => reply,
         Command::Process | Command::Headers => {
-            let processed = processed(shared, &report, action, spam, threshold, id);
+            let processed = processed(shared, report, action, spam, threshold, id);
             if request.command == Command::Headers {
                 let end = header_section_end(&processed);
                 reply.with_body(processed[..end].to_vec())
@@ -239,55 +225,6 @@ async fn scan(shared: &Arc<Shared>, request: &Request, message: Vec<u8>, id: &st
             }
         }
         Command::Ping | Command::Skip | Command::Tell => reply,
-    }
-}
-
-/// The verdict's action for this recipient: their exception may deliver what only spam or
-/// policy evidence held back, as in the gateway.
-fn action_for(shared: &Shared, report: &Report, recipient: Option<&str>) -> Action {
-    let Some(recipient) = recipient else {
-        return report.verdict.action;
-    };
-    let sender = report
-        .view
-        .from
-        .first()
-        .and_then(|m| m.address.clone())
-        .unwrap_or_default();
-    mailmoat_core::disposition(&report.verdict, &[recipient.to_string()], |r| {
-        shared.exceptions.allows(r, &sender)
-    })
-    .first()
-    .map_or(report.verdict.action, |r| r.action)
-}
-
-/// The message log's entry: spamd-scanned mail shows in the console beside the gateway's.
-fn log(
-    shared: &Shared,
-    report: &Report,
-    recipient: Option<&str>,
-    action: Action,
-    id: &str,
-    now: i64,
-) {
-    let mut scan_report = report.scan_report(id);
-    if action != report.verdict.action && action == Action::Deliver {
-        scan_report.exception = Some(format!(
-            "{} is accepted by the exception of {}",
-            scan_report.from_address().unwrap_or(""),
-            recipient.unwrap_or("")
-        ));
-    }
-    let mail_from = report
-        .view
-        .return_path
-        .clone()
-        .or_else(|| scan_report.from_address().map(str::to_string))
-        .unwrap_or_default();
-    let recipients: Vec<String> = recipient.iter().map(|r| r.to_string()).collect();
-    let event = Event::from_report(id, now, &mail_from, &recipients, &scan_report);
-    if let Err(e) = shared.events.record(event, scan_report, None) {
-        tracing::error!(error = %e, "message log write failed");
     }
 }
 

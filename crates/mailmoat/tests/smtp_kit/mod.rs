@@ -201,8 +201,8 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
     } else {
         "[auth.dns]\nonly_records = true\n"
     };
-    // Gateways of parallel tests must not share the console's or spamd's port: off unless
-    // asked for.
+    // Gateways of parallel tests must not share the console's, spamd's or rspamd's port: off
+    // unless asked for.
     let console = if extra.contains("[console]") {
         ""
     } else {
@@ -213,10 +213,15 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
     } else {
         "[spamd]\nlisten = \"\"\n"
     };
+    let rspamd = if extra.contains("[rspamd]") {
+        ""
+    } else {
+        "[rspamd]\nlisten = \"\"\n"
+    };
     std::fs::write(
         &path,
         format!(
-            "[gateway]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"\"\nhostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n{dns}{console}{spamd}"
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"\"\nhostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n{dns}{console}{spamd}{rspamd}"
         ),
     )
     .unwrap();
