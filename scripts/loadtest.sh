@@ -28,6 +28,8 @@ default = "smtp://127.0.0.1:2626"
 listen = ""
 [rspamd]
 listen = ""
+[milter]
+listen = ""
 # DNS from the load tool's responder on loopback (no name exists): the whole DNS path runs,
 # without depending on this machine's upstream resolver, which drops bursts.
 [auth.dns]

@@ -96,7 +96,7 @@ pub fn rewrite_dropping(
 }
 
 /// Whether an Authentication-Results value starts with this authserv-id.
-fn claims_authserv_id(value: &[u8], authserv_id: &str) -> bool {
+pub(crate) fn claims_authserv_id(value: &[u8], authserv_id: &str) -> bool {
     if authserv_id.is_empty() {
         return false;
     }

@@ -28,6 +28,7 @@ pub mod events;
 pub mod exceptions;
 mod headers;
 mod inbound;
+mod milter;
 pub mod quarantine;
 mod rspamd_http;
 mod scan_service;
@@ -512,6 +513,7 @@ pub fn serve(
     delivery_runtime.spawn(delivery::run(shared.clone(), incoming));
     let spamd = config.spamd.clone();
     let rspamd = config.rspamd.clone();
+    let milter = config.milter.clone();
     let served = runtime.block_on(async move {
         let listener = TcpListener::bind(&shared.config.listen)
             .await
@@ -539,6 +541,17 @@ pub fn serve(
             let at = listener.local_addr().map_err(GatewayError::Runtime)?;
             tracing::info!(address = %at, "spamd protocol service started");
             tokio::spawn(spamd::serve(listener, shared.clone(), spamd));
+        }
+        if !milter.listen.is_empty() {
+            let listener = TcpListener::bind(&milter.listen)
+                .await
+                .map_err(|source| GatewayError::Listen {
+                    address: milter.listen.clone(),
+                    source,
+                })?;
+            let at = listener.local_addr().map_err(GatewayError::Runtime)?;
+            tracing::info!(address = %at, "milter service started");
+            tokio::spawn(milter::serve(listener, shared.clone(), milter));
         }
         if !rspamd.listen.is_empty() {
             let listener = TcpListener::bind(&rspamd.listen)

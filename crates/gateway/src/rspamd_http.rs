@@ -171,19 +171,14 @@ async fn scan(
     let id = new_id();
     let span = tracing::info_span!("message", %id, via = "rspamd", queue_id = t.queue_id.as_deref().unwrap_or(""));
     use tracing::Instrument;
-    let scanned = scan_service::scan(
-        &service.shared,
-        body.to_vec(),
-        envelope,
-        t.recipient.as_deref(),
-        &id,
-    )
-    .instrument(span)
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "rspamd protocol: scan failed");
-        error(StatusCode::INTERNAL_SERVER_ERROR, "scan failed")
-    })?;
+    let recipients: Vec<String> = t.recipient.iter().cloned().collect();
+    let scanned = scan_service::scan(&service.shared, body.to_vec(), envelope, &recipients, &id)
+        .instrument(span)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "rspamd protocol: scan failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "scan failed")
+        })?;
     Ok((scanned, id))
 }
 

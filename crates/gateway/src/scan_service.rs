@@ -16,17 +16,31 @@ use crate::{unix_now, Shared};
 /// A scanned message and what it gets.
 pub(crate) struct Scanned {
     pub report: Report,
-    /// The verdict's action, or the recipient's exception's.
+    /// The action for the recipients without an exception (the verdict's, or a quarantine
+    /// where a reject was turned into one because others get the message): for a single
+    /// recipient, theirs.
     pub action: Action,
+    /// Each recipient's action, when the caller named recipients.
+    pub recipients: Vec<mailmoat_core::RecipientAction>,
 }
 
-/// Scans `raw` as the gateway would, for `recipient` when the caller names one (exceptions are
-/// per recipient), and logs it under `id`.
+impl Scanned {
+    /// The recipients whose exception delivers the message despite the verdict.
+    pub fn excepted(&self) -> impl Iterator<Item = &str> {
+        self.recipients
+            .iter()
+            .filter(|r| r.by_exception)
+            .map(|r| r.recipient.as_str())
+    }
+}
+
+/// Scans `raw` as the gateway would, for the recipients the caller names (exceptions are per
+/// recipient), and logs it under `id`.
 pub(crate) async fn scan(
     shared: &Arc<Shared>,
     raw: Vec<u8>,
     envelope: Envelope,
-    recipient: Option<&str>,
+    recipients: &[String],
     id: &str,
 ) -> Result<Scanned, ScanError> {
     let now = envelope.received_at.unwrap_or_else(unix_now);
@@ -36,8 +50,18 @@ pub(crate) async fn scan(
         arrived: Instant::now(),
     };
     let report = scanner.scan_staged(raw, envelope, &runtime).await?;
-    let action = action_for(shared, &report, recipient);
-    log(shared, &report, recipient, action, id, now);
+    let per_recipient = per_recipient(shared, &report, recipients);
+    let action = per_recipient
+        .iter()
+        .find(|r| !r.by_exception)
+        .or(per_recipient.first())
+        .map_or(report.verdict.action, |r| r.action);
+    let excepted: Vec<&str> = per_recipient
+        .iter()
+        .filter(|r| r.by_exception)
+        .map(|r| r.recipient.as_str())
+        .collect();
+    log(shared, &report, &excepted, id, now);
     shared.auto_learn(&report, now);
     tracing::info!(
         action = %action,
@@ -45,44 +69,40 @@ pub(crate) async fn scan(
         symbols = %report.symbol_names().join(","),
         "scanned"
     );
-    Ok(Scanned { report, action })
+    Ok(Scanned {
+        report,
+        action,
+        recipients: per_recipient,
+    })
 }
 
-/// The verdict's action for this recipient: their exception may deliver what only spam or
-/// policy evidence held back, as in the gateway.
-fn action_for(shared: &Shared, report: &Report, recipient: Option<&str>) -> Action {
-    let Some(recipient) = recipient else {
-        return report.verdict.action;
-    };
+/// Each recipient's action: their exception may deliver what only spam or policy evidence
+/// held back, as in the gateway.
+fn per_recipient(
+    shared: &Shared,
+    report: &Report,
+    recipients: &[String],
+) -> Vec<mailmoat_core::RecipientAction> {
     let sender = report
         .view
         .from
         .first()
         .and_then(|m| m.address.clone())
         .unwrap_or_default();
-    mailmoat_core::disposition(&report.verdict, &[recipient.to_string()], |r| {
+    mailmoat_core::disposition(&report.verdict, recipients, |r| {
         shared.exceptions.allows(r, &sender)
     })
-    .first()
-    .map_or(report.verdict.action, |r| r.action)
 }
 
 /// The message log's entry: mail scanned for another MTA shows in the console beside the
 /// gateway's own.
-fn log(
-    shared: &Shared,
-    report: &Report,
-    recipient: Option<&str>,
-    action: Action,
-    id: &str,
-    now: i64,
-) {
+fn log(shared: &Shared, report: &Report, excepted: &[&str], id: &str, now: i64) {
     let mut scan_report = report.scan_report(id);
-    if action != report.verdict.action {
+    if !excepted.is_empty() {
         scan_report.exception = Some(format!(
             "{} is accepted by the exception of {}",
             scan_report.from_address().unwrap_or(""),
-            recipient.unwrap_or("")
+            excepted.join(", ")
         ));
     }
     let mail_from = report
@@ -93,11 +113,7 @@ fn log(
         .or_else(|| report.view.return_path.clone())
         .or_else(|| scan_report.from_address().map(str::to_string))
         .unwrap_or_default();
-    let recipients: Vec<String> = if report.view.envelope.rcpt_to.is_empty() {
-        recipient.iter().map(|r| r.to_string()).collect()
-    } else {
-        report.view.envelope.rcpt_to.clone()
-    };
+    let recipients = report.view.envelope.rcpt_to.clone();
     let event = Event::from_report(id, now, &mail_from, &recipients, &scan_report);
     if let Err(e) = shared.events.record(event, scan_report, None) {
         tracing::error!(error = %e, "message log write failed");

@@ -38,6 +38,8 @@ pub struct Config {
     /// rspamd's HTTP scan protocol (`rspamc`, Haraka's and Exim's rspamd clients) and
     /// mailmoat's own `/api/v1/scan`, served by `mailmoat serve`.
     pub rspamd: RspamdConfig,
+    /// A milter (Sendmail milter protocol v6, as Postfix speaks it) served by `mailmoat serve`.
+    pub milter: MilterConfig,
     /// Where this configuration came from (file name, or "built-in defaults").
     #[serde(skip)]
     pub origin: String,
@@ -249,6 +251,39 @@ impl Default for RspamdConfig {
             password: String::new(),
             max_message_bytes: 25 * 1024 * 1024,
             max_connections: 64,
+        }
+    }
+}
+
+/// `[milter]`: a Postfix/Sendmail milter. The MTA hands each message over before it queues it;
+/// the verdict comes back as the MTA's own answer: headers added, the subject tagged, a
+/// reject with our reply, or a quarantine (Postfix's hold queue, and mailmoat's own quarantine
+/// so the console can release it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MilterConfig {
+    /// Address of the listener (Postfix: `smtpd_milters = inet:127.0.0.1:7831`); empty for none.
+    pub listen: String,
+    /// Client networks allowed to connect; others are closed at once.
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// Largest message scanned, in bytes; a larger one is passed on unscanned with a header
+    /// saying so.
+    pub max_message_bytes: usize,
+    /// When a scan fails inside mailmoat: false answers tempfail (the sender retries), true
+    /// lets the message through unscanned with a header saying so.
+    pub fail_open: bool,
+}
+
+impl Default for MilterConfig {
+    fn default() -> Self {
+        MilterConfig {
+            listen: "127.0.0.1:7831".to_string(),
+            allowed_networks: vec![
+                "127.0.0.0/8".parse().expect("a network"),
+                "::1/128".parse().expect("a network"),
+            ],
+            max_message_bytes: 25 * 1024 * 1024,
+            fail_open: false,
         }
     }
 }

@@ -12,8 +12,8 @@ pub mod sources;
 pub mod symbols_doc;
 
 pub use config::{
-    Config, ConfigError, ConsoleConfig, GatewayConfig, RspamdConfig, RulesConfig, SpamdConfig,
-    DEFAULT_RULE_PACK,
+    Config, ConfigError, ConsoleConfig, GatewayConfig, MilterConfig, RspamdConfig, RulesConfig,
+    SpamdConfig, DEFAULT_RULE_PACK,
 };
 pub use live::{reload_on_sighup, LiveScanner, Reloaded};
 pub use report::Report;

@@ -187,9 +187,10 @@ async fn scan(shared: &Arc<Shared>, request: &Request, message: Vec<u8>, id: &st
         .as_deref()
         .filter(|u| u.contains('@'))
         .map(str::to_string);
+    let envelope_recipients: Vec<String> = recipient.iter().cloned().collect();
     let envelope = Envelope {
         mail_from: None,
-        rcpt_to: recipient.iter().cloned().collect(),
+        rcpt_to: envelope_recipients.clone(),
         // The client is judged from the Received chain the MTA wrote (its trusted hops are
         // `[message] trusted_networks`), as for mail relayed to the gateway.
         client_ip: None,
@@ -197,7 +198,7 @@ async fn scan(shared: &Arc<Shared>, request: &Request, message: Vec<u8>, id: &st
         received_at: Some(unix_now()),
     };
     let scanned =
-        match scan_service::scan(shared, message, envelope, recipient.as_deref(), id).await {
+        match scan_service::scan(shared, message, envelope, &envelope_recipients, id).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "spamd: scan failed");

@@ -201,8 +201,8 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
     } else {
         "[auth.dns]\nonly_records = true\n"
     };
-    // Gateways of parallel tests must not share the console's, spamd's or rspamd's port: off
-    // unless asked for.
+    // Gateways of parallel tests must not share the console's, spamd's, rspamd's or the
+    // milter's port: off unless asked for.
     let console = if extra.contains("[console]") {
         ""
     } else {
@@ -218,10 +218,15 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
     } else {
         "[rspamd]\nlisten = \"\"\n"
     };
+    let milter = if extra.contains("[milter]") {
+        ""
+    } else {
+        "[milter]\nlisten = \"\"\n"
+    };
     std::fs::write(
         &path,
         format!(
-            "[gateway]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"\"\nhostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n{dns}{console}{spamd}{rspamd}"
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"\"\nhostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n{dns}{console}{spamd}{rspamd}{milter}"
         ),
     )
     .unwrap();
@@ -313,6 +318,15 @@ pub struct Postfix {
 
 impl Postfix {
     pub fn start(dir: &std::path::Path, next_hop: std::net::SocketAddr) -> Result<Postfix, String> {
+        Postfix::start_with(dir, next_hop, "")
+    }
+
+    /// As [`Postfix::start`], with more `main.cf` lines (a milter, say).
+    pub fn start_with(
+        dir: &std::path::Path,
+        next_hop: std::net::SocketAddr,
+        main_cf: &str,
+    ) -> Result<Postfix, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
@@ -352,7 +366,7 @@ impl Postfix {
         std::fs::write(
             etc.join("main.cf"),
             format!(
-                "compatibility_level = 3.6\nqueue_directory = {}\ndata_directory = {}\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = postfix.test\nmydestination =\nrelay_domains = example.com\ntransport_maps = inline:{{ example.com=smtp:[{}]:{} }}\nmynetworks = 127.0.0.0/8\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\nalias_maps =\nalias_database =\nlocal_recipient_maps =\nsmtp_tls_security_level = none\nmaillog_file = /dev/stdout\n",
+                "compatibility_level = 3.6\nqueue_directory = {}\ndata_directory = {}\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = postfix.test\nmydestination =\nrelay_domains = example.com\ntransport_maps = inline:{{ example.com=smtp:[{}]:{} }}\nmynetworks = 127.0.0.0/8\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\nalias_maps =\nalias_database =\nlocal_recipient_maps =\nsmtp_tls_security_level = none\nmaillog_file = /dev/stdout\n{main_cf}\n",
                 spool.display(),
                 data.display(),
                 next_hop.ip(),
@@ -381,6 +395,19 @@ impl Postfix {
             std::thread::sleep(Duration::from_millis(100));
         }
         Ok(pf)
+    }
+}
+
+impl Postfix {
+    /// `postqueue -p` of this instance: what waits, held messages marked `!`.
+    pub fn queue(&self) -> String {
+        let out = std::process::Command::new("postqueue")
+            .arg("-c")
+            .arg(self.dir.join("etc"))
+            .arg("-p")
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
     }
 }
 

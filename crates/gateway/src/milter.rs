@@ -1,0 +1,453 @@
+//! A milter (Sendmail milter protocol v6, as Postfix speaks it; the wire format is the
+//! `miltr-server` crate's) for sites that keep their MTA: the MTA hands over connect, HELO,
+//! MAIL, RCPT, headers and body; at the end of the body the message is scanned once, as the
+//! gateway scans it, and the verdict comes back as the MTA's own action: our headers added
+//! (forged copies removed), the subject tagged, a reject with our reply text, a tempfail, or a
+//! quarantine: Postfix's hold queue and mailmoat's own quarantine, so the console can release
+//! it. Per-recipient exceptions apply as in the gateway: recipients whose exception accepts
+//! the sender get the message; for the others it is held in mailmoat's quarantine and they are
+//! removed from the MTA's copy.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mailmoat_core::Action;
+use mailmoat_mime::Envelope;
+use mailmoat_pipeline::MilterConfig;
+use miltr_common::actions::{Action as MilterAction, Continue, Replycode, Tempfail};
+use miltr_common::commands::{Body, Connect, Header, Helo, Macro, Mail, Recipient};
+use miltr_common::modifications::headers::{AddHeader, ChangeHeader, InsertHeader};
+use miltr_common::modifications::quarantine::Quarantine;
+use miltr_common::modifications::recipients::DeleteRecipient;
+use miltr_common::modifications::{ModificationResponse, ModificationResponseBuilder};
+use miltr_server::{Milter, Server};
+use tokio::net::TcpListener;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+use crate::scan_service::{self, Scanned};
+use crate::spool::{QueueEntry, Recipient as QueuedRecipient, RecipientState};
+use crate::{headers, new_id, unix_now, Shared};
+
+/// Accepts MTA connections until the process ends; each gets its own milter state.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, config: MilterConfig) {
+    let config = Arc::new(config);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "milter: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if !config
+            .allowed_networks
+            .iter()
+            .any(|n| n.contains(&peer.ip()))
+        {
+            tracing::warn!(%peer, "milter: client not in allowed_networks, closed");
+            continue;
+        }
+        let (shared, config) = (shared.clone(), config.clone());
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let mut milter = MailmoatMilter::new(shared, config);
+            let mut server = Server::default_postfix(&mut milter);
+            if let Err(e) = server.handle_connection(stream.compat()).await {
+                tracing::info!(%peer, error = ?e, "milter: connection ended");
+            }
+        });
+    }
+}
+
+/// One MTA connection's state: the SMTP client it describes, and the message in progress.
+struct MailmoatMilter {
+    shared: Arc<Shared>,
+    config: Arc<MilterConfig>,
+    client_ip: Option<IpAddr>,
+    client_host: String,
+    helo: Option<String>,
+    message: Message,
+}
+
+/// What the MTA has told of the current message.
+#[derive(Default)]
+struct Message {
+    queue_id: Option<String>,
+    mail_from: Option<String>,
+    rcpt_to: Vec<String>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Past max_message_bytes: no longer kept, passed on unscanned.
+    too_big: bool,
+}
+
+impl MailmoatMilter {
+    fn new(shared: Arc<Shared>, config: Arc<MilterConfig>) -> MailmoatMilter {
+        MailmoatMilter {
+            shared,
+            config,
+            client_ip: None,
+            client_host: String::new(),
+            helo: None,
+            message: Message::default(),
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.message
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum::<usize>()
+            + self.message.body.len()
+    }
+
+    /// The message as the MTA received it (its headers, a blank line, its body).
+    fn raw(&self) -> Vec<u8> {
+        let mut raw = Vec::with_capacity(self.size() + 2);
+        for (name, value) in &self.message.headers {
+            raw.extend_from_slice(name.as_bytes());
+            raw.push(b':');
+            if !value.starts_with([' ', '\t']) {
+                raw.push(b' ');
+            }
+            // Folded values come with bare LF from Postfix; the view reads CRLF.
+            raw.extend_from_slice(value.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes());
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"\r\n");
+        raw.extend_from_slice(&self.message.body);
+        raw
+    }
+
+    /// The answer to the end of the body.
+    async fn verdict(&mut self) -> ModificationResponse {
+        if self.message.too_big {
+            tracing::warn!(
+                limit = self.config.max_message_bytes,
+                "milter: message over max_message_bytes passed on unscanned"
+            );
+            let mut builder = ModificationResponse::builder();
+            builder.push(AddHeader::new(
+                b"X-Mailmoat-Skipped",
+                b"message over max_message_bytes, not scanned",
+            ));
+            return builder.build(Continue);
+        }
+        let now = unix_now();
+        let id = new_id();
+        let envelope = Envelope {
+            mail_from: self.message.mail_from.clone(),
+            rcpt_to: self.message.rcpt_to.clone(),
+            client_ip: self.client_ip,
+            helo: self.helo.clone(),
+            received_at: Some(now),
+        };
+        let raw = self.raw();
+        let span = tracing::info_span!(
+            "message",
+            %id,
+            via = "milter",
+            queue_id = self.message.queue_id.as_deref().unwrap_or("")
+        );
+        use tracing::Instrument;
+        let scanned = scan_service::scan(&self.shared, raw, envelope, &self.message.rcpt_to, &id)
+            .instrument(span)
+            .await;
+        match scanned {
+            Ok(scanned) => self.answer(&scanned, &id, now).await,
+            Err(e) => {
+                tracing::error!(error = %e, "milter: scan failed");
+                if self.config.fail_open {
+                    let mut builder = ModificationResponse::builder();
+                    builder.push(AddHeader::new(b"X-Mailmoat-Skipped", b"scan failed"));
+                    builder.build(Continue)
+                } else {
+                    ModificationResponse::builder().build(Tempfail)
+                }
+            }
+        }
+    }
+
+    async fn answer(&self, scanned: &Scanned, id: &str, now: i64) -> ModificationResponse {
+        let report = &scanned.report;
+        let verdict = &report.verdict;
+        let others: Vec<String> = scanned
+            .recipients
+            .iter()
+            .filter(|r| !r.by_exception)
+            .map(|r| r.recipient.clone())
+            .collect();
+        let some_excepted = scanned.recipients.iter().any(|r| r.by_exception);
+        match scanned.action {
+            Action::Reject if !some_excepted => {
+                let text = format!("Message refused by policy (id {id})");
+                return ModificationResponse::builder().build(Replycode::new(
+                    [5, 5, 0],
+                    [5, 7, 1],
+                    &text,
+                ));
+            }
+            Action::Tempfail => {
+                return ModificationResponse::builder().build(Replycode::new(
+                    [4, 5, 1],
+                    [4, 7, 1],
+                    "Message deferred by policy, please try again later",
+                ));
+            }
+            _ => {}
+        }
+        let mut builder = ModificationResponse::builder();
+        self.headers(&mut builder, scanned, id);
+        let held = matches!(scanned.action, Action::Quarantine | Action::Reject);
+        if held {
+            // Durable in our quarantine before the MTA is told anything: never lost.
+            let recipients = if some_excepted {
+                others.clone()
+            } else {
+                self.message.rcpt_to.clone()
+            };
+            if let Err(e) = self.hold(report, id, now, &recipients).await {
+                tracing::error!(error = %e, "milter: could not store the held message");
+                return ModificationResponse::builder().build(Tempfail);
+            }
+            if some_excepted {
+                // The others' copy is ours now; the MTA delivers to the excepted only.
+                for r in &others {
+                    builder.push(DeleteRecipient::new(format!("<{r}>").as_bytes()));
+                }
+            } else {
+                builder.push(Quarantine::new(
+                    format!("mailmoat {} (id {id})", verdict.action).as_bytes(),
+                ));
+            }
+        }
+        builder.build(Continue)
+    }
+
+    /// Our headers on the MTA's copy (forged copies from outside removed first), and the
+    /// subject tagged when the verdict tags.
+    fn headers(&self, builder: &mut ModificationResponseBuilder, scanned: &Scanned, id: &str) {
+        let report = &scanned.report;
+        let hostname = &self.shared.config.hostname;
+        // Forged copies of our headers, by name and occurrence (1-based, as the protocol
+        // counts), removed last occurrence first so earlier indices stay valid.
+        let mut occurrences: HashMap<String, u32> = HashMap::new();
+        let mut forged: Vec<(u32, &str)> = Vec::new();
+        for (name, value) in &self.message.headers {
+            let lower = name.to_ascii_lowercase();
+            let n = occurrences.entry(lower.clone()).or_default();
+            *n += 1;
+            let ours = lower.starts_with("x-mailmoat-")
+                || lower == "x-spam"
+                || (lower == "authentication-results"
+                    && headers::claims_authserv_id(value.as_bytes(), hostname));
+            if ours {
+                forged.push((*n, name));
+            }
+        }
+        for (index, name) in forged.into_iter().rev() {
+            builder.push(ChangeHeader::new(index, name.as_bytes(), b""));
+        }
+        let mut ours: Vec<(String, String)> = Vec::new();
+        if let Some(header) = report.auth.as_ref().and_then(|a| a.header.as_deref()) {
+            if let Some((name, value)) = header.trim_end().split_once(": ") {
+                ours.push((name.to_string(), value.to_string()));
+            }
+        }
+        for line in headers::verdict_headers(&report.verdict, id).split("\r\n") {
+            if let Some((name, value)) = line.split_once(": ") {
+                ours.push((name.to_string(), value.to_string()));
+            }
+        }
+        let excepted: Vec<&str> = scanned.excepted().collect();
+        if !excepted.is_empty() {
+            ours.push((
+                "X-Mailmoat-Exception".to_string(),
+                format!(
+                    "{} accepted by the exception of {} (verdict {})",
+                    headers::header_safe(
+                        report
+                            .view
+                            .from
+                            .first()
+                            .and_then(|m| m.address.as_deref())
+                            .unwrap_or("")
+                    ),
+                    excepted.join(", "),
+                    report.verdict.action
+                ),
+            ));
+        } else if scanned.action != Action::Deliver {
+            ours.push(("X-Spam".to_string(), "Yes".to_string()));
+        }
+        // Inserted at the top, last first, so they read in this order.
+        for (name, value) in ours.iter().rev() {
+            builder.push(InsertHeader::new(0, name.as_bytes(), value.as_bytes()));
+        }
+        if scanned.action == Action::Tag && excepted.is_empty() {
+            let prefix = &self.shared.config.tag_subject_prefix;
+            match self
+                .message
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("subject"))
+            {
+                Some((name, value)) => {
+                    let value = value.trim_start();
+                    if !value.starts_with(prefix.as_str()) {
+                        let tagged = format!("{prefix} {value}");
+                        builder.push(ChangeHeader::new(1, name.as_bytes(), tagged.as_bytes()));
+                    }
+                }
+                None => builder.push(AddHeader::new(b"Subject", prefix.as_bytes())),
+            }
+        }
+    }
+
+    /// Stores the message in mailmoat's quarantine for `recipients` (the console releases it
+    /// through the gateway's routes).
+    async fn hold(
+        &self,
+        report: &mailmoat_pipeline::Report,
+        id: &str,
+        now: i64,
+        recipients: &[String],
+    ) -> std::io::Result<()> {
+        let received = format!(
+            "Received: from {} ({} [{}]) by {} (mailmoat milter) id {id}; {}\r\n",
+            self.helo.as_deref().unwrap_or("unknown"),
+            if self.client_host.is_empty() {
+                "unknown"
+            } else {
+                &self.client_host
+            },
+            self.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            self.shared.config.hostname,
+            crate::rfc2822_date(now)
+        );
+        let auth_results = report
+            .auth
+            .as_ref()
+            .and_then(|a| a.header.as_deref())
+            .unwrap_or("");
+        let entry = QueueEntry {
+            id: id.to_string(),
+            received_at: now,
+            mail_from: self.message.mail_from.clone().unwrap_or_default(),
+            client_ip: self.client_ip,
+            helo: self.helo.clone(),
+            recipients: recipients
+                .iter()
+                .map(|r| QueuedRecipient {
+                    address: r.clone(),
+                    state: RecipientState::Pending,
+                    last_reply: String::new(),
+                })
+                .collect(),
+            prepend: format!(
+                "{received}{auth_results}{}",
+                headers::verdict_headers(&report.verdict, id)
+            ),
+            tag_subject: false,
+            attempts: 0,
+            next_attempt_at: now,
+            is_bounce: false,
+        };
+        let mut scan_report = report.scan_report(id);
+        scan_report.message.envelope.rcpt_to = recipients.to_vec();
+        self.shared
+            .hold(entry, report.view.raw.clone(), scan_report)
+            .await
+    }
+}
+
+#[async_trait]
+impl Milter for MailmoatMilter {
+    type Error = String;
+
+    async fn macro_(&mut self, m: Macro) -> Result<(), Self::Error> {
+        for (name, value) in m.macros() {
+            if name == b"i" && !value.is_empty() {
+                self.message.queue_id = Some(String::from_utf8_lossy(value).into_owned());
+            }
+        }
+        Ok(())
+    }
+
+    async fn connect(&mut self, connect: Connect) -> Result<MilterAction, Self::Error> {
+        self.client_ip = connect
+            .address()
+            .trim_matches(['[', ']'])
+            .trim_start_matches("IPv6:")
+            .parse()
+            .ok();
+        self.client_host = connect.hostname().chars().take(255).collect();
+        Ok(Continue.into())
+    }
+
+    async fn helo(&mut self, helo: Helo) -> Result<MilterAction, Self::Error> {
+        self.helo = Some(helo.helo().chars().take(255).collect());
+        Ok(Continue.into())
+    }
+
+    async fn mail(&mut self, mail: Mail) -> Result<MilterAction, Self::Error> {
+        let queue_id = self.message.queue_id.take();
+        self.message = Message {
+            queue_id,
+            mail_from: Some(angle_free(&mail.sender())),
+            ..Message::default()
+        };
+        Ok(Continue.into())
+    }
+
+    async fn rcpt(&mut self, rcpt: Recipient) -> Result<MilterAction, Self::Error> {
+        self.message.rcpt_to.push(angle_free(&rcpt.recipient()));
+        Ok(Continue.into())
+    }
+
+    async fn header(&mut self, header: Header) -> Result<MilterAction, Self::Error> {
+        if !self.message.too_big {
+            self.message
+                .headers
+                .push((header.name().into_owned(), header.value().into_owned()));
+            self.message.too_big = self.size() > self.config.max_message_bytes;
+        }
+        Ok(Continue.into())
+    }
+
+    async fn body(&mut self, body: Body) -> Result<MilterAction, Self::Error> {
+        if !self.message.too_big {
+            self.message.body.extend_from_slice(body.as_bytes());
+            if self.size() > self.config.max_message_bytes {
+                self.message.too_big = true;
+                self.message.body = Vec::new();
+                self.message.headers = Vec::new();
+            }
+        }
+        Ok(Continue.into())
+    }
+
+    async fn end_of_body(&mut self) -> Result<ModificationResponse, Self::Error> {
+        Ok(self.verdict().await)
+    }
+
+    async fn abort(&mut self) -> Result<(), Self::Error> {
+        // The end of every message (and a client's RSET): the next one starts clean.
+        self.message = Message::default();
+        Ok(())
+    }
+}
+
+fn angle_free(address: &str) -> String {
+    address
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .chars()
+        .take(320)
+        .collect()
+}
