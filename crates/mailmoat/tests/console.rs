@@ -1075,3 +1075,86 @@ fn users_get_a_daily_digest_of_their_held_mail() {
     assert!(again.body.contains("\"queued\":0"), "{}", again.body);
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+#[test]
+fn a_users_exception_applies_behind_postfix_through_the_milter() {
+    if !smtp_kit::have("postfix") {
+        eprintln!("skipped: postfix is not installed (Debian package postfix)");
+        return;
+    }
+    let rules = "[[rule]]\nname = \"TEST_PILLS\"\ndescription = \"pills\"\naction = \"quarantine\"\nwhen = { subject = '(?i)cheap pills' }\n";
+    let dir = temp_dir("console-milter-exceptions-rules");
+    std::fs::write(dir.join("local.toml"), rules).unwrap();
+    let milter_port = free_port();
+    let s = setup(
+        "console-milter-exceptions",
+        &format!(
+            "[rules]\nfiles = [\"{}\"]\n[milter]\nlisten = \"127.0.0.1:{milter_port}\"\n",
+            dir.join("local.toml").display()
+        ),
+    );
+    let web = &s.web;
+    let alice = web.sign_in("alice", "alice password 1");
+    let a = web.post_form(
+        "/exceptions",
+        &alice.cookie,
+        &[
+            ("csrf", &alice.csrf),
+            ("recipient", "alice@corp.example"),
+            ("sender", "deals@shop.example"),
+        ],
+    );
+    assert_eq!(a.status, 303, "{}", a.body);
+    let hop = s._sink.addr;
+    let postfix = match smtp_kit::Postfix::start_with(
+        &dir.join("postfix"),
+        hop,
+        &format!(
+            "relay_domains = corp.example\ntransport_maps = inline:{{ corp.example=smtp:[{}]:{} }}\nsmtpd_milters = inet:127.0.0.1:{milter_port}\nmilter_default_action = tempfail\n",
+            hop.ip(),
+            hop.port()
+        ),
+    ) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipped: cannot start postfix here: {why}");
+            return;
+        }
+    };
+    // The same spam to alice and bob through Postfix: alice's exception gets it to her, bob's
+    // copy is held in mailmoat's quarantine and Postfix delivers to alice only.
+    let spam = b"From: Deals <deals@shop.example>\r\nTo: alice@corp.example\r\nSubject: Cheap pills today\r\nMessage-ID: <p9@shop.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\nBuy now.\r\n";
+    let mut c = Client::connect(format!("127.0.0.1:{}", postfix.port).parse().unwrap());
+    assert!(c.cmd("EHLO client.test").starts_with("250"));
+    let reply = c.mail_raw(
+        "deals@shop.example",
+        &["alice@corp.example", "bob@corp.example"],
+        spam,
+    );
+    assert!(reply.starts_with("250"), "{reply}");
+    let got = smtp_kit_wait(&s, 1);
+    assert_eq!(got.len(), 1, "{}", s.gateway.log.lock().unwrap());
+    assert_eq!(got[0].rcpt_to, ["alice@corp.example"]);
+    assert!(
+        got[0]
+            .data
+            .contains("X-Mailmoat-Exception: deals@shop.example"),
+        "{}",
+        got[0].data
+    );
+    let bob = web.sign_in("bob", "bob password 12");
+    assert!(
+        web.get("/quarantine", &bob.cookie)
+            .body
+            .contains("Cheap pills today"),
+        "bob's copy is held by mailmoat"
+    );
+    assert!(
+        !web.get("/quarantine", &alice.cookie)
+            .body
+            .contains("Cheap pills today"),
+        "alice's is not"
+    );
+    drop(postfix);
+    std::fs::remove_dir_all(dir).ok();
+}
