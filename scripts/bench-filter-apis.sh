@@ -18,7 +18,7 @@ corpus=$work/corpus && mkdir -p "$corpus"
 # Half ham, half spam, the same files for both servers.
 for folder in easy-ham-2 spam-2; do
   # (head closes the pipe early: not a failure)
-  { find "$data/$folder" -type f | sort | head -n $((limit / 2)) || true; } | xargs -I{} cp {} "$corpus/"
+  { find "$data/$folder" -type f -name "*.txt" | sort | head -n $((limit / 2)) || true; } | xargs -I{} cp {} "$corpus/"
 done
 
 rs=$work/rspamd && mkdir -p "$rs/local/local.d" "$rs/db" "$rs/run" "$rs/log"
