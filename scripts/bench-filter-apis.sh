@@ -22,15 +22,8 @@ for folder in easy-ham-2 spam-2; do
 done
 
 rs=$work/rspamd && mkdir -p "$rs/local/local.d" "$rs/db" "$rs/run" "$rs/log"
-echo 'dns { nameserver = ["127.0.0.1:1"]; timeout = 0.1s; retransmits = 0; }' > "$rs/local/local.d/options.inc"
-for module in rbl fuzzy_check spf dkim dmarc arc asn neural url_reputation rspamd_update \
-    greylist ratelimit replies reputation mx_check emails dcc external_services \
-    antivirus clickhouse elastic history_redis metadata_exporter; do
-  echo "enabled = false;" > "$rs/local/local.d/$module.conf"
-done
-echo 'bind_socket = "127.0.0.1:11433";' > "$rs/local/local.d/worker-normal.inc"
-echo 'bind_socket = "127.0.0.1:11434";' > "$rs/local/local.d/worker-controller.inc"
-echo 'bind_socket = "127.0.0.1:11432";' > "$rs/local/local.d/worker-proxy.inc"
+. "$root/scripts/rspamd-offline.sh"
+rspamd_offline_config "$rs/local"
 cat > "$work/mailmoat.toml" <<CONF
 [gateway]
 listen = "127.0.0.1:0"

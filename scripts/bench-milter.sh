@@ -107,14 +107,8 @@ kill "$gw"; wait "$gw" 2>/dev/null || true; gw=
 
 echo "== Postfix + rspamd proxy (milter mode)"
 rs=$work/rspamd && mkdir -p "$rs/local/local.d" "$rs/db" "$rs/run" "$rs/log"
-echo 'dns { nameserver = ["127.0.0.1:1"]; timeout = 0.1s; retransmits = 0; }' > "$rs/local/local.d/options.inc"
-for module in rbl fuzzy_check spf dkim dmarc arc asn neural url_reputation rspamd_update \
-    greylist ratelimit replies reputation mx_check emails dcc external_services \
-    antivirus clickhouse elastic history_redis metadata_exporter; do
-  echo "enabled = false;" > "$rs/local/local.d/$module.conf"
-done
-echo 'bind_socket = "127.0.0.1:11433";' > "$rs/local/local.d/worker-normal.inc"
-echo 'bind_socket = "127.0.0.1:11434";' > "$rs/local/local.d/worker-controller.inc"
+. "$root/scripts/rspamd-offline.sh"
+rspamd_offline_config "$rs/local"
 printf 'bind_socket = "127.0.0.1:11432";\nmilter = yes;\nupstream "local" { default = yes; self_scan = yes; }\n' > "$rs/local/local.d/worker-proxy.inc"
 rspamd -u root -g root -i -c /etc/rspamd/rspamd.conf -p "$rs/run/rspamd.pid" \
   --var="LOCAL_CONFDIR=$rs/local" --var="DBDIR=$rs/db" --var="RUNDIR=$rs/run" --var="LOGDIR=$rs/log"

@@ -122,15 +122,8 @@ autolearn = false;
 CONF
 echo "servers = \"127.0.0.1:$port\";" > "$rs/local/local.d/redis.conf"
 # No network checks: an unreachable resolver, and the modules that query outside switched off.
-echo 'dns { nameserver = ["127.0.0.1:1"]; timeout = 0.1s; retransmits = 0; }' > "$rs/local/local.d/options.inc"
-for module in rbl fuzzy_check spf dkim dmarc arc asn neural url_reputation rspamd_update \
-    greylist ratelimit replies reputation mx_check emails dcc external_services \
-    antivirus clickhouse elastic history_redis metadata_exporter; do
-  echo "enabled = false;" > "$rs/local/local.d/$module.conf"
-done
-echo 'bind_socket = "127.0.0.1:11433";' > "$rs/local/local.d/worker-normal.inc"
-echo 'bind_socket = "127.0.0.1:11434";' > "$rs/local/local.d/worker-controller.inc"
-echo 'bind_socket = "127.0.0.1:11432";' > "$rs/local/local.d/worker-proxy.inc"
+. "$root/scripts/rspamd-offline.sh"
+rspamd_offline_config "$rs/local"
 rspamd -u root -g root -i -c /etc/rspamd/rspamd.conf \
   --var="LOCAL_CONFDIR=$rs/local" --var="DBDIR=$rs/db" --var="RUNDIR=$rs/run" --var="LOGDIR=$rs/log"
 for _ in $(seq 100); do rspamc -h 127.0.0.1:11433 stat >/dev/null 2>&1 && break; sleep 0.2; done

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::data::{DataReader, Progress};
 use crate::events::Event;
-use crate::spool::{new_id, QueueEntry, Recipient, RecipientState};
+use crate::spool::{new_id, QueueEntry, Recipient};
 use crate::{headers, unix_now, Rcpt, Shared};
 
 /// Protocol errors tolerated before the connection is closed.
@@ -541,30 +541,19 @@ impl Session {
             .as_ref()
             .and_then(|a| a.header.as_deref())
             .unwrap_or("");
-        QueueEntry {
-            id: id.to_string(),
-            received_at: now,
-            mail_from: tx.mail_from.clone().unwrap_or_default(),
-            client_ip: Some(self.peer.ip()),
-            helo: self.helo.clone(),
-            recipients: tx
-                .rcpt_to
-                .iter()
-                .map(|r| Recipient {
-                    address: r.clone(),
-                    state: RecipientState::Pending,
-                    last_reply: String::new(),
-                })
-                .collect(),
-            prepend: format!(
+        let mut entry = QueueEntry::accepted(
+            id,
+            now,
+            tx.mail_from.as_deref().unwrap_or_default(),
+            (Some(self.peer.ip()), self.helo.clone()),
+            &tx.rcpt_to,
+            format!(
                 "{received}{auth_results}{}",
                 headers::verdict_headers(&report.verdict, id)
             ),
-            tag_subject: report.verdict.action == Action::Tag,
-            attempts: 0,
-            next_attempt_at: now,
-            is_bounce: false,
-        }
+        );
+        entry.tag_subject = report.verdict.action == Action::Tag;
+        entry
     }
 }
 

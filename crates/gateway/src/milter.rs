@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 use crate::scan_service::{self, Scanned};
-use crate::spool::{QueueEntry, Recipient as QueuedRecipient, RecipientState};
+use crate::spool::QueueEntry;
 use crate::{headers, new_id, unix_now, Shared};
 
 /// Accepts MTA connections until the process ends; each gets its own milter state.
@@ -334,29 +334,17 @@ impl MailmoatMilter {
             .as_ref()
             .and_then(|a| a.header.as_deref())
             .unwrap_or("");
-        let entry = QueueEntry {
-            id: id.to_string(),
-            received_at: now,
-            mail_from: self.message.mail_from.clone().unwrap_or_default(),
-            client_ip: self.client_ip,
-            helo: self.helo.clone(),
-            recipients: recipients
-                .iter()
-                .map(|r| QueuedRecipient {
-                    address: r.clone(),
-                    state: RecipientState::Pending,
-                    last_reply: String::new(),
-                })
-                .collect(),
-            prepend: format!(
+        let entry = QueueEntry::accepted(
+            id,
+            now,
+            self.message.mail_from.as_deref().unwrap_or_default(),
+            (self.client_ip, self.helo.clone()),
+            recipients,
+            format!(
                 "{received}{auth_results}{}",
                 headers::verdict_headers(&report.verdict, id)
             ),
-            tag_subject: false,
-            attempts: 0,
-            next_attempt_at: now,
-            is_bounce: false,
-        };
+        );
         let mut scan_report = report.scan_report(id);
         scan_report.message.envelope.rcpt_to = recipients.to_vec();
         self.shared

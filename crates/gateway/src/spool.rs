@@ -64,6 +64,38 @@ pub enum RecipientState {
 }
 
 impl QueueEntry {
+    /// A message just accepted: every recipient pending, due now, `prepend` on top at delivery
+    /// (our Received line, Authentication-Results, the verdict headers).
+    pub fn accepted(
+        id: &str,
+        now: i64,
+        mail_from: &str,
+        client: (Option<IpAddr>, Option<String>),
+        recipients: &[String],
+        prepend: String,
+    ) -> QueueEntry {
+        QueueEntry {
+            id: id.to_string(),
+            received_at: now,
+            mail_from: mail_from.to_string(),
+            client_ip: client.0,
+            helo: client.1,
+            recipients: recipients
+                .iter()
+                .map(|r| Recipient {
+                    address: r.clone(),
+                    state: RecipientState::Pending,
+                    last_reply: String::new(),
+                })
+                .collect(),
+            prepend,
+            tag_subject: false,
+            attempts: 0,
+            next_attempt_at: now,
+            is_bounce: false,
+        }
+    }
+
     pub fn pending(&self) -> impl Iterator<Item = &Recipient> {
         self.recipients
             .iter()

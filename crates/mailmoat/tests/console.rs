@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{root, temp_dir, text};
-use smtp_kit::{config, Client, Gateway, Sink};
+use smtp_kit::{config, free_port, Client, Gateway, Sink};
 
 /// A message of the crafted attachment cases, without its test directives.
 fn case(name: &str) -> Vec<u8> {
@@ -195,14 +195,6 @@ impl Web {
         let start = page.body.find(marker).unwrap() + marker.len();
         page.body[start..start + page.body[start..].find('<').unwrap()].to_string()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn add_user(config: &Path, name: &str, password: &str, role: &str, address: &str) {

@@ -11,15 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{temp_dir, text};
-use smtp_kit::{config, have, Client, Gateway, Postfix, Sink, HELLO};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use smtp_kit::{config, free_port, have, Client, Gateway, Postfix, Sink, HELLO};
 
 /// Rules that tag or hold on a subject word, so those paths can be tested with a plain message.
 const RULES: &str = r#"

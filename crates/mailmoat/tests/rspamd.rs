@@ -11,15 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{root, temp_dir, text};
-use smtp_kit::{config, have, Gateway};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use smtp_kit::{have, start_with_service, Gateway};
 
 fn sample(name: &str) -> std::path::PathBuf {
     root().join("samples").join(name)
@@ -28,19 +20,7 @@ fn sample(name: &str) -> std::path::PathBuf {
 /// A gateway whose rspamd protocol service listens on a free loopback port.
 fn start(name: &str, rspamd: &str) -> (Gateway, SocketAddr, std::path::PathBuf) {
     let dir = temp_dir(name);
-    let port = free_port();
-    let cfg = config(
-        &dir,
-        &format!("[rspamd]\nlisten = \"127.0.0.1:{port}\"\n{rspamd}"),
-    );
-    let gw = Gateway::start(&cfg);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..100 {
-        if TcpStream::connect(addr).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (gw, addr) = start_with_service(&dir, "rspamd", rspamd, "");
     (gw, addr, dir)
 }
 

@@ -11,15 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{connect_from, root, temp_dir, text};
-use smtp_kit::{config, have, Gateway};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use smtp_kit::{have, start_with_service, Gateway};
 
 fn sample(name: &str) -> Vec<u8> {
     std::fs::read(root().join("samples").join(name)).unwrap()
@@ -28,20 +20,8 @@ fn sample(name: &str) -> Vec<u8> {
 /// A gateway whose spamd service listens on a free loopback port; `spamd` adds to its section.
 fn start(name: &str, spamd: &str, extra: &str) -> (Gateway, SocketAddr, std::path::PathBuf) {
     let dir = temp_dir(name);
-    let port = free_port();
-    let cfg = config(
-        &dir,
-        &format!("{extra}\n[spamd]\nlisten = \"127.0.0.1:{port}\"\nallowed_networks = [\"127.0.0.1/32\"]\n{spamd}"),
-    );
-    let gw = Gateway::start(&cfg);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // The SMTP listener is reported first; wait for the spamd one too.
-    for _ in 0..100 {
-        if TcpStream::connect(addr).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let spamd = format!("allowed_networks = [\"127.0.0.1/32\"]\n{spamd}");
+    let (gw, addr) = start_with_service(&dir, "spamd", &spamd, extra);
     (gw, addr, dir)
 }
 

@@ -192,6 +192,37 @@ impl Drop for Gateway {
     }
 }
 
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A gateway storing under `dir` with one of its services (`[section]`: spamd, rspamd,
+/// milter) listening on a free loopback port, `section_lines` added to that section and
+/// `extra` before it; returns once the service accepts connections.
+pub fn start_with_service(
+    dir: &Path,
+    section: &str,
+    section_lines: &str,
+    extra: &str,
+) -> (Gateway, SocketAddr) {
+    let port = free_port();
+    let cfg = config(
+        dir,
+        &format!("{extra}\n[{section}]\nlisten = \"127.0.0.1:{port}\"\n{section_lines}"),
+    );
+    let gw = Gateway::start(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (gw, addr)
+}
+
 /// A config for a gateway on a free loopback port, storing under `dir`.
 pub fn config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("mailmoat.toml");
