@@ -79,6 +79,18 @@ fn is_domain(domain: &str) -> bool {
 
 /// A recipient as one folder name, distinct for distinct addresses (up to case): letters,
 /// digits and `@.-_+` stay, every other byte becomes `%XX`, and so does a leading dot.
+/// An address as an MTA passes it (`<a@b>`, spaces around), bare and bounded in length (an
+/// address has at most 320 characters; more is not an address).
+pub fn unbracketed(address: &str) -> String {
+    address
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .chars()
+        .take(320)
+        .collect()
+}
+
 pub fn folder_name(address: &str) -> String {
     let mut name = String::with_capacity(address.len());
     for (i, c) in address.chars().enumerate() {

@@ -130,7 +130,7 @@ fn memchr_newline(bytes: &[u8]) -> Option<usize> {
 
 /// Where the header block ends (the blank line stays with the body); the whole message when
 /// there is no blank line.
-fn find_header_end(message: &[u8]) -> usize {
+pub(crate) fn find_header_end(message: &[u8]) -> usize {
     lines(message)
         .find(|&(s, e)| matches!(&message[s..e], b"\r\n" | b"\n"))
         .map(|(s, _)| s)

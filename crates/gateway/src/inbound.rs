@@ -536,11 +536,7 @@ impl Session {
             if self.tls_active { "ESMTPS" } else { "ESMTP" },
             crate::rfc2822_date(now)
         );
-        let auth_results = report
-            .auth
-            .as_ref()
-            .and_then(|a| a.header.as_deref())
-            .unwrap_or("");
+        let auth_results = report.authentication_results().unwrap_or("");
         let mut entry = QueueEntry::accepted(
             id,
             now,

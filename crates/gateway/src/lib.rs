@@ -322,6 +322,22 @@ pub fn rfc2822_date(unix: i64) -> String {
     )
 }
 
+/// Listens for one of the filter services; `None` when its address is empty (switched off).
+async fn bind_service(address: &str, what: &str) -> Result<Option<TcpListener>, GatewayError> {
+    if address.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| GatewayError::Listen {
+            address: address.to_string(),
+            source,
+        })?;
+    let at = listener.local_addr().map_err(GatewayError::Runtime)?;
+    tracing::info!(address = %at, "{what} service started");
+    Ok(Some(listener))
+}
+
 /// Opens the spool and quarantine a configuration names (for `serve` and `mailmoat queue`).
 pub fn open_storage(config: &Config) -> Result<(Spool, Quarantine, Events), GatewayError> {
     let g = &config.gateway;
@@ -531,37 +547,14 @@ pub fn serve(
                 })?;
             tokio::spawn(health_endpoint(health, shared.clone()));
         }
-        if !spamd.listen.is_empty() {
-            let listener = TcpListener::bind(&spamd.listen)
-                .await
-                .map_err(|source| GatewayError::Listen {
-                    address: spamd.listen.clone(),
-                    source,
-                })?;
-            let at = listener.local_addr().map_err(GatewayError::Runtime)?;
-            tracing::info!(address = %at, "spamd protocol service started");
+        // The filter services for an MTA that keeps the message (each off when its listen is "").
+        if let Some(listener) = bind_service(&spamd.listen, "spamd protocol").await? {
             tokio::spawn(spamd::serve(listener, shared.clone(), spamd));
         }
-        if !milter.listen.is_empty() {
-            let listener = TcpListener::bind(&milter.listen)
-                .await
-                .map_err(|source| GatewayError::Listen {
-                    address: milter.listen.clone(),
-                    source,
-                })?;
-            let at = listener.local_addr().map_err(GatewayError::Runtime)?;
-            tracing::info!(address = %at, "milter service started");
+        if let Some(listener) = bind_service(&milter.listen, "milter").await? {
             tokio::spawn(milter::serve(listener, shared.clone(), milter));
         }
-        if !rspamd.listen.is_empty() {
-            let listener = TcpListener::bind(&rspamd.listen)
-                .await
-                .map_err(|source| GatewayError::Listen {
-                    address: rspamd.listen.clone(),
-                    source,
-                })?;
-            let at = listener.local_addr().map_err(GatewayError::Runtime)?;
-            tracing::info!(address = %at, "rspamd protocol service started");
+        if let Some(listener) = bind_service(&rspamd.listen, "rspamd protocol").await? {
             tokio::spawn(rspamd_http::serve(listener, shared.clone(), rspamd));
         }
         tokio::spawn(prune_events(shared.clone()));

@@ -80,8 +80,29 @@ struct Message {
     rcpt_to: Vec<String>,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// Bytes of the message as rebuilt (headers with their separators, body), counted as
+    /// they arrive.
+    size: usize,
     /// Past max_message_bytes: no longer kept, passed on unscanned.
     too_big: bool,
+}
+
+impl Message {
+    /// Counts `bytes` more; past `limit` the message is dropped (it passes unscanned) and
+    /// nothing more is kept. Whether these bytes may be kept.
+    fn admit(&mut self, bytes: usize, limit: usize) -> bool {
+        if self.too_big {
+            return false;
+        }
+        self.size += bytes;
+        if self.size > limit {
+            self.too_big = true;
+            self.headers = Vec::new();
+            self.body = Vec::new();
+            return false;
+        }
+        true
+    }
 }
 
 impl MailmoatMilter {
@@ -96,18 +117,9 @@ impl MailmoatMilter {
         }
     }
 
-    fn size(&self) -> usize {
-        self.message
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 4)
-            .sum::<usize>()
-            + self.message.body.len()
-    }
-
     /// The message as the MTA received it (its headers, a blank line, its body).
     fn raw(&self) -> Vec<u8> {
-        let mut raw = Vec::with_capacity(self.size() + 2);
+        let mut raw = Vec::with_capacity(self.message.size + 2);
         for (name, value) in &self.message.headers {
             raw.extend_from_slice(name.as_bytes());
             raw.push(b':');
@@ -253,7 +265,7 @@ impl MailmoatMilter {
             builder.push(ChangeHeader::new(index, name.as_bytes(), b""));
         }
         let mut ours: Vec<(String, String)> = Vec::new();
-        if let Some(header) = report.auth.as_ref().and_then(|a| a.header.as_deref()) {
+        if let Some(header) = report.authentication_results() {
             if let Some((name, value)) = header.trim_end().split_once(": ") {
                 ours.push((name.to_string(), value.to_string()));
             }
@@ -329,11 +341,7 @@ impl MailmoatMilter {
             self.shared.config.hostname,
             crate::rfc2822_date(now)
         );
-        let auth_results = report
-            .auth
-            .as_ref()
-            .and_then(|a| a.header.as_deref())
-            .unwrap_or("");
+        let auth_results = report.authentication_results().unwrap_or("");
         let entry = QueueEntry::accepted(
             id,
             now,
@@ -386,35 +394,40 @@ impl Milter for MailmoatMilter {
         let queue_id = self.message.queue_id.take();
         self.message = Message {
             queue_id,
-            mail_from: Some(angle_free(&mail.sender())),
+            mail_from: Some(crate::address::unbracketed(&mail.sender())),
             ..Message::default()
         };
         Ok(Continue.into())
     }
 
     async fn rcpt(&mut self, rcpt: Recipient) -> Result<MilterAction, Self::Error> {
-        self.message.rcpt_to.push(angle_free(&rcpt.recipient()));
+        self.message
+            .rcpt_to
+            .push(crate::address::unbracketed(&rcpt.recipient()));
         Ok(Continue.into())
     }
 
     async fn header(&mut self, header: Header) -> Result<MilterAction, Self::Error> {
-        if !self.message.too_big {
+        let (name, value) = (header.name(), header.value());
+        // Rebuilt as "Name: value" CRLF.
+        if self
+            .message
+            .admit(name.len() + value.len() + 4, self.config.max_message_bytes)
+        {
             self.message
                 .headers
-                .push((header.name().into_owned(), header.value().into_owned()));
-            self.message.too_big = self.size() > self.config.max_message_bytes;
+                .push((name.into_owned(), value.into_owned()));
         }
         Ok(Continue.into())
     }
 
     async fn body(&mut self, body: Body) -> Result<MilterAction, Self::Error> {
-        if !self.message.too_big {
-            self.message.body.extend_from_slice(body.as_bytes());
-            if self.size() > self.config.max_message_bytes {
-                self.message.too_big = true;
-                self.message.body = Vec::new();
-                self.message.headers = Vec::new();
-            }
+        let bytes = body.as_bytes();
+        if self
+            .message
+            .admit(bytes.len(), self.config.max_message_bytes)
+        {
+            self.message.body.extend_from_slice(bytes);
         }
         Ok(Continue.into())
     }
@@ -430,12 +443,17 @@ impl Milter for MailmoatMilter {
     }
 }
 
-fn angle_free(address: &str) -> String {
-    address
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .chars()
-        .take(320)
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::Message;
+
+    #[test]
+    fn a_message_past_its_limit_is_dropped_whole_and_kept_no_more() {
+        let mut m = Message::default();
+        assert!(m.admit(60, 100));
+        m.body.extend_from_slice(&[b'x'; 60]);
+        assert!(!m.admit(41, 100));
+        assert!(m.too_big && m.body.is_empty() && m.headers.is_empty());
+        assert!(!m.admit(1, 100), "nothing more once over");
+    }
 }

@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::address::unbracketed;
 use crate::scan_service::{self, Scanned};
 use crate::{headers, new_id, unix_now, Shared};
 
@@ -74,24 +75,14 @@ fn transaction(headers: &HeaderMap) -> Transaction {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string()
-            })
+            .map(unbracketed)
             .filter(|v| !v.is_empty())
     };
     let rcpt_to: Vec<String> = headers
         .get_all("Rcpt")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .map(|v| {
-            v.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string()
-        })
+        .map(unbracketed)
         .filter(|v| !v.is_empty())
         .collect();
     let recipient = text("Deliver-To").or_else(|| match rcpt_to.as_slice() {
@@ -280,7 +271,7 @@ fn checkv2_reply(
     if scanned.action != Action::Deliver {
         add("X-Spam", "Yes".to_string());
     }
-    if let Some(header) = report.auth.as_ref().and_then(|a| a.header.as_deref()) {
+    if let Some(header) = report.authentication_results() {
         if let Some((_, value)) = header.trim_end().split_once(": ") {
             add_headers.insert(
                 "Authentication-Results".to_string(),

@@ -27,6 +27,12 @@ impl Report {
             .collect()
     }
 
+    /// The `Authentication-Results` field (CRLF-terminated) the authentication stage wrote,
+    /// when it judged the message.
+    pub fn authentication_results(&self) -> Option<&str> {
+        self.auth.as_ref().and_then(|a| a.header.as_deref())
+    }
+
     /// The typed result to store and show; `file` names the message (a path, a queue id).
     pub fn scan_report(&self, file: &str) -> ScanReport {
         let v = &self.view;

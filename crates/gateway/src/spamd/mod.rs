@@ -257,7 +257,7 @@ fn processed(
         "X-Spam-Level: {}\r\n",
         "*".repeat(score.clamp(0.0, 50.0) as usize)
     ));
-    if let Some(header) = report.auth.as_ref().and_then(|a| a.header.as_deref()) {
+    if let Some(header) = report.authentication_results() {
         prepend.push_str(header);
     }
     prepend.push_str(&headers::verdict_headers(verdict, id));
@@ -273,11 +273,14 @@ fn processed(
 
 /// Where the header section ends, the blank line included.
 fn header_section_end(message: &[u8]) -> usize {
-    let find = |needle: &[u8]| message.windows(needle.len()).position(|w| w == needle);
-    find(b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| find(b"\n\n").map(|i| i + 2))
-        .unwrap_or(message.len())
+    let blank = headers::find_header_end(message);
+    let rest = &message[blank..];
+    blank
+        + if rest.starts_with(b"\r\n") {
+            2
+        } else {
+            usize::from(rest.starts_with(b"\n"))
+        }
 }
 
 fn report_body(scanner: &mailmoat_pipeline::Scanner, report: &Report, threshold: f64) -> Vec<u8> {
