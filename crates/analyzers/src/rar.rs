@@ -126,8 +126,10 @@ fn list5(data: &[u8]) -> Listing {
                         q = record_start.checked_add(size)?;
                     }
                     let method = (compression >> 7) & 7;
+                    // data_size comes from the file: a sum near usize::MAX must not wrap.
                     let stored = (method == 0 && !encrypted && data_size as u64 == size)
-                        .then_some((end, end + data_size))
+                        .then(|| end.checked_add(data_size).map(|e| (end, e)))
+                        .flatten()
                         .filter(|(_, e)| *e <= data.len());
                     Some(Member {
                         name,
@@ -337,5 +339,20 @@ mod tests {
         let crash = include_bytes!("../fuzz-crashes/rar4-stored-size-overflow.bin");
         let listing = list(crash);
         assert!(listing.members.iter().all(|m| m.stored.is_none()));
+    }
+
+    #[test]
+    fn regression_rar5_stored_data_size_near_the_top_of_the_address_space() {
+        // Found by fuzzing (attach_ole): a RAR5 file header whose data size and unpacked
+        // size are both near usize::MAX overflowed the stored member's end offset.
+        let crash = include_bytes!("../fuzz-crashes/rar5-stored-data-size-overflow.bin");
+        let listing = list(crash);
+        // The well-formed members before it still list; no stored range leaves the data.
+        assert!(listing.members.len() > 20);
+        assert!(listing
+            .members
+            .iter()
+            .filter_map(|m| m.stored)
+            .all(|(start, end)| start <= end && end <= crash.len()));
     }
 }
