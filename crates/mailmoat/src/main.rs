@@ -23,6 +23,7 @@ mod intel_cmd;
 mod loadtest;
 mod replay;
 mod rules_cmd;
+mod sa_rules_cmd;
 mod serve_cmd;
 mod url_model_cmd;
 mod visual_cmd;
@@ -67,6 +68,11 @@ enum Command {
     Symbols {
         #[arg(long)]
         markdown: bool,
+    },
+    /// SpamAssassin rule files: what loads, and which rules hit a message.
+    SaRules {
+        #[command(subcommand)]
+        command: SaRulesCommand,
     },
     /// Rule file tools: check, backtest, explain.
     Rules {
@@ -378,6 +384,34 @@ enum IntelCommand {
 }
 
 #[derive(Subcommand)]
+enum SaRulesCommand {
+    /// Load rule files or folders (the system's stock rules when none is given); print what is
+    /// not supported and why, and `N of M definitions supported` (exit 2 on malformed lines).
+    Check {
+        paths: Vec<PathBuf>,
+        /// SpamAssassin's score set: 0 no network tests and no Bayes, 1 network, 2 Bayes, 3 both.
+        #[arg(long, default_value_t = 0)]
+        score_set: usize,
+        /// Every file read and every unsupported rule.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Print only the rules that run and can be reported, `NAME SCORE` per line.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Which rules hit each message: `label TAB score TAB RULE,RULE…`.
+    Hits {
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Rule files or folders (default: the system's stock rules).
+        #[arg(long)]
+        rules: Vec<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        score_set: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum RulesCommand {
     /// Load rule files (after the built-in pack) and report every problem (exit 2 if any).
     Check {
@@ -608,6 +642,19 @@ fn main() -> ExitCode {
             config,
         } => scan(&paths, json, explain, auth, config),
         Command::Symbols { markdown } => symbols(markdown),
+        Command::SaRules { command } => match command {
+            SaRulesCommand::Check {
+                paths,
+                score_set,
+                verbose,
+                list,
+            } => sa_rules_cmd::check(&paths, score_set, verbose, list),
+            SaRulesCommand::Hits {
+                paths,
+                rules,
+                score_set,
+            } => sa_rules_cmd::hits(&paths, &rules, score_set),
+        },
         Command::Rules { command } => match command {
             RulesCommand::Check { files, config } => rules_cmd::check(&files, config.as_deref()),
             RulesCommand::Test {

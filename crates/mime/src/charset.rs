@@ -185,10 +185,10 @@ pub(crate) fn decode(label: &str, bytes: &[u8]) -> Option<String> {
         .map(|e| e.decode(bytes).0.into_owned())
 }
 
-/// Decodes RFC 2047 encoded-words in an unfolded header value. Used only where mail-parser
-/// cannot (ISO-2022-KR words); whitespace between adjacent encoded-words is dropped as the RFC
+/// Decodes RFC 2047 encoded-words in an unfolded header value. The view uses it only where
+/// mail-parser cannot (ISO-2022-KR words); SpamAssassin's rules read every header so; whitespace between adjacent encoded-words is dropped as the RFC
 /// requires.
-pub(crate) fn decode_rfc2047(value: &str) -> String {
+pub fn decode_rfc2047(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     let mut last_was_word = false;

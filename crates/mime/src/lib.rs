@@ -15,6 +15,8 @@ mod urls;
 mod view;
 
 pub use build::display_safe;
+/// RFC 2047 encoded-words of an unfolded header value decoded, in any charset.
+pub use charset::decode_rfc2047 as decode_encoded_words;
 pub use received::is_internal;
 pub use sniff::sniff;
 pub use view::*;

@@ -25,6 +25,8 @@ pub struct Config {
     pub analyzers: AnalyzersConfig,
     /// Sender authentication, DNS blocklists and first contact (needs DNS; the gateway runs it).
     pub auth: mailmoat_auth::AuthConfig,
+    /// SpamAssassin rule files: the system's stock rules and the administrator's own `.cf`.
+    pub spamassassin: SpamAssassinConfig,
     /// Weights, caps, forced actions and thresholds.
     pub policy: PolicyConfig,
     /// The learned evidence fusion (`mailmoat train --fusion`) that sets the spam score.
@@ -87,6 +89,34 @@ impl Config {
 pub struct AnalyzersConfig {
     pub attachments: mailmoat_analyzers::Config,
     pub variants: mailmoat_analyzers::VariantsConfig,
+}
+
+/// `[spamassassin]`: rules in SpamAssassin's language, run beside mailmoat's own. Hits are
+/// symbols named as the rules are (group `spamassassin`), weighted by their SpamAssassin score
+/// times `scale`; `[policy.symbols]` and the learned fusion weigh them like any other symbol.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpamAssassinConfig {
+    pub enabled: bool,
+    /// Rule files and folders in load order (relative to this config file). Empty: the stock
+    /// rules of Debian's spamassassin package (sa-update's copy when present) and
+    /// /etc/spamassassin (`*.pre`, `local.cf`).
+    pub rules: Vec<PathBuf>,
+    /// SpamAssassin's score set: 0 without network tests and Bayes (what runs here).
+    pub score_set: usize,
+    /// Points per SpamAssassin point (its 5.0 threshold against mailmoat's tag at 6).
+    pub scale: f64,
+}
+
+impl Default for SpamAssassinConfig {
+    fn default() -> Self {
+        SpamAssassinConfig {
+            enabled: false,
+            rules: Vec::new(),
+            score_set: 0,
+            scale: 1.0,
+        }
+    }
 }
 
 /// `[rules]`
@@ -382,6 +412,11 @@ pub enum ConfigError {
     Policy { path: String, source: PolicyError },
     #[error("{0}")]
     Rules(#[from] mailmoat_rules::RuleErrors),
+    #[error("{path}: [spamassassin]: {source}")]
+    SpamAssassin {
+        path: String,
+        source: mailmoat_sarules::SaError,
+    },
     #[error("{path}: {source}")]
     Auth {
         path: String,

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use std::sync::Arc;
@@ -24,9 +25,72 @@ pub struct Scanner {
     policy: Policy,
     detectors: Vec<Box<dyn Detector>>,
     rules: RuleSet,
+    spamassassin: Option<SpamAssassinStage>,
     rates: Arc<dyn RateStore>,
     view_options: ViewOptions,
     auth: Option<Arc<AuthStage>>,
+}
+
+/// SpamAssassin rules and the symbol each rule reports under: its own name, or `SA_` + name
+/// where mailmoat already declares that name (SpamAssassin also has a `MIME_HTML_ONLY`).
+struct SpamAssassinStage {
+    rules: mailmoat_sarules::SaRules,
+    renamed: HashMap<String, String>,
+}
+
+/// The group SpamAssassin rule symbols score in.
+pub const SPAMASSASSIN_GROUP: &str = "spamassassin";
+
+fn build_spamassassin(
+    config: &Config,
+    table: &mut SymbolTable,
+) -> Result<Option<SpamAssassinStage>, ConfigError> {
+    let sa = &config.spamassassin;
+    if !sa.enabled {
+        return Ok(None);
+    }
+    let sources: Vec<std::path::PathBuf> =
+        sa.rules.iter().map(|p| config.base_dir.join(p)).collect();
+    let rules = mailmoat_sarules::SaRules::load(&sources, sa.score_set).map_err(|source| {
+        ConfigError::SpamAssassin {
+            path: config.origin.clone(),
+            source,
+        }
+    })?;
+    for problem in rules.problems() {
+        tracing::warn!(%problem, "SpamAssassin rule line not loaded");
+    }
+    tracing::info!(
+        supported = rules.supported(),
+        definitions = rules.definitions(),
+        "SpamAssassin rules loaded"
+    );
+    let mut renamed = HashMap::new();
+    for (name, score, description) in rules.reported_rules() {
+        let mut symbol = name.to_string();
+        if table.get(&symbol).is_some() {
+            symbol = format!("SA_{name}");
+            renamed.insert(name.to_string(), symbol.clone());
+        }
+        let description = if description.is_empty() {
+            format!("SpamAssassin rule {name}")
+        } else {
+            format!("SpamAssassin: {description}")
+        };
+        let def = SymbolDef {
+            name: symbol.into(),
+            group: SPAMASSASSIN_GROUP.into(),
+            category: Category::Spam,
+            description: description.into(),
+            score: score * sa.scale,
+            force: None,
+            floor: None,
+        };
+        if let Err(why) = table.add(def) {
+            tracing::warn!(rule = name, %why, "SpamAssassin rule not declared");
+        }
+    }
+    Ok(Some(SpamAssassinStage { rules, renamed }))
 }
 
 /// Every symbol declared by the detectors and the pipeline, in declaration order.
@@ -107,6 +171,8 @@ impl Scanner {
         contacts: Option<Arc<dyn ContactStore>>,
     ) -> Result<Scanner, ConfigError> {
         let mut table = symbol_table();
+        // Before the administrator's rules, which may test the SpamAssassin symbols.
+        let spamassassin = build_spamassassin(config, &mut table)?;
         let rules = RuleSet::build(&config.rule_sources(), &table)?;
         for def in rules.symbols() {
             // Names were checked against the table while loading.
@@ -145,6 +211,7 @@ impl Scanner {
             policy,
             detectors,
             rules,
+            spamassassin,
             rates,
             view_options: config.message.clone(),
             auth,
@@ -280,6 +347,23 @@ impl Scanner {
                         Location::message(),
                     );
                 }
+            }
+        }
+        if let Some(sa) = &self.spamassassin {
+            let checked = catch_unwind(AssertUnwindSafe(|| {
+                sa.rules.evaluate(view, &mut findings, |name| {
+                    sa.renamed
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| name.to_string())
+                })
+            }));
+            if checked.is_err() {
+                findings.add(
+                    "DETECTOR_FAILED",
+                    "SpamAssassin rules failed",
+                    Location::message(),
+                );
             }
         }
         let now = view.envelope.received_at.unwrap_or_else(unix_now);

@@ -9,12 +9,13 @@
 
 mod error;
 mod lists;
-mod patterns;
+pub mod patterns;
 pub mod rate;
 mod ruleset;
 mod syntax;
 mod targets;
 
 pub use error::{RuleError, RuleErrors};
+pub use patterns::{PatternSet, Scratch as PatternScratch};
 pub use rate::{MemoryRateStore, RateStore};
 pub use ruleset::{Phase, RuleInfo, RuleSet, RuleSource};

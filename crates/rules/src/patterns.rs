@@ -31,6 +31,7 @@ const MAX_GROUPS: usize = 4;
 
 struct Pattern {
     source: String,
+    perl_bytes: bool,
     regex: OnceLock<Result<Regex, String>>,
     /// Bits of the required groups (all must be seen before the regex runs).
     groups_needed: u8,
@@ -42,9 +43,15 @@ impl Pattern {
     fn regex(&self) -> Option<&Regex> {
         self.regex
             .get_or_init(|| {
-                // The same engine and defaults as the regex crate (Unicode, linear time).
+                // The same engine and defaults as the regex crate (Unicode, linear time), or
+                // Perl's byte semantics for rule languages written for it.
                 Regex::builder()
                     .configure(Regex::config().nfa_size_limit(Some(32 << 20)))
+                    .syntax(
+                        regex_automata::util::syntax::Config::new()
+                            .unicode(!self.perl_bytes)
+                            .utf8(!self.perl_bytes),
+                    )
                     .build(&self.source)
                     .map_err(|e| e.to_string())
             })
@@ -55,7 +62,7 @@ impl Pattern {
 
 /// Per-scan working memory, reused across values and messages.
 #[derive(Default)]
-pub(crate) struct Scratch {
+pub struct Scratch {
     seen: Vec<u8>,
     touched: Vec<u32>,
     /// (literal id, byte offset) of each occurrence of an anchor literal.
@@ -65,7 +72,10 @@ pub(crate) struct Scratch {
 }
 
 #[derive(Default)]
-pub(crate) struct PatternSet {
+pub struct PatternSet {
+    /// Patterns read bytes as Perl does without `use utf8`: `\xff` is a byte, `.` one byte,
+    /// `\w` and case-insensitivity ASCII only (SpamAssassin's rules are written for this).
+    perl_bytes: bool,
     patterns: Vec<Pattern>,
     by_source: HashMap<String, u32>,
     /// Distinct literals (lower-cased) and their ids.
@@ -81,6 +91,14 @@ pub(crate) struct PatternSet {
 }
 
 impl PatternSet {
+    /// A set whose patterns have Perl's byte semantics (see `perl_bytes`).
+    pub fn perl_bytes() -> Self {
+        PatternSet {
+            perl_bytes: true,
+            ..PatternSet::default()
+        }
+    }
+
     fn literal(&mut self, bytes: Vec<u8>) -> u32 {
         if let Some(&id) = self.literal_ids.get(&bytes) {
             return id;
@@ -99,6 +117,8 @@ impl PatternSet {
             return Ok(id);
         }
         let hir = regex_syntax::ParserBuilder::new()
+            .unicode(!self.perl_bytes)
+            .utf8(!self.perl_bytes)
             .build()
             .parse(source)
             .map_err(|e| one_line(&e.to_string()))?;
@@ -126,6 +146,7 @@ impl PatternSet {
         };
         self.patterns.push(Pattern {
             source: source.to_string(),
+            perl_bytes: self.perl_bytes,
             regex: OnceLock::new(),
             groups_needed: ((1u16 << groups.len()) - 1) as u8,
             anchors,
@@ -161,6 +182,10 @@ impl PatternSet {
 
     pub fn len(&self) -> usize {
         self.patterns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
     }
 
     /// Marks in `matched` (indexed by pattern id) every pattern that matches `value`.
@@ -232,6 +257,14 @@ impl PatternSet {
                 }
             }
         }
+    }
+
+    /// How many non-overlapping matches of pattern `id` `value` has, counting up to `max`.
+    pub fn count(&self, id: u32, value: &str, max: usize) -> usize {
+        self.patterns
+            .get(id as usize)
+            .and_then(Pattern::regex)
+            .map_or(0, |re| re.find_iter(value).take(max).count())
     }
 
     /// The text pattern `id` matches in `value` (for explanations).

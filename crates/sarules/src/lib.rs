@@ -1,0 +1,694 @@
+//! SpamAssassin's rule language: the stock rules of Debian's `spamassassin` package and an
+//! administrator's own `.cf` files, loaded once and matched over the one `MessageView`.
+//!
+//! All patterns of a kind (each header target, body, rawbody, uri, full) share one
+//! literal-gated multi-pattern set (`mailmoat_rules::PatternSet` with Perl's byte semantics):
+//! a message is scanned once per kind however many rules there are, and a pattern's regex runs
+//! only where its required literals occur. Patterns the linear-time engine cannot express
+//! (look-around, back-references) run on PCRE2. `meta` rules are evaluated over the hits,
+//! native `eval:` tests from [`evals::SUPPORTED`]; network, Bayes and plugin-only tests are
+//! listed as unsupported and count as not hit, as in SpamAssassin's local-only mode.
+
+pub mod conf;
+pub mod evals;
+mod expr;
+mod perl_regex;
+pub mod render;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use mailmoat_core::{Findings, Location};
+use mailmoat_mime::MessageView;
+use mailmoat_rules::{PatternScratch, PatternSet};
+
+pub use conf::{Conf, ConfProblem, HeaderTarget, Kind, Test};
+use expr::Expr;
+use render::SaMessage;
+
+/// Where Debian's `spamassassin` package and `sa-update` put the stock rules, newest first,
+/// and the site configuration folder (`*.pre` plugins, `local.cf`).
+pub const UPDATES_DIR: &str = "/var/lib/spamassassin/4.000001/updates_spamassassin_org";
+pub const STOCK_DIR: &str = "/usr/share/spamassassin";
+pub const SITE_DIR: &str = "/etc/spamassassin";
+
+/// Hits of one `multiple` rule are counted up to this unless `maxhits` says otherwise.
+const DEFAULT_MAX_HITS: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaError {
+    #[error("{0}")]
+    Read(ConfProblem),
+    #[error("no SpamAssassin rules found: {0}")]
+    NothingFound(String),
+}
+
+/// Why a rule does not run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsupported {
+    pub name: String,
+    pub kind: Kind,
+    pub file: PathBuf,
+    pub line: usize,
+    pub reason: String,
+}
+
+/// One rule that hit a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaHit {
+    pub name: String,
+    pub score: f64,
+    pub description: String,
+    /// How many times it hit (1 unless the rule is `tflags multiple`).
+    pub count: u32,
+    /// What matched, when a pattern matched (shortened).
+    pub matched: Option<String>,
+    pub kind: Kind,
+}
+
+struct Rule {
+    name: String,
+    kind: Kind,
+    score: f64,
+    description: String,
+    multiple: Option<usize>,
+    reported: bool,
+    test: Compiled,
+}
+
+enum Compiled {
+    /// A pattern in the kind's set (by key) or on PCRE2.
+    Pattern(PatternRef),
+    Header {
+        target: usize,
+        pattern: PatternRef,
+        negate: bool,
+        if_unset: Option<String>,
+    },
+    Exists(String),
+    Meta(Expr),
+    Eval(String, Vec<String>),
+}
+
+#[derive(Clone, Copy)]
+enum PatternRef {
+    Linear(u32),
+    Pcre(usize),
+}
+
+/// The patterns of one kind or one header target.
+#[derive(Default)]
+struct Group {
+    set: Option<PatternSet>,
+    pcre: Vec<pcre2::bytes::Regex>,
+}
+
+impl Group {
+    fn add(&mut self, regex: &perl_regex::PerlRegex) -> Result<PatternRef, String> {
+        let set = self.set.get_or_insert_with(PatternSet::perl_bytes);
+        if let Some(source) = regex.to_linear() {
+            if let Ok(id) = set.add(&source) {
+                return Ok(PatternRef::Linear(id));
+            }
+        }
+        let re = regex.to_pcre2()?;
+        self.pcre.push(re);
+        Ok(PatternRef::Pcre(self.pcre.len() - 1))
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        match &mut self.set {
+            Some(set) => {
+                set.finish()?;
+                // Compile now: a pattern too big for the engine goes to PCRE2 at load, not
+                // silently never matching.
+                let failed = set.compile_all();
+                if failed.is_empty() {
+                    Ok(())
+                } else {
+                    Err(failed
+                        .into_iter()
+                        .map(|(id, why)| format!("{}: {why}", set.source(id)))
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Which patterns match any of `values`.
+    fn scan(&self, values: &[&str], scratch: &mut PatternScratch) -> (Vec<bool>, Vec<bool>) {
+        let mut linear = vec![false; self.set.as_ref().map_or(0, PatternSet::len)];
+        let mut pcre = vec![false; self.pcre.len()];
+        for value in values {
+            if let Some(set) = &self.set {
+                set.scan(value, &mut linear, scratch);
+            }
+            for (i, re) in self.pcre.iter().enumerate() {
+                if !pcre[i] {
+                    pcre[i] = re.is_match(value.as_bytes()).unwrap_or(false);
+                }
+            }
+        }
+        (linear, pcre)
+    }
+
+    fn count(&self, pattern: PatternRef, values: &[&str], max: usize) -> usize {
+        let mut total = 0;
+        for value in values {
+            if total >= max {
+                break;
+            }
+            total += match pattern {
+                PatternRef::Linear(id) => self
+                    .set
+                    .as_ref()
+                    .map_or(0, |s| s.count(id, value, max - total)),
+                PatternRef::Pcre(i) => self.pcre[i]
+                    .find_iter(value.as_bytes())
+                    .take(max - total)
+                    .filter(Result::is_ok)
+                    .count(),
+            };
+        }
+        total.min(max)
+    }
+
+    fn find(&self, pattern: PatternRef, values: &[&str]) -> Option<String> {
+        values.iter().find_map(|value| match pattern {
+            PatternRef::Linear(id) => self.set.as_ref()?.find(id, value).map(str::to_string),
+            PatternRef::Pcre(i) => self.pcre[i]
+                .find(value.as_bytes())
+                .ok()
+                .flatten()
+                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned()),
+        })
+    }
+}
+
+/// The loaded rules, compiled once; shared read-only between scans.
+pub struct SaRules {
+    rules: Vec<Rule>,
+    by_name: HashMap<String, usize>,
+    headers: Vec<(HeaderTarget, Group)>,
+    body: Group,
+    rawbody: Group,
+    uri: Group,
+    full: Group,
+    /// Metas in an order where every meta comes after the metas it reads.
+    meta_order: Vec<usize>,
+    unsupported: Vec<Unsupported>,
+    conf_problems: Vec<ConfProblem>,
+    definitions: usize,
+    files: Vec<PathBuf>,
+    score_set: usize,
+}
+
+impl std::fmt::Debug for SaRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaRules")
+            .field("rules", &self.rules.len())
+            .field("unsupported", &self.unsupported.len())
+            .finish()
+    }
+}
+
+/// The stock rules and site configuration of this machine, in SpamAssassin's order: site
+/// `*.pre` (plugins), the rules (sa-update's when present, else the package's), site `*.cf`.
+pub fn system_sources() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let rules = [UPDATES_DIR, STOCK_DIR]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("50_scores.cf").is_file() || p.join("72_active.cf").is_file());
+    if let Some(rules) = rules {
+        out.push(rules);
+    }
+    out
+}
+
+impl SaRules {
+    /// Loads rules from files and folders. With `sources` empty, the system's stock rules and
+    /// site configuration (see [`system_sources`]); otherwise exactly the given paths, a
+    /// folder's `*.pre` before its `*.cf`. `score_set` 0–3 picks SpamAssassin's score set
+    /// (0: no network tests, no Bayes).
+    pub fn load(sources: &[PathBuf], score_set: usize) -> Result<SaRules, SaError> {
+        let mut conf = Conf::new();
+        if sources.is_empty() {
+            let site = Path::new(SITE_DIR);
+            if site.is_dir() {
+                conf.read_dir_files(site, "pre").map_err(SaError::Read)?;
+            }
+            let stock = system_sources();
+            if stock.is_empty() {
+                return Err(SaError::NothingFound(format!(
+                    "neither {UPDATES_DIR} nor {STOCK_DIR} holds rules (Debian package spamassassin)"
+                )));
+            }
+            for dir in &stock {
+                conf.read_dir_files(dir, "pre").map_err(SaError::Read)?;
+                conf.read_dir_files(dir, "cf").map_err(SaError::Read)?;
+            }
+            if site.is_dir() {
+                conf.read_dir_files(site, "cf").map_err(SaError::Read)?;
+            }
+        } else {
+            for source in sources {
+                conf.read_path(source).map_err(SaError::Read)?;
+            }
+        }
+        Ok(SaRules::compile(conf, score_set))
+    }
+
+    /// Compiles read configuration.
+    pub fn compile(mut conf: Conf, score_set: usize) -> SaRules {
+        conf.apply_replace_tags();
+        let score_set = score_set.min(3);
+        let mut out = SaRules {
+            rules: Vec::new(),
+            by_name: HashMap::new(),
+            headers: Vec::new(),
+            body: Group::default(),
+            rawbody: Group::default(),
+            uri: Group::default(),
+            full: Group::default(),
+            meta_order: Vec::new(),
+            unsupported: Vec::new(),
+            conf_problems: std::mem::take(&mut conf.problems),
+            definitions: conf.rules.len(),
+            files: std::mem::take(&mut conf.files_read),
+            score_set,
+        };
+        for u in std::mem::take(&mut conf.unsupported_kinds) {
+            let (kind, name) = u.message.split_once(' ').unwrap_or((&u.message, ""));
+            out.definitions += 1;
+            out.unsupported.push(Unsupported {
+                name: name.to_string(),
+                kind: Kind::Header,
+                file: u.file.clone(),
+                line: u.line,
+                reason: format!(
+                    "{kind} rules are not supported (DNS queries or MIME part headers)"
+                ),
+            });
+        }
+        let mut header_index: HashMap<HeaderTarget, usize> = HashMap::new();
+        for def in &conf.rules {
+            let unsupported = |reason: String| Unsupported {
+                name: def.name.clone(),
+                kind: def.kind,
+                file: def.file.clone(),
+                line: def.line,
+                reason,
+            };
+            let compiled = match &def.test {
+                Test::Pattern(re) => {
+                    let group = match def.kind {
+                        Kind::Body => &mut out.body,
+                        Kind::Rawbody => &mut out.rawbody,
+                        Kind::Uri => &mut out.uri,
+                        _ => &mut out.full,
+                    };
+                    group.add(re).map(Compiled::Pattern)
+                }
+                Test::Header {
+                    target,
+                    regex,
+                    negate,
+                    if_unset,
+                } => {
+                    let index = *header_index.entry(target.clone()).or_insert_with(|| {
+                        out.headers.push((target.clone(), Group::default()));
+                        out.headers.len() - 1
+                    });
+                    out.headers[index]
+                        .1
+                        .add(regex)
+                        .map(|pattern| Compiled::Header {
+                            target: index,
+                            pattern,
+                            negate: *negate,
+                            if_unset: if_unset.clone(),
+                        })
+                }
+                Test::Exists(name) => Ok(Compiled::Exists(name.clone())),
+                Test::Meta(e) => Ok(Compiled::Meta(e.clone())),
+                Test::Eval { function, args } => {
+                    if evals::is_supported(function) {
+                        Ok(Compiled::Eval(function.clone(), args.clone()))
+                    } else {
+                        Err(format!("eval:{function} is not implemented (network, Bayes or a plugin's own test)"))
+                    }
+                }
+            };
+            let compiled = match compiled {
+                Ok(c) => c,
+                Err(reason) => {
+                    out.unsupported.push(unsupported(reason));
+                    continue;
+                }
+            };
+            let flags = conf.tflags.get(&def.name);
+            let has_flag = |f: &str| flags.is_some_and(|fl| fl.iter().any(|x| x == f));
+            let multiple = has_flag("multiple").then(|| {
+                flags
+                    .and_then(|fl| {
+                        fl.iter()
+                            .find_map(|x| x.strip_prefix("maxhits=")?.parse::<usize>().ok())
+                    })
+                    .unwrap_or(DEFAULT_MAX_HITS)
+            });
+            let default_score = if def.name.starts_with("T_") {
+                0.01
+            } else {
+                1.0
+            };
+            let score = conf
+                .scores
+                .get(&def.name)
+                .map_or(default_score, |s| s[score_set]);
+            // Sub-rules (`__`) only feed metas; score 0 disables a rule's own report (it can
+            // still feed metas); net and learn rules cannot hit here.
+            let reported = !def.name.starts_with("__") && score != 0.0;
+            out.by_name.insert(def.name.clone(), out.rules.len());
+            out.rules.push(Rule {
+                name: def.name.clone(),
+                kind: def.kind,
+                score,
+                description: conf.describes.get(&def.name).cloned().unwrap_or_default(),
+                multiple,
+                reported,
+                test: compiled,
+            });
+        }
+        for (kind, group) in [
+            ("body", &mut out.body),
+            ("rawbody", &mut out.rawbody),
+            ("uri", &mut out.uri),
+            ("full", &mut out.full),
+        ] {
+            if let Err(why) = group.finish() {
+                out.conf_problems.push(ConfProblem {
+                    file: PathBuf::from(kind),
+                    line: 0,
+                    message: why,
+                });
+            }
+        }
+        for (target, group) in &mut out.headers {
+            if let Err(why) = group.finish() {
+                out.conf_problems.push(ConfProblem {
+                    file: PathBuf::from(format!("header {}", target.name)),
+                    line: 0,
+                    message: why,
+                });
+            }
+        }
+        out.order_metas();
+        out
+    }
+
+    /// Metas after the metas they read (depth-first); a cycle is broken and reported.
+    fn order_metas(&mut self) {
+        let mut state = vec![0u8; self.rules.len()]; // 0 new, 1 visiting, 2 done
+        let mut order = Vec::new();
+        let mut cycles = Vec::new();
+        fn visit(
+            i: usize,
+            rules: &[Rule],
+            by_name: &HashMap<String, usize>,
+            state: &mut [u8],
+            order: &mut Vec<usize>,
+            cycles: &mut Vec<usize>,
+        ) {
+            if state[i] == 2 {
+                return;
+            }
+            if state[i] == 1 {
+                cycles.push(i);
+                return;
+            }
+            state[i] = 1;
+            if let Compiled::Meta(e) = &rules[i].test {
+                let mut names = Vec::new();
+                e.names(&mut names);
+                for n in names {
+                    if let Some(&j) = by_name.get(&n) {
+                        if matches!(rules[j].test, Compiled::Meta(_)) {
+                            visit(j, rules, by_name, state, order, cycles);
+                        }
+                    }
+                }
+                order.push(i);
+            }
+            state[i] = 2;
+        }
+        for i in 0..self.rules.len() {
+            visit(
+                i,
+                &self.rules,
+                &self.by_name,
+                &mut state,
+                &mut order,
+                &mut cycles,
+            );
+        }
+        for i in cycles {
+            let r = &self.rules[i];
+            self.unsupported.push(Unsupported {
+                name: r.name.clone(),
+                kind: Kind::Meta,
+                file: PathBuf::new(),
+                line: 0,
+                reason: "the meta rule depends on itself".into(),
+            });
+        }
+        self.meta_order = order;
+    }
+
+    /// Rule definitions read (after later definitions replaced earlier ones).
+    pub fn definitions(&self) -> usize {
+        self.definitions
+    }
+
+    /// Rules that run.
+    pub fn supported(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn unsupported(&self) -> &[Unsupported] {
+        &self.unsupported
+    }
+
+    /// Lines of the configuration that could not be read.
+    pub fn problems(&self) -> &[ConfProblem] {
+        &self.conf_problems
+    }
+
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    pub fn score_set(&self) -> usize {
+        self.score_set
+    }
+
+    /// How many patterns need PCRE2 (the rest run on the linear-time engine).
+    pub fn pcre_patterns(&self) -> usize {
+        self.headers
+            .iter()
+            .map(|(_, g)| g.pcre.len())
+            .sum::<usize>()
+            + [&self.body, &self.rawbody, &self.uri, &self.full]
+                .iter()
+                .map(|g| g.pcre.len())
+                .sum::<usize>()
+    }
+
+    /// Every rule that may be reported, with its score and description (for the symbol table).
+    pub fn reported_rules(&self) -> impl Iterator<Item = (&str, f64, &str)> {
+        self.rules
+            .iter()
+            .filter(|r| r.reported)
+            .map(|r| (r.name.as_str(), r.score, r.description.as_str()))
+    }
+
+    /// Runs every rule over one message; returns the reported hits, highest score first.
+    pub fn check(&self, view: &MessageView) -> Vec<SaHit> {
+        let message = SaMessage::new(view);
+        let mut counts = vec![0u32; self.rules.len()];
+        let mut scratch = PatternScratch::default();
+        let body = as_strs(&message.body);
+        let rawbody = as_strs(&message.rawbody);
+        let uris = as_strs(&message.uris);
+        let full = [message.full.as_str()];
+        let scanned: Vec<(Vec<bool>, Vec<bool>)> = [
+            (&self.body, &body[..]),
+            (&self.rawbody, &rawbody[..]),
+            (&self.uri, &uris[..]),
+            (&self.full, &full[..]),
+        ]
+        .into_iter()
+        .map(|(g, values)| g.scan(values, &mut scratch))
+        .collect();
+        let header_values: Vec<Option<String>> = self
+            .headers
+            .iter()
+            .map(|(target, _)| message.header(target))
+            .collect();
+        let header_scans: Vec<Option<(Vec<bool>, Vec<bool>)>> = self
+            .headers
+            .iter()
+            .zip(&header_values)
+            .map(|((_, g), v)| v.as_deref().map(|v| g.scan(&[v], &mut scratch)))
+            .collect();
+        let hit_of = |(linear, pcre): &(Vec<bool>, Vec<bool>), p: PatternRef| match p {
+            PatternRef::Linear(id) => linear[id as usize],
+            PatternRef::Pcre(i) => pcre[i],
+        };
+        for (i, rule) in self.rules.iter().enumerate() {
+            counts[i] = match &rule.test {
+                Compiled::Pattern(p) => {
+                    let (slot, group, values) = match rule.kind {
+                        Kind::Body => (0, &self.body, &body[..]),
+                        Kind::Rawbody => (1, &self.rawbody, &rawbody[..]),
+                        Kind::Uri => (2, &self.uri, &uris[..]),
+                        _ => (3, &self.full, &full[..]),
+                    };
+                    if !hit_of(&scanned[slot], *p) {
+                        0
+                    } else if let Some(max) = rule.multiple {
+                        group.count(*p, values, max) as u32
+                    } else {
+                        1
+                    }
+                }
+                Compiled::Header {
+                    target,
+                    pattern,
+                    negate,
+                    if_unset,
+                } => {
+                    let matched = match &header_scans[*target] {
+                        Some(scan) => hit_of(scan, *pattern),
+                        None => {
+                            // Absent: the if-unset text, else the empty string.
+                            let value = if_unset.as_deref().unwrap_or("");
+                            let group = &self.headers[*target].1;
+                            group.find(*pattern, &[value]).is_some()
+                        }
+                    };
+                    u32::from(matched != *negate)
+                }
+                Compiled::Exists(name) => u32::from(view.header(name).is_some()),
+                Compiled::Eval(f, args) => u32::from(evals::run(f, args, &message) == Some(true)),
+                Compiled::Meta(_) => 0,
+            };
+        }
+        for &i in &self.meta_order {
+            if let Compiled::Meta(e) = &self.rules[i].test {
+                let value = e.eval(&mut |e| match e {
+                    Expr::Name(n) => self.by_name.get(n).map_or(0.0, |&j| counts[j] as f64),
+                    _ => 0.0,
+                });
+                counts[i] = u32::from(value != 0.0);
+            }
+        }
+        let mut hits: Vec<SaHit> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| r.reported && counts[*i] > 0)
+            .map(|(i, r)| SaHit {
+                name: r.name.clone(),
+                score: r.score * f64::from(counts[i]),
+                description: r.description.clone(),
+                count: counts[i],
+                matched: self.matched_text(
+                    r,
+                    &message,
+                    &body,
+                    &rawbody,
+                    &uris,
+                    &full,
+                    &header_values,
+                ),
+                kind: r.kind,
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
+        hits
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn matched_text(
+        &self,
+        rule: &Rule,
+        _message: &SaMessage<'_>,
+        body: &[&str],
+        rawbody: &[&str],
+        uris: &[&str],
+        full: &[&str],
+        header_values: &[Option<String>],
+    ) -> Option<String> {
+        let found = match &rule.test {
+            Compiled::Pattern(p) => {
+                let (group, values) = match rule.kind {
+                    Kind::Body => (&self.body, body),
+                    Kind::Rawbody => (&self.rawbody, rawbody),
+                    Kind::Uri => (&self.uri, uris),
+                    _ => (&self.full, full),
+                };
+                group.find(*p, values)
+            }
+            Compiled::Header {
+                target,
+                pattern,
+                negate: false,
+                ..
+            } => {
+                let value = header_values[*target].as_deref()?;
+                self.headers[*target].1.find(*pattern, &[value])
+            }
+            _ => None,
+        }?;
+        let found = found.trim();
+        Some(if found.chars().count() > 80 {
+            format!("{}…", found.chars().take(80).collect::<String>())
+        } else {
+            found.to_string()
+        })
+    }
+
+    /// Adds one piece of evidence per hit: the rule's name as the symbol (its score is the
+    /// symbol's weight, declared from [`SaRules::reported_rules`]), what matched as details.
+    pub fn evaluate(
+        &self,
+        view: &MessageView,
+        findings: &mut Findings,
+        symbol: impl Fn(&str) -> String,
+    ) {
+        for hit in self.check(view) {
+            let mut details = if hit.description.is_empty() {
+                format!("SpamAssassin {} rule", hit.kind.as_str())
+            } else {
+                hit.description.clone()
+            };
+            if let Some(m) = &hit.matched {
+                details.push_str(&format!(": {m:?}"));
+            }
+            if hit.count > 1 {
+                details.push_str(&format!(" ({} times)", hit.count));
+            }
+            findings.add(symbol(&hit.name), details, Location::message());
+        }
+    }
+}
+
+fn as_strs(values: &[String]) -> Vec<&str> {
+    values.iter().map(String::as_str).collect()
+}
+
+#[cfg(test)]
+mod tests;

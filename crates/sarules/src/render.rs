@@ -1,0 +1,433 @@
+//! The message as SpamAssassin's rules see it, built from the one `MessageView` (nothing is
+//! parsed again): header values as `PerMsgStatus::get` returns them, the rendered body as an
+//! array of paragraphs with the subject first, the decoded raw body, the whole message, and the
+//! URI list.
+
+use mailmoat_mime::{decode_encoded_words, MessageView};
+
+use crate::conf::HeaderTarget;
+
+/// SpamAssassin's MAX_BODY_LINE_LENGTH: longer paragraphs are split for matching.
+const MAX_LINE: usize = 2048;
+
+pub struct SaMessage<'a> {
+    pub view: &'a MessageView,
+    /// `body` rules' input: the subject, then the text of every part (HTML rendered), one
+    /// paragraph per element, white space collapsed.
+    pub body: Vec<String>,
+    /// `rawbody`: each text part decoded but not rendered, in pieces of about 2 KB.
+    pub rawbody: Vec<String>,
+    /// `full`: the message as received.
+    pub full: String,
+    /// `uri`: every URI, plus the `http://` form of those written without a scheme.
+    pub uris: Vec<String>,
+}
+
+impl<'a> SaMessage<'a> {
+    pub fn new(view: &'a MessageView) -> SaMessage<'a> {
+        SaMessage {
+            view,
+            body: rendered_body(view),
+            rawbody: raw_body(view),
+            full: String::from_utf8_lossy(&view.raw).into_owned(),
+            uris: uris(view),
+        }
+    }
+
+    /// The value a header rule reads; `None` when nothing is there (SpamAssassin then uses the
+    /// rule's `if-unset` text, else the empty string).
+    pub fn header(&self, target: &HeaderTarget) -> Option<String> {
+        let view = self.view;
+        let values: Vec<String> = match target.name.as_str() {
+            "ALL" => view
+                .headers
+                .iter()
+                .map(|h| {
+                    if target.raw {
+                        format!("{}: {}\n", h.name, h.raw)
+                    } else {
+                        format!("{}: {}\n", h.name, decoded(&h.raw))
+                    }
+                })
+                .collect(),
+            "EnvelopeFrom" => view
+                .envelope
+                .mail_from
+                .clone()
+                .or_else(|| {
+                    view.header("Return-Path")
+                        .map(|h| h.decoded.trim().trim_matches(['<', '>']).to_string())
+                })
+                .filter(|s| !s.is_empty())
+                .into_iter()
+                .collect(),
+            "MESSAGEID" => [
+                "X-Message-Id",
+                "Resent-Message-Id",
+                "X-Original-Message-ID",
+                "Message-Id",
+            ]
+            .iter()
+            .flat_map(|name| self.values(name, target.raw))
+            .filter(|v| !v.trim().is_empty())
+            .collect(),
+            name if name.eq_ignore_ascii_case("ToCc") => {
+                let mut v = self.values("To", target.raw);
+                v.extend(self.values("Cc", target.raw));
+                v
+            }
+            name if name.eq_ignore_ascii_case("X-Spam-Relays-Untrusted") => {
+                vec![relays(view, false)]
+            }
+            name if name.eq_ignore_ascii_case("X-Spam-Relays-Trusted") => {
+                vec![relays(view, true)]
+            }
+            name if name.eq_ignore_ascii_case("X-Spam-Relays-External") => {
+                vec![relays(view, false)]
+            }
+            name if name.eq_ignore_ascii_case("X-Spam-Relays-Internal") => {
+                vec![relays(view, true)]
+            }
+            name => self.values(name, target.raw),
+        };
+        let mut values = values;
+        if values.is_empty() {
+            return None;
+        }
+        if target.first {
+            values.truncate(1);
+        } else if target.last {
+            values = values.split_off(values.len() - 1);
+        }
+        if target.addr || target.display_name {
+            let first = values.iter().find_map(|v| first_mailbox(v))?;
+            let found = if target.addr { Some(first.1) } else { first.0 }?;
+            return Some(if target.host {
+                let host = found.rsplit_once('@').map_or("", |(_, h)| h).to_string();
+                if target.domain {
+                    registrable(&host)
+                } else {
+                    host
+                }
+            } else {
+                found
+            });
+        }
+        if target.name == "EnvelopeFrom" {
+            return values.into_iter().next();
+        }
+        Some(values.concat())
+    }
+
+    /// Every occurrence of a header, each unfolded (decoded unless `raw`) with a newline.
+    fn values(&self, name: &str, raw: bool) -> Vec<String> {
+        self.view
+            .headers_named(name)
+            .map(|h| {
+                if raw {
+                    format!("{}\n", unfold(&h.raw))
+                } else {
+                    format!("{}\n", decoded(&h.raw))
+                }
+            })
+            .collect()
+    }
+}
+
+fn unfold(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut lines = raw.split('\n');
+    if let Some(first) = lines.next() {
+        out.push_str(first.trim_end_matches('\r'));
+    }
+    for line in lines {
+        out.push(' ');
+        out.push_str(line.trim_end_matches('\r').trim_start_matches([' ', '\t']));
+    }
+    out
+}
+
+/// As SpamAssassin's `Node::header`: folding removed, trimmed, encoded-words decoded.
+fn decoded(raw: &str) -> String {
+    decode_encoded_words(unfold(raw).trim())
+}
+
+/// The first mailbox of an address header: (display name, address).
+fn first_mailbox(value: &str) -> Option<(Option<String>, String)> {
+    let value = value.trim();
+    if let Some(open) = value.find('<') {
+        let close = value[open..].find('>')? + open;
+        let address = value[open + 1..close].trim().to_string();
+        let name = value[..open]
+            .trim()
+            .trim_matches('"')
+            .trim_matches('\'')
+            .trim()
+            .to_string();
+        let name =
+            (!name.is_empty()).then(|| name.split_whitespace().collect::<Vec<_>>().join(" "));
+        return Some((name, address));
+    }
+    let token = value
+        .split([',', ' ', ';', '\n'])
+        .find(|t| t.contains('@'))
+        .or_else(|| value.split(',').next())?;
+    let address = token.trim().trim_matches(['(', ')', '"']).to_string();
+    (!address.is_empty()).then_some((None, address))
+}
+
+fn registrable(host: &str) -> String {
+    psl_domain(host).unwrap_or_else(|| host.to_string())
+}
+
+fn psl_domain(host: &str) -> Option<String> {
+    // The last two labels: enough for the few rules that read :domain.
+    let labels: Vec<&str> = host.split('.').collect();
+    (labels.len() >= 2).then(|| labels[labels.len() - 2..].join("."))
+}
+
+/// SpamAssassin's relay summary: `[ ip=… rdns=… helo=… by=… ident= envfrom= intl=0 id= auth=
+/// msa=0 ]` per hop, most recent first; trusted hops are the internal ones before the hop where
+/// the message came in from outside.
+fn relays(view: &MessageView, trusted: bool) -> String {
+    let split = view.external_hop.unwrap_or(0);
+    let hops = if trusted {
+        &view.received[..split.min(view.received.len())]
+    } else {
+        &view.received[split.min(view.received.len())..]
+    };
+    hops.iter()
+        .filter(|h| h.from_ip.is_some())
+        .map(|h| {
+            format!(
+                "[ ip={} rdns={} helo={} by={} ident= envfrom= intl={} id= auth= msa=0 ]",
+                h.from_ip.map(|i| i.to_string()).unwrap_or_default(),
+                h.from_host.as_deref().unwrap_or(""),
+                h.helo.as_deref().unwrap_or(""),
+                h.by_host.as_deref().unwrap_or(""),
+                u8::from(trusted),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rendered_body(view: &MessageView) -> Vec<String> {
+    let mut text = String::new();
+    for (i, part) in view.texts.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(&part.text);
+    }
+    let collapsed = collapse_paragraphs(&text);
+    let subject = view
+        .header("Subject")
+        .map(|h| format!("{}\n", decoded(&h.raw)))
+        .unwrap_or_else(|| "\n".to_string());
+    let mut lines = Vec::new();
+    for line in format!("{subject}{collapsed}").split_inclusive('\n') {
+        split_long(line, &mut lines);
+    }
+    lines
+}
+
+/// SpamAssassin's paragraph folding: a white-space run holding two or more newlines becomes one
+/// newline (keeping one space for white space on either side of the newlines), any other run one
+/// space. Carriage returns are line-ending noise, as in SpamAssassin's parser.
+fn collapse_paragraphs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.is_empty() {
+            return;
+        }
+        let newlines = run.matches('\n').count();
+        if newlines >= 2 {
+            let first = run.find('\n').unwrap_or(0);
+            let last = run.rfind('\n').unwrap_or(0);
+            if first > 0 {
+                out.push(' ');
+            }
+            out.push('\n');
+            if last + 1 < run.len() {
+                out.push(' ');
+            }
+        } else {
+            out.push(' ');
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c == '\r' {
+            continue;
+        }
+        if c.is_whitespace() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// SpamAssassin's `split_into_array_of_short_lines`: pieces of at most 2,048 bytes, cut after
+/// the last space that fits.
+fn split_long(line: &str, out: &mut Vec<String>) {
+    let mut rest = line;
+    while rest.len() > MAX_LINE {
+        // A space is one byte, so cutting after it is always a character boundary.
+        let cut = match rest.as_bytes()[..=MAX_LINE]
+            .iter()
+            .rposition(|&b| b == b' ')
+        {
+            Some(space) if space > 0 => space + 1,
+            _ => {
+                let mut at = MAX_LINE;
+                while !rest.is_char_boundary(at) {
+                    at -= 1;
+                }
+                at.max(rest.chars().next().map_or(1, char::len_utf8))
+            }
+        };
+        out.push(rest[..cut].to_string());
+        rest = &rest[cut..];
+    }
+    out.push(rest.to_string());
+}
+
+fn floor_char(s: &str, mut at: usize) -> usize {
+    at = at.min(s.len().saturating_sub(1));
+    while at > 0 && !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn raw_body(view: &MessageView) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in &view.texts {
+        let text = part.html.as_deref().unwrap_or(&part.text);
+        // Paragraph pieces: cut at a newline after 2 KB where one comes soon.
+        let mut rest = text;
+        while rest.len() > 2 * MAX_LINE {
+            let from = floor_char(rest, MAX_LINE);
+            let cut = rest[from..]
+                .find('\n')
+                .map(|i| from + i + 1)
+                .filter(|&c| c <= 2 * MAX_LINE)
+                .unwrap_or_else(|| {
+                    let mut c = from.max(1);
+                    while !rest.is_char_boundary(c) {
+                        c += 1;
+                    }
+                    c
+                });
+            out.push(rest[..cut].to_string());
+            rest = &rest[cut..];
+        }
+        out.push(rest.to_string());
+    }
+    out
+}
+
+fn uris(view: &MessageView) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for u in &view.urls {
+        let url = u.url.trim();
+        if url.is_empty() {
+            continue;
+        }
+        out.push(url.to_string());
+        if !url.contains(':') {
+            out.push(format!("http://{url}"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailmoat_mime::{Envelope, ViewOptions};
+
+    fn view(raw: &str) -> MessageView {
+        MessageView::build(
+            raw.as_bytes().to_vec(),
+            Envelope::default(),
+            &ViewOptions::default(),
+        )
+    }
+
+    fn target(spec: &str) -> HeaderTarget {
+        let mut conf = crate::conf::Conf::new();
+        conf.read_text(
+            &format!("header T {spec} =~ /x/"),
+            std::path::Path::new("t.cf"),
+            0,
+        )
+        .unwrap();
+        match &conf.rule("T").unwrap().test {
+            crate::conf::Test::Header { target, .. } => target.clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn headers_read_as_spamassassin_gets_them() {
+        let v = view(
+            "Subject: =?utf-8?B?SGVsbG8gd29ybGQ=?=\r\n\
+             From: \"Big  Bank\" <alerts@bank.example>\r\n\
+             To: a@x.example,\r\n  b@y.example\r\n\
+             Cc: c@z.example\r\n\
+             Received: from a\r\nReceived: from b\r\n\r\nhi\r\n",
+        );
+        let m = SaMessage::new(&v);
+        assert_eq!(m.header(&target("Subject")).unwrap(), "Hello world\n");
+        assert_eq!(
+            m.header(&target("ToCc")).unwrap(),
+            "a@x.example, b@y.example\nc@z.example\n"
+        );
+        assert_eq!(
+            m.header(&target("From:addr")).unwrap(),
+            "alerts@bank.example"
+        );
+        assert_eq!(m.header(&target("From:name")).unwrap(), "Big Bank");
+        assert_eq!(m.header(&target("Received")).unwrap(), "from a\nfrom b\n");
+        assert_eq!(m.header(&target("Received:last")).unwrap(), "from b\n");
+        assert!(m.header(&target("X-Absent")).is_none());
+        assert!(m
+            .header(&target("ALL"))
+            .unwrap()
+            .starts_with("Subject: Hello world\nFrom: "));
+    }
+
+    #[test]
+    fn body_is_the_subject_then_paragraphs() {
+        let v = view(
+            "Subject: Offer\r\nContent-Type: text/plain\r\n\r\nline one\r\nstill  one\r\n\r\n\r\n  para two\r\n",
+        );
+        let m = SaMessage::new(&v);
+        assert_eq!(m.body, ["Offer\n", "line one still one\n", " para two "]);
+        let long = format!("Subject: s\r\n\r\n{}\r\n", "word ".repeat(1000));
+        let v = view(&long);
+        let m = SaMessage::new(&v);
+        assert!(m.body.iter().all(|l| l.len() <= MAX_LINE));
+        assert_eq!(m.body.concat().len(), "s\n".len() + 5000);
+        // Long runs of multi-byte text without spaces are cut between characters.
+        for filler in ["の", "é", "a"] {
+            for offset in 0..3 {
+                let text = format!("{}{}", "x".repeat(offset), filler.repeat(3000));
+                let v = view(&format!(
+                    "Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+                ));
+                let m = SaMessage::new(&v);
+                assert_eq!(m.body.concat().trim_end(), format!("s\n{text}"));
+            }
+        }
+    }
+}
