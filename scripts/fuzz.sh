@@ -62,6 +62,8 @@ for t in "${targets[@]}"; do
     *) max_len=65536 ;;
   esac
   log="$out/$t.log"
+  marker="$out/.started-$t"
+  touch "$marker"
   set +e
   "$bin/$t" "$corpus" $seeds \
     "${budget[@]}" -max_len="$max_len" -timeout=30 -rss_limit_mb=2048 \
@@ -70,7 +72,8 @@ for t in "${targets[@]}"; do
   set -e
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
-  found=$(find "$artifacts" -type f | wc -l)
+  # Only what this run found: earlier runs' inputs stay in the folder until fixed and removed.
+  found=$(find "$artifacts" -type f -newer "$marker" | wc -l)
   printf '%s\t%s\t%s\t%s\t%s\n' "$t" "${took:-?}" "${runs:-0}" "$found" "$(date -u +%F)" >>"$out/runs.tsv"
   echo "$t: ${runs:-0} executions in ${took:-?} s, $found crash file(s), exit $status"
   if ((status != 0)); then

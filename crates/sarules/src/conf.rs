@@ -28,7 +28,8 @@ pub struct HeaderTarget {
 }
 
 impl HeaderTarget {
-    fn parse(spec: &str) -> HeaderTarget {
+    /// `Name[:modifier…]` as rules write it (`From:addr`, `ALL:raw`).
+    pub fn parse(spec: &str) -> HeaderTarget {
         let mut parts = spec.split(':');
         let name = parts.next().unwrap_or_default().to_string();
         let mut target = HeaderTarget {
@@ -144,6 +145,8 @@ pub struct Conf {
     pub replace_inter: Option<String>,
     pub redirector_patterns: Vec<PerlRegex>,
     pub plugins: HashSet<String>,
+    /// `freemail_domains`: free mail providers' domains (`*.example` for every subdomain).
+    pub freemail_domains: HashSet<String>,
     /// Lines that are malformed, or directives of a rule kind this loader does not take.
     pub problems: Vec<ConfProblem>,
     /// Definitions of rule kinds this loader does not run (`askdns`, `mimeheader`…): where,
@@ -407,6 +410,10 @@ impl Conf {
                 let (re, _) =
                     parse_literal(rest).map_err(|e| format!("redirector_pattern: {e}"))?;
                 self.redirector_patterns.push(re);
+            }
+            "freemail_domains" => {
+                self.freemail_domains
+                    .extend(rest.split_whitespace().map(|d| d.to_ascii_lowercase()));
             }
             "lang" => {
                 // Translations of descriptions and reports: English stays.

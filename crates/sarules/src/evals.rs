@@ -18,14 +18,108 @@ pub const SUPPORTED: &[&str] = &[
     "check_for_faraway_charset_in_headers",
     "html_image_only",
     "check_msg_parse_flags",
+    "check_freemail_from",
+    "check_freemail_header",
+    "check_freemail_replyto",
 ];
+
+/// What eval tests read from the configuration.
+#[derive(Debug, Default)]
+pub struct EvalContext {
+    pub freemail_domains: std::collections::HashSet<String>,
+}
+
+impl EvalContext {
+    /// FreeMail's `_is_freemail`: the address's domain is listed, or matches a listed glob
+    /// (`hotmail.*`, `*.example`).
+    fn is_freemail(&self, address: &str) -> bool {
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        let domain = domain.trim_end_matches('>').to_ascii_lowercase();
+        self.freemail_domains.contains(&domain)
+            || self
+                .freemail_domains
+                .iter()
+                .filter(|d| d.contains(['*', '?']))
+                .any(|glob| glob_match(glob.as_bytes(), domain.as_bytes()))
+    }
+}
+
+/// Shell-style `*` and `?` matching of a whole name.
+fn glob_match(glob: &[u8], name: &[u8]) -> bool {
+    match glob.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|i| glob_match(rest, &name[i..])),
+        Some((b'?', rest)) => !name.is_empty() && glob_match(rest, &name[1..]),
+        Some((c, rest)) => name.first() == Some(c) && glob_match(rest, &name[1..]),
+    }
+}
+
+/// Every address in the header fields of this name (lower-cased).
+fn addresses(m: &SaMessage<'_>, header: &str) -> Vec<String> {
+    m.view
+        .headers_named(header)
+        .flat_map(|h| {
+            mailmoat_mime::decode_encoded_words(&h.raw)
+                .split(',')
+                .filter_map(|part| {
+                    let part = part.trim();
+                    let inner = match (part.find('<'), part.rfind('>')) {
+                        (Some(a), Some(b)) if a < b => &part[a + 1..b],
+                        _ => part.split_whitespace().find(|w| w.contains('@'))?,
+                    };
+                    inner
+                        .contains('@')
+                        .then(|| inner.trim().to_ascii_lowercase())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
 
 pub fn is_supported(function: &str) -> bool {
     SUPPORTED.contains(&function)
 }
 
+/// Eval tests that need DNS, a Bayes or reputation database, or a network service: they do not
+/// run in SpamAssassin's local-only mode either (so a meta may read them as not hit).
+pub fn needs_network_or_bayes(function: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "check_rbl",
+        "check_uridnsbl",
+        "check_uri_host_listed",
+        "check_dns_sender",
+        "check_bayes",
+        "check_razor",
+        "check_pyzor",
+        "check_dcc",
+        "check_for_spf",
+        "check_spf",
+        "check_dkim",
+        "check_for_dkim",
+        "check_for_def_dkim",
+        "check_for_def_spf",
+        "check_dmarc",
+        "check_arc",
+        "check_senders_reputation",
+        "check_from_in_auto",
+        "check_asn",
+        "check_hashbl",
+        "check_phishing",
+        "check_uri_local_bl",
+        "check_shortcircuit",
+    ];
+    PREFIXES.iter().any(|p| function.starts_with(p))
+}
+
 /// Runs one eval test; `None` when the function or its arguments are not supported.
-pub fn run(function: &str, args: &[String], m: &SaMessage<'_>) -> Option<bool> {
+pub fn run(
+    function: &str,
+    args: &[String],
+    m: &SaMessage<'_>,
+    context: &EvalContext,
+) -> Option<bool> {
     let view = m.view;
     let arg = |i: usize| args.get(i).map(String::as_str);
     let number = |i: usize| arg(i).and_then(|a| a.trim().parse::<f64>().ok());
@@ -43,30 +137,40 @@ pub fn run(function: &str, args: &[String], m: &SaMessage<'_>) -> Option<bool> {
             (body_len as f64) < number(0)?
         }
         "subject_is_all_caps" => subject_is_all_caps(view.subject.as_deref().unwrap_or("")),
-        // Date header this many hours before/after the newest Received date (min, max).
+        // Date header minus the Received date closest to it, in hours, within [min, max)
+        // ("undef" for no bound); 0 when either is missing, as in SpamAssassin.
         "check_for_shifted_date" => {
-            let date = view.date?;
-            let received = view.received.iter().find_map(|h| h.date)?;
-            let hours = (date - received) as f64 / 3600.0;
-            let min = arg(0).and_then(|a| a.parse::<f64>().ok());
-            let max = arg(1).and_then(|a| a.parse::<f64>().ok());
-            min.is_none_or(|m| hours >= m) && max.is_none_or(|m| hours < m)
+            let hours = date_diff(view) as f64 / 3600.0;
+            let bound = |i: usize| {
+                arg(i)
+                    .filter(|a| *a != "undef")
+                    .and_then(|a| a.parse::<f64>().ok())
+            };
+            bound(0).is_none_or(|m| hours >= m) && bound(1).is_none_or(|m| hours < m)
         }
         "check_for_to_in_subject" => to_in_subject(m, arg(0)?),
-        // Share of upper-case letters in the body at least `min` and below `max` percent.
+        // Share of upper-case letters (A-Z against a-z and digits) in the rendered body's
+        // lines of several words, above `min` and at most `max` percent (MIMEEval).
         "check_for_uppercase" => {
             let (min, max) = (number(0)?, number(1)?);
-            let text: String = m.body.iter().skip(1).map(String::as_str).collect();
-            if text.len() < 200 {
+            let (mut len, mut lower, mut upper) = (0usize, 0usize, 0usize);
+            for line in &m.body {
+                let words = line.trim().contains(char::is_whitespace);
+                if !words || looks_like_base64_run(line) {
+                    continue;
+                }
+                len += line.len();
+                lower += line
+                    .bytes()
+                    .filter(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                    .count();
+                upper += line.bytes().filter(u8::is_ascii_uppercase).count();
+            }
+            if len < 200 || upper + lower == 0 {
                 return Some(false);
             }
-            let letters = text.chars().filter(|c| c.is_alphabetic()).count();
-            let upper = text.chars().filter(|c| c.is_uppercase()).count();
-            if letters == 0 {
-                return Some(false);
-            }
-            let share = upper as f64 * 100.0 / letters as f64;
-            share >= min && share < max
+            let share = upper as f64 * 100.0 / (upper + lower) as f64;
+            share > min && share <= max
         }
         // Raw 8-bit bytes in a header: ratio of such bytes and a minimum count.
         "check_illegal_chars" => {
@@ -99,6 +203,27 @@ pub fn run(function: &str, args: &[String], m: &SaMessage<'_>) -> Option<bool> {
             let len = html.text.trim().len() as f64;
             has_image && len > min && len <= max
         }
+        "check_freemail_from" | "check_freemail_header" => {
+            let (header, pattern) = if function == "check_freemail_from" {
+                ("From", arg(0))
+            } else {
+                (arg(0)?, arg(1))
+            };
+            if pattern.is_some() {
+                // A regex over the local part: not taken here.
+                return None;
+            }
+            addresses(m, header).iter().any(|a| context.is_freemail(a))
+        }
+        // Reply-To and From both free mail and different; the body-address part of "reply"
+        // is not taken.
+        "check_freemail_replyto" => {
+            let from = addresses(m, "From");
+            let reply_to = addresses(m, "Reply-To");
+            let from_fm = from.iter().any(|a| context.is_freemail(a));
+            let reply_fm = reply_to.iter().any(|a| context.is_freemail(a));
+            from_fm && reply_fm && !from.iter().any(|f| reply_to.contains(f))
+        }
         "check_msg_parse_flags" => match arg(0)? {
             "missing_head_body_separator" => body_start(&view.raw).is_none(),
             "truncated_header" => false,
@@ -118,39 +243,104 @@ fn body_start(raw: &[u8]) -> Option<usize> {
     }
 }
 
-/// SpamAssassin's `subject_is_all_caps`: at least two words, letters only upper-case.
+/// SpamAssassin's `subject_is_all_caps`: reply prefixes dropped, more than one word, ten
+/// characters or more, and every ASCII letter upper-case.
 fn subject_is_all_caps(subject: &str) -> bool {
-    let subject = subject.trim();
-    if subject.split_whitespace().count() < 2 || subject.len() < 10 {
+    let mut subject = subject.trim();
+    loop {
+        let lower = subject.to_ascii_lowercase();
+        let prefix = [
+            "re:", "fwd:", "fw:", "aw:", "antwort:", "wg:", "sv:", "vb:", "vs:", "vl:",
+        ]
+        .iter()
+        .find(|p| lower.starts_with(*p));
+        match prefix {
+            Some(p) => subject = subject[p.len()..].trim_start(),
+            None => break,
+        }
+    }
+    if !subject.contains(char::is_whitespace) || subject.len() < 10 {
         return false;
     }
-    let letters: Vec<char> = subject.chars().filter(|c| c.is_alphabetic()).collect();
-    !letters.is_empty() && letters.iter().all(|c| c.is_uppercase())
+    let letters: Vec<u8> = subject.bytes().filter(u8::is_ascii_alphabetic).collect();
+    !letters.is_empty() && letters.iter().all(u8::is_ascii_uppercase)
 }
 
+/// A line that starts with two runs of base64 (an undecoded attachment).
+fn looks_like_base64_run(line: &str) -> bool {
+    let mut words = line.split(' ');
+    (0..2).all(|_| {
+        words.next().is_some_and(|w| {
+            (60..=76).contains(&w.len())
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        })
+    })
+}
+
+/// SpamAssassin's date difference: the Date header minus each Received date (a local hop and
+/// a fetchmail hop at the top left out), the one closest to zero; 0 when either is missing.
+fn date_diff(view: &mailmoat_mime::MessageView) -> i64 {
+    let Some(date) = view.date else { return 0 };
+    let mut hops: Vec<&mailmoat_mime::ReceivedHop> = view.received.iter().collect();
+    let local = |raw: &str| raw.contains("from localhost") || raw.contains("127.0.0.1");
+    if hops.len() >= 2 && local(&hops[0].raw) && hops[1].raw.contains("(fetchmail-") {
+        hops.drain(..2);
+    }
+    let mut diffs: Vec<i64> = hops
+        .iter()
+        .filter_map(|h| h.date)
+        .map(|t| date - t)
+        .collect();
+    if diffs.len() > 1 && diffs.last() == Some(&0) {
+        diffs.pop();
+    }
+    diffs.into_iter().min_by_key(|d| d.abs()).unwrap_or(0)
+}
+
+/// SpamAssassin's `check_for_to_in_subject`: the first To address (or its local part) as the
+/// subject's whole or leading word.
 fn to_in_subject(m: &SaMessage<'_>, how: &str) -> bool {
-    let Some(subject) = m.view.subject.as_deref() else {
+    let Some(to) = m.view.to.iter().find_map(|t| t.address.as_deref()) else {
         return false;
     };
-    let subject = subject.to_ascii_lowercase();
-    m.view
-        .to
-        .iter()
-        .filter_map(|t| t.address.as_deref())
-        .any(|addr| {
-            let addr = addr.to_ascii_lowercase();
-            let user = addr.split('@').next().unwrap_or("");
-            match how {
-                "address" => subject.contains(&addr),
-                "user" => {
-                    !user.is_empty()
-                        && subject
-                            .split(|c: char| !c.is_alphanumeric() && c != '.')
-                            .any(|w| w == user)
-                }
-                _ => false,
+    let subject = m.view.subject.as_deref().unwrap_or("").trim_end();
+    let lower = subject.to_ascii_lowercase();
+    match how {
+        "address" => {
+            let to = to.to_ascii_lowercase();
+            lower.starts_with(&to) || lower.starts_with(&format!("fw: {to}"))
+        }
+        "user" => {
+            let user = to.split('@').next().unwrap_or("");
+            if user.is_empty() {
+                return false;
             }
-        })
+            let user_lower = user.to_ascii_lowercase();
+            let punct = |c: char| ",:;!?-".contains(c);
+            // re:/fw: then at most one word, then the user, to the end.
+            let reply = ["re:", "fw:"].iter().any(|p| {
+                lower.strip_prefix(p).is_some_and(|rest| {
+                    let words: Vec<&str> = rest.split_whitespace().collect();
+                    (words.len() == 1 || words.len() == 2)
+                        && words.last() == Some(&user_lower.as_str())
+                })
+            });
+            let leading = subject.strip_prefix(user).is_some_and(|rest| {
+                let rest = rest.trim_start();
+                rest.chars().next().is_some_and(punct)
+                    && rest[1..].chars().next().is_none_or(char::is_whitespace)
+            });
+            let whole = lower == user_lower;
+            let listed = lower.strip_prefix(',').is_some_and(|rest| {
+                let rest = rest.trim_start();
+                rest.strip_prefix(user_lower.as_str())
+                    .is_some_and(|r| r.len() == 1 && r.chars().all(punct))
+            });
+            reply || leading || whole || listed
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -166,7 +356,16 @@ mod tests {
         );
         let m = SaMessage::new(&v);
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        run(f, &args, &m)
+        let context = EvalContext {
+            freemail_domains: [
+                "mail.example".to_string(),
+                "*.free.example".to_string(),
+                "hot.*".to_string(),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        run(f, &args, &m, &context)
     }
 
     #[test]
@@ -187,7 +386,7 @@ mod tests {
 
     #[test]
     fn every_supported_function_answers_with_plausible_arguments() {
-        let raw = "Subject: Hello bob\r\nTo: bob@x.example\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nReceived: from a by b; Mon, 1 Jan 2024 01:00:00 +0000\r\n\r\nhi\r\n";
+        let raw = "Subject: bob, your invoice\r\nTo: bob@x.example\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nReceived: from a by b; Mon, 1 Jan 2024 01:00:00 +0000\r\n\r\nhi\r\n";
         for f in SUPPORTED {
             let args: &[&str] = match *f {
                 "check_header_count_range" => &["To", "1", "1"],
@@ -198,6 +397,7 @@ mod tests {
                 "check_illegal_chars" => &["Subject", "0.1", "1"],
                 "html_image_only" => &["0", "400"],
                 "check_msg_parse_flags" => &["missing_head_body_separator"],
+                "check_freemail_header" => &["To"],
                 _ => &[],
             };
             let answer = eval(raw, f, args);
@@ -214,5 +414,24 @@ mod tests {
             Some(true)
         );
         assert_eq!(eval(raw, "check_for_to_in_subject", &["user"]), Some(true));
+    }
+
+    #[test]
+    fn freemail_addresses_by_listed_domain_or_wildcard() {
+        let raw = "From: A <a@mail.example>\r\nReply-To: b@x.free.example\r\nTo: c@corp.example\r\n\r\nhi\r\n";
+        assert_eq!(eval(raw, "check_freemail_from", &[]), Some(true));
+        assert_eq!(
+            eval(raw, "check_freemail_header", &["Reply-To"]),
+            Some(true)
+        );
+        assert_eq!(eval(raw, "check_freemail_header", &["To"]), Some(false));
+        assert_eq!(
+            eval(raw, "check_freemail_replyto", &["replyto"]),
+            Some(true)
+        );
+        let raw = "From: a@corp.example\r\n\r\nhi\r\n";
+        assert_eq!(eval(raw, "check_freemail_from", &[]), Some(false));
+        let raw = "From: a@hot.co.uk\r\n\r\nhi\r\n";
+        assert_eq!(eval(raw, "check_freemail_from", &[]), Some(true));
     }
 }

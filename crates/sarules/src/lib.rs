@@ -51,6 +51,10 @@ pub struct Unsupported {
     pub file: PathBuf,
     pub line: usize,
     pub reason: String,
+    /// The rule needs the network or a Bayes database: SpamAssassin's local-only mode does not
+    /// run it either, so metas read it as not hit. Otherwise metas that read it are disabled
+    /// too (SpamAssassin would run it).
+    pub offline_zero: bool,
 }
 
 /// One rule that hit a message.
@@ -73,6 +77,8 @@ struct Rule {
     description: String,
     multiple: Option<usize>,
     reported: bool,
+    /// False for a meta that reads a rule this crate cannot run.
+    enabled: bool,
     test: Compiled,
 }
 
@@ -85,7 +91,7 @@ enum Compiled {
         negate: bool,
         if_unset: Option<String>,
     },
-    Exists(String),
+    Exists(HeaderTarget),
     Meta(Expr),
     Eval(String, Vec<String>),
 }
@@ -203,6 +209,7 @@ pub struct SaRules {
     definitions: usize,
     files: Vec<PathBuf>,
     score_set: usize,
+    eval_context: evals::EvalContext,
 }
 
 impl std::fmt::Debug for SaRules {
@@ -279,6 +286,9 @@ impl SaRules {
             definitions: conf.rules.len(),
             files: std::mem::take(&mut conf.files_read),
             score_set,
+            eval_context: evals::EvalContext {
+                freemail_domains: std::mem::take(&mut conf.freemail_domains),
+            },
         };
         for u in std::mem::take(&mut conf.unsupported_kinds) {
             let (kind, name) = u.message.split_once(' ').unwrap_or((&u.message, ""));
@@ -291,16 +301,23 @@ impl SaRules {
                 reason: format!(
                     "{kind} rules are not supported (DNS queries or MIME part headers)"
                 ),
+                // askdns and the URI blocklists are DNS queries; mimeheader reads MIME parts.
+                offline_zero: kind != "mimeheader",
             });
         }
         let mut header_index: HashMap<HeaderTarget, usize> = HashMap::new();
         for def in &conf.rules {
+            let offline_zero = match &def.test {
+                Test::Eval { function, .. } => evals::needs_network_or_bayes(function),
+                _ => false,
+            };
             let unsupported = |reason: String| Unsupported {
                 name: def.name.clone(),
                 kind: def.kind,
                 file: def.file.clone(),
                 line: def.line,
                 reason,
+                offline_zero,
             };
             let compiled = match &def.test {
                 Test::Pattern(re) => {
@@ -332,7 +349,7 @@ impl SaRules {
                             if_unset: if_unset.clone(),
                         })
                 }
-                Test::Exists(name) => Ok(Compiled::Exists(name.clone())),
+                Test::Exists(name) => Ok(Compiled::Exists(HeaderTarget::parse(name))),
                 Test::Meta(e) => Ok(Compiled::Meta(e.clone())),
                 Test::Eval { function, args } => {
                     if evals::is_supported(function) {
@@ -379,6 +396,7 @@ impl SaRules {
                 description: conf.describes.get(&def.name).cloned().unwrap_or_default(),
                 multiple,
                 reported,
+                enabled: true,
                 test: compiled,
             });
         }
@@ -406,7 +424,43 @@ impl SaRules {
             }
         }
         out.order_metas();
+        out.disable_metas_reading_missing_rules();
         out
+    }
+
+    /// A meta that reads a rule SpamAssassin would run but this crate cannot (a missing eval,
+    /// a mimeheader rule), directly or through another meta, would decide on a wrong input:
+    /// it is disabled and listed instead.
+    fn disable_metas_reading_missing_rules(&mut self) {
+        let mut missing: HashMap<String, String> = self
+            .unsupported
+            .iter()
+            .filter(|u| !u.offline_zero)
+            .map(|u| (u.name.clone(), u.name.clone()))
+            .collect();
+        for k in 0..self.meta_order.len() {
+            let i = self.meta_order[k];
+            let Compiled::Meta(e) = &self.rules[i].test else {
+                continue;
+            };
+            let mut names = Vec::new();
+            e.names(&mut names);
+            let Some(cause) = names.iter().find_map(|n| missing.get(n).cloned()) else {
+                continue;
+            };
+            let rule = &mut self.rules[i];
+            rule.enabled = false;
+            rule.reported = false;
+            missing.insert(rule.name.clone(), cause.clone());
+            self.unsupported.push(Unsupported {
+                name: rule.name.clone(),
+                kind: Kind::Meta,
+                file: PathBuf::new(),
+                line: 0,
+                reason: format!("reads {cause}, which is not supported"),
+                offline_zero: false,
+            });
+        }
     }
 
     /// Metas after the metas they read (depth-first); a cycle is broken and reported.
@@ -462,6 +516,7 @@ impl SaRules {
                 file: PathBuf::new(),
                 line: 0,
                 reason: "the meta rule depends on itself".into(),
+                offline_zero: false,
             });
         }
         self.meta_order = order;
@@ -474,7 +529,7 @@ impl SaRules {
 
     /// Rules that run.
     pub fn supported(&self) -> usize {
-        self.rules.len()
+        self.rules.iter().filter(|r| r.enabled).count()
     }
 
     pub fn unsupported(&self) -> &[Unsupported] {
@@ -581,12 +636,18 @@ impl SaRules {
                     };
                     u32::from(matched != *negate)
                 }
-                Compiled::Exists(name) => u32::from(view.header(name).is_some()),
-                Compiled::Eval(f, args) => u32::from(evals::run(f, args, &message) == Some(true)),
+                // Pseudo-headers too (`exists:ToCc`).
+                Compiled::Exists(target) => u32::from(message.header(target).is_some()),
+                Compiled::Eval(f, args) => {
+                    u32::from(evals::run(f, args, &message, &self.eval_context) == Some(true))
+                }
                 Compiled::Meta(_) => 0,
             };
         }
         for &i in &self.meta_order {
+            if !self.rules[i].enabled {
+                continue;
+            }
             if let Compiled::Meta(e) = &self.rules[i].test {
                 let value = e.eval(&mut |e| match e {
                     Expr::Name(n) => self.by_name.get(n).map_or(0.0, |&j| counts[j] as f64),

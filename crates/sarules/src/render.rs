@@ -187,29 +187,63 @@ fn psl_domain(host: &str) -> Option<String> {
 }
 
 /// SpamAssassin's relay summary: `[ ip=… rdns=… helo=… by=… ident= envfrom= intl=0 id= auth=
-/// msa=0 ]` per hop, most recent first; trusted hops are the internal ones before the hop where
-/// the message came in from outside.
+/// msa=0 ]` per hop with an address, most recent first. Without `trusted_networks` (none is
+/// configured here) SpamAssassin trusts no relay, so every hop is untrusted and external; the
+/// local delivery hops at the top (127.0.0.1 handing to itself, fetchmail) are not relays.
 fn relays(view: &MessageView, trusted: bool) -> String {
-    let split = view.external_hop.unwrap_or(0);
-    let hops = if trusted {
-        &view.received[..split.min(view.received.len())]
-    } else {
-        &view.received[split.min(view.received.len())..]
-    };
+    if trusted {
+        return String::new();
+    }
+    let mut hops: &[mailmoat_mime::ReceivedHop] = &view.received;
+    while let Some((first, rest)) = hops.split_first() {
+        let loopback = first.from_ip.is_some_and(|ip| ip.is_loopback());
+        let fetchmail = first.raw.contains("(fetchmail-");
+        if (loopback && first.raw.contains("from localhost")) || fetchmail {
+            hops = rest;
+        } else {
+            break;
+        }
+    }
     hops.iter()
         .filter(|h| h.from_ip.is_some())
         .map(|h| {
+            let (helo, rdns) = helo_and_rdns(&h.raw);
             format!(
-                "[ ip={} rdns={} helo={} by={} ident= envfrom= intl={} id= auth= msa=0 ]",
+                "[ ip={} rdns={} helo={} by={} ident= envfrom= intl=0 id= auth= msa=0 ]",
                 h.from_ip.map(|i| i.to_string()).unwrap_or_default(),
-                h.from_host.as_deref().unwrap_or(""),
-                h.helo.as_deref().unwrap_or(""),
+                rdns,
+                helo,
                 h.by_host.as_deref().unwrap_or(""),
-                u8::from(trusted),
             )
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// From `from HELO (RDNS [IP])`: the HELO name and the reverse-DNS name the receiving MTA wrote
+/// (empty when it wrote only the address, as SpamAssassin reads it).
+fn helo_and_rdns(raw: &str) -> (String, String) {
+    let text = unfold(raw);
+    let Some(rest) = text.trim_start().strip_prefix("from ") else {
+        return (String::new(), String::new());
+    };
+    let rest = rest.trim_start();
+    let helo_end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+    let helo = rest[..helo_end].trim_matches(['[', ']']).to_string();
+    let after = rest[helo_end..].trim_start();
+    let rdns = after
+        .strip_prefix('(')
+        .and_then(|inside| inside.split(')').next())
+        .and_then(|inside| {
+            let first = inside.split_whitespace().next()?;
+            let first = first.strip_prefix("HELO=").unwrap_or(first);
+            (!first.starts_with('[')
+                && !first.contains('@')
+                && first.contains(|c: char| c.is_ascii_alphabetic()))
+            .then(|| first.trim_end_matches(['[', ']']).to_string())
+        })
+        .unwrap_or_default();
+    (helo, rdns)
 }
 
 fn rendered_body(view: &MessageView) -> Vec<String> {
