@@ -558,6 +558,41 @@ mod tests {
     }
 
     #[test]
+    fn spamassassin_rules_become_weighted_symbols_and_policy_can_test_them() {
+        let dir = std::env::temp_dir().join(format!("mailmoat-sa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("local.cf"),
+            "body LOCAL_PRIZE /claim your prize/i\ndescribe LOCAL_PRIZE Prize claim\nscore LOCAL_PRIZE 4.0\n\
+             header MIME_HTML_ONLY Content-Type =~ /text\\/html/\nscore MIME_HTML_ONLY 0.5\n",
+        )
+        .unwrap();
+        let text = "[spamassassin]\nenabled = true\nrules = [\"local.cf\"]\nscale = 2.0\n\n\
+                    [policy.symbols.LOCAL_PRIZE]\nscore = 7.0\n";
+        let mut config = Config::parse(text, "mailmoat.toml").unwrap();
+        config.base_dir = dir.clone();
+        let scanner = Scanner::new(&config).unwrap();
+        let def = scanner.symbols().get("LOCAL_PRIZE").unwrap();
+        assert_eq!((def.score, def.group.as_ref()), (8.0, SPAMASSASSIN_GROUP));
+        // A name mailmoat already declares is reported with a prefix.
+        assert!(scanner.symbols().get("SA_MIME_HTML_ONLY").is_some());
+        let raw = b"From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\nContent-Type: text/html\r\n\r\n<p>Claim your prize today</p>\r\n";
+        let report = scanner.scan(raw.to_vec(), Envelope::default());
+        let names = report.symbol_names();
+        assert!(names.contains(&"LOCAL_PRIZE"), "{names:?}");
+        assert!(names.contains(&"SA_MIME_HTML_ONLY"), "{names:?}");
+        let prize = report
+            .verdict
+            .reasons
+            .iter()
+            .find(|r| r.symbol == "LOCAL_PRIZE")
+            .unwrap();
+        // The administrator's [policy.symbols] weight wins over SpamAssassin's score.
+        assert_eq!(prize.score, 7.0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn unknown_symbol_in_policy_names_file_and_line() {
         let text = "[policy]\ntag = 5\n\n[policy.symbols.NO_SUCH_SYMBOL]\nscore = 1\n";
         let config = Config::parse(text, "mailmoat.toml").unwrap();
