@@ -106,7 +106,8 @@ enum PatternRef {
 #[derive(Default)]
 struct Group {
     set: Option<PatternSet>,
-    pcre: Vec<pcre2::bytes::Regex>,
+    /// PCRE2 patterns, each with the linear-set pattern that must match first (if any).
+    pcre: Vec<(pcre2::bytes::Regex, Option<u32>)>,
 }
 
 impl Group {
@@ -118,7 +119,10 @@ impl Group {
             }
         }
         let re = regex.to_pcre2()?;
-        self.pcre.push(re);
+        let gate = regex
+            .superset_linear()
+            .and_then(|source| set.add(&source).ok());
+        self.pcre.push((re, gate));
         Ok(PatternRef::Pcre(self.pcre.len() - 1))
     }
 
@@ -147,15 +151,19 @@ impl Group {
     fn scan(&self, values: &[&str], scratch: &mut PatternScratch) -> (Vec<bool>, Vec<bool>) {
         let mut linear = vec![false; self.set.as_ref().map_or(0, PatternSet::len)];
         let mut pcre = vec![false; self.pcre.len()];
-        for value in values {
-            if let Some(set) = &self.set {
+        if let Some(set) = &self.set {
+            for value in values {
                 set.scan(value, &mut linear, scratch);
             }
-            for (i, re) in self.pcre.iter().enumerate() {
-                if !pcre[i] {
-                    pcre[i] = re.is_match(value.as_bytes()).unwrap_or(false);
-                }
+        }
+        for (i, (re, gate)) in self.pcre.iter().enumerate() {
+            // Where the gate matched nowhere, the pattern cannot match.
+            if gate.is_some_and(|g| !linear[g as usize]) {
+                continue;
             }
+            pcre[i] = values
+                .iter()
+                .any(|v| re.is_match(v.as_bytes()).unwrap_or(false));
         }
         (linear, pcre)
     }
@@ -172,6 +180,7 @@ impl Group {
                     .as_ref()
                     .map_or(0, |s| s.count(id, value, max - total)),
                 PatternRef::Pcre(i) => self.pcre[i]
+                    .0
                     .find_iter(value.as_bytes())
                     .take(max - total)
                     .filter(Result::is_ok)
@@ -185,6 +194,7 @@ impl Group {
         values.iter().find_map(|value| match pattern {
             PatternRef::Linear(id) => self.set.as_ref()?.find(id, value).map(str::to_string),
             PatternRef::Pcre(i) => self.pcre[i]
+                .0
                 .find(value.as_bytes())
                 .ok()
                 .flatten()

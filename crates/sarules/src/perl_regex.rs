@@ -212,6 +212,87 @@ impl PerlRegex {
         Some(out)
     }
 
+    /// A linear-engine pattern that matches wherever this one does (and maybe more): look-around
+    /// removed (it only narrows), back-references read as any text, atomic groups and
+    /// possessive quantifiers as plain ones. It gates the PCRE2 run: where it cannot match,
+    /// the real pattern cannot either.
+    pub fn superset_linear(&self) -> Option<String> {
+        let chars: Vec<char> = self.pattern.chars().collect();
+        let mut out = String::with_capacity(chars.len());
+        let mut i = 0;
+        let mut in_class = false;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '\\' {
+                let next = *chars.get(i + 1)?;
+                if !in_class && next.is_ascii_digit() && next != '0' {
+                    out.push_str("(?s:.*)");
+                } else if next == 'K' || next == 'G' {
+                    // Match-start resets and anchors at the last match: dropped.
+                } else {
+                    out.push(c);
+                    out.push(next);
+                }
+                i += 2;
+                continue;
+            }
+            if in_class {
+                if c == ']' {
+                    in_class = false;
+                }
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            match c {
+                '[' => {
+                    in_class = true;
+                    out.push(c);
+                    // A leading ']' or '^]' is literal.
+                    if chars.get(i + 1) == Some(&'^') {
+                        out.push('^');
+                        i += 1;
+                    }
+                    if chars.get(i + 1) == Some(&']') {
+                        out.push(']');
+                        i += 1;
+                    }
+                }
+                '(' if chars.get(i + 1) == Some(&'?') => {
+                    let kind: String = chars[i + 2..].iter().take(2).collect();
+                    if kind.starts_with('=')
+                        || kind.starts_with('!')
+                        || kind == "<="
+                        || kind == "<!"
+                    {
+                        // Skip the whole look-around group.
+                        i = skip_group(&chars, i)?;
+                        continue;
+                    }
+                    if kind.starts_with('>') {
+                        out.push_str("(?:");
+                        i += 3;
+                        continue;
+                    }
+                    out.push(c);
+                }
+                '+' if i > 0
+                    && matches!(chars[i - 1], '+' | '*' | '?' | '}')
+                    && chars[i - 1] != '\\' =>
+                {
+                    // Possessive: the plain quantifier matches a superset.
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        PerlRegex {
+            pattern: out,
+            modifiers: self.modifiers.clone(),
+        }
+        .to_linear()
+    }
+
     /// The pattern for PCRE2 (Perl syntax already), with the modifiers as options.
     pub fn to_pcre2(&self) -> Result<pcre2::bytes::Regex, String> {
         let mut builder = pcre2::bytes::RegexBuilder::new();
@@ -225,6 +306,31 @@ impl PerlRegex {
             .build(&self.pattern)
             .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())
     }
+}
+
+/// The index just past the group that opens at `open` (parentheses balanced, escapes and
+/// classes respected).
+fn skip_group(chars: &[char], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = open;
+    let mut in_class = false;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 1,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -261,6 +367,20 @@ mod tests {
         assert!(lit(r"/(a)\1/").to_linear().is_none());
         assert!(lit(r"/a++/").to_linear().is_none());
         assert_eq!(lit(r"/(?i:a)/").to_linear().unwrap(), "(?i:a)");
+    }
+
+    #[test]
+    fn supersets_gate_perl_only_patterns() {
+        assert_eq!(
+            lit(r"/prize(?! now)\b/i").superset_linear().unwrap(),
+            r"(?i)prize\b"
+        );
+        assert_eq!(
+            lit(r"/(?<=x)(\w+) \1/").superset_linear().unwrap(),
+            r"(\w+) (?s:.*)"
+        );
+        assert_eq!(lit(r"/(?>ab)c++/").superset_linear().unwrap(), "(?:ab)c+");
+        assert_eq!(lit(r"/[(?!]x/").superset_linear().unwrap(), "[(?!]x");
     }
 
     #[test]
