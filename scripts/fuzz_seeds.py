@@ -98,7 +98,7 @@ def main():
     n = 0
     for path in messages + cases + spamassassin:
         data = message_of_case(path) if path.suffix == ".case" else path.read_bytes()
-        for target in ("message_view", "scan"):
+        for target in ("message_view", "scan", "sa_rules"):
             put(out / target, f"m{n:05}", data)
         n += 1
         if path.suffix != ".case":

@@ -2,6 +2,9 @@
 //! translation to the linear-time engine's syntax with Perl's byte semantics. What that engine
 //! cannot express (look-around, back-references, atomic groups…) is left to PCRE2.
 
+/// PCRE2's start-of-pattern limits (they can only lower the library's defaults).
+const PCRE2_LIMITS: &str = "(*LIMIT_MATCH=200000)(*LIMIT_HEAP=20000)";
+
 /// A pattern as written: the text between the delimiters and the modifier letters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PerlRegex {
@@ -302,8 +305,10 @@ impl PerlRegex {
             .multi_line(self.flag('m'))
             .extended(self.flag('x'))
             .jit_if_available(true);
+        // Backtracking is bounded: hostile mail cannot make one pattern run for seconds. A
+        // search past the limit is an error, read as "no match".
         builder
-            .build(&self.pattern)
+            .build(&format!("{PCRE2_LIMITS}{}", self.pattern))
             .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())
     }
 }
@@ -381,6 +386,18 @@ mod tests {
         );
         assert_eq!(lit(r"/(?>ab)c++/").superset_linear().unwrap(), "(?:ab)c+");
         assert_eq!(lit(r"/[(?!]x/").superset_linear().unwrap(), "[(?!]x");
+    }
+
+    #[test]
+    fn pcre2_backtracking_is_bounded_on_hostile_text() {
+        // Exponential backtracking without a limit; with it, an error read as no match.
+        let re = lit(r"/^(a+)+(?=b)\1$/").to_pcre2().unwrap();
+        let hostile = "a".repeat(40);
+        assert!(
+            re.is_match(hostile.as_bytes()).is_err(),
+            "the match limit stops it"
+        );
+        assert!(re.is_match(b"aab").is_ok());
     }
 
     #[test]
