@@ -610,14 +610,9 @@ fn dedup(mut indices: Vec<u32>, bits: u32) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailmoat_mime::{Envelope, ViewOptions};
 
     fn view(raw: &str) -> MessageView {
-        MessageView::build(
-            raw.as_bytes().to_vec(),
-            Envelope::default(),
-            &ViewOptions::default(),
-        )
+        MessageView::from_raw(raw.as_bytes())
     }
 
     #[test]

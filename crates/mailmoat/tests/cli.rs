@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 
@@ -79,19 +78,12 @@ fn explain_shows_scores_details_and_locations() {
 
 #[test]
 fn stdin_is_read_with_a_dash() {
-    let mut child = bin()
-        .args(["scan", "--json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n")
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let mut command = bin();
+    command.args(["scan", "--json", "-"]);
+    let o = common::run_with_stdin(
+        command,
+        b"From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n",
+    );
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["file"], "-");
 }

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -108,19 +107,9 @@ fn start_spamd(dir: &Path) -> Spamd {
 }
 
 fn spamassassin_hits(spamd: &Spamd, message: &Path) -> BTreeSet<String> {
-    let mut child = Command::new("spamc")
-        .args(["-p", &spamd.port.to_string(), "-y"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&std::fs::read(message).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut spamc = Command::new("spamc");
+    spamc.args(["-p", &spamd.port.to_string(), "-y"]);
+    let out = common::run_with_stdin(spamc, &std::fs::read(message).unwrap());
     text(&out.stdout)
         .trim()
         .split(',')

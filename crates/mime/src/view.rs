@@ -256,6 +256,11 @@ pub struct MessageView {
 }
 
 impl MessageView {
+    /// The view of a message with no envelope and the default options (tools and tests).
+    pub fn from_raw(raw: &[u8]) -> MessageView {
+        MessageView::build(raw.to_vec(), Envelope::default(), &ViewOptions::default())
+    }
+
     /// All header fields with this name (case-insensitive), in order.
     pub fn headers_named<'a>(
         &'a self,

@@ -346,14 +346,10 @@ fn to_in_subject(m: &SaMessage<'_>, how: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailmoat_mime::{Envelope, MessageView, ViewOptions};
+    use mailmoat_mime::MessageView;
 
     fn eval(raw: &str, f: &str, args: &[&str]) -> Option<bool> {
-        let v = MessageView::build(
-            raw.as_bytes().to_vec(),
-            Envelope::default(),
-            &ViewOptions::default(),
-        );
+        let v = MessageView::from_raw(raw.as_bytes());
         let m = SaMessage::new(&v);
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let context = EvalContext {

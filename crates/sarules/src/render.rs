@@ -387,14 +387,9 @@ fn uris(view: &MessageView) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailmoat_mime::{Envelope, ViewOptions};
 
     fn view(raw: &str) -> MessageView {
-        MessageView::build(
-            raw.as_bytes().to_vec(),
-            Envelope::default(),
-            &ViewOptions::default(),
-        )
+        MessageView::from_raw(raw.as_bytes())
     }
 
     fn target(spec: &str) -> HeaderTarget {

@@ -1,5 +1,4 @@
 use super::*;
-use mailmoat_mime::{Envelope, ViewOptions};
 
 fn rules(cf: &str) -> SaRules {
     let mut conf = Conf::new();
@@ -9,11 +8,7 @@ fn rules(cf: &str) -> SaRules {
 }
 
 fn hits(rules: &SaRules, raw: &str) -> Vec<(String, f64)> {
-    let view = MessageView::build(
-        raw.as_bytes().to_vec(),
-        Envelope::default(),
-        &ViewOptions::default(),
-    );
+    let view = MessageView::from_raw(raw.as_bytes());
     rules
         .check(&view)
         .into_iter()
@@ -164,11 +159,7 @@ fn the_stock_rules_load_when_installed() {
         r.definitions()
     );
     assert!(r.unsupported().iter().all(|u| !u.reason.is_empty()));
-    let view = MessageView::build(
-        SPAMMY.as_bytes().to_vec(),
-        Envelope::default(),
-        &ViewOptions::default(),
-    );
+    let view = MessageView::from_raw(SPAMMY.as_bytes());
     let hits = r.check(&view);
     assert!(!hits.is_empty());
 }

@@ -23,6 +23,24 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run mailmoat")
 }
 
+/// Runs a command with `input` on its standard input; its standard output is captured.
+pub fn run_with_stdin(mut command: Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
 /// A fresh folder for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mailmoat-test-{name}-{}", std::process::id()));
