@@ -82,6 +82,25 @@ pub fn is_supported(function: &str) -> bool {
     SUPPORTED.contains(&function)
 }
 
+/// Whether this call's arguments are the forms implemented (a FreeMail regex over the local
+/// part, say, is not): such a rule is listed as unsupported instead of never hitting.
+pub fn arguments_supported(function: &str, args: &[String]) -> bool {
+    match function {
+        "check_freemail_from" => args.is_empty(),
+        "check_freemail_header" => args.len() == 1,
+        "check_msg_parse_flags" => args.first().is_some_and(|a| {
+            matches!(
+                a.as_str(),
+                "missing_head_body_separator"
+                    | "truncated_header"
+                    | "missing_mime_head_body_separator"
+                    | "mime_body_text_count"
+            )
+        }),
+        _ => true,
+    }
+}
+
 /// Eval tests that need DNS, a Bayes or reputation database, or a network service: they do not
 /// run in SpamAssassin's local-only mode either (so a meta may read them as not hit).
 pub fn needs_network_or_bayes(function: &str) -> bool {

@@ -362,10 +362,14 @@ impl SaRules {
                 Test::Exists(name) => Ok(Compiled::Exists(HeaderTarget::parse(name))),
                 Test::Meta(e) => Ok(Compiled::Meta(e.clone())),
                 Test::Eval { function, args } => {
-                    if evals::is_supported(function) {
-                        Ok(Compiled::Eval(function.clone(), args.clone()))
-                    } else {
+                    if !evals::is_supported(function) {
                         Err(format!("eval:{function} is not implemented (network, Bayes or a plugin's own test)"))
+                    } else if !evals::arguments_supported(function, args) {
+                        Err(format!(
+                            "eval:{function} is not implemented with arguments {args:?}"
+                        ))
+                    } else {
+                        Ok(Compiled::Eval(function.clone(), args.clone()))
                     }
                 }
             };
