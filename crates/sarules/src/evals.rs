@@ -37,6 +37,11 @@ impl EvalContext {
             return false;
         };
         let domain = domain.trim_end_matches('>').to_ascii_lowercase();
+        // No real domain is longer; a hostile one must not feed the glob matcher (quadratic
+        // per `*`) megabytes.
+        if domain.len() > 255 {
+            return false;
+        }
         self.freemail_domains.contains(&domain)
             || self
                 .freemail_domains
@@ -448,5 +453,7 @@ mod tests {
         assert_eq!(eval(raw, "check_freemail_from", &[]), Some(false));
         let raw = "From: a@hot.co.uk\r\n\r\nhi\r\n";
         assert_eq!(eval(raw, "check_freemail_from", &[]), Some(true));
+        let raw = format!("From: a@hot.{}\r\n\r\nhi\r\n", "x.".repeat(5000));
+        assert_eq!(eval(&raw, "check_freemail_from", &[]), Some(false));
     }
 }

@@ -132,7 +132,11 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    depth: usize,
 }
+
+/// Nesting beyond this is refused (the parser and evaluator recurse once per level).
+const MAX_DEPTH: usize = 128;
 
 impl Parser {
     fn peek_op(&self) -> Option<&'static str> {
@@ -182,6 +186,16 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("nested more than {MAX_DEPTH} levels"));
+        }
+        let parsed = self.unary_inner();
+        self.depth -= 1;
+        parsed
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr, String> {
         match self.peek_op() {
             Some("!") => {
                 self.at += 1;
@@ -230,6 +244,7 @@ pub fn parse(text: &str) -> Result<Expr, String> {
     let mut parser = Parser {
         tokens: tokens(text)?,
         at: 0,
+        depth: 0,
     };
     let expr = parser.binary(0)?;
     if parser.at != parser.tokens.len() {
@@ -335,6 +350,9 @@ mod tests {
         });
         assert_eq!(value, 0.0);
         assert!(parse("a && (b").is_err());
+        let deep = format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse(&deep).unwrap_err().contains("nested"));
+        assert!(parse(&"!".repeat(10_000)).is_err());
         assert!(parse("a b").is_err());
     }
 }
