@@ -26,10 +26,24 @@ pub const SUPPORTED: &[&str] = &[
 /// What eval tests read from the configuration.
 #[derive(Debug, Default)]
 pub struct EvalContext {
-    pub freemail_domains: std::collections::HashSet<String>,
+    /// Listed free mail domains without wildcards.
+    freemail_domains: std::collections::HashSet<String>,
+    /// Listed domains with `*` or `?` (`hotmail.*`, `*.example`), kept apart so that a lookup
+    /// tries the few globs, not the thousands of plain names.
+    freemail_globs: Vec<String>,
 }
 
 impl EvalContext {
+    pub fn new(freemail_domains: impl IntoIterator<Item = String>) -> Self {
+        let (freemail_globs, plain): (Vec<String>, Vec<String>) = freemail_domains
+            .into_iter()
+            .partition(|d| d.contains(['*', '?']));
+        EvalContext {
+            freemail_domains: plain.into_iter().collect(),
+            freemail_globs,
+        }
+    }
+
     /// FreeMail's `_is_freemail`: the address's domain is listed, or matches a listed glob
     /// (`hotmail.*`, `*.example`).
     fn is_freemail(&self, address: &str) -> bool {
@@ -44,9 +58,8 @@ impl EvalContext {
         }
         self.freemail_domains.contains(&domain)
             || self
-                .freemail_domains
+                .freemail_globs
                 .iter()
-                .filter(|d| d.contains(['*', '?']))
                 .any(|glob| glob_match(glob.as_bytes(), domain.as_bytes()))
     }
 }
@@ -376,15 +389,11 @@ mod tests {
         let v = MessageView::from_raw(raw.as_bytes());
         let m = SaMessage::new(&v);
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let context = EvalContext {
-            freemail_domains: [
-                "mail.example".to_string(),
-                "*.free.example".to_string(),
-                "hot.*".to_string(),
-            ]
-            .into_iter()
-            .collect(),
-        };
+        let context = EvalContext::new([
+            "mail.example".to_string(),
+            "*.free.example".to_string(),
+            "hot.*".to_string(),
+        ]);
         run(f, &args, &m, &context)
     }
 

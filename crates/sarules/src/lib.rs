@@ -296,9 +296,7 @@ impl SaRules {
             definitions: conf.rules.len(),
             files: std::mem::take(&mut conf.files_read),
             score_set,
-            eval_context: evals::EvalContext {
-                freemail_domains: std::mem::take(&mut conf.freemail_domains),
-            },
+            eval_context: evals::EvalContext::new(std::mem::take(&mut conf.freemail_domains)),
         };
         for u in std::mem::take(&mut conf.unsupported_kinds) {
             let (kind, name) = u.message.split_once(' ').unwrap_or((&u.message, ""));
