@@ -13,8 +13,8 @@ use crate::{features_with_repeats, Model, ModelError, Weights};
 
 pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::new("CLASSIFIER_SPAM", "classifier", Category::Spam,
-        12.0,
-        "The statistical classifier rates the message as spam; strength is the spam probability. Alone it reaches the tag threshold but never quarantine: that needs corroborating evidence.",
+        10.0,
+        "The statistical classifier rates the message as spam; strength is the spam probability. Alone it reaches the tag threshold but never quarantine: that needs at least two more points of other evidence, so the weak signs that ordinary bulk mail shows too (a bare To address, HTML only) cannot turn a classifier mistake into a held message.",
     ),
     SymbolDef::new("CLASSIFIER_HAM", "classifier", Category::Spam,
         -3.0,
