@@ -4,6 +4,7 @@
 //! SpamAssassin's local-only mode).
 
 use crate::render::SaMessage;
+use std::sync::OnceLock;
 
 /// Every eval function this crate implements.
 pub const SUPPORTED: &[&str] = &[
@@ -315,24 +316,59 @@ fn looks_like_base64_run(line: &str) -> bool {
     })
 }
 
-/// SpamAssassin's date difference: the Date header minus each Received date (a local hop and
-/// a fetchmail hop at the top left out), the one closest to zero; 0 when either is missing.
+/// SpamAssassin's date difference (`HeaderEval::_check_date_diff`): the Date header minus each
+/// Received date, the one closest to zero; 0 when either is missing.
 fn date_diff(view: &mailmoat_mime::MessageView) -> i64 {
     let Some(date) = view.date else { return 0 };
-    let mut hops: Vec<&mailmoat_mime::ReceivedHop> = view.received.iter().collect();
-    let local = |raw: &str| raw.contains("from localhost") || raw.contains("127.0.0.1");
-    if hops.len() >= 2 && local(&hops[0].raw) && hops[1].raw.contains("(fetchmail-") {
-        hops.drain(..2);
-    }
-    let mut diffs: Vec<i64> = hops
-        .iter()
-        .filter_map(|h| h.date)
-        .map(|t| date - t)
-        .collect();
+    let mut diffs: Vec<i64> = received_times(view).into_iter().map(|t| date - t).collect();
+    // A last (oldest) Received line with no difference is the sender's own stamp: left out.
     if diffs.len() > 1 && diffs.last() == Some(&0) {
         diffs.pop();
     }
     diffs.into_iter().min_by_key(|d| d.abs()).unwrap_or(0)
+}
+
+/// `HeaderEval::_get_received_header_times`: the first date-like text of each Received line
+/// (not necessarily the one after the `;`), with a local delivery line on top left out when a
+/// fetchmail line follows it.
+fn received_times(view: &mailmoat_mime::MessageView) -> Vec<i64> {
+    static LOCAL: OnceLock<Option<pcre2::bytes::Regex>> = OnceLock::new();
+    static FETCHMAIL: OnceLock<Option<pcre2::bytes::Regex>> = OnceLock::new();
+    static DATE: OnceLock<Option<pcre2::bytes::Regex>> = OnceLock::new();
+    let compile = |re: &str| pcre2::bytes::Regex::new(re).ok();
+    let (Some(local), Some(fetchmail), Some(date)) = (
+        LOCAL
+            .get_or_init(|| {
+                compile(r"\bfrom (?:localhost\s|(?:\S+ ){1,2}\S*\b127\.0\.0\.1\b)|qmail \d+ invoked by uid \d+")
+            })
+            .as_ref(),
+        FETCHMAIL
+            .get_or_init(|| compile(r"\bby localhost with \w+ \(fetchmail-[\d.]+"))
+            .as_ref(),
+        DATE.get_or_init(|| compile(r"(\s.?\d+ \S\S\S \d+ \d+:\d+:\d+ \S+)"))
+            .as_ref(),
+    ) else {
+        return Vec::new();
+    };
+    let is = |re: &pcre2::bytes::Regex, line: &str| re.is_match(line.as_bytes()).unwrap_or(false);
+    let mut lines: Vec<&str> = view
+        .received
+        .iter()
+        .map(|h| h.raw.as_str())
+        .filter(|l| l.contains(|c: char| !c.is_whitespace()))
+        .collect();
+    if lines.len() >= 2 && is(local, lines[0]) && is(fetchmail, lines[1]) {
+        lines.drain(..2);
+    }
+    lines
+        .iter()
+        .filter_map(|line| {
+            let caps = date.captures(line.as_bytes()).ok()??;
+            let text = std::str::from_utf8(caps.get(1)?.as_bytes()).ok()?;
+            let parsed = mail_parser::DateTime::parse_rfc822(text.trim_start())?;
+            parsed.is_valid().then(|| parsed.to_timestamp())
+        })
+        .collect()
 }
 
 /// SpamAssassin's `check_for_to_in_subject`: the first To address (or its local part) as the
@@ -395,6 +431,32 @@ mod tests {
             "hot.*".to_string(),
         ]);
         run(f, &args, &m, &context)
+    }
+
+    #[test]
+    fn shifted_date_reads_received_dates_as_spamassassin_does() {
+        let raw = "Received: from localhost (localhost [127.0.0.1]) by home.example (Postfix)\r\n\
+\tfor <me@home.example>; Wed, 21 Aug 2002 12:10:00 +0000\r\n\
+Received: from pop.example by localhost with POP3 (fetchmail-5.9.0)\r\n\
+\tfor me@home.example (single-drop); Wed, 21 Aug 2002 12:09:00 +0000\r\n\
+Received: from mx.sender.example (mx.sender.example [192.0.2.1]) by pop.example\r\n\
+\twith ESMTP id 1A; Wed, 21 Aug 2002 12:00:00 +0000\r\n\
+Date: Wed, 21 Aug 2002 08:00:00 +0000\r\nSubject: s\r\n\r\nbody\r\n";
+        // The local and fetchmail lines on top are left out: 4 hours before the mx line.
+        assert_eq!(
+            eval(raw, "check_for_shifted_date", &["-6", "-3"]),
+            Some(true)
+        );
+        assert_eq!(
+            eval(raw, "check_for_shifted_date", &["-3", "-1"]),
+            Some(false)
+        );
+        let no_received = "Date: Wed, 21 Aug 2002 08:00:00 +0000\r\nSubject: s\r\n\r\nb\r\n";
+        assert_eq!(
+            eval(no_received, "check_for_shifted_date", &["-6", "-3"]),
+            Some(false),
+            "no Received date: a difference of 0"
+        );
     }
 
     #[test]

@@ -327,6 +327,16 @@ impl SaRules {
                 reason,
                 offline_zero,
             };
+            let template = match &def.test {
+                Test::Pattern(re) | Test::Header { regex: re, .. } => captured_tag(&re.pattern),
+                _ => None,
+            };
+            if let Some(tag) = template {
+                out.unsupported.push(unsupported(format!(
+                    "reads the captured tag %{{{tag}}} (SpamAssassin 4 capture rules: the pattern changes per message)"
+                )));
+                continue;
+            }
             let compiled = match &def.test {
                 Test::Pattern(re) => {
                     let group = match def.kind {
@@ -757,6 +767,19 @@ impl SaRules {
             findings.add(symbol(&hit.name), details, Location::message());
         }
     }
+}
+
+/// The first `%{NAME}` in a pattern: a tag another rule captures (`(?<NAME>...)`), filled in
+/// per message by SpamAssassin 4. Such patterns are not run here, rather than run with the
+/// template's text taken literally.
+fn captured_tag(pattern: &str) -> Option<&str> {
+    pattern.match_indices("%{").find_map(|(at, _)| {
+        let rest = &pattern[at + 2..];
+        let end = rest.find('}')?;
+        let name = &rest[..end];
+        (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .then_some(name)
+    })
 }
 
 fn as_strs(values: &[String]) -> Vec<&str> {

@@ -163,3 +163,35 @@ fn the_stock_rules_load_when_installed() {
     let hits = r.check(&view);
     assert!(!hits.is_empty());
 }
+
+#[test]
+fn patterns_reading_a_captured_tag_are_listed_not_run_literally() {
+    let r = rules(
+        r#"
+header __TO_ADDR   To:addr =~ /(?<TO_ADDR>.*)/
+uri    URI_HAS_TO  m{^https?://.{4,64}\#%{TO_ADDR}}i
+meta   TO_IN_URI   URI_HAS_TO
+score  TO_IN_URI   1.5
+uri    URI_PERCENT m{/%7B}
+"#,
+    );
+    let reasons: Vec<(&str, &str)> = r
+        .unsupported()
+        .iter()
+        .map(|u| (u.name.as_str(), u.reason.as_str()))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|(n, why)| *n == "URI_HAS_TO" && why.contains("%{TO_ADDR}")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|(n, _)| *n == "TO_IN_URI"),
+        "a meta over it is disabled too: {reasons:?}"
+    );
+    assert!(!reasons.iter().any(|(n, _)| *n == "URI_PERCENT"));
+    assert_eq!(captured_tag("a%{B_1}c"), Some("B_1"));
+    assert_eq!(captured_tag("%{ x}"), None);
+    assert_eq!(captured_tag("x{2}%"), None);
+}
