@@ -319,13 +319,23 @@ fn looks_like_base64_run(line: &str) -> bool {
 /// SpamAssassin's date difference (`HeaderEval::_check_date_diff`): the Date header minus each
 /// Received date, the one closest to zero; 0 when either is missing.
 fn date_diff(view: &mailmoat_mime::MessageView) -> i64 {
-    let Some(date) = view.date else { return 0 };
+    let Some(date) = view.date.or_else(|| date_without_zone(view)) else {
+        return 0;
+    };
     let mut diffs: Vec<i64> = received_times(view).into_iter().map(|t| date - t).collect();
     // A last (oldest) Received line with no difference is the sender's own stamp: left out.
     if diffs.len() > 1 && diffs.last() == Some(&0) {
         diffs.pop();
     }
     diffs.into_iter().min_by_key(|d| d.abs()).unwrap_or(0)
+}
+
+/// A Date header with no time zone ("Fri, 19 Jul 2002 14:06:47"), which the view leaves unset:
+/// SpamAssassin's date parser reads it as UTC.
+fn date_without_zone(view: &mailmoat_mime::MessageView) -> Option<i64> {
+    let text = view.header("Date")?.decoded.trim().to_string();
+    let parsed = mail_parser::DateTime::parse_rfc822(&format!("{text} +0000"))?;
+    parsed.is_valid().then(|| parsed.to_timestamp())
 }
 
 /// `HeaderEval::_get_received_header_times`: the first date-like text of each Received line
@@ -450,6 +460,12 @@ Date: Wed, 21 Aug 2002 08:00:00 +0000\r\nSubject: s\r\n\r\nbody\r\n";
         assert_eq!(
             eval(raw, "check_for_shifted_date", &["-3", "-1"]),
             Some(false)
+        );
+        let no_zone = raw.replace("08:00:00 +0000\r\nSubject", "08:00:00\r\nSubject");
+        assert_eq!(
+            eval(&no_zone, "check_for_shifted_date", &["-6", "-3"]),
+            Some(true),
+            "a Date without a zone reads as UTC"
         );
         let no_received = "Date: Wed, 21 Aug 2002 08:00:00 +0000\r\nSubject: s\r\n\r\nb\r\n";
         assert_eq!(
