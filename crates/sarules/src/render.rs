@@ -23,6 +23,40 @@ pub struct SaMessage<'a> {
     pub uris: Vec<String>,
 }
 
+/// The header field names in the case the sender wrote them ("Message-Id", where the view
+/// keeps the canonical "Message-ID"): SpamAssassin's `ALL` shows them so, and rules such as
+/// `__MSOE_MID_WRONG_CASE` read the case. Empty unless the header block's names line up with
+/// the view's fields one for one.
+fn names_as_written(view: &MessageView) -> Vec<&str> {
+    let mut names = Vec::with_capacity(view.headers.len());
+    for line in view.raw.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Vec::new();
+        };
+        let Ok(name) = std::str::from_utf8(&line[..colon]) else {
+            return Vec::new();
+        };
+        names.push(name.trim_end());
+    }
+    let lined_up = names.len() == view.headers.len()
+        && names
+            .iter()
+            .zip(&view.headers)
+            .all(|(n, h)| n.eq_ignore_ascii_case(&h.name));
+    if lined_up {
+        names
+    } else {
+        Vec::new()
+    }
+}
+
 impl<'a> SaMessage<'a> {
     pub fn new(view: &'a MessageView) -> SaMessage<'a> {
         SaMessage {
@@ -39,17 +73,21 @@ impl<'a> SaMessage<'a> {
     pub fn header(&self, target: &HeaderTarget) -> Option<String> {
         let view = self.view;
         let values: Vec<String> = match target.name.as_str() {
-            "ALL" => view
-                .headers
-                .iter()
-                .map(|h| {
-                    if target.raw {
-                        format!("{}: {}\n", h.name, h.raw)
-                    } else {
-                        format!("{}: {}\n", h.name, decoded(&h.raw))
-                    }
-                })
-                .collect(),
+            "ALL" => {
+                let written = names_as_written(view);
+                view.headers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| {
+                        let name = written.get(i).copied().unwrap_or(h.name.as_str());
+                        if target.raw {
+                            format!("{name}: {}\n", h.raw)
+                        } else {
+                            format!("{name}: {}\n", decoded(&h.raw))
+                        }
+                    })
+                    .collect()
+            }
             "EnvelopeFrom" => view
                 .envelope
                 .mail_from
@@ -433,6 +471,12 @@ mod tests {
             .header(&target("ALL"))
             .unwrap()
             .starts_with("Subject: Hello world\nFrom: "));
+        let written = view("Subject: s\r\nMessage-Id: <1@x.example>\r\nX-MAILER: m\r\n\r\nb\r\n");
+        let all = SaMessage::new(&written).header(&target("ALL")).unwrap();
+        assert!(
+            all.contains("\nMessage-Id: <1@x.example>\nX-MAILER: m\n"),
+            "names keep the case they were written in: {all:?}"
+        );
     }
 
     #[test]
