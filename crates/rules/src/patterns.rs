@@ -454,6 +454,7 @@ fn required_sets(hir: &Hir, out: &mut Vec<Vec<Vec<u8>>>, depth: usize) {
     }
 }
 
+/// regex errors draw a caret diagram over several lines; keep the sentence.
 fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
