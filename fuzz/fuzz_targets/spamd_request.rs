@@ -3,7 +3,7 @@
 //! within max_message_bytes), as `mailmoat serve` reads a spamc request.
 use libfuzzer_sys::fuzz_target;
 use mailmoat_gateway::spamd::parse_request;
-use mailmoat_pipeline::SpamdConfig;
+use mailmoat_gateway::SpamdConfig;
 
 fuzz_target!(|data: &[u8]| {
     mailmoat_fuzz::run(|| {

@@ -12,6 +12,7 @@
 pub mod advice;
 mod api;
 pub mod charts;
+pub mod config;
 mod digest;
 pub mod ops;
 pub mod report;
@@ -23,8 +24,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+pub use config::{ConsoleConfig, Settings};
 use mailmoat_gateway::Handle;
-use mailmoat_pipeline::{Config, ConsoleConfig};
 
 pub use store::{Role, Store, User};
 
@@ -100,8 +101,8 @@ pub struct Console {
     pub store: Store,
     pub gateway: Handle,
     pub config: ConsoleConfig,
-    /// The whole configuration the gateway started with (analysers, classifier, variants).
-    pub settings: Config,
+    /// The scan's configuration the gateway started with (analysers, classifier, variants).
+    pub scan: mailmoat_pipeline::Config,
     pub data_dir: PathBuf,
     pub limiter: LoginLimiter,
     /// The variant reference store, loaded when a report first draws a map (and again when
@@ -112,9 +113,13 @@ pub struct Console {
 impl Console {
     /// Opens the console's store; on first start, creates the administrator account and says
     /// where its password is.
-    pub fn open(gateway: Handle, settings: Config) -> Result<Arc<Console>, String> {
-        let config = settings.console.clone();
-        let data_dir = settings.base_dir.join(&config.data_dir);
+    pub fn open(gateway: Handle, settings: Settings) -> Result<Arc<Console>, String> {
+        let Settings {
+            serve,
+            console: config,
+        } = settings;
+        let scan = serve.scan;
+        let data_dir = scan.base_dir.join(&config.data_dir);
         let store = Store::open(&data_dir).map_err(|e| e.to_string())?;
         if store.user_count().map_err(|e| e.to_string())? == 0 {
             let password = store::random_token();
@@ -138,7 +143,7 @@ impl Console {
             store,
             gateway,
             config,
-            settings,
+            scan,
             data_dir,
             limiter: LoginLimiter::default(),
             intel: Mutex::new(None),
@@ -147,8 +152,8 @@ impl Console {
 
     /// The variant reference store of the configuration, if there is one.
     pub fn intel(&self) -> Option<Arc<mailmoat_variants::Store>> {
-        let variants = &self.settings.analyzers.variants;
-        let path = self.settings.base_dir.join(variants.store.as_ref()?);
+        let variants = &self.scan.analyzers.variants;
+        let path = self.scan.base_dir.join(variants.store.as_ref()?);
         let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
         let mut cached = self.intel.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, store)) = cached.as_ref() {
@@ -173,7 +178,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// Starts the console on the gateway's runtime (call from within it): the HTTP listener and the
 /// daily digest.
-pub fn start(gateway: Handle, settings: Config) -> Result<(), String> {
+pub fn start(gateway: Handle, settings: Settings) -> Result<(), String> {
     let console = Console::open(gateway, settings)?;
     digest::spawn(console.clone());
     if console.config.listen.is_empty() {

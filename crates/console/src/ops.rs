@@ -288,10 +288,10 @@ pub fn object(c: &Console, user: &User, id: &str, n: u32) -> Result<(String, Vec
         None => return Err(OpError::NotFound),
     };
     let raw = message_bytes(c, user, id)?;
-    let view = mailmoat_mime::MessageView::build(raw, Default::default(), &c.settings.message);
+    let view = mailmoat_mime::MessageView::build(raw, Default::default(), &c.scan.message);
     let found = mailmoat_analyzers::objects_at(
         &view,
-        &c.settings.analyzers.attachments,
+        &c.scan.analyzers.attachments,
         std::slice::from_ref(&location),
     );
     let (path, data) = found
@@ -314,13 +314,13 @@ pub fn screenshot(c: &Console, user: &User, id: &str, hash: &str) -> Result<Vec<
         return Err(OpError::NotFound);
     }
     let dir = c
-        .settings
+        .scan
         .url_visual
         .screenshots_dir
         .as_ref()
         .filter(|p| !p.as_os_str().is_empty())
         .ok_or(OpError::NotFound)?;
-    std::fs::read(c.settings.base_dir.join(dir).join(format!("{hash}.png")))
+    std::fs::read(c.scan.base_dir.join(dir).join(format!("{hash}.png")))
         .map_err(|_| OpError::NotFound)
 }
 

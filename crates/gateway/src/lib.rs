@@ -12,12 +12,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mailmoat_pipeline::{Config, GatewayConfig, LiveScanner};
+use mailmoat_pipeline::{ConfigLoader, LiveScanner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 mod address;
+pub mod config;
 mod connections;
 mod data;
 
@@ -38,6 +39,7 @@ pub mod spool;
 mod tls;
 mod verify;
 
+pub use config::{GatewayConfig, MilterConfig, RspamdConfig, ServeConfig, SpamdConfig};
 pub use events::Events;
 pub use exceptions::SenderExceptions;
 pub use quarantine::Quarantine;
@@ -339,21 +341,21 @@ async fn bind_service(address: &str, what: &str) -> Result<Option<TcpListener>, 
 }
 
 /// Opens the spool and quarantine a configuration names (for `serve` and `mailmoat queue`).
-pub fn open_storage(config: &Config) -> Result<(Spool, Quarantine, Events), GatewayError> {
+pub fn open_storage(config: &ServeConfig) -> Result<(Spool, Quarantine, Events), GatewayError> {
     let g = &config.gateway;
-    let spool_dir = config.base_dir.join(&g.spool_dir);
+    let spool_dir = config.base_dir().join(&g.spool_dir);
     let spool = Spool::open(&spool_dir).map_err(|source| GatewayError::Storage {
         what: "spool",
         path: spool_dir.clone(),
         source,
     })?;
-    let q_dir = config.base_dir.join(&g.quarantine_dir);
+    let q_dir = config.base_dir().join(&g.quarantine_dir);
     let quarantine = Quarantine::open(&q_dir).map_err(|source| GatewayError::Storage {
         what: "quarantine",
         path: q_dir.clone(),
         source,
     })?;
-    let events_dir = config.base_dir.join(&g.events_dir);
+    let events_dir = config.base_dir().join(&g.events_dir);
     let events = Events::open(&events_dir).map_err(|source| GatewayError::Storage {
         what: "message log",
         path: events_dir.clone(),
@@ -436,24 +438,26 @@ impl Handle {
     }
 }
 
-/// Runs the gateway until SIGINT/SIGTERM. `on_ready` is told the listening address.
+/// Runs the gateway on `config` until SIGINT/SIGTERM. `reload_scan` reads the scan's
+/// configuration again (at start and on SIGHUP or a console reload): whoever owns the whole
+/// file reads and checks it. `on_ready` is told the listening address.
 pub fn serve(
-    config_path: Option<PathBuf>,
+    config: ServeConfig,
+    reload_scan: ConfigLoader,
     exceptions: Arc<SenderExceptions>,
     services: impl FnOnce(Handle) -> Result<(), String>,
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), GatewayError> {
-    let config = match &config_path {
-        Some(p) => Config::load(p)?,
-        None => Config::defaults(),
-    };
     // TLS for delivery uses ring; set it once for the process (an error means already set).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let scanner = Arc::new(LiveScanner::start(config_path.clone())?);
+    let scanner = Arc::new(LiveScanner::start(reload_scan)?);
     let (spool, quarantine, events) = open_storage(&config)?;
     let events = Arc::new(events);
     // Each configuration that comes into force is a change the console can compare around.
-    let _ = events.record_change(unix_now(), &format!("gateway started ({})", config.origin));
+    let _ = events.record_change(
+        unix_now(),
+        &format!("gateway started ({})", config.scan.origin),
+    );
     let log = events.clone();
     if let Err(e) = mailmoat_pipeline::reload_on_sighup(scanner.clone(), move |outcome| {
         match outcome {
@@ -468,10 +472,10 @@ pub fn serve(
     }) {
         tracing::warn!(error = %e, "reload on SIGHUP unavailable");
     }
-    let tls = tls::acceptor(&config.gateway, &config.base_dir)?;
+    let tls = tls::acceptor(&config.gateway, config.base_dir())?;
     let (queued, incoming) = tokio::sync::mpsc::unbounded_channel();
     let recipients = match &config.gateway.recipient_list {
-        Some(p) => Some(read_recipients(&config.base_dir.join(p))?),
+        Some(p) => Some(read_recipients(&config.base_dir().join(p))?),
         None => None,
     };
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -486,17 +490,17 @@ pub fn serve(
         recipients,
         tls,
         config: config.gateway.clone(),
-        base_dir: config.base_dir.clone(),
+        base_dir: config.scan.base_dir.clone(),
         scanner,
         spool,
         quarantine,
         events,
         exceptions,
         queued,
-        learner: config.classifier.model.as_ref().map(|model| {
+        learner: config.scan.classifier.model.as_ref().map(|model| {
             Arc::new(mailmoat_pipeline::autolearn::Learner::new(
-                &config.base_dir.join(model),
-                config.classifier.auto_learn.clone(),
+                &config.scan.base_dir.join(model),
+                config.scan.classifier.auto_learn.clone(),
             ))
         }),
     });
@@ -694,8 +698,8 @@ async fn prune_events(shared: Arc<Shared>) {
 }
 
 /// The spool folder a configuration uses (for tools).
-pub fn spool_dir(config: &Config) -> PathBuf {
-    config.base_dir.join(&config.gateway.spool_dir)
+pub fn spool_dir(config: &ServeConfig) -> PathBuf {
+    config.base_dir().join(&config.gateway.spool_dir)
 }
 
 /// Makes a queued message due now (`mailmoat queue retry`).

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::config::MilterConfig;
 use async_trait::async_trait;
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
-use mailmoat_pipeline::MilterConfig;
 use miltr_common::actions::{Action as MilterAction, Continue, Replycode, Tempfail};
 use miltr_common::commands::{Body, Connect, Header, Helo, Macro, Mail, Recipient};
 use miltr_common::modifications::headers::{AddHeader, ChangeHeader, InsertHeader};

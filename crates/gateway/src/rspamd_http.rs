@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::config::RspamdConfig;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,7 +17,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
-use mailmoat_pipeline::RspamdConfig;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;

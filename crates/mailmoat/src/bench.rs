@@ -153,7 +153,7 @@ fn auth_stage(config: &mailmoat_pipeline::Config, items: &[sources::Item]) -> an
         &auth,
         resolver,
         Some(Arc::new(MemoryContacts::new(100_000))),
-        &config.gateway.hostname,
+        &config.site.hostname,
         &config.message.trusted_networks,
         &config.detectors.impersonation.protected_domains,
     )?;

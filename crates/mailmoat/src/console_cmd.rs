@@ -12,8 +12,8 @@ use serde_json::json;
 
 /// A message's report, from the quarantine or the message log.
 pub fn report(config: Option<&Path>, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
-    let settings = crate::load_config(config)?;
-    let (_, quarantine, events) = mailmoat_gateway::open_storage(&settings)?;
+    let settings = crate::load_settings(config)?;
+    let (_, quarantine, events) = mailmoat_gateway::open_storage(&settings.serve)?;
     let (at, recipients, report, held) = match quarantine.get(id)? {
         Some(h) => (h.received_at, h.recipients, quarantine.meta(id)?.1, true),
         None => {
@@ -67,9 +67,9 @@ pub fn report(config: Option<&Path>, id: &str, as_json: bool) -> anyhow::Result<
 }
 
 fn open_store(config: Option<&Path>) -> anyhow::Result<Store> {
-    let settings = crate::load_config(config)?;
+    let settings = crate::load_settings(config)?;
     Ok(Store::open(
-        &settings.base_dir.join(&settings.console.data_dir),
+        &settings.base_dir().join(&settings.console.data_dir),
     )?)
 }
 
@@ -208,12 +208,13 @@ pub fn bench(count: usize, days: i64, dir: &Path) -> anyhow::Result<ExitCode> {
     let password = "bench password 1";
     store.create_user("bench", password, Role::Admin, &[])?;
     drop(store);
-    let settings = crate::load_config(Some(&config_path))?;
-    let path = config_path.clone();
+    let settings = crate::load_settings(Some(&config_path))?;
+    let reload = crate::scan_config_loader(Some(config_path.clone()));
     std::thread::spawn(move || {
         let exceptions = std::sync::Arc::new(mailmoat_gateway::SenderExceptions::default());
         let result = mailmoat_gateway::serve(
-            Some(path),
+            settings.serve.clone(),
+            reload,
             exceptions,
             move |h| mailmoat_console::start(h, settings),
             |_| {},

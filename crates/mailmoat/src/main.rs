@@ -903,10 +903,24 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The whole configuration file (every section checked), or the built-in defaults.
+pub(crate) fn load_settings(path: Option<&Path>) -> anyhow::Result<mailmoat_console::Settings> {
+    Ok(mailmoat_console::Settings::load_or_defaults(path)?)
+}
+
+/// The scan's part of the configuration file (the whole file is read and checked).
 pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
-    Ok(match path {
-        Some(path) => Config::load(path)?,
-        None => Config::defaults(),
+    Ok(load_settings(path)?.serve.scan)
+}
+
+/// Reads the scan's part of the configuration file again, for a live scanner's reloads.
+pub(crate) fn scan_config_loader(path: Option<PathBuf>) -> mailmoat_pipeline::ConfigLoader {
+    std::sync::Arc::new(move || {
+        Ok(
+            mailmoat_console::Settings::load_or_defaults(path.as_deref())?
+                .serve
+                .scan,
+        )
     })
 }
 

@@ -7,27 +7,26 @@ use mailmoat_gateway::{RecipientState, Spool};
 
 pub fn serve(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let shown = config.clone();
-    let settings = crate::load_config(config.as_deref())?;
+    let settings = crate::load_settings(config.as_deref())?;
+    let serve = settings.serve.clone();
     let exceptions = std::sync::Arc::new(mailmoat_gateway::SenderExceptions::default());
     let console = move |handle| mailmoat_console::start(handle, settings);
-    mailmoat_gateway::serve(config, exceptions, console, |address| {
-        eprintln!(
-            "mailmoat gateway listening on {address} ({})",
-            shown
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| {
-                    "built-in defaults: mail for example.com, delivered to var/delivered/"
-                        .to_string()
-                })
-        );
+    let reload = crate::scan_config_loader(config);
+    mailmoat_gateway::serve(serve, reload, exceptions, console, |address| {
+        let from = shown
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| {
+                "built-in defaults: mail for example.com, delivered to var/delivered/".to_string()
+            });
+        tracing::info!("mailmoat gateway listening on {address} ({from})");
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn open_spool(config: Option<&Path>) -> anyhow::Result<Spool> {
-    let config = crate::load_config(config)?;
-    let (spool, _, _) = mailmoat_gateway::open_storage(&config)?;
+    let config = crate::load_settings(config)?;
+    let (spool, _, _) = mailmoat_gateway::open_storage(&config.serve)?;
     Ok(spool)
 }
 
@@ -82,8 +81,8 @@ pub fn drop_messages(config: Option<&Path>, ids: &[String]) -> anyhow::Result<Ex
 }
 
 fn open_quarantine(config: Option<&Path>) -> anyhow::Result<(Spool, mailmoat_gateway::Quarantine)> {
-    let config = crate::load_config(config)?;
-    let (spool, quarantine, _) = mailmoat_gateway::open_storage(&config)?;
+    let config = crate::load_settings(config)?;
+    let (spool, quarantine, _) = mailmoat_gateway::open_storage(&config.serve)?;
     Ok((spool, quarantine))
 }
 

@@ -17,14 +17,14 @@ pub fn run(
     json: bool,
     interval: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let live = Arc::new(LiveScanner::start(config)?);
+    let live = Arc::new(LiveScanner::start(crate::scan_config_loader(config))?);
     reload_on_sighup(live.clone(), |outcome| match outcome {
-        Ok(r) => eprintln!("mailmoat: reloaded ({r})"),
-        Err(e) => eprintln!("mailmoat: reload failed, keeping the rules in force: {e}"),
+        Ok(r) => tracing::info!("reloaded ({r})"),
+        Err(e) => tracing::error!("reload failed, keeping the rules in force: {e}"),
     })?;
-    eprintln!(
-        "mailmoat: watching {} (SIGHUP reloads rules and configuration)",
-        dir.display()
+    tracing::info!(
+        folder = %dir.display(),
+        "watching (SIGHUP reloads rules and configuration)"
     );
     let mut seen: HashSet<PathBuf> = HashSet::new();
     loop {
@@ -43,7 +43,7 @@ pub fn run(
             let items = match sources::read(&input) {
                 Ok(items) => items,
                 Err(e) => {
-                    eprintln!("mailmoat: {}: {e}", path.display());
+                    tracing::warn!(file = %path.display(), error = %e, "unreadable, skipped");
                     continue;
                 }
             };

@@ -5,6 +5,8 @@ use mailmoat_detectors::DetectorsConfig;
 use mailmoat_mime::ViewOptions;
 use serde::Deserialize;
 
+use crate::config_file::ConfigFile;
+
 /// The whole configuration file. Every section is optional; unknown keys are errors.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -31,17 +33,11 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The learned evidence fusion (`mailmoat train --fusion`) that sets the spam score.
     pub fusion: FusionConfig,
-    /// The SMTP gateway (`mailmoat serve`): listener, protected domains, spool, delivery.
-    pub gateway: GatewayConfig,
-    /// The web console and REST API (`mailmoat serve` runs it beside the gateway).
-    pub console: ConsoleConfig,
-    /// SpamAssassin's spamd protocol (`spamc`, Amavis-style callers) served by `mailmoat serve`.
-    pub spamd: SpamdConfig,
-    /// rspamd's HTTP scan protocol (`rspamc`, Haraka's and Exim's rspamd clients) and
-    /// mailmoat's own `/api/v1/scan`, served by `mailmoat serve`.
-    pub rspamd: RspamdConfig,
-    /// A milter (Sendmail milter protocol v6, as Postfix speaks it) served by `mailmoat serve`.
-    pub milter: MilterConfig,
+    /// Who "we" are to the scan: the name in Authentication-Results and the domains we
+    /// receive mail for. Not a section of its own: the gateway's `[gateway]` section sets it
+    /// (its defaults otherwise).
+    #[serde(skip)]
+    pub site: Site,
     /// Where this configuration came from (file name, or "built-in defaults").
     #[serde(skip)]
     pub origin: String,
@@ -138,258 +134,24 @@ impl Default for RulesConfig {
     }
 }
 
-/// `[gateway]`: how `mailmoat serve` receives, holds and delivers mail. The defaults make a
-/// self-contained demo: loopback only, mail for `example.com`, delivered into a local folder.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GatewayConfig {
-    /// Address and port of the inbound SMTP listener.
-    pub listen: String,
-    /// The name this gateway gives in its greeting, EHLO and Received lines.
+/// Who "we" are to the scan: the name this host gives in Authentication-Results, and the
+/// domains mail is received for (a From in them that fails authentication is spoofing us).
+#[derive(Debug, Clone)]
+pub struct Site {
     pub hostname: String,
-    /// Domains we accept mail for (and their subdomains when written as ".example.com").
-    /// Everything else is refused at RCPT: never an open relay.
     pub protected_domains: Vec<String>,
-    /// Where accepted messages wait for delivery (fsynced before the 250 reply).
-    pub spool_dir: PathBuf,
-    /// Where quarantined messages and their reports are kept.
-    pub quarantine_dir: PathBuf,
-    /// Largest message accepted (SIZE), in bytes.
-    pub max_message_bytes: usize,
-    /// Recipients per message.
-    pub max_recipients: usize,
-    /// Simultaneous SMTP connections; more are told to come back later (421).
-    pub max_connections: usize,
-    /// Messages between the 354 go-ahead and their final reply at once (0: eight per core).
-    /// A sender whose DATA comes beyond that waits for its go-ahead (up to a minute, then
-    /// 451 4.3.2), as Postfix's in_flow_delay does: under load the gateway holds a sender back
-    /// before the message is sent, not after, and the bodies in memory stay bounded. A message
-    /// waiting for DNS holds its place: raise this where DNS answers slowly.
-    pub messages_in_progress: usize,
-    /// Simultaneous SMTP connections from one client address (Postfix's anvil
-    /// `smtpd_client_connection_count_limit`); more are told to come back later (421), so one
-    /// host cannot take every connection.
-    pub max_connections_per_ip: usize,
-    /// Client networks the per-address limit does not apply to (your own relays).
-    pub connection_limit_exceptions: Vec<ipnet::IpNet>,
-    /// Seconds a client has to send one whole command line, from when the gateway starts
-    /// waiting for it: a deadline, not an idle timeout, so a byte now and then does not keep
-    /// a connection open.
-    pub command_timeout_secs: u64,
-    /// Seconds the whole message (DATA up to its final dot) may take.
-    pub data_timeout_secs: u64,
-    /// Seconds one connection may last; past it the gateway closes it (421) at the next
-    /// command. Senders reconnect; a slow client cannot hold a connection for ever.
-    pub max_session_secs: u64,
-    /// NOOP, RSET, VRFY and HELP commands allowed between two accepted messages (Postfix's
-    /// `smtpd_junk_command_limit`); one more closes the connection.
-    pub max_junk_commands: usize,
-    /// Prefix added to the subject of tagged mail.
-    pub tag_subject_prefix: String,
-    /// Where mail for each domain goes: "smtp://host:port" or "dir:PATH" (a folder, one file per
-    /// delivered message: the demo's local sink). `default` covers every other domain.
-    pub routes: std::collections::BTreeMap<String, String>,
-    /// Delays between delivery attempts, in seconds; the last repeats.
-    pub retry_intervals_secs: Vec<u64>,
-    /// Give up (and bounce) a recipient after this many seconds in the queue.
-    pub max_queue_secs: u64,
-    /// How much lower (Unix nice steps, 0–19) the work no sender waits for runs: delivery and
-    /// the message log's writer. Replies to senders come first: under load, that work uses the
-    /// CPU receiving leaves over, so the time from the end of DATA to the reply stays short
-    /// while queued mail waits a little longer. 0 runs everything at one priority.
-    pub background_nice: i32,
-    /// Address of the health endpoint (HTTP), empty for none.
-    pub health_listen: String,
-    /// Recipient verification: a file of valid addresses, one per line (`#` comments). When
-    /// set, other recipients in the protected domains get 550 5.1.1 at RCPT, so mail for
-    /// people who do not exist is never accepted (and never bounced later).
-    pub recipient_list: Option<PathBuf>,
-    /// Recipient verification against the downstream server: at RCPT, ask the recipient's
-    /// `smtp://` route (MAIL FROM:<>, RCPT TO) and refuse what it refuses. Answers are cached
-    /// (accepted for an hour, refused for ten minutes); when the downstream cannot be asked,
-    /// the recipient gets a temporary 450 so the sender retries.
-    pub verify_recipients: bool,
-    /// Offer STARTTLS to clients.
-    pub starttls: bool,
-    /// Certificate chain and private key (PEM). When unset, a self-signed certificate for
-    /// `hostname` is generated in `tls_dir` on first start and reused after.
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub tls_dir: PathBuf,
-    /// Where the report and statistics of every scanned message are kept (the console's
-    /// message log and dashboard).
-    pub events_dir: PathBuf,
-    /// Reports older than this many days are removed (the hourly statistics stay).
-    pub events_retention_days: u32,
 }
 
-/// `[spamd]`: a scan service speaking SpamAssassin's spamd protocol (SPAMC/1.5), so `spamc`
-/// and Amavis-style callers work unchanged. It scans and answers; the caller keeps the message.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SpamdConfig {
-    /// Address of the listener; empty for none.
-    pub listen: String,
-    /// Client networks allowed to connect (spamd's `--allowed-ips`); others are closed at once.
-    /// The protocol has no password: open it beyond loopback only to your own MTA hosts.
-    pub allowed_networks: Vec<ipnet::IpNet>,
-    /// Largest message scanned, in bytes; larger ones are refused (spamc then passes the
-    /// message on unchanged).
-    pub max_message_bytes: usize,
-    /// Requests served at once; more wait for a place.
-    pub max_connections: usize,
-    /// Seconds a client has to send its whole request.
-    pub request_timeout_secs: u64,
-}
+/// The host name of a fresh install (the gateway's default too).
+pub const DEFAULT_HOSTNAME: &str = "mailmoat.localhost";
+/// The domain a fresh install receives mail for (the gateway's default too).
+pub const DEFAULT_PROTECTED_DOMAIN: &str = "example.com";
 
-impl Default for SpamdConfig {
+impl Default for Site {
     fn default() -> Self {
-        SpamdConfig {
-            listen: "127.0.0.1:7830".to_string(),
-            allowed_networks: vec![
-                "127.0.0.0/8".parse().expect("a network"),
-                "::1/128".parse().expect("a network"),
-            ],
-            max_message_bytes: 25 * 1024 * 1024,
-            max_connections: 64,
-            request_timeout_secs: 60,
-        }
-    }
-}
-
-/// `[rspamd]`: a scan service speaking rspamd's HTTP protocol (`POST /checkv2`, `/symbols`,
-/// `GET /ping`) and mailmoat's own `POST /api/v1/scan` (the full typed report as JSON). It scans
-/// and answers; the caller keeps the message.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RspamdConfig {
-    /// Address of the listener; empty for none.
-    pub listen: String,
-    /// The password clients other than loopback must send (rspamd's `Password` header, or
-    /// `Authorization: Bearer`). Empty: loopback clients only.
-    pub password: String,
-    /// Largest message scanned, in bytes (413 beyond).
-    pub max_message_bytes: usize,
-    /// Requests scanned at once; more wait for a place.
-    pub max_connections: usize,
-}
-
-impl Default for RspamdConfig {
-    fn default() -> Self {
-        RspamdConfig {
-            listen: "127.0.0.1:11333".to_string(),
-            password: String::new(),
-            max_message_bytes: 25 * 1024 * 1024,
-            max_connections: 64,
-        }
-    }
-}
-
-/// `[milter]`: a Postfix/Sendmail milter. The MTA hands each message over before it queues it;
-/// the verdict comes back as the MTA's own answer: headers added, the subject tagged, a
-/// reject with our reply, or a quarantine (Postfix's hold queue, and mailmoat's own quarantine
-/// so the console can release it).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MilterConfig {
-    /// Address of the listener (Postfix: `smtpd_milters = inet:127.0.0.1:7831`); empty for none.
-    pub listen: String,
-    /// Client networks allowed to connect; others are closed at once.
-    pub allowed_networks: Vec<ipnet::IpNet>,
-    /// Largest message scanned, in bytes; a larger one is passed on unscanned with a header
-    /// saying so.
-    pub max_message_bytes: usize,
-    /// When a scan fails inside mailmoat: false answers tempfail (the sender retries), true
-    /// lets the message through unscanned with a header saying so.
-    pub fail_open: bool,
-}
-
-impl Default for MilterConfig {
-    fn default() -> Self {
-        MilterConfig {
-            listen: "127.0.0.1:7831".to_string(),
-            allowed_networks: vec![
-                "127.0.0.0/8".parse().expect("a network"),
-                "::1/128".parse().expect("a network"),
-            ],
-            max_message_bytes: 25 * 1024 * 1024,
-            fail_open: false,
-        }
-    }
-}
-
-/// `[console]`: the web console and REST API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConsoleConfig {
-    /// Address of the console (HTTP); empty for none. Put a TLS reverse proxy in front of it
-    /// for anything but loopback.
-    pub listen: String,
-    /// Users, sessions, API tokens, per-user exceptions and the audit log.
-    pub data_dir: PathBuf,
-    /// Mark the session cookie `Secure` (only sent over HTTPS). On by default; browsers treat
-    /// http://127.0.0.1 and http://localhost as secure, so the loopback demo works either way.
-    pub secure_cookies: bool,
-    /// Hours a console session lasts.
-    pub session_hours: u32,
-    /// Failed logins allowed per (user name, client address) in 15 minutes; then that pair
-    /// waits, longer after each further failure (other addresses are not held back).
-    pub login_attempts: u32,
-    /// Send each user a daily digest of their quarantined mail (through the delivery queue).
-    pub digest: bool,
-    /// Hour of the day (UTC) the digest goes out.
-    pub digest_hour_utc: u32,
-    /// The console's address as users reach it, for links in the digest.
-    pub public_url: String,
-}
-
-impl Default for ConsoleConfig {
-    fn default() -> Self {
-        ConsoleConfig {
-            listen: "127.0.0.1:8025".to_string(),
-            data_dir: PathBuf::from("var/console"),
-            secure_cookies: true,
-            session_hours: 12,
-            login_attempts: 10,
-            digest: false,
-            digest_hour_utc: 7,
-            public_url: "http://127.0.0.1:8025".to_string(),
-        }
-    }
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        GatewayConfig {
-            listen: "127.0.0.1:2525".to_string(),
-            hostname: "mailmoat.localhost".to_string(),
-            protected_domains: vec!["example.com".to_string()],
-            spool_dir: PathBuf::from("var/spool"),
-            quarantine_dir: PathBuf::from("var/quarantine"),
-            max_message_bytes: 25 * 1024 * 1024,
-            max_recipients: 100,
-            max_connections: 500,
-            messages_in_progress: 0,
-            max_connections_per_ip: 50,
-            connection_limit_exceptions: Vec::new(),
-            command_timeout_secs: 300,
-            data_timeout_secs: 600,
-            max_session_secs: 3600,
-            max_junk_commands: 100,
-            tag_subject_prefix: "[SPAM]".to_string(),
-            routes: [("default".to_string(), "dir:var/delivered".to_string())].into(),
-            retry_intervals_secs: vec![60, 300, 900, 1800, 3600],
-            max_queue_secs: 5 * 24 * 3600,
-            background_nice: 10,
-            health_listen: "127.0.0.1:2580".to_string(),
-            recipient_list: None,
-            verify_recipients: false,
-            starttls: true,
-            tls_cert: None,
-            tls_key: None,
-            tls_dir: PathBuf::from("var/tls"),
-            events_dir: PathBuf::from("var/events"),
-            events_retention_days: 90,
+        Site {
+            hostname: DEFAULT_HOSTNAME.to_string(),
+            protected_domains: vec![DEFAULT_PROTECTED_DOMAIN.to_string()],
         }
     }
 }
@@ -454,31 +216,30 @@ impl Config {
         }
     }
 
+    /// Reads a file holding the scan's sections only; a file that also configures the gateway
+    /// or the console is read by their own `load`, which gives the scan its part.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_config_text(path)?;
         let mut config = Config::parse(&text, &path.display().to_string())?;
-        config.base_dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        if config.base_dir.as_os_str().is_empty() {
-            config.base_dir = PathBuf::from(".");
-        }
+        config.base_dir = base_dir_of(path);
         Ok(config)
     }
 
-    /// Parses TOML text; `origin` names it in errors. Relative paths resolve against the
-    /// current folder.
+    /// Parses TOML text holding the scan's sections only; `origin` names it in errors.
+    /// Relative paths resolve against the current folder.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: origin.to_string(),
-            message: one_line_toml_error(&e, text),
-        })?;
-        config.origin = origin.to_string();
-        config.text = Some(text.to_string());
+        let mut file = ConfigFile::parse(text, origin)?;
+        let config = Config::take(&mut file)?;
+        file.finish()?;
+        Ok(config)
+    }
+
+    /// Takes the scan's sections out of a file that other owners (the gateway, the console)
+    /// read their own sections from.
+    pub fn take(file: &mut ConfigFile<'_>) -> Result<Config, ConfigError> {
+        let mut config: Config = file.take()?;
+        config.origin = file.origin().to_string();
+        config.text = Some(file.text().to_string());
         config.base_dir = PathBuf::from(".");
         Ok(config)
     }
@@ -499,17 +260,19 @@ impl Config {
     }
 }
 
-/// toml's errors are multi-line with a source excerpt; keep "line N, column M: what".
-fn one_line_toml_error(e: &toml::de::Error, text: &str) -> String {
-    let what = e.message().trim().to_string();
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-            format!("line {line}, column {column}: {what}")
-        }
-        None => what,
+/// Reads a configuration file's text.
+pub fn read_config_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The folder a file's relative paths resolve against: its own.
+pub fn base_dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 

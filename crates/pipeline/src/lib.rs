@@ -4,6 +4,7 @@
 
 pub mod autolearn;
 mod config;
+mod config_file;
 mod live;
 mod report;
 pub mod scan_report;
@@ -12,10 +13,11 @@ pub mod sources;
 pub mod symbols_doc;
 
 pub use config::{
-    Config, ConfigError, ConsoleConfig, GatewayConfig, MilterConfig, RspamdConfig, RulesConfig,
-    SpamdConfig, DEFAULT_RULE_PACK,
+    base_dir_of, read_config_text, Config, ConfigError, RulesConfig, Site, DEFAULT_HOSTNAME,
+    DEFAULT_PROTECTED_DOMAIN, DEFAULT_RULE_PACK,
 };
-pub use live::{reload_on_sighup, LiveScanner, Reloaded};
+pub use config_file::ConfigFile;
+pub use live::{reload_on_sighup, ConfigLoader, LiveScanner, Reloaded};
 pub use report::Report;
 pub use scan_report::{ScanReport, SymbolReport, SCAN_REPORT_VERSION};
 pub use scanner::{

@@ -12,9 +12,13 @@ use mailmoat_rules::{MemoryRateStore, RateStore};
 
 use crate::{Config, ConfigError, Scanner};
 
+/// Reads the configuration in force: at start and at each reload. Whoever owns the whole
+/// file (the gateway, the console) reads and checks all of it and gives the scan its part.
+pub type ConfigLoader = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+
 pub struct LiveScanner {
     current: RwLock<Arc<Scanner>>,
-    config_path: Option<PathBuf>,
+    load_config: ConfigLoader,
     rates: Arc<dyn RateStore>,
     /// First-contact history, opened once (a reload keeps it; a new contacts_file needs a
     /// restart).
@@ -43,29 +47,34 @@ impl std::fmt::Display for Reloaded {
 }
 
 impl LiveScanner {
-    /// Loads the configuration file (or the built-in defaults) and everything it names.
-    pub fn start(config_path: Option<PathBuf>) -> Result<LiveScanner, ConfigError> {
+    /// Loads the configuration `load_config` reads and everything it names.
+    pub fn start(load_config: ConfigLoader) -> Result<LiveScanner, ConfigError> {
         let rates: Arc<dyn RateStore> = Arc::new(MemoryRateStore::default());
-        let scanner = Self::load(config_path.as_ref(), rates.clone(), None)?;
+        let scanner = Self::load(&load_config, rates.clone(), None)?;
         let contacts = scanner.auth().and_then(|a| a.contacts());
         Ok(LiveScanner {
             contacts,
             current: RwLock::new(Arc::new(scanner)),
-            config_path,
+            load_config,
             rates,
             generation: AtomicU64::new(1),
         })
     }
 
+    /// A live scanner over a file of the scan's sections only (or the built-in defaults).
+    pub fn from_path(config_path: Option<PathBuf>) -> Result<LiveScanner, ConfigError> {
+        LiveScanner::start(Arc::new(move || match &config_path {
+            Some(p) => Config::load(p),
+            None => Ok(Config::defaults()),
+        }))
+    }
+
     fn load(
-        path: Option<&PathBuf>,
+        load_config: &ConfigLoader,
         rates: Arc<dyn RateStore>,
         contacts: Option<Arc<dyn ContactStore>>,
     ) -> Result<Scanner, ConfigError> {
-        let config = match path {
-            Some(p) => Config::load(p)?,
-            None => Config::defaults(),
-        };
+        let config = load_config()?;
         Scanner::build_with(
             &config,
             crate::configured_detectors(&config)?,
@@ -74,7 +83,6 @@ impl LiveScanner {
         )
     }
 
-    /// The scanner to use for the next message.
     pub fn current(&self) -> Arc<Scanner> {
         // A poisoned lock still holds a complete scanner (the swap is one assignment).
         self.current
@@ -85,11 +93,7 @@ impl LiveScanner {
 
     /// Re-reads the configuration and rule files. On any error the running scanner stays.
     pub fn reload(&self) -> Result<Reloaded, ConfigError> {
-        let scanner = Self::load(
-            self.config_path.as_ref(),
-            self.rates.clone(),
-            self.contacts.clone(),
-        )?;
+        let scanner = Self::load(&self.load_config, self.rates.clone(), self.contacts.clone())?;
         let (rules, patterns, list_entries, rate_limits) = scanner.rules().counts();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(scanner);
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
@@ -146,7 +150,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mailmoat-live-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         write_config(&dir, "alpha");
-        let live = LiveScanner::start(Some(dir.join("mailmoat.toml"))).unwrap();
+        let live = LiveScanner::from_path(Some(dir.join("mailmoat.toml"))).unwrap();
         let msg = |s: &str| format!("Subject: {s}\r\n\r\nx").into_bytes();
         assert!(live
             .current()
@@ -187,7 +191,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mailmoat-live-flight-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         write_config(&dir, "hello");
-        let live = Arc::new(LiveScanner::start(Some(dir.join("mailmoat.toml"))).unwrap());
+        let live = Arc::new(LiveScanner::from_path(Some(dir.join("mailmoat.toml"))).unwrap());
         let scanners: Vec<_> = (0..2)
             .map(|_| {
                 let live = live.clone();

@@ -396,7 +396,7 @@ fn build_auth(
     config: &Config,
     contacts: Option<Arc<dyn ContactStore>>,
 ) -> Result<AuthStage, ConfigError> {
-    let mut protected: Vec<String> = config.gateway.protected_domains.clone();
+    let mut protected: Vec<String> = config.site.protected_domains.clone();
     protected.extend(
         config
             .detectors
@@ -419,7 +419,7 @@ fn build_auth(
                 &config.auth,
                 resolver,
                 Some(store),
-                &config.gateway.hostname,
+                &config.site.hostname,
                 &config.message.trusted_networks,
                 &protected,
             )
@@ -428,7 +428,7 @@ fn build_auth(
         None => AuthStage::new(
             &config.auth,
             &config.base_dir,
-            &config.gateway.hostname,
+            &config.site.hostname,
             &config.message.trusted_networks,
             &protected,
         )

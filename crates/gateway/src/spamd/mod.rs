@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::SpamdConfig;
 use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
-use mailmoat_pipeline::{Report, SpamdConfig};
+use mailmoat_pipeline::Report;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
