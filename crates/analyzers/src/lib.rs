@@ -498,6 +498,8 @@ fn walk_attachments(walk: &mut walk::Walk<'_>, view: &MessageView) {
 
 /// The objects at these locations (attachments, archive members, embedded objects, macro
 /// sources), unpacked the way the analyser unpacks them: what reports draw byte plots of.
+/// This is not the scan's walk again: only the containers on the way to a wanted object are
+/// opened (other members are not even unpacked), and nothing is judged.
 pub fn objects_at(
     view: &MessageView,
     config: &Config,

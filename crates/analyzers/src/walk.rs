@@ -172,6 +172,10 @@ impl<'a> Walk<'a> {
 
     /// One object: an attachment (depth 0) or something found inside one.
     pub fn object(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
+        if self.collect.is_some() {
+            self.take_out(location, name, data, depth);
+            return;
+        }
         let sha256 = sha256_hex(data);
         if let Some(family) = self.known_bad.lookup_data(&sha256, data) {
             let what = if family.is_empty() {
@@ -310,6 +314,48 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// Taking objects out for a report (`collect`): a wanted object is kept, only the
+    /// containers on the way to one are opened, and nothing is judged or hashed.
+    fn take_out(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
+        self.keep_if_wanted(location, data);
+        let here = location.segments();
+        let leads_on = self.collect.as_ref().is_some_and(|(wanted, _)| {
+            wanted
+                .iter()
+                .any(|w| w.len() > here.len() && w.starts_with(here))
+        });
+        let kind = filetype::kind(name, data);
+        if !leads_on || (kind.is_container() && depth >= self.config.max_depth) {
+            return;
+        }
+        // Hostile bytes reach the same third-party readers as in a scan.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.read_as(kind, location, name, data, depth)
+        }));
+    }
+
+    /// In `collect` mode, keeps the bytes at a wanted location (once).
+    fn keep_if_wanted(&mut self, location: &Location, data: &[u8]) {
+        if let Some((wanted, found)) = &mut self.collect {
+            let here = location.segments();
+            if wanted.iter().any(|w| w.as_slice() == here)
+                && !found.iter().any(|(l, _)| l.as_slice() == here)
+            {
+                found.push((here.to_vec(), data.to_vec()));
+            }
+        }
+    }
+
+    /// False only in `collect` mode for a location no wanted object lies at or under: such a
+    /// member is not even unpacked.
+    fn on_the_way(&self, location: &Location) -> bool {
+        self.collect.as_ref().is_none_or(|(wanted, _)| {
+            wanted
+                .iter()
+                .any(|w| w.starts_with(location.segments()))
+        })
+    }
+
     /// Compares an object (or a macro's source) with the variant reference store.
     pub(crate) fn compare_with_references(
         &mut self,
@@ -318,15 +364,7 @@ impl<'a> Walk<'a> {
         data: &[u8],
         sha256: &str,
     ) {
-        if let Some((wanted, found)) = &mut self.collect {
-            if wanted.iter().any(|w| w.as_slice() == location.segments())
-                && !found
-                    .iter()
-                    .any(|(l, _)| l.as_slice() == location.segments())
-            {
-                found.push((location.segments().to_vec(), data.to_vec()));
-            }
-        }
+        self.keep_if_wanted(location, data);
         if let Some((store, settings)) = self.variants {
             if data.len() >= settings.min_bytes {
                 // The vector only: TLSH is for the store's references, not needed to search it.
@@ -425,6 +463,9 @@ impl<'a> Walk<'a> {
         name: &str,
     ) -> Option<Vec<u8>> {
         const CHUNK: usize = 256 << 10;
+        if !self.on_the_way(location) {
+            return None;
+        }
         let remaining = self.config.max_total_bytes.saturating_sub(self.unpacked);
         let header_limit = declared.saturating_mul(2).saturating_add(4096);
         let limit = remaining
@@ -537,4 +578,49 @@ pub(crate) fn parent(location: &Location) -> Location {
         out = out.child(s.clone());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data) in members {
+            out.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            out.write_all(data).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn taking_an_object_out_opens_only_the_containers_on_its_way() {
+        let secret = b"the member the report names".repeat(10);
+        let inner = zip_of(&[("secret.txt", &secret), ("beside.txt", &[b'b'; 3000])]);
+        let outer = zip_of(&[
+            ("first.txt", &[b'a'; 5000]),
+            ("inner.zip", &inner),
+            ("last.bin", &[b'c'; 7000]),
+        ]);
+        let attachment = Location::new("invoice.zip".to_string());
+        let wanted = vec![attachment
+            .child("inner.zip".to_string())
+            .child("secret.txt".to_string())
+            .segments()
+            .to_vec()];
+        let config = Config::default();
+        let known_bad = HashList::default();
+        let mut findings = Findings::new();
+        let mut walk = Walk::new(&config, &known_bad, &[], &mut findings);
+        walk.collect = Some((&wanted, Vec::new()));
+        walk.object(&attachment, "invoice.zip", &outer, 0);
+        let (_, found) = walk.collect.take().unwrap();
+        assert_eq!(found, vec![(wanted[0].clone(), secret.clone())]);
+        // Only inner.zip and secret.txt were unpacked: not first.txt, last.bin or beside.txt.
+        assert_eq!(walk.unpacked, (inner.len() + secret.len()) as u64);
+        drop(walk);
+        assert!(findings.is_empty(), "nothing is judged when taking out");
+    }
 }

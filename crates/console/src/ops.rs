@@ -272,8 +272,9 @@ fn message_bytes(c: &Console, user: &User, id: &str) -> Result<Vec<u8>> {
 }
 
 /// A message's object by its id in the report (`MessageReport::objects`): its path and bytes.
-/// The bytes are taken out of the kept message again along the object's location; when the
-/// report recorded the object's SHA-256, bytes that do not match it are never shown.
+/// The report says where the object is; its bytes are taken out of the kept message by opening
+/// only the containers on the way to it (no analysis runs). When the report recorded the
+/// object's SHA-256, bytes that do not match it are never shown.
 pub fn object(c: &Console, user: &User, id: &str, n: u32) -> Result<(String, Vec<u8>)> {
     let (_, _, scan, _) = find(c, user, id)?;
     let known = scan.object(n).cloned();
