@@ -7,8 +7,10 @@
 //! Every object is analysed within a budget (depth, bytes unpacked, members, compression
 //! ratio, time); what a budget stops is ANALYZER_LIMIT evidence and the message moves on.
 
+mod clamav;
 mod containers;
 mod disk;
+mod engines;
 mod filetype;
 mod hashes;
 mod html;
@@ -32,6 +34,8 @@ use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
 
+pub use clamav::{ClamavConfig, Clamd, ClamdError, ClamdVerdict, OnFailure};
+pub use engines::{EngineError, Engines, YaraConfig};
 pub use hashes::{sha256_hex, HashList, HashListError};
 
 /// What can go wrong building the attachment analyser from its configuration.
@@ -42,6 +46,8 @@ pub enum BuildError {
     Hashes(#[from] HashListError),
     #[error(transparent)]
     Store(#[from] mailmoat_variants::StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 /// `[analyzers.variants]`: every analysed object is compared with a reference store of
@@ -380,6 +386,46 @@ pub const SYMBOLS: &[SymbolDef] = &[
         4.0,
         "An HTML attachment that sends the reader to another site as soon as it opens (meta refresh, window.location).",
     ),
+    SymbolDef::threat("YARA_MATCH", "signature", Category::Signature,
+        20.0,
+        (Action::Quarantine, Risk::High),
+        "An object matches a YARA rule of the site's rule set whose metadata calls it malicious (severity high or critical, a score of 75 or more, or nothing said). The rule, its tags and metadata are in the details.",
+    ),
+    SymbolDef::threat("YARA_MATCH_MEDIUM", "signature", Category::Signature,
+        8.0,
+        (Action::Tag, Risk::Medium),
+        "An object matches a YARA rule whose metadata calls it suspicious (severity medium, or a score of 60 to 74).",
+    ),
+    SymbolDef::new("YARA_MATCH_LOW", "signature", Category::Signature,
+        3.0,
+        "An object matches a YARA rule whose metadata rates it low (severity low, or a score of 40 to 59).",
+    ),
+    SymbolDef::new("YARA_MATCH_INFO", "signature", Category::Signature,
+        0.0,
+        "An object matches an informational YARA rule (severity info, or a score under 40): recorded for the report, not scored.",
+    ),
+    SymbolDef::new("YARA_SKIPPED", "signature", Category::Signature,
+        0.0,
+        "YARA did not finish on an object (over its size limit, or out of time); the message moved on by policy.",
+    ),
+    SymbolDef::threat("AV_VIRUS", "signature", Category::Signature,
+        20.0,
+        (Action::Quarantine, Risk::High),
+        "ClamAV (clamd) found a known signature in an attachment or an object unpacked from one; its name is in the details.",
+    ),
+    SymbolDef::new("AV_HEURISTIC", "signature", Category::Signature,
+        6.0,
+        "ClamAV reported one of its heuristics or a potentially unwanted application (Heuristics.*, PUA.*), a weaker claim than a signature.",
+    ),
+    SymbolDef::new("AV_FAILED", "signature", Category::Signature,
+        0.0,
+        "ClamAV gave no verdict (clamd unreachable, too slow or refusing); the message moved on without it ([analyzers.clamav] on_failure = \"pass\").",
+    ),
+    SymbolDef::forced("AV_FAILED_TEMPFAIL", "signature", Category::Signature,
+        0.0,
+        (Action::Tempfail, 5),
+        "ClamAV gave no verdict (clamd unreachable, too slow or refusing) and the site wants a verdict first ([analyzers.clamav] on_failure = \"tempfail\"): the sender is asked to try again later.",
+    ),
 ];
 
 /// `[analyzers.attachments]`
@@ -450,6 +496,7 @@ impl Config {
             config: self.clone(),
             known_bad,
             variants: store.map(|s| (s, variants.clone())),
+            engines: Engines::default(),
         })
     }
 }
@@ -459,6 +506,15 @@ pub struct Attachments {
     config: Config,
     known_bad: HashList,
     variants: Option<(mailmoat_variants::Store, VariantsConfig)>,
+    engines: Engines,
+}
+
+impl Attachments {
+    /// The analyser with signature engines (YARA, ClamAV) run on every object it reaches.
+    pub fn with_engines(mut self, engines: Engines) -> Attachments {
+        self.engines = engines;
+        self
+    }
 }
 
 impl Detector for Attachments {
@@ -473,8 +529,35 @@ impl Detector for Attachments {
         let passwords = passwords::candidates(view, &self.config.passwords);
         let mut walk = walk::Walk::new(&self.config, &self.known_bad, &passwords, findings);
         walk.variants = self.variants.as_ref().map(|(s, c)| (s, c));
+        walk.engines = Some(self.engines.start());
         walk_attachments(&mut walk, view);
         walk.finish();
+    }
+}
+
+impl Attachments {
+    /// One file walked as if it were a message's attachment named `name` (archives opened,
+    /// documents read, every engine run): what `mailmoat yara scan` shows.
+    pub fn analyze_file(&self, name: &str, data: &[u8]) -> Findings {
+        let mut findings = Findings::new();
+        let passwords: Vec<(String, passwords::Source)> = self
+            .config
+            .passwords
+            .iter()
+            .map(|p| (p.clone(), passwords::Source::Configured))
+            .collect();
+        let mut walk = walk::Walk::new(&self.config, &self.known_bad, &passwords, &mut findings);
+        walk.variants = self.variants.as_ref().map(|(s, c)| (s, c));
+        walk.engines = Some(self.engines.start());
+        walk.attachment();
+        walk.object(
+            &mailmoat_core::Location::new(name.to_string()),
+            name,
+            data,
+            0,
+        );
+        walk.finish();
+        findings
     }
 }
 

@@ -50,7 +50,7 @@ const KEYWORDS: &[&str] = &[
 
 struct Patterns {
     name: Regex,
-    stream: Regex,
+    stream_start: Regex,
     js_literal: Regex,
     js_ref: Regex,
     uri: Regex,
@@ -64,7 +64,7 @@ fn patterns() -> &'static Patterns {
         let re = |s: &str| Regex::new(s).expect("pdf pattern compiles");
         Patterns {
             name: re(r"/([A-Za-z0-9#]{2,40})"),
-            stream: re(r"(?s)<<(.{0,2000}?)>>\s*stream\r?\n"),
+            stream_start: re(r">>\s*stream\r?\n"),
             js_literal: re(r"/JS\s*\("),
             js_ref: re(r"/JS\s+(\d+)\s+(\d+)\s+R"),
             uri: re(r"(?s)/URI\s*\(([^)]{1,2000})\)"),
@@ -196,10 +196,20 @@ pub fn analyse(data: &[u8]) -> PdfFacts {
     // Decode streams: the dictionary before `stream` says how.
     let mut decoded_total = 0usize;
     let mut by_object: HashMap<u32, Vec<u8>> = HashMap::new();
-    for c in p.stream.captures_iter(data) {
+    for whole in p.stream_start.find_iter(data) {
         facts.streams += 1;
-        let whole = c.get(0).expect("match");
-        let dict = &c[1];
+        // The stream's dictionary: from the first `<<` after its object's "N G obj" header
+        // (nested dictionaries included) to the `>>` before `stream`. Searching forwards from
+        // any `<<` instead would take in every small object before it.
+        let window_start = whole.start().saturating_sub(2000);
+        let window = &data[window_start..whole.start()];
+        let header = p.obj.captures_iter(window).last();
+        let object: Option<u32> = header
+            .as_ref()
+            .and_then(|h| std::str::from_utf8(&h[1]).ok()?.parse().ok());
+        let after_header = header.map_or(0, |h| h.get(0).expect("match").end());
+        let dict = memchr::memmem::find(&window[after_header..], b"<<")
+            .map_or(&window[after_header..], |i| &window[after_header + i + 2..]);
         let start = whole.end();
         let end =
             memchr::memmem::find(&data[start..], b"endstream").map_or(data.len(), |n| start + n);
@@ -255,15 +265,8 @@ pub fn analyse(data: &[u8]) -> PdfFacts {
         {
             scan_names(&decoded, &mut facts);
         }
-        // Which object this stream belongs to: the last "N G obj" before it.
-        let head = &data[whole.start().saturating_sub(64)..whole.start()];
-        if let Some(obj) = p.obj.captures_iter(head).last() {
-            if let Some(n) = std::str::from_utf8(&obj[1])
-                .ok()
-                .and_then(|s| s.parse().ok())
-            {
-                by_object.insert(n, decoded.clone());
-            }
+        if let Some(n) = object {
+            by_object.insert(n, decoded.clone());
         }
         if dict_text.contains("/EmbeddedFile") && facts.embedded.len() < 16 {
             facts.embedded.push((String::new(), decoded));
@@ -315,6 +318,11 @@ pub fn analyse(data: &[u8]) -> PdfFacts {
 impl Walk<'_> {
     pub(crate) fn pdf(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
         let facts = analyse(data);
+        // The scripts, decompressed, are what signature rules for PDF exploits are written for.
+        for (i, script) in facts.javascript.iter().enumerate() {
+            let at = location.child(format!("JavaScript {}", i + 1));
+            self.signature_engines(&at, name, script.as_bytes(), None, depth);
+        }
         let has = |k: &str| facts.names.get(k).copied().unwrap_or(0) > 0;
         if has("Encrypt") {
             self.add(

@@ -298,6 +298,7 @@ impl Walk<'_> {
                     digest.as_str(),
                 );
                 self.compare_with_references(&at, &module.name, source.as_bytes(), &digest);
+                self.signature_engines(&at, &module.name, source.as_bytes(), None, 0);
                 let autorun: Vec<String> = p
                     .autorun
                     .captures_iter(source)

@@ -41,6 +41,8 @@ pub struct Walk<'a> {
     pub(crate) variants: Option<(&'a mailmoat_variants::Store, &'a crate::VariantsConfig)>,
     /// Objects wanted by location (for reports: byte plots of flagged objects), and those found.
     pub(crate) collect: Option<(&'a [Vec<String>], Vec<FoundObject>)>,
+    /// The signature engines (YARA, ClamAV) for this message, when configured.
+    pub(crate) engines: Option<crate::engines::EngineRun<'a>>,
 }
 
 impl<'a> Walk<'a> {
@@ -68,6 +70,7 @@ impl<'a> Walk<'a> {
             program_folders: Vec::new(),
             variants: None,
             collect: None,
+            engines: None,
         }
     }
 
@@ -191,6 +194,7 @@ impl<'a> Walk<'a> {
         }
         self.compare_with_references(location, name, data, &sha256);
         let kind = filetype::kind(name, data);
+        self.signature_engines(location, name, data, Some(kind), depth);
         self.findings.add_object(
             location.clone(),
             name,
@@ -314,6 +318,21 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// The signature engines' look at an object; `kind` None for what is not a file of its own
+    /// (a macro's source, a PDF's script).
+    pub(crate) fn signature_engines(
+        &mut self,
+        location: &Location,
+        name: &str,
+        data: &[u8],
+        kind: Option<Kind>,
+        depth: usize,
+    ) {
+        if let Some(engines) = &mut self.engines {
+            engines.judge(self.findings, location, name, data, kind, depth);
+        }
+    }
+
     /// Taking objects out for a report (`collect`): a wanted object is kept, only the
     /// containers on the way to one are opened, and nothing is judged or hashed.
     fn take_out(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
@@ -349,11 +368,9 @@ impl<'a> Walk<'a> {
     /// False only in `collect` mode for a location no wanted object lies at or under: such a
     /// member is not even unpacked.
     fn on_the_way(&self, location: &Location) -> bool {
-        self.collect.as_ref().is_none_or(|(wanted, _)| {
-            wanted
-                .iter()
-                .any(|w| w.starts_with(location.segments()))
-        })
+        self.collect
+            .as_ref()
+            .is_none_or(|(wanted, _)| wanted.iter().any(|w| w.starts_with(location.segments())))
     }
 
     /// Compares an object (or a macro's source) with the variant reference store.

@@ -96,6 +96,27 @@ impl SymbolDef {
         }
     }
 
+    /// A symbol that forces `action` (with its priority) whenever it fires, as an operator's
+    /// `[policy.symbols]` force would.
+    pub const fn forced(
+        name: &'static str,
+        group: &'static str,
+        category: Category,
+        score: f64,
+        force: (Action, u32),
+        description: &'static str,
+    ) -> Self {
+        SymbolDef {
+            name: Cow::Borrowed(name),
+            group: Cow::Borrowed(group),
+            category,
+            description: Cow::Borrowed(description),
+            score,
+            force: Some(force),
+            floor: None,
+        }
+    }
+
     /// A threat whose evidence alone sets at least `action` and `risk` (see [`SymbolDef::floor`]).
     pub const fn threat(
         name: &'static str,

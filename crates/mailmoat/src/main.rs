@@ -28,6 +28,7 @@ mod serve_cmd;
 mod url_model_cmd;
 mod visual_cmd;
 mod watch;
+mod yara_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -73,6 +74,11 @@ enum Command {
     SaRules {
         #[command(subcommand)]
         command: SaRulesCommand,
+    },
+    /// YARA rules: check that they compile, scan files with them as attachments are scanned.
+    Yara {
+        #[command(subcommand)]
+        command: YaraCommand,
     },
     /// Rule file tools: check, backtest, explain.
     Rules {
@@ -412,6 +418,28 @@ enum SaRulesCommand {
 }
 
 #[derive(Subcommand)]
+enum YaraCommand {
+    /// Compile rule files and folders (`*.yar`, `*.yara`); a broken one is printed as
+    /// file:line:column and the exit status is 1.
+    Check {
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+    },
+    /// Scan files as the gateway scans attachments (archives opened, documents read), with
+    /// these rules: one line per match, exit 1 when any rule matched.
+    Scan {
+        /// Rule files or folders.
+        #[arg(long, required = true)]
+        rules: Vec<PathBuf>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Configuration whose [analyzers] budgets and passwords apply.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum RulesCommand {
     /// Load rule files (after the built-in pack) and report every problem (exit 2 if any).
     Check {
@@ -654,6 +682,14 @@ fn main() -> ExitCode {
                 rules,
                 score_set,
             } => sa_rules_cmd::hits(&paths, &rules, score_set),
+        },
+        Command::Yara { command } => match command {
+            YaraCommand::Check { rules } => yara_cmd::check(&rules),
+            YaraCommand::Scan {
+                rules,
+                files,
+                config,
+            } => yara_cmd::scan(&rules, &files, config.as_deref()),
         },
         Command::Rules { command } => match command {
             RulesCommand::Check { files, config } => rules_cmd::check(&files, config.as_deref()),

@@ -85,6 +85,10 @@ impl Config {
 pub struct AnalyzersConfig {
     pub attachments: mailmoat_analyzers::Config,
     pub variants: mailmoat_analyzers::VariantsConfig,
+    /// YARA rules run on every object the attachment walk reaches.
+    pub yara: mailmoat_analyzers::YaraConfig,
+    /// ClamAV through clamd on each attachment and the code-bearing objects inside.
+    pub clamav: mailmoat_analyzers::ClamavConfig,
 }
 
 /// `[spamassassin]`: rules in SpamAssassin's language, run beside mailmoat's own. Hits are

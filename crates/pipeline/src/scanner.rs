@@ -441,14 +441,22 @@ fn build_auth(
 pub fn analysis_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
     let mut detectors = config.detectors.build();
     if config.analyzers.attachments.enabled {
+        let failed = |source| ConfigError::Analyzers {
+            path: config.origin.clone(),
+            source,
+        };
+        let engines = mailmoat_analyzers::Engines::build(
+            &config.analyzers.yara,
+            &config.analyzers.clamav,
+            &config.base_dir,
+        )
+        .map_err(|e| failed(e.into()))?;
         let attachments = config
             .analyzers
             .attachments
             .build(&config.analyzers.variants, &config.base_dir)
-            .map_err(|source| ConfigError::Analyzers {
-                path: config.origin.clone(),
-                source,
-            })?;
+            .map_err(failed)?
+            .with_engines(engines);
         detectors.push(Box::new(attachments));
     }
     let brands = config.detectors.impersonation.brand_list();
