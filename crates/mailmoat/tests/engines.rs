@@ -447,3 +447,54 @@ fn clamd_finds_its_signatures_and_an_outage_goes_by_policy() {
     assert_eq!(report["action"], "tempfail", "{report}");
     assert!(report["symbols"].get("AV_FAILED_TEMPFAIL").is_some());
 }
+
+#[test]
+fn a_reload_with_a_broken_rule_file_names_it_and_keeps_the_rules_in_force() {
+    use common::{reader, wait_line};
+    let dir = temp_dir("yara-reload");
+    let drop = dir.join("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/families.yar"), RULES).unwrap();
+    std::fs::write(
+        dir.join("mailmoat.toml"),
+        "[auth]\nenabled = false\n\n[analyzers.yara]\nrules = [\"rules\"]\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .arg("watch")
+        .arg(&drop)
+        .arg("--config")
+        .arg(dir.join("mailmoat.toml"))
+        .args(["--interval-ms", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    wait_line(&err, "watching");
+    let infected = message_with(&[("run.js", format!("var k = '{MARKER}';").as_bytes())]);
+    std::fs::write(drop.join("1.eml"), &infected).unwrap();
+    assert!(wait_line(&out, "1.eml").contains("YARA_MATCH"));
+
+    std::fs::write(
+        dir.join("rules/later.yar"),
+        "rule Later {\n  condition:\n    $nothing\n}\n",
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let failed = wait_line(&err, "reload failed");
+    assert!(failed.contains("later.yar:3:5"), "{failed}");
+    std::fs::write(drop.join("2.eml"), &infected).unwrap();
+    assert!(
+        wait_line(&out, "2.eml").contains("YARA_MATCH"),
+        "the rules in force still apply"
+    );
+    child.kill().ok();
+    child.wait().ok();
+}

@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use std::time::{Duration, Instant};
-
-use common::{bin, run, temp_dir, text};
+use common::{bin, reader, run, temp_dir, text, wait_line};
 
 const GOOD: &str = r#"
 [[rule]]
@@ -161,30 +158,6 @@ fn why_shows_which_rules_fired_on_what_text() {
 }
 
 /// Reads stdout lines until one contains `needle` (or times out).
-fn wait_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-    panic!("no line containing {needle:?}");
-}
-
-fn reader(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 #[test]
 fn watch_reloads_on_sighup_and_keeps_old_rules_when_a_reload_fails() {
     let dir = temp_dir("watch");

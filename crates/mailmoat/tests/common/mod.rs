@@ -66,3 +66,33 @@ pub fn connect_from(from: std::net::IpAddr, to: std::net::SocketAddr) -> std::ne
     socket.connect(&to.into()).unwrap();
     socket.into()
 }
+
+/// The next line from `lines` that contains `needle` (20 s at most).
+pub fn wait_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(std::time::Duration::from_millis(200)) {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+    panic!("no line containing {needle:?}");
+}
+
+/// The lines of a child's output, as they come.
+pub fn reader(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
