@@ -153,8 +153,9 @@ expect: ARCHIVE_DAMAGED at attachment broken.zip
 
 known = b"This stands for a file the intelligence feed knows as malicious.\n"
 (HERE / "known-bad.txt").write_text(
-    "# Test list for the known_bad_hash case (sha256, then a name).\n"
+    "# Test list for the known_bad_hash and engines_agree cases (sha256, then a name).\n"
     f"{hashlib.sha256(known).hexdigest()} Test.KnownBad\n"
+    f"{hashlib.sha256(PE).hexdigest()} Test.KnownBadProgram\n"
 )
 write("known_bad_hash", """
 expect: HASH_KNOWN_BAD at attachment invoice.zip > notes.txt
@@ -162,6 +163,18 @@ config: [analyzers.attachments]
 config: known_bad_hashes = "../analyzers/cases/known-bad.txt"
 """, message("Invoice", "Invoice attached.",
              [("invoice.zip", ZIP, zip_bytes([("notes.txt", known)]))]))
+
+write("engines_agree", """
+# A program dressed as a PDF whose hash is also on the known-bad list: two engines (our
+# analysers, the hash list) call the same object malicious.
+expect: ENGINES_AGREE at attachment report.zip > report.pdf
+expect: HASH_KNOWN_BAD at attachment report.zip > report.pdf
+expect: FILETYPE_DISGUISED_EXECUTABLE at attachment report.zip > report.pdf
+expect-risk: high
+config: [analyzers.attachments]
+config: known_bad_hashes = "../analyzers/cases/known-bad.txt"
+""", message("Report", "Report attached.",
+             [("report.zip", ZIP, zip_bytes([("report.pdf", PE), ("notes.txt", b"minutes")]))]))
 
 write("member_limit", """
 # A budget reached: the rest is not analysed, and that is said.

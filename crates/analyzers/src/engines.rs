@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailmoat_core::{Findings, Location};
+use mailmoat_core::{Engine, Findings, Judgement, Location, Opinion};
 use mailmoat_yara::{MetaValue, RuleMatch, RuleSet};
 use serde::Deserialize;
 
@@ -215,8 +215,9 @@ fn worth_a_second_opinion(kind: Kind) -> bool {
 }
 
 impl EngineRun<'_> {
-    /// Every engine's look at one object. `kind` is None for what is not a file of its own (a
-    /// macro's source, a PDF's script): YARA reads it, clamd is not asked.
+    /// Every engine's look at one object, as evidence and as each engine's opinion. `kind` is
+    /// None for what is not a file of its own (a macro's source, a PDF's script): YARA reads
+    /// it, clamd is not asked.
     pub(crate) fn judge(
         &mut self,
         findings: &mut Findings,
@@ -225,20 +226,36 @@ impl EngineRun<'_> {
         data: &[u8],
         kind: Option<Kind>,
         depth: usize,
-    ) {
+    ) -> Vec<Opinion> {
+        let mut opinions = Vec::new();
         if let Some(yara) = &mut self.yara {
-            yara.judge(findings, location, name, data);
+            opinions.push(yara.judge(findings, location, name, data));
         }
         if let (Some(clamav), Some(kind)) = (&mut self.clamav, kind) {
             if depth == 0 || worth_a_second_opinion(kind) {
-                clamav.judge(findings, location, name, data);
+                opinions.extend(clamav.judge(findings, location, name, data));
             }
         }
+        opinions
+    }
+}
+
+fn opinion(engine: Engine, judgement: Judgement, detail: impl Into<String>) -> Opinion {
+    Opinion {
+        engine,
+        judgement,
+        detail: detail.into(),
     }
 }
 
 impl YaraRun<'_> {
-    fn judge(&mut self, findings: &mut Findings, location: &Location, name: &str, data: &[u8]) {
+    fn judge(
+        &mut self,
+        findings: &mut Findings,
+        location: &Location,
+        name: &str,
+        data: &[u8],
+    ) -> Opinion {
         if data.len() as u64 > self.config.max_object_bytes {
             findings.add(
                 "YARA_SKIPPED",
@@ -249,32 +266,54 @@ impl YaraRun<'_> {
                 ),
                 location.clone(),
             );
-            return;
+            return opinion(Engine::Yara, Judgement::NoAnswer, "over the size limit");
         }
         match self.scanner.scan(data) {
             Ok(matches) => {
+                let mut worst = (Judgement::Clean, String::new());
                 for m in matches {
-                    findings.add(
-                        Severity::of(&m).symbol(),
-                        describe(&m, name),
-                        location.clone(),
-                    );
+                    let severity = Severity::of(&m);
+                    let judgement = match severity {
+                        Severity::High => Judgement::Malicious,
+                        Severity::Medium | Severity::Low => Judgement::Suspicious,
+                        Severity::Info => Judgement::Clean,
+                    };
+                    let stronger = match (judgement, worst.0) {
+                        (Judgement::Malicious, so_far) => so_far != Judgement::Malicious,
+                        (Judgement::Suspicious, so_far) => so_far == Judgement::Clean,
+                        _ => false,
+                    };
+                    if stronger {
+                        worst = (judgement, format!("{}:{}", m.namespace, m.rule));
+                    }
+                    findings.add(severity.symbol(), describe(&m, name), location.clone());
                 }
+                opinion(Engine::Yara, worst.0, worst.1)
             }
-            Err(why) => findings.add(
-                "YARA_SKIPPED",
-                format!("YARA could not finish on {name}: {why}"),
-                location.clone(),
-            ),
+            Err(why) => {
+                findings.add(
+                    "YARA_SKIPPED",
+                    format!("YARA could not finish on {name}: {why}"),
+                    location.clone(),
+                );
+                opinion(Engine::Yara, Judgement::NoAnswer, why.to_string())
+            }
         }
     }
 }
 
 impl ClamavRun<'_> {
-    fn judge(&mut self, findings: &mut Findings, location: &Location, name: &str, data: &[u8]) {
+    /// None when the object was not sent (over the count or size limit).
+    fn judge(
+        &mut self,
+        findings: &mut Findings,
+        location: &Location,
+        name: &str,
+        data: &[u8],
+    ) -> Option<Opinion> {
         if self.sent >= self.config.max_objects || data.len() as u64 > self.config.max_object_bytes
         {
-            return;
+            return None;
         }
         let budget = Duration::from_millis(self.config.message_budget_ms);
         let left = budget.saturating_sub(self.started.elapsed());
@@ -284,8 +323,8 @@ impl ClamavRun<'_> {
             self.sent += 1;
             self.clamd.scan_within(data, left)
         };
-        match answer {
-            Ok(ClamdVerdict::Clean) => {}
+        Some(match answer {
+            Ok(ClamdVerdict::Clean) => opinion(Engine::Clamav, Judgement::Clean, ""),
             Ok(ClamdVerdict::Found(signature)) => {
                 // ClamAV's own heuristics and potentially-unwanted classes are weaker claims
                 // than a signature for a known family.
@@ -301,6 +340,12 @@ impl ClamavRun<'_> {
                     format!("ClamAV: {name} is {signature}"),
                     location.clone(),
                 );
+                let judgement = if heuristic {
+                    Judgement::Suspicious
+                } else {
+                    Judgement::Malicious
+                };
+                opinion(Engine::Clamav, judgement, signature)
             }
             Err(why) => {
                 // Once per message: one clamd outage is one piece of evidence.
@@ -315,8 +360,9 @@ impl ClamavRun<'_> {
                         location.clone(),
                     );
                 }
+                opinion(Engine::Clamav, Judgement::NoAnswer, why.to_string())
             }
-        }
+        })
     }
 }
 

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use mailmoat_core::{Findings, Location};
+use mailmoat_core::{Engine, Findings, Judgement, Location, Opinion};
 use mailmoat_detectors::attachment_names::{double_extension, is_executable_name};
 
 use crate::filetype::{self, Kind};
@@ -179,8 +179,10 @@ impl<'a> Walk<'a> {
             self.take_out(location, name, data, depth);
             return;
         }
+        let before = self.findings.len();
         let sha256 = sha256_hex(data);
-        if let Some(family) = self.known_bad.lookup_data(&sha256, data) {
+        let known_bad = self.known_bad.lookup_data(&sha256, data);
+        if let Some(family) = &known_bad {
             let what = if family.is_empty() {
                 String::new()
             } else {
@@ -192,16 +194,64 @@ impl<'a> Walk<'a> {
                 location.clone(),
             );
         }
-        self.compare_with_references(location, name, data, &sha256);
+        let variant = self.compare_with_references(location, name, data, &sha256);
         let kind = filetype::kind(name, data);
-        self.signature_engines(location, name, data, Some(kind), depth);
-        self.findings.add_object(
+        let id = self.findings.add_object(
             location.clone(),
             name,
             kind.describe(),
             data.len() as u64,
             sha256.as_str(),
         );
+        if !self.known_bad.is_empty() {
+            let judgement = match &known_bad {
+                Some(_) => Judgement::Malicious,
+                None => Judgement::Clean,
+            };
+            let detail = known_bad.map(|f| f.to_string()).unwrap_or_default();
+            self.findings.add_opinion(
+                id,
+                Opinion {
+                    engine: Engine::KnownHashes,
+                    judgement,
+                    detail,
+                },
+            );
+        }
+        if let Some(family) = variant {
+            let judgement = if family.is_some() {
+                Judgement::Malicious
+            } else {
+                Judgement::Clean
+            };
+            self.findings.add_opinion(
+                id,
+                Opinion {
+                    engine: Engine::Variants,
+                    judgement,
+                    detail: family.unwrap_or_default(),
+                },
+            );
+        }
+        if let Some(engines) = &mut self.engines {
+            for opinion in engines.judge(self.findings, location, name, data, Some(kind), depth) {
+                self.findings.add_opinion(id, opinion);
+            }
+        }
+        self.read_statically(location, name, data, depth, kind, &sha256);
+        self.weigh_opinions(id, before, location, name);
+    }
+
+    /// Our own analysers' look at an object: what its name and type claim, then its reader.
+    fn read_statically(
+        &mut self,
+        location: &Location,
+        name: &str,
+        data: &[u8],
+        depth: usize,
+        kind: Kind,
+        sha256: &str,
+    ) {
         let executable_name = is_executable_name(name);
         // A name with no extension claims no type; one with a harmless extension lies.
         let claims_a_type = name
@@ -318,6 +368,69 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// Our analysers' opinion of an object, from the evidence they put at its location (a
+    /// threat floor: malicious; other scoring evidence: suspicious), and, when two engines or
+    /// more call it malicious, ENGINES_AGREE.
+    fn weigh_opinions(&mut self, id: u32, before: usize, location: &Location, name: &str) {
+        // Evidence of the other engines is theirs, not the analysers'.
+        let other_engines = |symbol: &str| {
+            matches!(
+                symbol,
+                "HASH_KNOWN_BAD" | "SIMILAR_KNOWN_MALWARE" | "ENGINES_AGREE"
+            ) || symbol.starts_with("YARA_")
+                || symbol.starts_with("AV_")
+        };
+        let mut judgement = Judgement::Clean;
+        let mut detail = String::new();
+        for e in self.findings.iter().skip(before) {
+            if e.location != *location || other_engines(&e.symbol) {
+                continue;
+            }
+            let Some(def) = crate::SYMBOLS.iter().find(|d| d.name == e.symbol) else {
+                continue;
+            };
+            let this = if def.floor.is_some() {
+                Judgement::Malicious
+            } else if def.score > 0.0 {
+                Judgement::Suspicious
+            } else {
+                continue;
+            };
+            if judgement == Judgement::Clean
+                || (judgement == Judgement::Suspicious && this == Judgement::Malicious)
+            {
+                judgement = this;
+                detail = e.symbol.to_string();
+            }
+        }
+        self.findings.add_opinion(
+            id,
+            Opinion {
+                engine: Engine::Analysers,
+                judgement,
+                detail,
+            },
+        );
+        let Some(object) = self.findings.objects().get(id as usize) else {
+            return;
+        };
+        let (malicious, answered) = object.agreement();
+        if malicious >= 2 {
+            let who: Vec<&str> = object
+                .opinions
+                .iter()
+                .filter(|o| o.judgement == Judgement::Malicious)
+                .map(|o| o.engine.as_str())
+                .collect();
+            let details = format!(
+                "{malicious} of {answered} engines call {name} malicious: {}",
+                who.join(", ")
+            );
+            self.findings
+                .add("ENGINES_AGREE", details, location.clone());
+        }
+    }
+
     /// The signature engines' look at an object; `kind` None for what is not a file of its own
     /// (a macro's source, a PDF's script).
     pub(crate) fn signature_engines(
@@ -374,44 +487,46 @@ impl<'a> Walk<'a> {
     }
 
     /// Compares an object (or a macro's source) with the variant reference store.
+    /// None when no comparison was made (no store, or too small), else the family of the
+    /// known-malicious neighbour found, if any.
     pub(crate) fn compare_with_references(
         &mut self,
         location: &Location,
         name: &str,
         data: &[u8],
         sha256: &str,
-    ) {
+    ) -> Option<Option<String>> {
         self.keep_if_wanted(location, data);
-        if let Some((store, settings)) = self.variants {
-            if data.len() >= settings.min_bytes {
-                // The vector only: TLSH is for the store's references, not needed to search it.
-                let profile = mailmoat_variants::Profile {
-                    sha256: sha256.to_string(),
-                    size: data.len(),
-                    tlsh: None,
-                    vector: mailmoat_variants::embed(data),
-                };
-                if let Some(m) = store.judge(&profile, settings.threshold, settings.margin) {
-                    self.findings.add_with_strength(
-                        "SIMILAR_KNOWN_MALWARE",
-                        f64::from(m.similarity),
-                        format!(
-                            "{name} is a variant of {}: {:.3} similar to {} (sha256 {}){}",
-                            m.family,
-                            m.similarity,
-                            m.name,
-                            m.sha256,
-                            m.nearest_benign
-                                .map(|b| format!(
-                                    "; the nearest known-good object is {b:.3} similar"
-                                ))
-                                .unwrap_or_default()
-                        ),
-                        location.clone(),
-                    );
-                }
-            }
+        let (store, settings) = self.variants?;
+        if data.len() < settings.min_bytes {
+            return None;
         }
+        // The vector only: TLSH is for the store's references, not needed to search it.
+        let profile = mailmoat_variants::Profile {
+            sha256: sha256.to_string(),
+            size: data.len(),
+            tlsh: None,
+            vector: mailmoat_variants::embed(data),
+        };
+        let Some(m) = store.judge(&profile, settings.threshold, settings.margin) else {
+            return Some(None);
+        };
+        self.findings.add_with_strength(
+            "SIMILAR_KNOWN_MALWARE",
+            f64::from(m.similarity),
+            format!(
+                "{name} is a variant of {}: {:.3} similar to {} (sha256 {}){}",
+                m.family,
+                m.similarity,
+                m.name,
+                m.sha256,
+                m.nearest_benign
+                    .map(|b| format!("; the nearest known-good object is {b:.3} similar"))
+                    .unwrap_or_default()
+            ),
+            location.clone(),
+        );
+        Some(Some(m.family.to_string()))
     }
 
     /// A member of a container: walked one level deeper, named by its last path segment.

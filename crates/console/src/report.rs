@@ -545,6 +545,7 @@ mod tests {
             kind: kind.into(),
             size: 100,
             sha256: format!("{id:064x}"),
+            opinions: Vec::new(),
         };
         scan.objects = vec![
             object(0, &["attachment invoice.zip"], "a ZIP archive"),

@@ -72,6 +72,91 @@ pub struct ObjectInfo {
     pub kind: String,
     pub size: u64,
     pub sha256: String,
+    /// What each engine that looked at this object said of it (absent in reports stored
+    /// before engines were recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opinions: Vec<Opinion>,
+}
+
+impl ObjectInfo {
+    /// How many of the engines that answered call the object malicious, and how many answered.
+    pub fn agreement(&self) -> (usize, usize) {
+        let answered = self
+            .opinions
+            .iter()
+            .filter(|o| o.judgement != Judgement::NoAnswer)
+            .count();
+        let malicious = self
+            .opinions
+            .iter()
+            .filter(|o| o.judgement == Judgement::Malicious)
+            .count();
+        (malicious, answered)
+    }
+}
+
+/// An engine that judges objects: our own static analysers, the known-bad hash list, variant
+/// matching against the reference store, YARA rules, ClamAV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    Analysers,
+    KnownHashes,
+    Variants,
+    Yara,
+    Clamav,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Analysers => "analysers",
+            Engine::KnownHashes => "known-bad hashes",
+            Engine::Variants => "variants",
+            Engine::Yara => "YARA",
+            Engine::Clamav => "ClamAV",
+        }
+    }
+}
+
+/// What an engine said of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judgement {
+    Malicious,
+    Suspicious,
+    Clean,
+    /// It looked but could not answer (out of time, over a limit, unreachable).
+    NoAnswer,
+}
+
+impl Judgement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Judgement::Malicious => "malicious",
+            Judgement::Suspicious => "suspicious",
+            Judgement::Clean => "clean",
+            Judgement::NoAnswer => "no answer",
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Judgement::Malicious => 3,
+            Judgement::Suspicious => 2,
+            Judgement::Clean => 1,
+            Judgement::NoAnswer => 0,
+        }
+    }
+}
+
+/// One engine's judgement of one object, with what it is based on (a rule, a signature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opinion {
+    pub engine: Engine,
+    pub judgement: Judgement,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 /// Everything the detectors reported about one message.
@@ -142,8 +227,22 @@ impl Findings {
             kind: kind.into(),
             size,
             sha256: sha256.into(),
+            opinions: Vec::new(),
         });
         id
+    }
+
+    /// Records an engine's judgement of an object (by id); an engine judging one object
+    /// twice keeps its stronger judgement.
+    pub fn add_opinion(&mut self, object: u32, opinion: Opinion) {
+        let Some(o) = self.objects.get_mut(object as usize) else {
+            return;
+        };
+        match o.opinions.iter_mut().find(|e| e.engine == opinion.engine) {
+            Some(e) if opinion.judgement.rank() > e.judgement.rank() => *e = opinion,
+            Some(_) => {}
+            None => o.opinions.push(opinion),
+        }
     }
 
     /// The objects the walk opened, in walk order.

@@ -6,7 +6,7 @@ mod evidence;
 pub mod policy;
 mod symbol;
 
-pub use evidence::{Evidence, Findings, Location, ObjectInfo};
+pub use evidence::{Engine, Evidence, Findings, Judgement, Location, ObjectInfo, Opinion};
 pub use policy::{
     decide, disposition, Action, FusionModel, Policy, PolicyConfig, PolicyError, Reason,
     RecipientAction, Risk, Verdict,

@@ -498,3 +498,80 @@ fn a_reload_with_a_broken_rule_file_names_it_and_keeps_the_rules_in_force() {
     child.kill().ok();
     child.wait().ok();
 }
+
+#[test]
+fn each_object_says_what_each_engine_thought_and_agreement_counts() {
+    let dir = temp_dir("engines-agree");
+    let Some(clamd) = start_clamd(&dir) else {
+        return;
+    };
+    std::fs::write(
+        dir.join("av.yar"),
+        format!("rule Inert_Av_Marker {{\n  strings:\n    $a = \"{AV_BODY_MARKER}\"\n  condition:\n    $a\n}}\n"),
+    )
+    .unwrap();
+    let config = dir.join("mailmoat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\nenabled = false\n\n[analyzers.yara]\nrules = [\"av.yar\"]\n\n[analyzers.clamav]\nenabled = true\naddress = \"unix:{}\"\n",
+            clamd.socket.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("m.eml"),
+        message_with(&[
+            ("note.txt", format!("x {AV_BODY_MARKER} y").as_bytes()),
+            ("plain.txt", b"nothing here"),
+        ]),
+    )
+    .unwrap();
+    let (_, report) = scan_json(&config, &dir.join("m.eml"));
+    assert_eq!(
+        hit_locations(&report, "ENGINES_AGREE"),
+        ["attachment note.txt"],
+        "{report}"
+    );
+    assert_eq!(
+        report["symbols"]["ENGINES_AGREE"]["hits"][0]["details"],
+        "2 of 3 engines call note.txt malicious: YARA, ClamAV",
+        "{report}"
+    );
+    let opinions = |i: usize| -> Vec<(String, String)> {
+        report["objects"][i]["opinions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["engine"].as_str().unwrap().to_string(),
+                    o["judgement"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        opinions(0),
+        pairs(&[
+            ("yara", "malicious"),
+            ("clamav", "malicious"),
+            ("analysers", "clean")
+        ]),
+        "{report}"
+    );
+    assert_eq!(
+        opinions(1),
+        pairs(&[
+            ("yara", "clean"),
+            ("clamav", "clean"),
+            ("analysers", "clean")
+        ]),
+        "{report}"
+    );
+}
