@@ -95,6 +95,10 @@ pub struct ObjectLine {
     pub sha256: String,
     /// Some scoring evidence names it (byte plots are drawn for these).
     pub flagged: bool,
+    /// What each engine said of it: "YARA: malicious (families:Dropper)".
+    pub opinions: Vec<String>,
+    /// "2 of 3 engines: malicious", or empty when no engine called it malicious.
+    pub agreement: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,13 +138,31 @@ pub fn objects(report: &ScanReport) -> Vec<ObjectLine> {
         return report
             .objects
             .iter()
-            .map(|o| ObjectLine {
-                id: o.id,
-                path: o.location.to_string(),
-                kind: o.kind.clone(),
-                size: o.size,
-                sha256: o.sha256.clone(),
-                flagged: flagged.contains(&&o.location),
+            .map(|o| {
+                let (malicious, answered) = o.agreement();
+                ObjectLine {
+                    id: o.id,
+                    path: o.location.to_string(),
+                    kind: o.kind.clone(),
+                    size: o.size,
+                    sha256: o.sha256.clone(),
+                    flagged: flagged.contains(&&o.location),
+                    opinions: o
+                        .opinions
+                        .iter()
+                        .map(|op| match op.detail.as_str() {
+                            "" => format!("{}: {}", op.engine.as_str(), op.judgement.as_str()),
+                            why => {
+                                format!("{}: {} ({why})", op.engine.as_str(), op.judgement.as_str())
+                            }
+                        })
+                        .collect(),
+                    agreement: if malicious > 0 {
+                        format!("{malicious} of {answered} engines: malicious")
+                    } else {
+                        String::new()
+                    },
+                }
             })
             .collect();
     }
@@ -159,6 +181,8 @@ pub fn objects(report: &ScanReport) -> Vec<ObjectLine> {
                 size: 0,
                 sha256: String::new(),
                 flagged: true,
+                opinions: Vec::new(),
+                agreement: String::new(),
             });
         }
     }
@@ -561,6 +585,36 @@ mod tests {
         let listed: Vec<(u32, bool)> = r.objects.iter().map(|o| (o.id, o.flagged)).collect();
         assert_eq!(listed, [(0, false), (1, true)]);
         assert_eq!(r.objects[1].kind, "a Windows program (PE)");
+
+        // What the engines said, and how many agree.
+        use mailmoat_core::{Engine, Judgement, Opinion};
+        let said = |engine, judgement, detail: &str| Opinion {
+            engine,
+            judgement,
+            detail: detail.into(),
+        };
+        scan.objects[1].opinions = vec![
+            said(Engine::Yara, Judgement::Malicious, "families:Dropper"),
+            said(Engine::Clamav, Judgement::NoAnswer, "clamd did not answer"),
+            said(
+                Engine::Analysers,
+                Judgement::Malicious,
+                "FILETYPE_DISGUISED_EXECUTABLE",
+            ),
+            said(Engine::KnownHashes, Judgement::Clean, ""),
+        ];
+        let r = build("M1", 5, vec![], &scan, &table, true);
+        assert_eq!(r.objects[1].agreement, "2 of 3 engines: malicious");
+        assert_eq!(
+            r.objects[1].opinions,
+            [
+                "YARA: malicious (families:Dropper)",
+                "ClamAV: no answer (clamd did not answer)",
+                "analysers: malicious (FILETYPE_DISGUISED_EXECUTABLE)",
+                "known-bad hashes: clean",
+            ]
+        );
+        assert_eq!(r.objects[0].agreement, "");
     }
 
     #[test]
