@@ -206,7 +206,8 @@ impl Clamd {
         }
     }
 
-    fn connect(&self, deadline: Duration) -> Result<Session, ClamdError> {
+    /// A plain connection with its deadline set.
+    fn open(&self, deadline: Duration) -> Result<Stream, ClamdError> {
         let unreachable = |e: std::io::Error| ClamdError::Unreachable {
             address: self.address_text(),
             why: e.to_string(),
@@ -226,6 +227,16 @@ impl Clamd {
             }
         };
         stream.set_timeouts(deadline).map_err(unreachable)?;
+        Ok(stream)
+    }
+
+    /// A connection in clamd's ID-session mode, for many requests.
+    fn connect(&self, deadline: Duration) -> Result<Session, ClamdError> {
+        let stream = self.open(deadline)?;
+        let unreachable = |e: std::io::Error| ClamdError::Unreachable {
+            address: self.address_text(),
+            why: e.to_string(),
+        };
         let mut session = Session {
             stream,
             next_id: 1,
@@ -299,6 +310,29 @@ impl Clamd {
         })?;
         self.give_back(session);
         Ok(reply)
+    }
+
+    /// Asks clamd to read its signature databases again (`zRELOAD`), after new ones were
+    /// copied in.
+    pub fn reload(&self) -> Result<(), ClamdError> {
+        // RELOAD is refused inside an ID session: one plain request.
+        let mut session = Session {
+            stream: self.open(self.timeout)?,
+            next_id: 0,
+            pending: Vec::new(),
+        };
+        let reply = session.command(b"zRELOAD\0").map_err(|e| match e {
+            SessionError::Reply(e) => e,
+            SessionError::Io(e) => ClamdError::Unreachable {
+                address: self.address_text(),
+                why: e.to_string(),
+            },
+        })?;
+        if reply.trim() == "RELOADING" {
+            Ok(())
+        } else {
+            Err(ClamdError::Refused(reply))
+        }
     }
 
     fn give_back(&self, session: Session) {

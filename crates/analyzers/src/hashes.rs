@@ -97,6 +97,14 @@ impl HashList {
         self.entries.len()
     }
 
+    /// Adds another list's entries (a name already listed keeps its first name).
+    pub fn extend(&mut self, other: HashList) {
+        self.has_md5 |= other.has_md5;
+        for (digest, name) in other.entries {
+            self.entries.entry(digest).or_insert(name);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

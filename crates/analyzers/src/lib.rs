@@ -515,6 +515,14 @@ pub struct Attachments {
 }
 
 impl Attachments {
+    /// Adds known-bad hash lists (an intelligence folder's) to the configured one.
+    pub fn with_known_bad(mut self, lists: &[PathBuf]) -> Result<Attachments, BuildError> {
+        for path in lists {
+            self.known_bad.extend(HashList::load(path)?);
+        }
+        Ok(self)
+    }
+
     /// The analyser with signature engines (YARA, ClamAV) run on every object it reaches.
     pub fn with_engines(mut self, engines: Engines) -> Attachments {
         self.engines = engines;

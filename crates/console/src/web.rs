@@ -513,10 +513,12 @@ async fn dashboard(
         |t| format_time(t)[5..10].to_string(),
         "Messages per day by detection type",
     );
+    // The intelligence version the scanner in force loaded (the gateway follows updates).
+    let intel = c.gateway.scanner().intel_version().map(str::to_string);
     render(
         "dashboard.html",
         context! { ..page(&caller, "dashboard"), ..context! {
-            stats, hourly_svg => hourly, daily_svg => daily,
+            stats, hourly_svg => hourly, daily_svg => daily, intel,
         }},
     )
 }

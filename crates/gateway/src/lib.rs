@@ -531,6 +531,13 @@ pub fn serve(
         .build()
         .map_err(GatewayError::Runtime)?;
     delivery_runtime.spawn(delivery::run(shared.clone(), incoming));
+    let intel_dir = config
+        .scan
+        .intel
+        .dir
+        .as_ref()
+        .map(|d| config.scan.base_dir.join(d));
+    let intel_every = std::time::Duration::from_secs(config.scan.intel.check_interval_secs.max(1));
     let spamd = config.spamd.clone();
     let rspamd = config.rspamd.clone();
     let milter = config.milter.clone();
@@ -562,6 +569,9 @@ pub fn serve(
             tokio::spawn(rspamd_http::serve(listener, shared.clone(), rspamd));
         }
         tokio::spawn(prune_events(shared.clone()));
+        if let Some(dir) = &intel_dir {
+            tokio::spawn(follow_intel(shared.clone(), dir.clone(), intel_every));
+        }
         services(Handle(shared.clone())).map_err(|e| GatewayError::Runtime(std::io::Error::other(e)))?;
         match shared.scanner.current().auth() {
             Some(stage) => tracing::info!(dns = %stage.resolver().describe(), "sender authentication on"),
@@ -694,6 +704,39 @@ async fn prune_events(shared: Arc<Shared>) {
             Ok(Err(e)) => tracing::error!(error = %e, "message log: pruning failed"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
+/// Reloads when `mailmoat intel update` (or a rollback) made another version current; a
+/// version that does not load leaves the scanner in force, and is tried again only when
+/// `current` changes once more.
+async fn follow_intel(shared: Arc<Shared>, dir: PathBuf, every: std::time::Duration) {
+    let mut tried: Option<String> = shared.scanner.current().intel_version().map(str::to_string);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = mailmoat_pipeline::intel::current_version(&dir);
+        if now == tried {
+            continue;
+        }
+        tried = now.clone();
+        let s = shared.clone();
+        let why = format!(
+            "intelligence version {}",
+            now.as_deref().unwrap_or("(none)")
+        );
+        let outcome = tokio::task::spawn_blocking(move || s.scanner.reload()).await;
+        match outcome {
+            Ok(Ok(r)) => {
+                tracing::info!(outcome = %r, "{why}: reloaded");
+                let _ = shared
+                    .events
+                    .record_change(unix_now(), &format!("{why}: {r}"));
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "{why} does not load; the scanner in force stays")
+            }
+            Err(e) => tracing::error!(error = %e, "{why}: reload failed"),
+        }
     }
 }
 

@@ -523,3 +523,235 @@ pub fn bench(count: usize, queries: usize) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `mailmoat intel keygen --out KEY`.
+pub fn keygen(out: &Path) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !out.exists(),
+        "{} exists; a signing key is never overwritten",
+        out.display()
+    );
+    let (private, public) = mailmoat_pipeline::intel::keygen().map_err(anyhow::Error::msg)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(out)
+        .and_then(|mut f| f.write_all(&private))
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("{public}");
+    eprintln!(
+        "private key in {}; put the public key above in [intel] trusted_keys",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailmoat intel pack FOLDER --version V [--key KEY]`.
+pub fn pack(folder: &Path, version: &str, key: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let key = key
+        .map(|k| std::fs::read(k).with_context(|| format!("reading {}", k.display())))
+        .transpose()?;
+    let manifest = mailmoat_pipeline::intel::pack(folder, version, key.as_deref())?;
+    println!(
+        "{}: version {}, {} files{}",
+        folder.display(),
+        manifest.version,
+        manifest.files.len(),
+        if key.is_some() { ", signed" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn intel_settings(config: Option<&Path>) -> anyhow::Result<(PathBuf, mailmoat_pipeline::Config)> {
+    let settings = crate::load_config(config)?;
+    let dir = settings
+        .intel
+        .dir
+        .as_ref()
+        .map(|d| settings.base_dir.join(d))
+        .context("[intel] dir is not set in the configuration")?;
+    Ok((dir, settings))
+}
+
+/// An archive's bytes unpacked into `dest`: plain files and folders only.
+fn unpack(archive: &[u8], dest: &Path) -> anyhow::Result<()> {
+    let gz = archive.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn std::io::Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(archive))
+    } else {
+        Box::new(archive)
+    };
+    let mut tar = tar::Archive::new(reader);
+    for entry in tar.entries().context("reading the archive")? {
+        let mut entry = entry.context("reading the archive")?;
+        let kind = entry.header().entry_type();
+        anyhow::ensure!(
+            kind.is_file() || kind.is_dir(),
+            "{}: only files and folders may be in an intelligence archive",
+            entry
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+        // unpack_in refuses paths that leave `dest` (`..`, absolute).
+        anyhow::ensure!(
+            entry.unpack_in(dest).context("unpacking")?,
+            "a path leaves the archive's folder"
+        );
+    }
+    Ok(())
+}
+
+/// Where an update comes from, as a local folder: a folder itself, or a .tar(.gz) file or
+/// http(s) URL unpacked into a temporary folder (removed when the guard drops).
+fn fetch(source: &str) -> anyhow::Result<(PathBuf, Option<TempFolder>)> {
+    const MAX_ARCHIVE: u64 = 512 << 20;
+    let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+        let mut response = ureq::get(source)
+            .call()
+            .with_context(|| format!("fetching {source}"))?;
+        response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ARCHIVE)
+            .read_to_vec()
+            .with_context(|| format!("reading {source}"))?
+    } else {
+        let path = Path::new(source);
+        if path.is_dir() {
+            return Ok((path.to_path_buf(), None));
+        }
+        std::fs::read(path).with_context(|| format!("reading {source}"))?
+    };
+    let temp = TempFolder::new()?;
+    unpack(&bytes, &temp.0)?;
+    // An archive of one folder: the manifest is inside it.
+    let root = if temp.0.join("manifest.toml").exists() {
+        temp.0.clone()
+    } else {
+        let inner: Vec<PathBuf> = std::fs::read_dir(&temp.0)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        match inner.as_slice() {
+            [one] if one.join("manifest.toml").exists() => one.clone(),
+            _ => anyhow::bail!("{source}: no manifest.toml at the top of the archive"),
+        }
+    };
+    Ok((root, Some(temp)))
+}
+
+struct TempFolder(PathBuf);
+
+impl TempFolder {
+    fn new() -> anyhow::Result<TempFolder> {
+        let path = std::env::temp_dir().join(format!(
+            "mailmoat-intel-update-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path)?;
+        Ok(TempFolder(path))
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `mailmoat intel update FOLDER|ARCHIVE|URL`.
+pub fn update(source: &str, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (dir, settings) = intel_settings(config)?;
+    let (folder, _temp) = fetch(source)?;
+    let version = mailmoat_pipeline::intel::install(&dir, &folder, &settings.intel.trusted_keys)?;
+    // What the gateway will load must load: compile it now, so a broken rule is said here.
+    if let Err(e) = mailmoat_pipeline::Scanner::new(&settings) {
+        let back = mailmoat_pipeline::intel::rollback(&dir);
+        anyhow::bail!(
+            "version {version} verified but does not load ({e}); {}",
+            match back {
+                Ok(v) => format!("rolled back to {v}"),
+                Err(e) => format!("and the rollback failed: {e}"),
+            }
+        );
+    }
+    println!("{version} is current in {}", dir.display());
+    sync_clamav(&settings, &dir)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies the current version's ClamAV signatures into clamd's database folder and asks
+/// clamd to reload, when [intel] clamav_database_dir is set.
+fn sync_clamav(settings: &mailmoat_pipeline::Config, dir: &Path) -> anyhow::Result<()> {
+    let Some(db) = &settings.intel.clamav_database_dir else {
+        return Ok(());
+    };
+    let Some(installed) = mailmoat_pipeline::intel::current(dir, &settings.intel.trusted_keys)?
+    else {
+        return Ok(());
+    };
+    let n = mailmoat_pipeline::intel::sync_clamav(&installed, &settings.base_dir.join(db))?;
+    println!("{n} ClamAV signature files in {}", db.display());
+    if settings.analyzers.clamav.enabled {
+        let clamd = mailmoat_analyzers::Clamd::new(&settings.analyzers.clamav)
+            .map_err(anyhow::Error::msg)?;
+        clamd
+            .reload()
+            .context("the signatures are in place, but clamd did not reload")?;
+        println!("clamd is reloading its databases");
+    }
+    Ok(())
+}
+
+/// `mailmoat intel rollback`.
+pub fn rollback(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (dir, settings) = intel_settings(config)?;
+    let version = mailmoat_pipeline::intel::rollback(&dir)?;
+    println!("{version} is current in {}", dir.display());
+    sync_clamav(&settings, &dir)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailmoat intel status`.
+pub fn status(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (dir, settings) = intel_settings(config)?;
+    let current = mailmoat_pipeline::intel::current_version(&dir);
+    let previous = std::fs::read_link(dir.join("previous"))
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let mut versions: Vec<String> = std::fs::read_dir(dir.join("versions"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    for v in &versions {
+        let mark = if current.as_ref() == Some(v) {
+            "current"
+        } else if previous.as_ref() == Some(v) {
+            "previous"
+        } else {
+            ""
+        };
+        println!("{v}\t{mark}");
+    }
+    match mailmoat_pipeline::intel::current(&dir, &settings.intel.trusted_keys) {
+        Ok(Some(v)) => println!("current version {} verifies", v.version),
+        Ok(None) => println!("no version installed"),
+        Err(e) => {
+            println!("the current version does not verify: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -387,6 +387,39 @@ enum IntelCommand {
         #[arg(long)]
         threshold: Option<f32>,
     },
+    /// A new Ed25519 signing key for intelligence folders: the private key goes to --out, the
+    /// public key (for [intel] trusted_keys) is printed.
+    Keygen {
+        #[arg(long, required = true)]
+        out: PathBuf,
+    },
+    /// Write the manifest of an intelligence folder (yara/, clamav/, hashes/*.txt,
+    /// variants.jsonl): every file's SHA-256, and the signature with --key.
+    Pack {
+        folder: PathBuf,
+        #[arg(long, required = true)]
+        version: String,
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Verify an intelligence folder, a .tar.gz of one, or an http(s) URL of such an archive,
+    /// and make it current in [intel] dir (the one before is kept for a rollback). A running
+    /// gateway picks it up within a minute.
+    Update {
+        source: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Make the previous intelligence version current again.
+    Rollback {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// The installed versions and which is current.
+    Status {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -893,6 +926,17 @@ fn main() -> ExitCode {
                 variants,
                 threshold,
             } => intel_cmd::eval(&seeds, &benign, &held_out_benign, variants, threshold),
+            IntelCommand::Keygen { out } => intel_cmd::keygen(&out),
+            IntelCommand::Pack {
+                folder,
+                version,
+                key,
+            } => intel_cmd::pack(&folder, &version, key.as_deref()),
+            IntelCommand::Update { source, config } => {
+                intel_cmd::update(&source, config.as_deref())
+            }
+            IntelCommand::Rollback { config } => intel_cmd::rollback(config.as_deref()),
+            IntelCommand::Status { config } => intel_cmd::status(config.as_deref()),
         },
         Command::BenchVariants { count, queries } => intel_cmd::bench(count, queries),
         Command::UrlModel { command } => match command {

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{root, temp_dir, text};
+use common::{bin, root, temp_dir, text};
 use smtp_kit::{config, free_port, Client, Gateway, Sink};
 
 /// A message of the crafted attachment cases, without its test directives.
@@ -784,7 +784,10 @@ fn reports_show_the_path_traces_images_and_inert_content() {
 
 #[test]
 fn statistics_count_by_detection_type_and_every_documented_api_route_answers() {
-    let s = setup("console-stats", "");
+    let s = setup(
+        "console-stats",
+        "[intel]\ndir = \"intel\"\ncheck_interval_secs = 1\n",
+    );
     let web = &s.web;
     let held = send(
         &s.gateway,
@@ -819,6 +822,38 @@ fn statistics_count_by_detection_type_and_every_documented_api_route_answers() {
     let dashboard = web.get("/dashboard", &admin.cookie);
     assert_eq!(dashboard.status, 200);
     assert!(dashboard.body.contains("<svg") && dashboard.body.contains("id=\"total-messages\">3<"));
+    // The intelligence version in force: none yet, then the one an update makes current.
+    assert!(
+        dashboard.body.contains("no intelligence folder installed"),
+        "{}",
+        dashboard.body
+    );
+    let feed = s.dir.join("feed");
+    std::fs::create_dir_all(feed.join("yara")).unwrap();
+    std::fs::write(feed.join("yara/a.yar"), "rule Feed { condition: false }\n").unwrap();
+    let cfg = s.dir.join("mailmoat.toml");
+    for args in [
+        vec!["intel", "pack", feed.to_str().unwrap(), "--version", "t1"],
+        vec![
+            "intel",
+            "update",
+            feed.to_str().unwrap(),
+            "-c",
+            cfg.to_str().unwrap(),
+        ],
+    ] {
+        let o = bin().args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = web.get("/dashboard", &admin.cookie).body;
+        if shown.contains("version <b>t1</b> in force") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(shown.contains("version <b>t1</b> in force"), "{shown}");
     // Before/after: the start of this gateway is a change.
     let changes = web.api("GET", "/api/v1/changes", &token, "");
     assert!(changes.body.contains("gateway started"), "{}", changes.body);

@@ -575,3 +575,74 @@ fn each_object_says_what_each_engine_thought_and_agreement_counts() {
         "{report}"
     );
 }
+
+#[test]
+fn an_intelligence_update_brings_clamav_signatures_to_clamd() {
+    let dir = temp_dir("clamd-intel");
+    let Some(clamd) = start_clamd(&dir) else {
+        return;
+    };
+    let feed = dir.join("feed");
+    std::fs::create_dir_all(feed.join("clamav")).unwrap();
+    let marker = "MAILMOAT-INERT-FEED-AV-MARKER";
+    let hex: String = marker.bytes().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(
+        feed.join("clamav/feed.ndb"),
+        format!("Mailmoat.Test.FeedSig:0:*:{hex}\n"),
+    )
+    .unwrap();
+    let o = bin()
+        .args(["intel", "pack"])
+        .arg(&feed)
+        .args(["--version", "f1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let config = dir.join("mailmoat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\nenabled = false\n\n[intel]\ndir = \"intel\"\nclamav_database_dir = \"db\"\n\n[analyzers.clamav]\nenabled = true\naddress = \"unix:{}\"\n",
+            clamd.socket.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("m.eml"),
+        message_with(&[("note.txt", format!("x {marker} y").as_bytes())]),
+    )
+    .unwrap();
+    let (_, before) = scan_json(&config, &dir.join("m.eml"));
+    assert!(before["symbols"].get("AV_VIRUS").is_none(), "{before}");
+    let o = bin()
+        .args(["intel", "update"])
+        .arg(&feed)
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(dir.join("db/mailmoat-intel-feed.ndb").exists());
+    assert!(
+        text(&o.stdout).contains("clamd is reloading"),
+        "{}",
+        text(&o.stdout)
+    );
+    // clamd reloads in the background: the new signature answers within seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, after) = scan_json(&config, &dir.join("m.eml"));
+        if after["symbols"].get("AV_VIRUS").is_some() {
+            assert!(
+                after.to_string().contains("Mailmoat.Test.FeedSig"),
+                "{after}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "clamd never used the new signature"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

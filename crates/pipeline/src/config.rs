@@ -25,6 +25,9 @@ pub struct Config {
     pub url_visual: mailmoat_visual::Config,
     /// Stage-2 analysers (attachments: true types, archives, hashes).
     pub analyzers: AnalyzersConfig,
+    /// The installed threat-intelligence folder (YARA rules, ClamAV signatures, hash lists,
+    /// variant references), updated with `mailmoat intel update`.
+    pub intel: crate::intel::IntelConfig,
     /// Sender authentication, DNS blocklists and first contact (needs DNS; the gateway runs it).
     pub auth: mailmoat_auth::AuthConfig,
     /// SpamAssassin rule files: the system's stock rules and the administrator's own `.cf`.
@@ -203,6 +206,11 @@ pub enum ConfigError {
         path: String,
         source: mailmoat_visual::BuildError,
     },
+    #[error("{path}: [intel]: {source}")]
+    Intel {
+        path: String,
+        source: crate::intel::IntelError,
+    },
     #[error("{path}: [url_model]: {source}")]
     UrlModel {
         path: String,
@@ -246,6 +254,19 @@ impl Config {
         config.text = Some(file.text().to_string());
         config.base_dir = PathBuf::from(".");
         Ok(config)
+    }
+
+    /// The intelligence version `[intel] dir` has current, checked against its manifest.
+    pub fn installed_intel(&self) -> Result<Option<crate::intel::Installed>, ConfigError> {
+        let Some(dir) = &self.intel.dir else {
+            return Ok(None);
+        };
+        crate::intel::current(&self.base_dir.join(dir), &self.intel.trusted_keys).map_err(
+            |source| ConfigError::Intel {
+                path: self.origin.clone(),
+                source,
+            },
+        )
     }
 
     /// The rule sources this configuration names: the built-in pack, then the files.

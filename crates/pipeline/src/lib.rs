@@ -5,6 +5,7 @@
 pub mod autolearn;
 mod config;
 mod config_file;
+pub mod intel;
 mod live;
 mod report;
 pub mod scan_report;

@@ -29,6 +29,8 @@ pub struct Scanner {
     rates: Arc<dyn RateStore>,
     view_options: ViewOptions,
     auth: Option<Arc<AuthStage>>,
+    /// The intelligence version in force when this scanner was built (`[intel] dir`).
+    intel_version: Option<String>,
 }
 
 /// SpamAssassin rules and the symbol each rule reports under: its own name, or `SA_` + name
@@ -215,7 +217,17 @@ impl Scanner {
             rates,
             view_options: config.message.clone(),
             auth,
+            intel_version: config
+                .intel
+                .dir
+                .as_ref()
+                .and_then(|dir| crate::intel::current_version(&config.base_dir.join(dir))),
         })
+    }
+
+    /// The intelligence version this scanner loaded, when `[intel] dir` has one.
+    pub fn intel_version(&self) -> Option<&str> {
+        self.intel_version.as_deref()
     }
 
     /// Scans one message without the DNS checks: view once, every detector, the rules, then
@@ -445,16 +457,27 @@ pub fn analysis_detectors(config: &Config) -> Result<Vec<Box<dyn Detector>>, Con
             path: config.origin.clone(),
             source,
         };
-        let engines = mailmoat_analyzers::Engines::build(
-            &config.analyzers.yara,
-            &config.analyzers.clamav,
-            &config.base_dir,
-        )
-        .map_err(|e| failed(e.into()))?;
+        // The installed intelligence adds to what the configuration names.
+        let intel = config.installed_intel()?;
+        let mut yara = config.analyzers.yara.clone();
+        let mut variants = config.analyzers.variants.clone();
+        let mut hash_lists = Vec::new();
+        if let Some(intel) = &intel {
+            yara.rules.extend(intel.yara());
+            if variants.store.is_none() {
+                variants.store = intel.variants();
+            }
+            hash_lists = intel.hash_lists();
+        }
+        let engines =
+            mailmoat_analyzers::Engines::build(&yara, &config.analyzers.clamav, &config.base_dir)
+                .map_err(|e| failed(e.into()))?;
         let attachments = config
             .analyzers
             .attachments
-            .build(&config.analyzers.variants, &config.base_dir)
+            .build(&variants, &config.base_dir)
+            .map_err(failed)?
+            .with_known_bad(&hash_lists)
             .map_err(failed)?
             .with_engines(engines);
         detectors.push(Box::new(attachments));
