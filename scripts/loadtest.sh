@@ -5,7 +5,8 @@
 # reference. Prints, for each: messages/s accepted, messages/s delivered to the sink, and the
 # latency from the end of DATA to the reply (p50, p99). Needs root for the private Postfix
 # instance (installed from Debian when missing); nothing listens beyond 127.0.0.1.
-# ONLY=mailmoat skips the Postfix half.
+# ONLY=mailmoat skips the Postfix half; EXTRA_CONFIG adds sections to mailmoat's configuration
+# (scripts/bench-engines.sh: the signature engines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -34,6 +35,7 @@ listen = ""
 # without depending on this machine's upstream resolver, which drops bursts.
 [auth.dns]
 servers = ["127.0.0.1:2653"]
+${EXTRA_CONFIG:-}
 CONF
 "$mm" serve --config "$work/mailmoat.toml" 2> "$work/serve.log" &
 gw=$!
