@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The signature engines' cost (issue 26), release build, one core (taskset -c 0):
-#   1. YARA with 1,000 generated rules (scripts/gen-yara-rules.py) on the crafted attachment
-#      set (crates/analyzers/cases, 49 messages) and on one message carrying a 10 MB zip;
+#   1. YARA with 1,000 generated rules (scripts/gen-yara-rules.py) on 50 messages with one
+#      small attachment each, on the crafted attachment set (crates/analyzers/cases) and on one
+#      message carrying a 10 MB zip;
 #   2. ClamAV through a clamd of our own (Debian's clamav-daemon, a temporary database of a
 #      few local signatures: the official database cannot be downloaded here, so this is the
 #      round trip and clamd's parsing, not the cost of millions of signatures);
@@ -15,7 +16,7 @@ root=$(pwd)
 cargo build --release -p mailmoat
 mm=$root/target/release/mailmoat
 work=$root/target/bench-engines
-rm -rf "$work" && mkdir -p "$work/cases" "$work/big" "$work/db"
+rm -rf "$work" && mkdir -p "$work/cases" "$work/big" "$work/small" "$work/db"
 python3 scripts/gen-yara-rules.py 1000 "$work/rules"
 "$mm" yara check "$work/rules"
 for f in crates/analyzers/cases/*.case; do
@@ -40,6 +41,18 @@ msg = ("From: a@example.net\nTo: user@example.com\nSubject: archive\nMIME-Versio
        "Content-Transfer-Encoding: base64\n\n" + b64 + "--b--\n")
 open(sys.argv[1], "w").write(msg)
 print(f"10 MB archive message: zip of {len(data)} bytes")
+PY
+
+# 50 messages with one small text attachment: what an engine costs per message, not per byte.
+python3 - "$work/small" <<'PY'
+import base64, sys
+for i in range(50):
+    body = f"small attachment number {i}\n".encode() * 10
+    open(f"{sys.argv[1]}/{i}.eml", "w").write(
+        "From: a@example.net\nTo: user@example.com\nSubject: note\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n"
+        "--b\nContent-Type: text/plain; name=n.txt\nContent-Disposition: attachment; filename=n.txt\n"
+        "Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(body).decode() + "--b--\n")
 PY
 
 # A clamd of our own on a temporary socket.
@@ -74,7 +87,7 @@ printf '%s\n%s\n' "$base" "$clam" > "$work/clamav.toml"
 printf '%s\n%s\n%s\n' "$base" "$yara" "$clam" > "$work/both.toml"
 printf '%s\n%s\n' "$yara" "$clam" > "$work/engines-only.toml"
 
-for set in cases big; do
+for set in small cases big; do
   for cfg in off yara clamav both; do
     echo "== $set, engines: $cfg"
     taskset -c 0 "$mm" bench --repeat "${REPEAT:-5}" --config "$work/$cfg.toml" "$work/$set"

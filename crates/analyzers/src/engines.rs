@@ -82,7 +82,8 @@ impl Engines {
     pub(crate) fn start(&self) -> EngineRun<'_> {
         EngineRun {
             yara: self.yara.as_ref().map(|(rules, config)| YaraRun {
-                scanner: rules.scanner(Duration::from_millis(config.timeout_ms.max(1))),
+                rules,
+                timeout: Duration::from_millis(config.timeout_ms.max(1)),
                 config,
             }),
             clamav: self.clamav.as_ref().map(|(clamd, config)| ClamavRun {
@@ -111,7 +112,8 @@ pub(crate) struct EngineRun<'a> {
 }
 
 struct YaraRun<'a> {
-    scanner: mailmoat_yara::ObjectScanner<'a>,
+    rules: &'a RuleSet,
+    timeout: Duration,
     config: &'a YaraConfig,
 }
 
@@ -268,7 +270,7 @@ impl YaraRun<'_> {
             );
             return opinion(Engine::Yara, Judgement::NoAnswer, "over the size limit");
         }
-        match self.scanner.scan(data) {
+        match self.rules.scan(data, self.timeout) {
             Ok(matches) => {
                 let mut worst = (Judgement::Clean, String::new());
                 for m in matches {
