@@ -217,6 +217,11 @@ fn worth_a_second_opinion(kind: Kind) -> bool {
 }
 
 impl EngineRun<'_> {
+    /// Whether an engine reads what is not a file of its own (decompressed streams): YARA.
+    pub(crate) fn reads_streams(&self) -> bool {
+        self.yara.is_some()
+    }
+
     /// Every engine's look at one object, as evidence and as each engine's opinion. `kind` is
     /// None for what is not a file of its own (a macro's source, a PDF's script): YARA reads
     /// it, clamd is not asked.

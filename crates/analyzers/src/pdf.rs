@@ -28,6 +28,9 @@ pub struct PdfFacts {
     pub embedded: Vec<(String, Vec<u8>)>,
     pub streams: usize,
     pub undecoded: usize,
+    /// Each stream its filter decompressed, with its object number: kept only when asked
+    /// (`analyse_keeping_streams`), for the signature engines.
+    pub decoded_streams: Vec<(Option<u32>, Vec<u8>)>,
 }
 
 const KEYWORDS: &[&str] = &[
@@ -186,7 +189,13 @@ fn scan_names(bytes: &[u8], facts: &mut PdfFacts) {
     }
 }
 
+#[cfg(test)]
 pub fn analyse(data: &[u8]) -> PdfFacts {
+    analyse_keeping_streams(data, false)
+}
+
+/// `analyse`, keeping the decompressed streams when `keep_streams`.
+pub fn analyse_keeping_streams(data: &[u8], keep_streams: bool) -> PdfFacts {
     let p = patterns();
     let mut facts = PdfFacts::default();
     // Names are searched in the file without its stream bodies (compressed bytes spell "/JS"
@@ -265,6 +274,9 @@ pub fn analyse(data: &[u8]) -> PdfFacts {
         {
             scan_names(&decoded, &mut facts);
         }
+        if keep_streams && filtered && !decoded.is_empty() {
+            facts.decoded_streams.push((object, decoded.clone()));
+        }
         if let Some(n) = object {
             by_object.insert(n, decoded.clone());
         }
@@ -317,11 +329,27 @@ pub fn analyse(data: &[u8]) -> PdfFacts {
 
 impl Walk<'_> {
     pub(crate) fn pdf(&mut self, location: &Location, name: &str, data: &[u8], depth: usize) {
-        let facts = analyse(data);
-        // The scripts, decompressed, are what signature rules for PDF exploits are written for.
+        let keep_streams = self.engines.as_ref().is_some_and(|e| e.reads_streams());
+        let facts = analyse_keeping_streams(data, keep_streams);
+        // The scripts and the other streams, decompressed, are what signature rules for PDF
+        // exploits are written for (the file's own bytes hold them compressed).
         for (i, script) in facts.javascript.iter().enumerate() {
             let at = location.child(format!("JavaScript {}", i + 1));
             self.signature_engines(&at, name, script.as_bytes(), None, depth);
+        }
+        for (object, stream) in &facts.decoded_streams {
+            if facts
+                .javascript
+                .iter()
+                .any(|js| js.as_bytes() == stream.as_slice())
+            {
+                continue;
+            }
+            let at = location.child(match object {
+                Some(n) => format!("stream {n}"),
+                None => "stream".to_string(),
+            });
+            self.signature_engines(&at, name, stream, None, depth);
         }
         let has = |k: &str| facts.names.get(k).copied().unwrap_or(0) > 0;
         if has("Encrypt") {

@@ -60,7 +60,8 @@ fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
     out.finish().unwrap().into_inner()
 }
 
-/// A PDF whose one script is deflated: only the decompressed stream holds `script`.
+/// A PDF whose script and one other stream are deflated: only the decompressed streams hold
+/// `script` and the other stream's marker.
 fn pdf_with_script(script: &str) -> Vec<u8> {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(script.as_bytes()).unwrap();
@@ -74,6 +75,19 @@ fn pdf_with_script(script: &str) -> Vec<u8> {
         .as_bytes(),
     );
     pdf.extend_from_slice(&stream);
+    pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    // Another deflated stream, not a script (a font program, say).
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(b"%!FontType1 inert-inventory-marker").unwrap();
+    let font = z.finish().unwrap();
+    pdf.extend_from_slice(
+        format!(
+            "4 0 obj << /Length {} /Filter /FlateDecode >>\nstream\n",
+            font.len()
+        )
+        .as_bytes(),
+    );
+    pdf.extend_from_slice(&font);
     pdf.extend_from_slice(b"\nendstream\nendobj\ntrailer << /Root 1 0 R >>\n%%EOF\n");
     pdf
 }
@@ -174,7 +188,10 @@ fn yara_rules_judge_the_objects_inside_archives_and_documents() {
     );
     assert_eq!(
         hit_locations(&report, "YARA_MATCH_INFO"),
-        ["attachment bundle.zip > notes.txt"],
+        [
+            "attachment bundle.zip > notes.txt",
+            "attachment form.pdf > stream 4"
+        ],
         "{report}"
     );
     assert_eq!(report["symbols"]["YARA_MATCH_INFO"]["score"], 0.0);
@@ -645,4 +662,32 @@ fn an_intelligence_update_brings_clamav_signatures_to_clamd() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+#[test]
+fn yara_reads_a_macro_as_its_decompressed_source() {
+    let dir = temp_dir("yara-macro");
+    // A crafted .docm whose AutoOpen macro calls Shell (crates/analyzers/cases).
+    let case = std::fs::read_to_string(
+        common::root().join("crates/analyzers/cases/docm_autoopen_shell.case"),
+    )
+    .unwrap();
+    let message = case.split_once("\n\n").unwrap().1;
+    std::fs::write(dir.join("m.eml"), message).unwrap();
+    std::fs::write(
+        dir.join("macro.yar"),
+        "rule Autoopen_Shell {\n  strings:\n    $open = /Sub\\s+AutoOpen/ nocase\n    $shell = /\\bShell\\s*\\(?\\s*\"/ nocase\n  condition:\n    $open and $shell\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("mailmoat.toml"),
+        "[auth]\nenabled = false\n\n[analyzers.yara]\nrules = [\"macro.yar\"]\n",
+    )
+    .unwrap();
+    let (_, report) = scan_json(&dir.join("mailmoat.toml"), &dir.join("m.eml"));
+    assert!(
+        hit_locations(&report, "YARA_MATCH")
+            .contains(&"attachment invoice.docm > Module1".to_string()),
+        "{report}"
+    );
 }
