@@ -154,6 +154,30 @@ def main():
                    + f"Content-length: {len(hello)}\r\n\r\n".encode() + hello)
         put(out / "spamd_request", f"q{i}", request)
     put(out / "spamd_request", "ping", b"PING SPAMC/1.5\r\n")
+    # rspamc's request headers (the names mailmoat reads, and the password forms).
+    put(out / "rspamd_request", "rspamc", b"IP: 192.0.2.7\nHelo: mail.example.net\nFrom: <a@example.net>\n"
+        b"Rcpt: <b@example.com>\nRcpt: c@example.com\nDeliver-To: b@example.com\nQueue-Id: 4B1C2\n"
+        b"Password: secret\n")
+    put(out / "rspamd_request", "bearer", b"IP: 2001:db8::7\nAuthorization: Bearer secret\nRcpt: <>\n")
+    # A milter session as Postfix sends it: length-prefixed frames, one command letter each.
+    def frame(command, payload=b""):
+        return len(payload + command).to_bytes(4, "big") + command + payload
+    session = b"".join([
+        frame(b"O", (6).to_bytes(4, "big") + (0x1FF).to_bytes(4, "big") + (0x1FFFFF).to_bytes(4, "big")),
+        frame(b"D", b"Cj\0mx.example.com\0{daemon_name}\0smtpd\0"),
+        frame(b"C", b"mail.example.net\x004" + (25).to_bytes(2, "big") + b"192.0.2.7\0"),
+        frame(b"H", b"mail.example.net\0"),
+        frame(b"M", b"<a@example.net>\0SIZE=120\0"),
+        frame(b"R", b"<b@example.com>\0"),
+        frame(b"L", b"Subject\0hello\0"),
+        frame(b"L", b"From\0a@example.net\0"),
+        frame(b"N"),
+        frame(b"B", b"Hello, this is the body.\r\n"),
+        frame(b"E"),
+        frame(b"A"),
+        frame(b"Q"),
+    ])
+    put(out / "milter_frames", "postfix-session", session)
     counts = {p.name: len(list(p.iterdir())) for p in sorted(out.iterdir())}
     print("seeds: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -31,7 +31,7 @@ mod headers;
 mod inbound;
 mod milter;
 pub mod quarantine;
-mod rspamd_http;
+pub mod rspamd_http;
 mod scan_service;
 mod slots;
 pub mod spamd;

@@ -60,17 +60,19 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, config: Rs
 
 /// What the request headers say about the SMTP transaction (rspamd's names).
 #[derive(Debug, Default, PartialEq)]
-struct Transaction {
-    client_ip: Option<IpAddr>,
-    helo: Option<String>,
-    mail_from: Option<String>,
-    rcpt_to: Vec<String>,
+pub struct Transaction {
+    pub client_ip: Option<IpAddr>,
+    pub helo: Option<String>,
+    pub mail_from: Option<String>,
+    pub rcpt_to: Vec<String>,
     /// The one recipient the answer is for (`Deliver-To`, else the only `Rcpt`).
-    recipient: Option<String>,
-    queue_id: Option<String>,
+    pub recipient: Option<String>,
+    pub queue_id: Option<String>,
 }
 
-fn transaction(headers: &HeaderMap) -> Transaction {
+/// Reads the transaction from the request headers (hyper has parsed the HTTP itself): the part
+/// of a request mailmoat interprets, and what the `rspamd_request` fuzz target feeds.
+pub fn transaction(headers: &HeaderMap) -> Transaction {
     let text = |name: &str| {
         headers
             .get(name)
@@ -101,7 +103,7 @@ fn transaction(headers: &HeaderMap) -> Transaction {
 
 /// Loopback clients may scan; others need the configured password (`Password` as rspamd's
 /// controller, or `Authorization: Bearer`).
-fn authorised(config: &RspamdConfig, peer: SocketAddr, headers: &HeaderMap) -> bool {
+pub fn authorised(config: &RspamdConfig, peer: SocketAddr, headers: &HeaderMap) -> bool {
     if peer.ip().is_loopback() {
         return true;
     }
