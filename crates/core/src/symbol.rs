@@ -85,15 +85,7 @@ impl SymbolDef {
         score: f64,
         description: &'static str,
     ) -> Self {
-        SymbolDef {
-            name: Cow::Borrowed(name),
-            group: Cow::Borrowed(group),
-            category,
-            description: Cow::Borrowed(description),
-            score,
-            force: None,
-            floor: None,
-        }
+        Self::declared(name, group, category, score, None, None, description)
     }
 
     /// A symbol that forces `action` (with its priority) whenever it fires, as an operator's
@@ -106,15 +98,7 @@ impl SymbolDef {
         force: (Action, u32),
         description: &'static str,
     ) -> Self {
-        SymbolDef {
-            name: Cow::Borrowed(name),
-            group: Cow::Borrowed(group),
-            category,
-            description: Cow::Borrowed(description),
-            score,
-            force: Some(force),
-            floor: None,
-        }
+        Self::declared(name, group, category, score, Some(force), None, description)
     }
 
     /// A threat whose evidence alone sets at least `action` and `risk` (see [`SymbolDef::floor`]).
@@ -126,14 +110,26 @@ impl SymbolDef {
         floor: (Action, Risk),
         description: &'static str,
     ) -> Self {
+        Self::declared(name, group, category, score, None, Some(floor), description)
+    }
+
+    const fn declared(
+        name: &'static str,
+        group: &'static str,
+        category: Category,
+        score: f64,
+        force: Option<(Action, u32)>,
+        floor: Option<(Action, Risk)>,
+        description: &'static str,
+    ) -> Self {
         SymbolDef {
             name: Cow::Borrowed(name),
             group: Cow::Borrowed(group),
             category,
             description: Cow::Borrowed(description),
             score,
-            force: None,
-            floor: Some(floor),
+            force,
+            floor,
         }
     }
 }
