@@ -179,7 +179,8 @@ pub struct SpamdConfig {
     /// Address of the listener; empty for none.
     pub listen: String,
     /// Client networks allowed to connect (spamd's `--allowed-ips`); others are closed at once.
-    /// The protocol has no password: open it beyond loopback only to your own MTA hosts.
+    /// The protocol has no password: beyond loopback, open it only to your own MTA hosts, and
+    /// with `client_ca` so that each must also show a certificate.
     pub allowed_networks: Vec<ipnet::IpNet>,
     /// Largest message scanned, in bytes; larger ones are refused (spamc then passes the
     /// message on unchanged).
@@ -188,6 +189,15 @@ pub struct SpamdConfig {
     pub max_connections: usize,
     /// Seconds a client has to send its whole request.
     pub request_timeout_secs: u64,
+    /// TLS on the listener (spamd's `--ssl`; clients use `spamc -S`).
+    pub tls: bool,
+    /// The listener's certificate chain and key (PEM); unset: the gateway's (`[gateway]`
+    /// tls_cert/tls_key, or its generated self-signed one).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// With `tls`: clients must present a certificate issued by this CA (PEM), as spamd's
+    /// `--ssl-verify --ssl-ca-file` (`spamc -S --ssl-cert C --ssl-key K`).
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Default for SpamdConfig {
@@ -201,6 +211,10 @@ impl Default for SpamdConfig {
             max_message_bytes: 25 * 1024 * 1024,
             max_connections: 64,
             request_timeout_secs: 60,
+            tls: false,
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
         }
     }
 }

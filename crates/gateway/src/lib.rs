@@ -473,6 +473,7 @@ pub fn serve(
         tracing::warn!(error = %e, "reload on SIGHUP unavailable");
     }
     let tls = tls::acceptor(&config.gateway, config.base_dir())?;
+    let spamd_tls = tls::spamd_acceptor(&config.spamd, &config.gateway, config.base_dir())?;
     let (queued, incoming) = tokio::sync::mpsc::unbounded_channel();
     let recipients = match &config.gateway.recipient_list {
         Some(p) => Some(read_recipients(&config.base_dir().join(p))?),
@@ -560,7 +561,7 @@ pub fn serve(
         }
         // The filter services for an MTA that keeps the message (each off when its listen is "").
         if let Some(listener) = bind_service(&spamd.listen, "spamd protocol").await? {
-            tokio::spawn(spamd::serve(listener, shared.clone(), spamd));
+            tokio::spawn(spamd::serve(listener, shared.clone(), spamd, spamd_tls));
         }
         if let Some(listener) = bind_service(&milter.listen, "milter").await? {
             tokio::spawn(milter::serve(listener, shared.clone(), milter));

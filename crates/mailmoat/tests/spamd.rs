@@ -234,3 +234,171 @@ fn the_raw_protocol_answers_bad_requests_and_only_allowed_clients() {
     assert!(got.is_empty(), "{}", text(&got));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+fn certificates(dir: &std::path::Path) -> Result<(), String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(text(&o.stderr))
+        }
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    // Extensions make them version 3 certificates, which is what TLS libraries accept.
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ])?;
+    for who in ["server", "client", "stranger"] {
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={who}"),
+            "-keyout",
+            &format!("{who}.key"),
+            "-out",
+            &format!("{who}.csr"),
+        ])?;
+    }
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.pem",
+    ])?;
+    // Self-signed: a certificate no trusted CA issued.
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "stranger.csr",
+        "-signkey",
+        "stranger.key",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "stranger.pem",
+    ])?;
+    Ok(())
+}
+
+#[test]
+fn over_tls_only_clients_with_a_certificate_from_the_configured_ca_are_served() {
+    if !have("spamc") || !have("openssl") {
+        eprintln!("skipped: spamc or openssl is not installed");
+        return;
+    }
+    let dir = temp_dir("spamd-tls-certs");
+    if let Err(e) = certificates(&dir) {
+        eprintln!("skipped: cannot make test certificates: {e}");
+        return;
+    }
+    let d = dir.display();
+    let (_gw, addr, _) = start(
+        "spamd-tls",
+        &format!("tls = true\ntls_cert = \"{d}/server.pem\"\ntls_key = \"{d}/server.key\"\nclient_ca = \"{d}/ca.pem\"\n"),
+        "",
+    );
+    let spam = sample("02-invoice-exe.eml");
+    let ca = format!("{d}/ca.pem");
+    let with = |who: &str| -> Output {
+        spamc(
+            addr,
+            &[
+                "-S",
+                "--ssl-ca-file",
+                &ca,
+                "--ssl-cert",
+                &format!("{d}/{who}.pem"),
+                "--ssl-key",
+                &format!("{d}/{who}.key"),
+                "-c",
+                "-x",
+            ],
+            &spam,
+        )
+    };
+    let ok = with("client");
+    assert_eq!(
+        ok.status.code(),
+        Some(1),
+        "spam over TLS: {}",
+        text(&ok.stderr)
+    );
+    assert!(text(&ok.stdout).contains('/'), "{}", text(&ok.stdout));
+    // A certificate the CA did not issue, and none at all: no answer (-x: no safe fallback).
+    let stranger = with("stranger");
+    assert!(
+        !matches!(stranger.status.code(), Some(0) | Some(1)),
+        "{}",
+        text(&stranger.stdout)
+    );
+    let anonymous = spamc(addr, &["-S", "--ssl-ca-file", &ca, "-c", "-x"], &spam);
+    assert!(
+        !matches!(anonymous.status.code(), Some(0) | Some(1)),
+        "{}",
+        text(&anonymous.stdout)
+    );
+    // Plain text on the TLS port is no request either.
+    let plain = spamc(addr, &["-c", "-x"], &spam);
+    assert!(
+        !matches!(plain.status.code(), Some(0) | Some(1)),
+        "{}",
+        text(&plain.stdout)
+    );
+}

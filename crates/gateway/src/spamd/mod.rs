@@ -15,7 +15,7 @@ use mailmoat_core::Action;
 use mailmoat_mime::Envelope;
 use mailmoat_pipeline::Report;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::{headers, new_id, scan_service, unix_now, Shared};
@@ -27,7 +27,12 @@ const MAX_LINE: usize = 8 * 1024;
 const MAX_HEADERS: usize = 32;
 
 /// Accepts spamd clients until the process ends.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, config: SpamdConfig) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    config: SpamdConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let config = Arc::new(config);
     let places = Arc::new(Semaphore::new(config.max_connections.max(1)));
     loop {
@@ -48,24 +53,37 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, config: Sp
             continue;
         }
         let (shared, config, places) = (shared.clone(), config.clone(), places.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
             // A place per request: beyond max_connections, clients wait here, not in the scan.
             let Ok(_place) = places.acquire_owned().await else {
                 return;
             };
-            connection(stream, peer, &shared, &config).await;
+            let _ = stream.set_nodelay(true);
+            let Some(tls) = tls else {
+                connection(stream, peer, &shared, &config).await;
+                return;
+            };
+            let deadline = Duration::from_secs(config.request_timeout_secs.max(1));
+            match tokio::time::timeout(deadline, tls.accept(stream)).await {
+                Ok(Ok(stream)) => connection(stream, peer, &shared, &config).await,
+                // With client_ca set, a client without a valid certificate ends here.
+                Ok(Err(e)) => {
+                    tracing::warn!(%peer, error = %e, "spamd: TLS handshake refused")
+                }
+                Err(_) => tracing::info!(%peer, "spamd: TLS handshake not finished in time"),
+            }
         });
     }
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: S,
     peer: SocketAddr,
     shared: &Arc<Shared>,
     config: &SpamdConfig,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = tokio::io::split(stream);
     let mut read = BufReader::new(read);
     let deadline = Duration::from_secs(config.request_timeout_secs.max(1));
     let request = match tokio::time::timeout(deadline, read_request(&mut read, config)).await {
