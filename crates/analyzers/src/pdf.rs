@@ -16,6 +16,9 @@ use crate::walk::Walk;
 
 /// Decoded stream bytes per document at most, all streams together.
 const MAX_DECODED: usize = 64 << 20;
+/// Streams read per file at most: each looks back up to 2 KB for its object header, so a file
+/// of nothing but tiny streams is bounded too.
+const MAX_STREAMS: usize = 20_000;
 
 #[derive(Debug, Default)]
 pub struct PdfFacts {
@@ -206,6 +209,10 @@ pub fn analyse_keeping_streams(data: &[u8], keep_streams: bool) -> PdfFacts {
     let mut decoded_total = 0usize;
     let mut by_object: HashMap<u32, Vec<u8>> = HashMap::new();
     for whole in p.stream_start.find_iter(data) {
+        if facts.streams >= MAX_STREAMS {
+            facts.undecoded += 1;
+            continue;
+        }
         facts.streams += 1;
         // The stream's dictionary: from the first `<<` after its object's "N G obj" header
         // (nested dictionaries included) to the `>>` before `stream`. Searching forwards from
@@ -451,6 +458,19 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_of_nothing_but_tiny_streams_is_read_up_to_the_cap() {
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        for i in 0..(MAX_STREAMS + 500) {
+            pdf.extend_from_slice(
+                format!("{i} 0 obj <<>>stream\nx\nendstream endobj\n").as_bytes(),
+            );
+        }
+        let facts = analyse_keeping_streams(&pdf, true);
+        assert_eq!(facts.streams, MAX_STREAMS);
+        assert_eq!(facts.undecoded, 500);
+    }
 
     #[test]
     fn names_are_decoded_and_streams_searched() {
