@@ -467,7 +467,7 @@ fn clamd_finds_its_signatures_and_an_outage_goes_by_policy() {
 
 #[test]
 fn a_reload_with_a_broken_rule_file_names_it_and_keeps_the_rules_in_force() {
-    use common::{reader, wait_line};
+    use common::wait_line;
     let dir = temp_dir("yara-reload");
     let drop = dir.join("drop");
     std::fs::create_dir_all(&drop).unwrap();
@@ -478,19 +478,7 @@ fn a_reload_with_a_broken_rule_file_names_it_and_keeps_the_rules_in_force() {
         "[auth]\nenabled = false\n\n[analyzers.yara]\nrules = [\"rules\"]\n",
     )
     .unwrap();
-    let mut child = bin()
-        .arg("watch")
-        .arg(&drop)
-        .arg("--config")
-        .arg(dir.join("mailmoat.toml"))
-        .args(["--interval-ms", "50"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    wait_line(&err, "watching");
+    let (mut child, out, err) = common::start_watch(&drop, &dir.join("mailmoat.toml"));
     let infected = message_with(&[("run.js", format!("var k = '{MARKER}';").as_bytes())]);
     std::fs::write(drop.join("1.eml"), &infected).unwrap();
     assert!(wait_line(&out, "1.eml").contains("YARA_MATCH"));
@@ -500,11 +488,7 @@ fn a_reload_with_a_broken_rule_file_names_it_and_keeps_the_rules_in_force() {
         "rule Later {\n  condition:\n    $nothing\n}\n",
     )
     .unwrap();
-    let hup = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    common::hup(child.id());
     let failed = wait_line(&err, "reload failed");
     assert!(failed.contains("later.yar:3:5"), "{failed}");
     std::fs::write(drop.join("2.eml"), &infected).unwrap();

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{bin, reader, run, temp_dir, text, wait_line};
+use common::{hup, run, start_watch, temp_dir, text, wait_line};
 
 const GOOD: &str = r#"
 [[rule]]
@@ -178,29 +176,7 @@ fn watch_reloads_on_sighup_and_keeps_old_rules_when_a_reload_fails() {
         "[rules]\ndefault_pack = false\nfiles = [\"local.toml\"]\n",
     )
     .unwrap();
-    let mut child = bin()
-        .args([
-            "watch",
-            drop.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "--interval-ms",
-            "50",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    wait_line(&err, "watching");
-    let hup = |pid: u32| {
-        let status = Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
+    let (mut child, out, err) = start_watch(&drop, &cfg);
 
     std::fs::write(drop.join("1.eml"), "Subject: alpha\n\nx\n").unwrap();
     assert!(wait_line(&out, "1.eml").contains("LOCAL"));

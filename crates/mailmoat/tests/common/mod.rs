@@ -96,3 +96,39 @@ pub fn reader(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::R
     });
     rx
 }
+
+/// `mailmoat watch FOLDER --config CONFIG` polling every 50 ms, with its output and error lines,
+/// once it says it is watching.
+pub fn start_watch(
+    folder: &Path,
+    config: &Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::process::Stdio;
+    let mut child = bin()
+        .arg("watch")
+        .arg(folder)
+        .arg("--config")
+        .arg(config)
+        .args(["--interval-ms", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mailmoat watch");
+    let out = reader(child.stdout.take().expect("stdout"));
+    let err = reader(child.stderr.take().expect("stderr"));
+    wait_line(&err, "watching");
+    (child, out, err)
+}
+
+/// Sends SIGHUP (reload) to a process.
+pub fn hup(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
