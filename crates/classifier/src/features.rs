@@ -32,7 +32,8 @@ fn is_cyrillic_or_greek(c: char) -> bool {
 
 /// Text as the features read it, undoing the disguises that turn a known word into tokens the
 /// model has never seen: compatibility forms folded by NFKC (full-width "ｆｒｅｅ", styled
-/// "𝐟𝐫𝐞𝐞", ligatures, and compatibility jamo "ㅌㅗㅌㅗ" composed into "토토"), invisible
+/// "𝐟𝐫𝐞𝐞", ligatures, and compatibility jamo "ㅌㅗㅌㅗ" composed into "토토", with Latin
+/// letters and digits that imitate jamo beside them read as those jamo: "ㅋr지노"), invisible
 /// characters dropped, and Cyrillic or Greek look-alikes inside a Latin word read as the Latin
 /// letter they imitate (UTS #39 skeleton). A word wholly in Cyrillic or Greek is left as it is.
 /// ASCII text, most mail, is returned as it came.
@@ -40,7 +41,10 @@ pub fn fold(text: &str) -> Cow<'_, str> {
     if text.is_ascii() {
         return Cow::Borrowed(text);
     }
-    let folded: String = text.nfkc().filter(|&c| !is_invisible(c)).collect();
+    let folded: String = mailmoat_detectors::hangul::undo_jamo_look_alikes(text)
+        .nfkc()
+        .filter(|&c| !is_invisible(c))
+        .collect();
     let folded = join_spaced_syllables(folded);
     if !folded.chars().any(is_cyrillic_or_greek) {
         return Cow::Owned(folded);
@@ -673,6 +677,8 @@ mod tests {
         assert_eq!(fold("привет καλημέρα café"), "привет καλημέρα café");
         // Compatibility jamo typed one by one compose into the syllables they spell.
         assert_eq!(fold("ㅌㅗㅌㅗ 사이트"), "토토 사이트");
+        // Latin letters and digits standing for jamo beside them.
+        assert_eq!(fold("ㅋr지노 0ㅣ벤트"), "카지노 이벤트");
         assert!(matches!(fold("plain ascii"), Cow::Borrowed(_)));
         // Syllables standing alone between separators spell one word; words stay apart.
         assert_eq!(fold("바.카.라 하실 분"), "바카라 하실 분");

@@ -4,6 +4,8 @@
 //! One folder per detector: `mod.rs` (code, config, symbols) and `cases/` (one message per file,
 //! with the symbols it must and must not raise; run by `tests/cases.rs`).
 
+pub mod hangul;
+
 use mailmoat_core::{Findings, SymbolDef};
 use mailmoat_mime::MessageView;
 use serde::Deserialize;

@@ -277,11 +277,12 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
-/// The text as a reader takes it in: NFKC, lower case, invisible characters dropped, words
+/// The text as a reader takes it in: look-alikes beside loose jamo read as jamo ("ㅋr지노"),
+/// NFKC, lower case, invisible characters dropped, words
 /// separated by one space, and runs of single syllables cut apart by separators joined into
 /// one word ("바.카.라" and "토 토" become "바카라" and "토토").
 pub fn normalise(text: &str) -> String {
-    let folded: String = text
+    let folded: String = crate::hangul::undo_jamo_look_alikes(text)
         .nfkc()
         .filter(|&c| !is_invisible(c))
         .flat_map(char::to_lowercase)
@@ -412,6 +413,7 @@ mod tests {
         assert_eq!(normalise("ＶＩＰ 리딩방"), "vip 리딩방");
         assert_eq!(normalise("1:1 상담, t.me/abc"), "1:1 상담 t.me abc");
         assert_eq!(normalise("토-토 카.지.노"), "토토카지노");
+        assert_eq!(normalise("ㅋr지노 ㅂr카라"), "카지노 바카라");
     }
 
     #[test]
