@@ -14,5 +14,5 @@ mod model;
 
 pub mod url_model;
 pub use detector::{AutoLearnConfig, Classifier, Config};
-pub use features::{features, features_with_repeats, token_index, tokens};
+pub use features::{features, features_with_repeats, fold, token_index, tokens};
 pub use model::{Model, ModelError, Prediction, Weights};
