@@ -653,7 +653,7 @@ impl Accepted {
 }
 
 /// The gateway's way of running scan steps: a turn is one of the scan slots, oldest message
-/// first, and steps run on tokio's blocking pool so slow parsing never stalls other sessions.
+/// first, and steps run on the slots' own threads so slow parsing never stalls other sessions.
 pub(crate) struct GatewayRuntime<'a> {
     pub slots: &'a crate::slots::Slots,
     /// When the message's data ended: a message back from DNS is older than those starting.
@@ -671,9 +671,7 @@ impl ScanRuntime for GatewayRuntime<'_> {
         &self,
         step: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ScanError> {
-        tokio::task::spawn_blocking(step)
-            .await
-            .map_err(|e| ScanError::Step(e.to_string()))
+        self.slots.run(step).await.map_err(ScanError::Step)
     }
 }
 

@@ -513,8 +513,8 @@ pub fn serve(
             }
         });
     }
-    // Scans (bounded by scan_slots) and stores waiting for a group commit run on the blocking
-    // pool; waiting threads cost no CPU, and the more wait together, the fewer flushes.
+    // Stores waiting for a group commit run on the blocking pool (scans on the slots' own
+    // threads): waiting threads cost no CPU, and the more wait together, the fewer flushes.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(64 + 2 * cores)
