@@ -1,7 +1,7 @@
 #![no_main]
 //! Fuzz target: the milter protocol's frames as `mailmoat serve` decodes them from the MTA
-//! (miltr-server's codec: length-prefixed commands, option negotiation, macros, headers, body
-//! chunks), frame after frame until the input runs out or a frame is refused.
+//! (our framing, miltr-common's commands: option negotiation, macros, headers, body chunks),
+//! frame after frame until the input runs out or a frame is refused.
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         let mut buffer = BytesMut::from(data);
         // Each decoded frame consumes bytes; a bound keeps a codec bug from spinning forever.
         for _ in 0..10_000 {
-            match miltr_server::fuzzing::fuzz_parse(&mut buffer) {
+            match mailmoat_gateway::decode_milter_frame(&mut buffer) {
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break,
             }

@@ -40,6 +40,7 @@ mod tls;
 mod verify;
 
 pub use config::{GatewayConfig, MilterConfig, RspamdConfig, ServeConfig, SpamdConfig};
+pub use milter::decode_frame as decode_milter_frame;
 pub use events::Events;
 pub use exceptions::SenderExceptions;
 pub use quarantine::Quarantine;
