@@ -40,9 +40,9 @@ mod tls;
 mod verify;
 
 pub use config::{GatewayConfig, MilterConfig, RspamdConfig, ServeConfig, SpamdConfig};
-pub use milter::decode_frame as decode_milter_frame;
 pub use events::Events;
 pub use exceptions::SenderExceptions;
+pub use milter::decode_frame as decode_milter_frame;
 pub use quarantine::Quarantine;
 pub use spool::{new_id, QueueEntry, Recipient, RecipientState, Spool};
 
