@@ -321,11 +321,7 @@ impl<'a> Walk<'a> {
             self.read_as(kind, location, name, data, depth)
         }));
         if let Err(panic) = read {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let why = mailmoat_core::panic_text(panic.as_ref()).unwrap_or_default();
             self.add(
                 "ARCHIVE_DAMAGED",
                 format!(

@@ -348,11 +348,8 @@ impl Scanner {
             match catch_unwind(AssertUnwindSafe(|| detector.analyze(view, &mut local))) {
                 Ok(()) => findings.extend(local),
                 Err(panic) => {
-                    let why = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown failure".to_string());
+                    let why =
+                        mailmoat_core::panic_text(panic.as_ref()).unwrap_or("unknown failure");
                     findings.add(
                         "DETECTOR_FAILED",
                         format!("{} failed: {why}", detector.name()),
