@@ -33,7 +33,7 @@ use miltr_common::modifications::{ModificationResponse, ModificationResponseBuil
 use miltr_common::optneg::{OptNeg, Protocol};
 use miltr_common::ProtocolError;
 use miltr_server::Milter;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::scan_service::{self, Scanned};
@@ -133,11 +133,10 @@ fn encode(message: &ServerMessage, out: &mut BytesMut) -> Result<(), ProtocolErr
 /// on without it, and the verdict at the end of the body.
 async fn converse<M: Milter<Error = String>>(
     milter: &mut M,
-    read: impl AsyncRead + Unpin,
+    mut read: impl AsyncRead + Unpin,
     mut write: impl AsyncWrite + Unpin,
     quick_ack: impl Fn(),
 ) -> Result<(), String> {
-    let mut read = BufReader::with_capacity(MAX_FRAME + 4, read);
     let mut incoming = BytesMut::with_capacity(MAX_FRAME + 4);
     let mut out = BytesMut::with_capacity(512);
     let mut skip_reply = Protocol::empty();
@@ -147,6 +146,8 @@ async fn converse<M: Milter<Error = String>>(
             if let Some(command) = decode_frame(&mut incoming).map_err(|e| e.to_string())? {
                 break command;
             }
+            // Room for a whole frame, so that reads stay large however the buffer was split.
+            incoming.reserve(MAX_FRAME + 4 - incoming.len().min(MAX_FRAME + 4));
             if read
                 .read_buf(&mut incoming)
                 .await

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 pub struct Slots {
     inner: Arc<Mutex<State>>,
     /// Work for the slots' threads; they end when this is dropped.
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -97,7 +97,7 @@ impl Slots {
                 waiting: BinaryHeap::new(),
                 asked: 0,
             })),
-            jobs: Mutex::new(jobs),
+            jobs,
         }
     }
 
@@ -109,13 +109,13 @@ impl Slots {
     ) -> Result<T, String> {
         let (give, outcome) = oneshot::channel();
         let job: Job = Box::new(move || {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(step))
-                .map_err(|panic| panic_text(panic.as_ref()));
+            let result = std::panic::catch_unwind(AssertUnwindSafe(step)).map_err(|panic| {
+                let text = mailmoat_core::panic_text(panic.as_ref()).unwrap_or("a panic");
+                format!("scan step panicked: {text}")
+            });
             let _ = give.send(result);
         });
         self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .send(job)
             .map_err(|_| "no scan thread is running".to_string())?;
         outcome
@@ -160,15 +160,6 @@ impl Slots {
     fn free(&self) -> usize {
         self.lock().free
     }
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic");
-    format!("scan step panicked: {text}")
 }
 
 impl Drop for Slot {
