@@ -20,7 +20,7 @@ pub trait ContactStore: Send + Sync {
 
 /// A stable 64-bit key per pair (addresses compared case-insensitively). Fixed keys so a file
 /// written by one run is read the same way by the next.
-fn pair_key(sender: &str, recipient: &str) -> u64 {
+pub fn pair_key(sender: &str, recipient: &str) -> u64 {
     let mut h = std::hash::BuildHasherDefault::<Fnv>::default().build_hasher();
     for b in sender.trim().bytes() {
         h.write_u8(b.to_ascii_lowercase());

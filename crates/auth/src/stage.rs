@@ -106,6 +106,30 @@ pub struct ListingSummary {
 }
 
 impl AuthStage {
+    /// The sender–recipient history `[auth]` configures (`None` with `first_contact` off):
+    /// `contacts_file`, or memory only. Paths are relative to `base_dir`.
+    pub fn open_contacts(
+        config: &AuthConfig,
+        base_dir: &Path,
+    ) -> Result<Option<Arc<dyn ContactStore>>, AuthError> {
+        if !config.first_contact {
+            return Ok(None);
+        }
+        Ok(Some(match &config.contacts_file {
+            Some(file) => {
+                let path = base_dir.join(file);
+                let store = FileContacts::open(&path, config.max_contacts).map_err(|source| {
+                    AuthError::Contacts {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?;
+                Arc::new(store)
+            }
+            None => Arc::new(MemoryContacts::new(config.max_contacts)),
+        }))
+    }
+
     /// Builds from `[auth]`: DNS from `[auth.dns]`, blocklists, the contact store (paths
     /// relative to `base_dir`). `hostname` names us in Authentication-Results; protected
     /// domains and trusted networks come from the gateway and message sections.
@@ -117,20 +141,7 @@ impl AuthStage {
         protected_domains: &[String],
     ) -> Result<AuthStage, AuthError> {
         let resolver = Arc::new(ConfiguredResolver::new(&config.dns)?);
-        let contacts: Option<Arc<dyn ContactStore>> = if !config.first_contact {
-            None
-        } else if let Some(file) = &config.contacts_file {
-            let path = base_dir.join(file);
-            let store = FileContacts::open(&path, config.max_contacts).map_err(|source| {
-                AuthError::Contacts {
-                    path: path.display().to_string(),
-                    source,
-                }
-            })?;
-            Some(Arc::new(store))
-        } else {
-            Some(Arc::new(MemoryContacts::new(config.max_contacts)))
-        };
+        let contacts = AuthStage::open_contacts(config, base_dir)?;
         AuthStage::with_parts(
             config,
             resolver,

@@ -228,6 +228,36 @@ impl Learner {
         self.with_model(|state| Self::teach(state, view, lesson, now, &config))
     }
 
+    /// The model's feature space and `view`'s hashed features in it: what another node needs
+    /// to learn the same lesson ([`Learner::learn_features`]).
+    pub fn features(&self, view: &MessageView) -> Result<(u32, Vec<u32>), ModelError> {
+        self.with_model(|state| {
+            let bits = state.model.as_ref().expect("loaded by with_model").bits();
+            (bits, mailmoat_classifier::features(view, bits))
+        })
+    }
+
+    /// A lesson another node learnt, given as its hashed features. `Ok(None)` when they were
+    /// hashed into another feature space than this model's (a differently trained model):
+    /// such a lesson cannot be applied and is skipped.
+    pub fn learn_features(
+        &self,
+        bits: u32,
+        features: &[u32],
+        spam: bool,
+        now: i64,
+    ) -> Result<Option<Learned>, ModelError> {
+        let config = self.config.clone();
+        let lesson = if spam { Lesson::Spam } else { Lesson::Ham };
+        self.with_model(|state| {
+            let model = state.model.as_ref().expect("loaded by with_model");
+            if model.bits() != bits {
+                return None;
+            }
+            Some(Self::teach_features(state, features, lesson, now, &config))
+        })
+    }
+
     fn teach(
         state: &mut State,
         view: &MessageView,
@@ -235,10 +265,21 @@ impl Learner {
         now: i64,
         config: &AutoLearnConfig,
     ) -> Learned {
+        let bits = state.model.as_ref().expect("loaded by with_model").bits();
+        let features = mailmoat_classifier::features(view, bits);
+        Self::teach_features(state, &features, lesson, now, config)
+    }
+
+    fn teach_features(
+        state: &mut State,
+        features: &[u32],
+        lesson: Lesson,
+        now: i64,
+        config: &AutoLearnConfig,
+    ) -> Learned {
         let model = state.model.as_mut().expect("loaded by with_model");
-        let features = mailmoat_classifier::features(view, model.bits());
-        let before = model.learn(&features, lesson == Lesson::Spam);
-        let after = model.predict(&features).spam_probability;
+        let before = model.learn(features, lesson == Lesson::Spam);
+        let after = model.predict(features).spam_probability;
         if state.unsaved == 0 {
             state.first_unsaved_at = now;
         }

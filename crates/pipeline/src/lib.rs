@@ -18,7 +18,7 @@ pub use config::{
     DEFAULT_PROTECTED_DOMAIN, DEFAULT_RULE_PACK,
 };
 pub use config_file::ConfigFile;
-pub use live::{reload_on_sighup, ConfigLoader, LiveScanner, Reloaded};
+pub use live::{reload_on_sighup, ConfigLoader, ContactsFront, LiveScanner, Reloaded};
 pub use report::Report;
 pub use scan_report::{ScanReport, SymbolReport, SCAN_REPORT_VERSION};
 pub use scanner::{

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use mailmoat_auth::contacts::ContactStore;
+use mailmoat_auth::AuthStage;
 use mailmoat_rules::{MemoryRateStore, RateStore};
 
 use crate::{Config, ConfigError, Scanner};
@@ -15,6 +16,9 @@ use crate::{Config, ConfigError, Scanner};
 /// Reads the configuration in force: at start and at each reload. Whoever owns the whole
 /// file (the gateway, the console) reads and checks all of it and gives the scan its part.
 pub type ConfigLoader = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+
+/// Puts a store (one shared by several nodes) in front of the node's own first-contact store.
+pub type ContactsFront = Box<dyn FnOnce(Arc<dyn ContactStore>) -> Arc<dyn ContactStore>>;
 
 pub struct LiveScanner {
     current: RwLock<Arc<Scanner>>,
@@ -49,9 +53,38 @@ impl std::fmt::Display for Reloaded {
 impl LiveScanner {
     /// Loads the configuration `load_config` reads and everything it names.
     pub fn start(load_config: ConfigLoader) -> Result<LiveScanner, ConfigError> {
-        let rates: Arc<dyn RateStore> = Arc::new(MemoryRateStore::default());
-        let scanner = Self::load(&load_config, rates.clone(), None)?;
-        let contacts = scanner.auth().and_then(|a| a.contacts());
+        LiveScanner::start_with(load_config, Arc::new(MemoryRateStore::default()), None)
+    }
+
+    /// As [`LiveScanner::start`], counting rate limits in `rates` and, when `contacts_front` is
+    /// given, asking the store it makes (a shared one) in front of the first-contact store
+    /// `[auth]` configures. Both are kept across reloads.
+    pub fn start_with(
+        load_config: ConfigLoader,
+        rates: Arc<dyn RateStore>,
+        contacts_front: Option<ContactsFront>,
+    ) -> Result<LiveScanner, ConfigError> {
+        let config = load_config()?;
+        let contacts = if config.auth.enabled {
+            AuthStage::open_contacts(&config.auth, &config.base_dir).map_err(|source| {
+                ConfigError::Auth {
+                    path: config.origin.clone(),
+                    source,
+                }
+            })?
+        } else {
+            None
+        };
+        let contacts = match (contacts, contacts_front) {
+            (Some(local), Some(front)) => Some(front(local)),
+            (contacts, _) => contacts,
+        };
+        let scanner = Scanner::build_with(
+            &config,
+            crate::configured_detectors(&config)?,
+            rates.clone(),
+            contacts.clone(),
+        )?;
         Ok(LiveScanner {
             contacts,
             current: RwLock::new(Arc::new(scanner)),
