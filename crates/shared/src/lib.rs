@@ -1,0 +1,111 @@
+//! What several gateway nodes of one site share through Redis (or Valkey), configured in
+//! `[shared]`: rate-limit counters, first-contact memory and the classifier's lessons. Each
+//! piece keeps working on the node's own state while Redis is unreachable (see each module
+//! for what that means), so mail never waits for the shared store.
+
+pub mod contacts;
+pub mod lessons;
+pub mod link;
+pub mod rates;
+#[cfg(feature = "test-server")]
+pub mod test_server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailmoat_auth::contacts::ContactStore;
+use serde::Deserialize;
+
+pub use contacts::SharedContacts;
+pub use lessons::{Lesson, LessonBus, Received};
+pub use link::{LinkError, RedisLink};
+pub use rates::SharedRateStore;
+
+/// `[shared]`: the store several nodes share. Without `redis` each node keeps its own state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharedConfig {
+    /// `redis://[:password@]host:port/db`; empty: nothing is shared.
+    pub redis: String,
+    /// This node's name among the site's nodes, unique per node (default: the machine's host
+    /// name and the SMTP listener's address).
+    pub node: String,
+    /// Put before every key, so sites (or test runs) can share one server.
+    pub prefix: String,
+    /// The longest one call to Redis may take before the node uses its own state.
+    pub timeout_ms: u64,
+    /// After a failed call, how long the node uses its own state before trying Redis again.
+    pub retry_after_secs: u64,
+    /// How long a sender–recipient pair stays known after its last delivered message.
+    pub contact_retention_days: u32,
+    /// Lessons the stream keeps (the newest); a node away longer misses the oldest.
+    pub lessons_kept: usize,
+    /// Whether lessons the gateway learnt by itself (auto-learning) go to the other nodes too,
+    /// not only people's corrections. Off: each node auto-learns from its own traffic.
+    pub share_auto_learned: bool,
+}
+
+impl Default for SharedConfig {
+    fn default() -> Self {
+        SharedConfig {
+            redis: String::new(),
+            node: String::new(),
+            prefix: "mailmoat:".into(),
+            timeout_ms: 250,
+            retry_after_secs: 5,
+            contact_retention_days: 400,
+            lessons_kept: 20_000,
+            share_auto_learned: false,
+        }
+    }
+}
+
+/// The shared stores of a node configured with `[shared] redis`.
+pub struct SharedState {
+    pub link: Arc<RedisLink>,
+    pub rates: Arc<SharedRateStore>,
+    pub lessons: Arc<LessonBus>,
+    config: SharedConfig,
+}
+
+impl SharedState {
+    /// `None` when `[shared] redis` is empty. `node` is this node's name (the configured one, or
+    /// a default the caller made).
+    pub fn open(config: &SharedConfig, node: &str) -> Result<Option<SharedState>, LinkError> {
+        if config.redis.trim().is_empty() {
+            return Ok(None);
+        }
+        let link = Arc::new(RedisLink::new(
+            config.redis.trim(),
+            Duration::from_millis(config.timeout_ms.max(1)),
+            Duration::from_secs(config.retry_after_secs.max(1)),
+        )?);
+        let rates = Arc::new(SharedRateStore::new(link.clone(), &config.prefix, node));
+        let lessons = Arc::new(LessonBus::new(
+            link.clone(),
+            &config.prefix,
+            node,
+            config.lessons_kept,
+        ));
+        Ok(Some(SharedState {
+            link,
+            rates,
+            lessons,
+            config: config.clone(),
+        }))
+    }
+
+    /// The node's own first-contact store, behind the shared one.
+    pub fn contacts(&self, local: Arc<dyn ContactStore>) -> Arc<dyn ContactStore> {
+        Arc::new(SharedContacts::new(
+            self.link.clone(),
+            local,
+            &self.config.prefix,
+            u64::from(self.config.contact_retention_days) * 86_400,
+        ))
+    }
+
+    pub fn share_auto_learned(&self) -> bool {
+        self.config.share_auto_learned
+    }
+}
