@@ -8,6 +8,7 @@ use mailmoat_pipeline::{
     base_dir_of, read_config_text, Config, ConfigError, ConfigFile, Site, DEFAULT_HOSTNAME,
     DEFAULT_PROTECTED_DOMAIN,
 };
+use mailmoat_shared::SharedConfig;
 use serde::Deserialize;
 
 /// What `mailmoat serve` reads from the configuration file besides the console: the scan's
@@ -20,6 +21,7 @@ pub struct ServeConfig {
     pub spamd: SpamdConfig,
     pub rspamd: RspamdConfig,
     pub milter: MilterConfig,
+    pub shared: SharedConfig,
 }
 
 /// The gateway's own sections, as one file declares them.
@@ -35,6 +37,8 @@ struct GatewaySections {
     rspamd: RspamdConfig,
     /// A milter (Sendmail milter protocol v6, as Postfix speaks it) served by `mailmoat serve`.
     milter: MilterConfig,
+    /// State shared with the site's other gateway nodes (Redis).
+    shared: SharedConfig,
 }
 
 impl ServeConfig {
@@ -77,6 +81,7 @@ impl ServeConfig {
             spamd: sections.spamd,
             rspamd: sections.rspamd,
             milter: sections.milter,
+            shared: sections.shared,
         }
     }
 

@@ -65,6 +65,8 @@ pub enum GatewayError {
     },
     #[error("TLS: {path}: {why}")]
     Tls { path: PathBuf, why: String },
+    #[error("[shared]: {0}")]
+    Shared(String),
     #[error("{0}")]
     Runtime(std::io::Error),
 }
@@ -101,6 +103,10 @@ pub(crate) struct Shared {
     /// Online learning into `[classifier] model`, when a model file is configured: console
     /// corrections always, certain verdicts when `[classifier.auto_learn]` is on.
     pub learner: Option<Arc<mailmoat_pipeline::autolearn::Learner>>,
+    /// Lessons to and from the site's other nodes (`[shared] redis`).
+    pub lessons: Option<Arc<mailmoat_shared::LessonBus>>,
+    /// Whether auto-learnt lessons go to the other nodes too (`[shared] share_auto_learned`).
+    pub share_auto_learned: bool,
 }
 
 impl Shared {
@@ -112,6 +118,14 @@ impl Shared {
         };
         match learner.offer(&report.view, &report.verdict, report.auth.as_ref(), now) {
             Ok(Ok(learned)) => {
+                if self.share_auto_learned {
+                    self.publish_lesson(
+                        &learner,
+                        &report.view,
+                        learned.lesson == mailmoat_pipeline::autolearn::Lesson::Spam,
+                        "auto-learned",
+                    );
+                }
                 tracing::info!(
                     lesson = ?learned.lesson,
                     before = format_args!("{:.3}", learned.before),
@@ -151,6 +165,7 @@ impl Shared {
             .view(raw.to_vec(), Default::default());
         let outcome = learner
             .correct(&view, spam, unix_now())
+            .inspect(|_| self.publish_lesson(learner, &view, spam, why))
             .and_then(|learned| learner.save().map(|_| learned))
             .map_err(|e| e.to_string())
             .and_then(|learned| {
@@ -162,6 +177,79 @@ impl Shared {
                 Ok((learned.before, learned.after))
             });
         Some(outcome)
+    }
+
+    /// Hands a lesson learnt here to the site's other nodes, when nodes share state.
+    fn publish_lesson(
+        &self,
+        learner: &mailmoat_pipeline::autolearn::Learner,
+        view: &mailmoat_mime::MessageView,
+        spam: bool,
+        why: &str,
+    ) {
+        let Some(bus) = &self.lessons else { return };
+        match learner.features(view) {
+            Ok((bits, features)) => {
+                if !bus.publish(mailmoat_shared::Lesson {
+                    spam,
+                    bits,
+                    features,
+                    why: why.to_string(),
+                }) {
+                    tracing::warn!(
+                        waiting = bus.waiting(),
+                        "lesson queued until the shared store is reachable"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "lesson not shared: the model is unreadable"),
+        }
+    }
+
+    /// Learns the lessons other nodes published, then writes the model and reloads the
+    /// scanner once for the batch.
+    fn apply_lessons(&self, batch: Vec<mailmoat_shared::Received>) {
+        let Some(learner) = &self.learner else { return };
+        let now = unix_now();
+        let (mut spam, mut ham, mut skipped) = (0usize, 0usize, 0usize);
+        for received in &batch {
+            let lesson = &received.lesson;
+            match learner.learn_features(lesson.bits, &lesson.features, lesson.spam, now) {
+                Ok(Some(_)) if lesson.spam => spam += 1,
+                Ok(Some(_)) => ham += 1,
+                Ok(None) => skipped += 1,
+                Err(e) => {
+                    tracing::error!(error = %e, "lessons from other nodes not learnt: the model is unreadable");
+                    return;
+                }
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "lessons from another node's differently sized model skipped"
+            );
+        }
+        if spam + ham == 0 {
+            return;
+        }
+        let nodes: std::collections::BTreeSet<&str> =
+            batch.iter().map(|r| r.node.as_str()).collect();
+        let nodes = nodes.into_iter().collect::<Vec<_>>().join(", ");
+        tracing::info!(spam, ham, from = %nodes, "learnt lessons from other nodes");
+        if let Err(e) = learner.save() {
+            tracing::error!(error = %e, "could not write the learned model");
+            return;
+        }
+        match self.scanner.reload() {
+            Ok(r) => {
+                let _ = self.events.record_change(
+                    unix_now(),
+                    &format!("lessons from {nodes} ({spam} spam, {ham} ham): {r}"),
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "reload after lessons from other nodes failed"),
+        }
     }
 
     /// What to answer at RCPT.
@@ -451,7 +539,29 @@ pub fn serve(
 ) -> Result<(), GatewayError> {
     // TLS for delivery uses ring; set it once for the process (an error means already set).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let scanner = Arc::new(LiveScanner::start(reload_scan)?);
+    let node = match config.shared.node.trim() {
+        "" => format!(
+            "{}/{}",
+            machine_name(&config.gateway.hostname),
+            config.gateway.listen
+        ),
+        name => name.to_string(),
+    };
+    let shared_state = mailmoat_shared::SharedState::open(&config.shared, &node)
+        .map_err(|e| GatewayError::Shared(e.to_string()))?
+        .map(Arc::new);
+    let scanner = Arc::new(match &shared_state {
+        Some(state) => {
+            tracing::info!(redis = %state.link.shown(), %node, "sharing rate limits, first contacts and lessons with the site's other nodes");
+            let front = state.clone();
+            LiveScanner::start_with(
+                reload_scan,
+                state.rates.clone(),
+                Some(Box::new(move |local| front.contacts(local))),
+            )?
+        }
+        None => LiveScanner::start(reload_scan)?,
+    });
     let (spool, quarantine, events) = open_storage(&config)?;
     let events = Arc::new(events);
     // Each configuration that comes into force is a change the console can compare around.
@@ -505,7 +615,25 @@ pub fn serve(
                 config.scan.classifier.auto_learn.clone(),
             ))
         }),
+        lessons: shared_state.as_ref().map(|s| s.lessons.clone()),
+        share_auto_learned: shared_state
+            .as_ref()
+            .is_some_and(|s| s.share_auto_learned()),
     });
+    // Lessons from the other nodes: followed on a thread of their own, the position kept beside
+    // the model file so a restarted node resumes where it stopped.
+    let lessons_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let (Some(state), Some(model)) = (&shared_state, &config.scan.classifier.model) {
+        let model = config.scan.base_dir.join(model);
+        let position = PathBuf::from(format!("{}.lessons", model.display()));
+        let gateway = shared.clone();
+        state
+            .lessons
+            .follow(position, lessons_stop.clone(), move |batch| {
+                gateway.apply_lessons(batch)
+            })
+            .map_err(GatewayError::Runtime)?;
+    }
     // The learning state (megabytes) is read off the SMTP path, before the first lesson.
     if let Some(learner) = shared.learner.clone().filter(|l| l.auto_learn()) {
         std::thread::spawn(move || {
@@ -627,7 +755,17 @@ pub fn serve(
         }
     });
     delivery_runtime.shutdown_background();
+    lessons_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     served
+}
+
+/// This machine's host name (for the default node name), or `fallback`.
+fn machine_name(fallback: &str) -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| fallback.to_string())
 }
 
 /// Lowers the calling thread's priority by `nice` steps (Linux keeps a nice value per

@@ -1,0 +1,223 @@
+//! Two gateway nodes sharing state through a real redis-server (Debian's redis-server; skipped
+//! with the reason where it is not installed): a rate limit counts both nodes' mail, a
+//! correction told to one node changes the other's verdict, and while Redis is down mail keeps
+//! flowing and nothing acknowledged is lost.
+
+mod common;
+mod smtp_kit;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{temp_dir, text};
+use mailmoat_shared::test_server::RedisServer;
+use smtp_kit::{config, free_port, Client, Gateway, Sink};
+
+struct Node {
+    gateway: Gateway,
+    spamd: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+/// A node named `name` storing under its own folder, with spamd on a free port, a model file
+/// to learn into (a copy of the built-in model) and `extra` configuration.
+fn node(test: &str, name: &str, redis: &RedisServer, sink: &Sink, extra: &str) -> Node {
+    let dir = temp_dir(&format!("{test}-{name}"));
+    mailmoat_classifier::detector::built_in_model()
+        .unwrap()
+        .save(&dir.join("model.bin"))
+        .unwrap();
+    let port = free_port();
+    let cfg = config(
+        &dir,
+        &format!(
+            "routes = {{ default = \"smtp://{}\" }}\n[classifier]\nmodel = \"model.bin\"\n[spamd]\nlisten = \"127.0.0.1:{port}\"\n[shared]\nredis = \"{}\"\nnode = \"{name}\"\nretry_after_secs = 1\n{extra}\n",
+            sink.addr,
+            redis.url()
+        ),
+    );
+    let gateway = Gateway::start(&cfg);
+    let spamd: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(spamd).is_err() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Node {
+        gateway,
+        spamd,
+        dir,
+    }
+}
+
+fn spamd(addr: SocketAddr, head: &str, message: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = format!(
+        "{head}\r\nContent-length: {}\r\nUser: bob@example.com\r\n\r\n",
+        message.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(message);
+    s.write_all(&request).unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    text(&reply)
+}
+
+/// The score of spamd's CHECK reply (`Spam: False ; 1.2 / 5.0`).
+fn score(addr: SocketAddr, message: &[u8]) -> f64 {
+    let reply = spamd(addr, "CHECK SPAMC/1.5", message);
+    let line = reply
+        .lines()
+        .find(|l| l.starts_with("Spam:"))
+        .unwrap_or_else(|| panic!("no Spam: line in {reply}"));
+    line.split(';')
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no score in {line}"))
+}
+
+fn trained(dir: &Path) -> [u64; 2] {
+    mailmoat_classifier::Model::load(&dir.join("model.bin"))
+        .unwrap()
+        .trained
+}
+
+/// One message to `to`; the reply to RCPT when refused there, else to the end of DATA.
+fn send(gw: &Gateway, to: &str, subject: &str) -> String {
+    let mut c = Client::connect(gw.addr);
+    c.cmd("EHLO client.test");
+    assert!(c.cmd("MAIL FROM:<alice@sender.example>").starts_with("250"));
+    let r = c.cmd(&format!("RCPT TO:<{to}>"));
+    if !r.starts_with("250") {
+        return r;
+    }
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(&mailmoat_gateway::wire_form(
+        format!("From: alice@sender.example\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nSee you at the meeting.\r\n").as_bytes(),
+    ));
+    let r = c.reply();
+    c.cmd("QUIT");
+    r
+}
+
+#[test]
+fn a_correction_told_to_one_node_changes_the_verdict_of_the_other() {
+    let Some(redis) = RedisServer::start("gw-lessons") else {
+        return;
+    };
+    let sink = Sink::start(0);
+    let a = node("shared-lessons", "a", &redis, &sink, "");
+    let b = node("shared-lessons", "b", &redis, &sink, "");
+    // Enough for the classifier to move a message it had no opinion on past its spam threshold.
+    const LESSONS: u64 = 20;
+    let missed = b"From: offers@deals.example\r\nTo: bob@example.com\r\nSubject: quarterly catalogue\r\n\r\nour new catalogue of garden furniture is out, order before friday\r\n";
+    let before = score(b.spamd, missed);
+    let b_trained = trained(&b.dir);
+    for _ in 0..LESSONS {
+        let r = spamd(
+            a.spamd,
+            "TELL SPAMC/1.5\r\nMessage-class: spam\r\nSet: local",
+            missed,
+        );
+        assert!(r.contains("DidSet: local"), "{r}");
+    }
+    // Node b learns the lessons from the stream, writes its model and reloads.
+    let start = Instant::now();
+    while trained(&b.dir)[1] < b_trained[1] + LESSONS {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "node b did not learn a's lessons: {:?} -> {:?}\n{}",
+            b_trained,
+            trained(&b.dir),
+            b.gateway.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(trained(&b.dir)[0], b_trained[0], "no ham lessons appeared");
+    let start = Instant::now();
+    let mut after = score(b.spamd, missed);
+    while after <= before && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        after = score(b.spamd, missed);
+    }
+    let report = spamd(b.spamd, "REPORT SPAMC/1.5", missed);
+    println!("{report}");
+    println!("node b's score for the message: {before:.2} before, {after:.2} after a learnt it as spam {LESSONS} times");
+    assert!(after > before + 0.5, "{before} -> {after}");
+    assert!(
+        report.contains("CLASSIFIER_SPAM") && report.contains("Spam: True"),
+        "{report}"
+    );
+    // Node a does not learn its own lessons twice.
+    assert_eq!(trained(&a.dir)[1], b_trained[1] + LESSONS);
+    let log = b.gateway.log.lock().unwrap().clone();
+    assert!(log.contains("learnt lessons from other nodes"), "{log}");
+    for n in [a, b] {
+        drop(n.gateway);
+        let _ = std::fs::remove_dir_all(&n.dir);
+    }
+}
+
+#[test]
+fn a_rate_limit_counts_both_nodes_mail_and_mail_flows_while_redis_is_down() {
+    let Some(mut redis) = RedisServer::start("gw-rates") else {
+        return;
+    };
+    let sink = Sink::start(0);
+    let rules = "[rules]\nfiles = [\"limits.toml\"]\n";
+    let limits = "[[rate_limit]]\nname = \"RATE_RCPT\"\nkey = \"recipient\"\nlimit = 2\nwindow = \"1h\"\nresult = \"tempfail\"\n";
+    let dirs: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|n| temp_dir(&format!("shared-rates-{n}")))
+        .collect();
+    for d in &dirs {
+        std::fs::write(d.join("limits.toml"), limits).unwrap();
+    }
+    // temp_dir made the folders; node() reuses them.
+    let a = node("shared-rates", "a", &redis, &sink, rules);
+    let b = node("shared-rates", "b", &redis, &sink, rules);
+    assert!(send(&a.gateway, "bob@example.com", "one").starts_with("250"));
+    assert!(send(&b.gateway, "bob@example.com", "two").starts_with("250"));
+    // bob@ has had his two messages this hour, one through each node: both defer the third.
+    for n in [&a, &b] {
+        let r = send(&n.gateway, "bob@example.com", "three");
+        assert!(r.starts_with("451 4.7.1"), "{r}");
+    }
+    // Redis stops: each node goes on alone, counting what it saw itself, and mail flows.
+    redis.stop();
+    let mut accepted = 2;
+    for (i, n) in [&a, &b, &a, &b].iter().enumerate() {
+        let r = send(
+            &n.gateway,
+            "carol@example.com",
+            &format!("during the outage {i}"),
+        );
+        assert!(r.starts_with("250"), "accepted while redis is down: {r}");
+        accepted += 1;
+    }
+    // Per node the limit still holds: a third message to carol through a is deferred.
+    let r = send(&a.gateway, "carol@example.com", "over the local limit");
+    assert!(r.starts_with("451"), "{r}");
+    let log = a.gateway.log.lock().unwrap().clone();
+    assert!(log.contains("redis unreachable"), "{log}");
+    // Back: shared again (the restarted server kept no data, so counts start afresh).
+    redis.resume();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(send(&b.gateway, "dave@example.com", "after").starts_with("250"));
+    accepted += 1;
+    assert!(send(&a.gateway, "dave@example.com", "after 2").starts_with("250"));
+    accepted += 1;
+    let r = send(&b.gateway, "dave@example.com", "after 3");
+    assert!(r.starts_with("451"), "shared again: {r}");
+    // Nothing acknowledged was lost.
+    let got = sink.wait_for(accepted, Duration::from_secs(30));
+    assert_eq!(got.len(), accepted);
+    for n in [a, b] {
+        drop(n.gateway);
+        let _ = std::fs::remove_dir_all(&n.dir);
+    }
+}
