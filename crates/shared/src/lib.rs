@@ -6,6 +6,8 @@
 pub mod contacts;
 pub mod lessons;
 pub mod link;
+pub mod pg;
+pub mod quarantine;
 pub mod rates;
 #[cfg(feature = "test-server")]
 pub mod test_server;
@@ -19,14 +21,18 @@ use serde::Deserialize;
 pub use contacts::SharedContacts;
 pub use lessons::{Lesson, LessonBus, Received};
 pub use link::{LinkError, RedisLink};
+pub use pg::{PgError, PgLink};
+pub use quarantine::{HeldIndex, HeldRow, Param, SharedQuarantine};
 pub use rates::SharedRateStore;
 
-/// `[shared]`: the store several nodes share. Without `redis` each node keeps its own state.
+/// `[shared]`: the stores several nodes share. Without them each node keeps its own state.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SharedConfig {
-    /// `redis://[:password@]host:port/db`; empty: nothing is shared.
+    /// `redis://[:password@]host:port/db`; empty: counters, contacts and lessons stay local.
     pub redis: String,
+    /// `postgresql://user:password@host:port/db`; empty: the quarantine stays local.
+    pub postgres: String,
     /// This node's name among the site's nodes, unique per node (default: the machine's host
     /// name and the SMTP listener's address).
     pub node: String,
@@ -49,6 +55,7 @@ impl Default for SharedConfig {
     fn default() -> Self {
         SharedConfig {
             redis: String::new(),
+            postgres: String::new(),
             node: String::new(),
             prefix: "mailmoat:".into(),
             timeout_ms: 250,
@@ -58,6 +65,20 @@ impl Default for SharedConfig {
             share_auto_learned: false,
         }
     }
+}
+
+/// The shared quarantine of a node configured with `[shared] postgres`, or `None`.
+pub fn open_quarantine(config: &SharedConfig) -> Result<Option<Arc<SharedQuarantine>>, PgError> {
+    let url = config.postgres.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let link = PgLink::new(
+        url,
+        Duration::from_millis(config.timeout_ms.max(1)),
+        Duration::from_secs(config.retry_after_secs.max(1)),
+    )?;
+    Ok(Some(Arc::new(SharedQuarantine::new(Arc::new(link)))))
 }
 
 /// The shared stores of a node configured with `[shared] redis`.
