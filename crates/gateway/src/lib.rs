@@ -439,11 +439,16 @@ pub fn open_storage(config: &ServeConfig) -> Result<(Spool, Quarantine, Events),
         source,
     })?;
     let q_dir = config.base_dir().join(&g.quarantine_dir);
-    let quarantine = Quarantine::open(&q_dir).map_err(|source| GatewayError::Storage {
+    let mut quarantine = Quarantine::open(&q_dir).map_err(|source| GatewayError::Storage {
         what: "quarantine",
         path: q_dir.clone(),
         source,
     })?;
+    if let Some(site) = mailmoat_shared::open_quarantine(&config.shared)
+        .map_err(|e| GatewayError::Shared(e.to_string()))?
+    {
+        quarantine.share(site, node_name(config));
+    }
     let events_dir = config.base_dir().join(&g.events_dir);
     let events = Events::open(&events_dir).map_err(|source| GatewayError::Storage {
         what: "message log",
@@ -539,14 +544,7 @@ pub fn serve(
 ) -> Result<(), GatewayError> {
     // TLS for delivery uses ring; set it once for the process (an error means already set).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let node = match config.shared.node.trim() {
-        "" => format!(
-            "{}/{}",
-            machine_name(&config.gateway.hostname),
-            config.gateway.listen
-        ),
-        name => name.to_string(),
-    };
+    let node = node_name(&config);
     let shared_state = mailmoat_shared::SharedState::open(&config.shared, &node)
         .map_err(|e| GatewayError::Shared(e.to_string()))?
         .map(Arc::new);
@@ -620,6 +618,14 @@ pub fn serve(
             .as_ref()
             .is_some_and(|s| s.share_auto_learned()),
     });
+    if !config.shared.postgres.trim().is_empty() {
+        tracing::info!(%node, "the quarantine is shared with the site's other nodes (PostgreSQL)");
+        let gateway = shared.clone();
+        std::thread::Builder::new()
+            .name("shared-quarantine".into())
+            .spawn(move || copy_quarantine_to_shared(gateway))
+            .map_err(GatewayError::Runtime)?;
+    }
     // Lessons from the other nodes: followed on a thread of their own, the position kept beside
     // the model file so a restarted node resumes where it stopped.
     let lessons_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -757,6 +763,48 @@ pub fn serve(
     delivery_runtime.shutdown_background();
     lessons_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     served
+}
+
+/// This node's name among the site's nodes: `[shared] node`, or the host name and the SMTP
+/// listener's address.
+pub fn node_name(config: &ServeConfig) -> String {
+    match config.shared.node.trim() {
+        "" => format!(
+            "{}/{}",
+            machine_name(&config.gateway.hostname),
+            config.gateway.listen
+        ),
+        name => name.to_string(),
+    }
+}
+
+/// Copies what this node holds into the shared quarantine as it arrives (and after an outage),
+/// and now and then forgets local copies that were released or deleted on other nodes.
+fn copy_quarantine_to_shared(shared: Arc<Shared>) {
+    let mut last_sweep = std::time::Instant::now();
+    loop {
+        loop {
+            match shared.quarantine.copy_to_shared() {
+                Ok(64) => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "held mail not copied to the shared quarantine yet");
+                    break;
+                }
+            }
+        }
+        if last_sweep.elapsed() >= std::time::Duration::from_secs(30) {
+            last_sweep = std::time::Instant::now();
+            match shared.quarantine.forget_gone_from_shared() {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(n, "forgot local copies released or deleted on other nodes")
+                }
+                Err(e) => tracing::debug!(error = %e, "shared quarantine sweep skipped"),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// This machine's host name (for the default node name), or `fallback`.

@@ -8,11 +8,13 @@
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mailmoat_pipeline::ScanReport;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+
+use mailmoat_shared::{HeldIndex, HeldRow, Param, PgError, SharedQuarantine};
 
 use crate::db::{self, Writer};
 use crate::spool::{QueueEntry, Spool};
@@ -22,6 +24,9 @@ pub struct Quarantine {
     conn: Mutex<Connection>,
     /// Stores go to the writer thread (group commit).
     writer: Writer,
+    /// With `[shared] postgres`: the site's quarantine, and this node's name in it. Messages
+    /// are held here first and copied in (`synced`); reads, releases and deletes go there.
+    shared: Option<(Arc<SharedQuarantine>, String)>,
 }
 
 /// One held message as listed: what the index knows.
@@ -90,11 +95,130 @@ impl Quarantine {
             CREATE INDEX IF NOT EXISTS held_by_time ON held(received_at);",
         )
         .map_err(db_error)?;
+        // Whether the shared quarantine has this version of the row (quarantines made before
+        // nodes shared one lack the column).
+        let has_synced: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('held') WHERE name = 'synced'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(db_error)?
+            > 0;
+        if !has_synced {
+            conn.execute_batch("ALTER TABLE held ADD COLUMN synced INTEGER NOT NULL DEFAULT 0")
+                .map_err(db_error)?;
+        }
         let writer = Writer::start(connect(&path)?, connect(&path)?, "quarantine")?;
         Ok(Quarantine {
             conn: Mutex::new(conn),
             writer,
+            shared: None,
         })
+    }
+
+    /// Shares this quarantine with the site's other nodes through `site` (PostgreSQL), as
+    /// node `node`.
+    pub fn share(&mut self, site: Arc<SharedQuarantine>, node: String) {
+        self.shared = Some((site, node));
+    }
+
+    fn site(&self) -> Option<&SharedQuarantine> {
+        self.shared.as_ref().map(|(s, _)| s.as_ref())
+    }
+
+    /// Copies messages held here and not yet in the shared quarantine into it; returns how
+    /// many. While PostgreSQL is down they wait here (durable) and go when it is back.
+    pub fn copy_to_shared(&self) -> io::Result<usize> {
+        let Some((site, node)) = &self.shared else {
+            return Ok(0);
+        };
+        let rows: Vec<(i64, HeldRow)> = {
+            let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT rowid, meta, message, {COLUMNS} FROM held WHERE synced = 0 LIMIT 64"
+                ))
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        HeldRow {
+                            node: node.clone(),
+                            meta: r.get(1)?,
+                            message: r.get(2)?,
+                            index: HeldIndex {
+                                id: r.get(3)?,
+                                received_at: r.get(4)?,
+                                mail_from: r.get(5)?,
+                                recipients: r.get(6)?,
+                                from_header: r.get(7)?,
+                                subject: r.get(8)?,
+                                action: r.get(9)?,
+                                risk: r.get(10)?,
+                                score: r.get(11)?,
+                                symbols: r.get(12)?,
+                                size: r.get(13)?,
+                            },
+                        },
+                    ))
+                })
+                .map_err(db_error)?;
+            rows.collect::<Result<_, _>>().map_err(db_error)?
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let versions: Vec<(String, i64)> = rows
+            .iter()
+            .map(|(rowid, r)| (r.index.id.clone(), *rowid))
+            .collect();
+        site.copy_in(rows.into_iter().map(|(_, r)| r).collect())
+            .map_err(shared_error)?;
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the version copied: a partial release that stored a newer one meanwhile is
+        // copied next time.
+        for (id, rowid) in &versions {
+            conn.execute(
+                "UPDATE held SET synced = 1 WHERE id = ?1 AND rowid = ?2",
+                params![id, rowid],
+            )
+            .map_err(db_error)?;
+        }
+        Ok(versions.len())
+    }
+
+    /// Forgets local copies of messages released or deleted on another node; returns how many.
+    pub fn forget_gone_from_shared(&self) -> io::Result<usize> {
+        let Some(site) = self.site() else {
+            return Ok(0);
+        };
+        let ids: Vec<String> = {
+            let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stmt = conn
+                .prepare_cached("SELECT id FROM held WHERE synced = 1")
+                .map_err(db_error)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(db_error)?;
+            rows.collect::<Result<_, _>>().map_err(db_error)?
+        };
+        let mut forgotten = 0;
+        for chunk in ids.chunks(500) {
+            let held = site.still_held(chunk.to_vec()).map_err(shared_error)?;
+            let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            for id in chunk.iter().filter(|id| !held.contains(*id)) {
+                forgotten += conn
+                    .execute("DELETE FROM held WHERE id = ?1 AND synced = 1", params![id])
+                    .map_err(db_error)?;
+            }
+        }
+        Ok(forgotten)
+    }
+
+    /// Whether this node holds `id` and has not copied it to the shared quarantine yet.
+    fn held_here_only(&self, id: &str) -> io::Result<bool> {
+        let synced: Option<i64> = self.one(id, "synced")?;
+        Ok(synced == Some(0))
     }
 
     /// Holds a message; returns once it is durable (the caller then replies 250).
@@ -130,15 +254,35 @@ impl Quarantine {
 
     /// A held message's envelope and report.
     pub fn meta(&self, id: &str) -> io::Result<(QueueEntry, ScanReport)> {
-        let meta: String = self.one(id, "meta")?.ok_or_else(|| not_held(id))?;
-        let meta: ReadMeta = serde_json::from_str(&meta)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))?;
-        Ok((meta.entry, meta.report))
+        let meta = match self.shared_content(id)? {
+            Some((meta, _)) => meta,
+            None => self.one(id, "meta")?.ok_or_else(|| not_held(id))?,
+        };
+        parse_meta(id, &meta)
     }
 
     /// The message as received.
     pub fn message(&self, id: &str) -> io::Result<Vec<u8>> {
-        self.one(id, "message")?.ok_or_else(|| not_held(id))
+        match self.shared_content(id)? {
+            Some((_, message)) => Ok(message),
+            None => self.one(id, "message")?.ok_or_else(|| not_held(id)),
+        }
+    }
+
+    /// From the shared quarantine when there is one: `Some` when held there; `None` when the
+    /// local copy is the one to read (not copied in yet, or PostgreSQL is down); not held
+    /// when it was released or deleted elsewhere.
+    fn shared_content(&self, id: &str) -> io::Result<Option<(String, Vec<u8>)>> {
+        let Some(site) = self.site() else {
+            return Ok(None);
+        };
+        match site.content(id) {
+            Ok(Some(found)) => Ok(Some(found)),
+            Ok(None) if self.held_here_only(id)? => Ok(None),
+            Ok(None) => Err(not_held(id)),
+            Err(PgError::Down(_)) => Ok(None),
+            Err(e) => Err(shared_error(e)),
+        }
     }
 
     fn one<T: rusqlite::types::FromSql>(&self, id: &str, column: &str) -> io::Result<Option<T>> {
@@ -148,15 +292,58 @@ impl Quarantine {
     /// Releases a held message: into the spool for delivery (durable there first), then out of
     /// the quarantine. A running gateway delivers it within seconds.
     pub fn release(&self, id: &str, spool: &Spool, now: i64) -> io::Result<()> {
-        let (mut entry, _) = self.meta(id)?;
+        if let Some(site) = self.site() {
+            if !self.held_here_only(id)? {
+                return self.release_shared(site, id, spool, now);
+            }
+        }
+        let (entry, _) = self.meta(id)?;
         let message = self.message(id)?;
-        entry
-            .prepend
-            .push_str("X-Mailmoat-Released: from quarantine\r\n");
-        entry.attempts = 0;
-        entry.next_attempt_at = now;
-        spool.store(&entry, &message)?;
+        spool.store(&released(entry, now), &message)?;
         self.delete(id)
+    }
+
+    /// Claims the message in the shared quarantine (so no other node releases it too), spools
+    /// it here, and forgets any local copy. Refused while PostgreSQL is down: the node holding
+    /// it cannot tell whether another released it meanwhile.
+    fn release_shared(
+        &self,
+        site: &SharedQuarantine,
+        id: &str,
+        spool: &Spool,
+        now: i64,
+    ) -> io::Result<()> {
+        let Some((meta, message)) = site.claim(id, now).map_err(shared_error)? else {
+            self.forget_local(id)?;
+            return Err(not_held(id));
+        };
+        let (entry, report) = parse_meta(id, &meta)?;
+        if let Err(e) = spool.store(&released(entry.clone(), now), &message) {
+            // Not lost: back into the shared quarantine, or held here until it can go back.
+            let row = HeldRow {
+                index: index_from(&held_from(&entry, &report, message.len() as u64)),
+                node: self
+                    .shared
+                    .as_ref()
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default(),
+                meta,
+                message: message.clone(),
+            };
+            if site.put_back(row).is_err() {
+                self.store(&entry, &message, &report)?;
+            }
+            return Err(e);
+        }
+        self.forget_local(id)
+    }
+
+    /// Drops this node's copy of a message, if it has one.
+    fn forget_local(&self, id: &str) -> io::Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute("DELETE FROM held WHERE id = ?1", params![id])
+            .map_err(db_error)?;
+        Ok(())
     }
 
     /// Releases a held message to some of its recipients only (a user releasing their own
@@ -186,10 +373,7 @@ impl Quarantine {
         let mut copy = entry.clone();
         copy.id = crate::spool::new_id();
         copy.recipients = mine;
-        copy.prepend
-            .push_str("X-Mailmoat-Released: from quarantine\r\n");
-        copy.attempts = 0;
-        copy.next_attempt_at = now;
+        let copy = released(copy, now);
         spool.store(&copy, &message)?;
         entry.recipients = others;
         self.store(&entry, &message, &report)?;
@@ -198,6 +382,13 @@ impl Quarantine {
 
     /// Deletes a held message for good.
     pub fn delete(&self, id: &str) -> io::Result<()> {
+        if let Some(site) = self.site() {
+            if !self.held_here_only(id)? {
+                let found = site.delete(id, unix_now()).map_err(shared_error)?;
+                self.forget_local(id)?;
+                return if found { Ok(()) } else { Err(not_held(id)) };
+            }
+        }
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let n = conn
             .execute("DELETE FROM held WHERE id = ?1", params![id])
@@ -218,16 +409,35 @@ impl Quarantine {
             .collect())
     }
 
-    /// How many messages are held.
+    /// How many messages are held (on every node, when shared and reachable).
     pub fn count(&self) -> io::Result<u64> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        conn.query_row("SELECT COUNT(*) FROM held", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(db_error)
+        let here = |only_unsynced: bool| -> io::Result<u64> {
+            let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            let sql = if only_unsynced {
+                "SELECT COUNT(*) FROM held WHERE synced = 0"
+            } else {
+                "SELECT COUNT(*) FROM held"
+            };
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(db_error)
+        };
+        match self.site().map(|s| s.count()) {
+            Some(Ok(n)) => Ok(n + here(true)?),
+            _ => here(false),
+        }
     }
 
     /// One held message's index entry.
     pub fn get(&self, id: &str) -> io::Result<Option<Held>> {
+        if let Some(site) = self.site() {
+            match site.get(id) {
+                Ok(Some(index)) => return Ok(Some(held_of(index))),
+                Ok(None) if !self.held_here_only(id)? => return Ok(None),
+                Ok(None) | Err(PgError::Down(_)) => {}
+                Err(e) => return Err(shared_error(e)),
+            }
+        }
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.query_row(
             &format!("SELECT {COLUMNS} FROM held WHERE id = ?1"),
@@ -247,8 +457,27 @@ impl Quarantine {
         c.has_word("symbols", s.symbol.as_deref());
         c.equals("risk", s.risk.as_deref());
         c.between("received_at", s.since, s.until);
+        let shared = match self.site() {
+            None => None,
+            Some(site) => {
+                match site.search(&postgres_placeholders(&c.sql), params_of(&c.args), s.limit) {
+                    Ok(found) => Some(found),
+                    Err(PgError::Down(_)) => None,
+                    Err(e) => return Err(shared_error(e)),
+                }
+            }
+        };
+        // Reachable: the site's, and what this node holds and has not copied in yet.
+        let local_filter = if shared.is_some() {
+            " AND synced = 0"
+        } else {
+            ""
+        };
         let (mut sql, args) = (
-            format!("SELECT {COLUMNS} FROM held WHERE 1=1{}", c.sql),
+            format!(
+                "SELECT {COLUMNS} FROM held WHERE 1=1{}{local_filter}",
+                c.sql
+            ),
             c.args,
         );
         sql.push_str(" ORDER BY received_at DESC, id DESC");
@@ -260,7 +489,22 @@ impl Quarantine {
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), row_to_held)
             .map_err(db_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+        let mut found = rows.collect::<Result<Vec<_>, _>>().map_err(db_error)?;
+        if let Some(site_rows) = shared {
+            let here: std::collections::HashSet<String> =
+                found.iter().map(|h| h.id.clone()).collect();
+            found.extend(
+                site_rows
+                    .into_iter()
+                    .filter(|i| !here.contains(&i.id))
+                    .map(held_of),
+            );
+            found.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
+            if s.limit > 0 {
+                found.truncate(s.limit);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -287,6 +531,92 @@ fn row_to_held(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
         symbols: symbols.split_whitespace().map(str::to_string).collect(),
         size: r.get::<_, i64>(10)? as u64,
     })
+}
+
+/// A held message made ready for delivery again.
+fn released(mut entry: QueueEntry, now: i64) -> QueueEntry {
+    entry
+        .prepend
+        .push_str("X-Mailmoat-Released: from quarantine\r\n");
+    entry.attempts = 0;
+    entry.next_attempt_at = now;
+    entry
+}
+
+fn parse_meta(id: &str, meta: &str) -> io::Result<(QueueEntry, ScanReport)> {
+    let meta: ReadMeta = serde_json::from_str(meta)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))?;
+    Ok((meta.entry, meta.report))
+}
+
+fn shared_error(e: PgError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn unix_now() -> i64 {
+    crate::unix_now()
+}
+
+/// The search condition's `?N` placeholders (SQLite's) as PostgreSQL's `$N`. The condition
+/// is ours (fixed expressions); values are always parameters.
+fn postgres_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn params_of(args: &[rusqlite::types::Value]) -> Vec<Param> {
+    args.iter()
+        .map(|v| match v {
+            rusqlite::types::Value::Integer(i) => Param::Int(*i),
+            rusqlite::types::Value::Text(t) => Param::Text(t.clone()),
+            other => Param::Text(format!("{other:?}")),
+        })
+        .collect()
+}
+
+fn held_of(i: HeldIndex) -> Held {
+    Held {
+        id: i.id,
+        received_at: i.received_at,
+        mail_from: i.mail_from,
+        recipients: i
+            .recipients
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        from: i.from_header,
+        subject: i.subject,
+        action: i.action,
+        risk: i.risk,
+        score: i.score,
+        symbols: i.symbols.split_whitespace().map(str::to_string).collect(),
+        size: i.size as u64,
+    }
+}
+
+fn index_from(h: &Held) -> HeldIndex {
+    HeldIndex {
+        id: h.id.clone(),
+        received_at: h.received_at,
+        mail_from: h.mail_from.clone(),
+        recipients: h.recipients.join("\n"),
+        from_header: h.from.clone(),
+        subject: h.subject.clone(),
+        action: h.action.clone(),
+        risk: h.risk.clone(),
+        score: h.score,
+        symbols: h.symbols.join(" "),
+        size: h.size as i64,
+    }
 }
 
 fn not_held(id: &str) -> io::Error {

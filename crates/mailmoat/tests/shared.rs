@@ -1,7 +1,8 @@
-//! Two gateway nodes sharing state through a real redis-server (Debian's redis-server; skipped
-//! with the reason where it is not installed): a rate limit counts both nodes' mail, a
-//! correction told to one node changes the other's verdict, and while Redis is down mail keeps
-//! flowing and nothing acknowledged is lost.
+//! Two gateway nodes sharing state through a real redis-server and a real PostgreSQL (Debian's
+//! packages; skipped with the reason where they are not installed): a rate limit counts both
+//! nodes' mail, a correction told to one node changes the other's verdict, a message held by
+//! one node is released through the other, and while either server is down mail keeps flowing
+//! and nothing acknowledged is lost.
 
 mod common;
 mod smtp_kit;
@@ -12,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{temp_dir, text};
-use mailmoat_shared::test_server::RedisServer;
+use mailmoat_shared::test_server::{PostgresServer, RedisServer};
 use smtp_kit::{config, free_port, Client, Gateway, Sink};
 
 struct Node {
@@ -22,8 +23,9 @@ struct Node {
 }
 
 /// A node named `name` storing under its own folder, with spamd on a free port, a model file
-/// to learn into (a copy of the built-in model) and `extra` configuration.
-fn node(test: &str, name: &str, redis: &RedisServer, sink: &Sink, extra: &str) -> Node {
+/// to learn into (a copy of the built-in model), `shared` in its `[shared]` section and `extra`
+/// configuration.
+fn node(test: &str, name: &str, shared: &str, sink: &Sink, extra: &str) -> Node {
     let dir = temp_dir(&format!("{test}-{name}"));
     mailmoat_classifier::detector::built_in_model()
         .unwrap()
@@ -33,9 +35,8 @@ fn node(test: &str, name: &str, redis: &RedisServer, sink: &Sink, extra: &str) -
     let cfg = config(
         &dir,
         &format!(
-            "routes = {{ default = \"smtp://{}\" }}\n[classifier]\nmodel = \"model.bin\"\n[spamd]\nlisten = \"127.0.0.1:{port}\"\n[shared]\nredis = \"{}\"\nnode = \"{name}\"\nretry_after_secs = 1\n{extra}\n",
+            "routes = {{ default = \"smtp://{}\" }}\n[classifier]\nmodel = \"model.bin\"\n[spamd]\nlisten = \"127.0.0.1:{port}\"\n[shared]\n{shared}\nnode = \"{name}\"\nretry_after_secs = 1\n{extra}\n",
             sink.addr,
-            redis.url()
         ),
     );
     let gateway = Gateway::start(&cfg);
@@ -110,8 +111,9 @@ fn a_correction_told_to_one_node_changes_the_verdict_of_the_other() {
         return;
     };
     let sink = Sink::start(0);
-    let a = node("shared-lessons", "a", &redis, &sink, "");
-    let b = node("shared-lessons", "b", &redis, &sink, "");
+    let shared = format!("redis = \"{}\"", redis.url());
+    let a = node("shared-lessons", "a", &shared, &sink, "");
+    let b = node("shared-lessons", "b", &shared, &sink, "");
     // Enough for the classifier to move a message it had no opinion on past its spam threshold.
     const LESSONS: u64 = 20;
     let missed = b"From: offers@deals.example\r\nTo: bob@example.com\r\nSubject: quarterly catalogue\r\n\r\nour new catalogue of garden furniture is out, order before friday\r\n";
@@ -178,8 +180,9 @@ fn a_rate_limit_counts_both_nodes_mail_and_mail_flows_while_redis_is_down() {
         std::fs::write(d.join("limits.toml"), limits).unwrap();
     }
     // temp_dir made the folders; node() reuses them.
-    let a = node("shared-rates", "a", &redis, &sink, rules);
-    let b = node("shared-rates", "b", &redis, &sink, rules);
+    let shared = format!("redis = \"{}\"", redis.url());
+    let a = node("shared-rates", "a", &shared, &sink, rules);
+    let b = node("shared-rates", "b", &shared, &sink, rules);
     assert!(send(&a.gateway, "bob@example.com", "one").starts_with("250"));
     assert!(send(&b.gateway, "bob@example.com", "two").starts_with("250"));
     // bob@ has had his two messages this hour, one through each node: both defer the third.
@@ -216,6 +219,89 @@ fn a_rate_limit_counts_both_nodes_mail_and_mail_flows_while_redis_is_down() {
     // Nothing acknowledged was lost.
     let got = sink.wait_for(accepted, Duration::from_secs(30));
     assert_eq!(got.len(), accepted);
+    for n in [a, b] {
+        drop(n.gateway);
+        let _ = std::fs::remove_dir_all(&n.dir);
+    }
+}
+
+/// `mailmoat quarantine …` against a node's configuration.
+fn quarantine(n: &Node, args: &[&str]) -> std::process::Output {
+    let cfg = n.dir.join("mailmoat.toml");
+    let mut all = vec!["quarantine", args[0], "--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(&args[1..]);
+    common::run(&all)
+}
+
+/// Sends a message the test's policy quarantines (it holds from 2 points; the message lacks a
+/// Date and a Message-ID); returns its id.
+fn hold(gw: &Gateway, subject: &str) -> String {
+    let r = send(gw, "bob@example.com", subject);
+    assert!(r.starts_with("250"), "{r}");
+    r.trim().rsplit(' ').next().unwrap().to_string()
+}
+
+fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_message_held_by_one_node_is_released_through_the_other_and_held_mail_waits_out_an_outage() {
+    let Some(mut pg) = PostgresServer::start("gw-quarantine") else {
+        return;
+    };
+    let sink = Sink::start(0);
+    let shared = format!("postgres = \"{}\"", pg.url());
+    let policy = "[policy]\ntag = 1.0\nquarantine = 2.0\nreject = 100.0\n";
+    let a = node("shared-quarantine", "a", &shared, &sink, policy);
+    let b = node("shared-quarantine", "b", &shared, &sink, policy);
+    let id = hold(&a.gateway, "held by a");
+    // Node b lists what node a holds, once a has copied it in.
+    wait_until("b lists a's held message", Duration::from_secs(10), || {
+        text(&quarantine(&b, &["list"]).stdout).contains(&id)
+    });
+    // Released through node b: b delivers it; a cannot release it a second time.
+    let out = quarantine(&b, &["release", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = sink.wait_for(1, Duration::from_secs(30));
+    assert_eq!(
+        got.len(),
+        1,
+        "release: {}\nb's log: {}",
+        text(&out.stdout),
+        b.gateway.log.lock().unwrap()
+    );
+    let delivered = got[0].data.clone();
+    assert!(
+        delivered.contains("X-Mailmoat-Released: from quarantine"),
+        "{delivered}"
+    );
+    let again = quarantine(&a, &["release", &id]);
+    assert!(!again.status.success(), "released twice");
+    assert!(text(&quarantine(&a, &["list"]).stdout).contains("0 quarantined"));
+
+    // PostgreSQL stops: node a still holds new mail (on its own disk) and lists it.
+    pg.stop();
+    let during = hold(&a.gateway, "held during the outage");
+    assert!(text(&quarantine(&a, &["list"]).stdout).contains(&during));
+    // Node b cannot see it yet, nor release what it cannot claim.
+    assert!(!quarantine(&b, &["release", &during]).status.success());
+    // Back: a copies it in, and b releases it.
+    pg.resume();
+    wait_until(
+        "a's held message reaches the shared quarantine",
+        Duration::from_secs(20),
+        || text(&quarantine(&b, &["list"]).stdout).contains(&during),
+    );
+    let out = quarantine(&b, &["release", &during]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(sink.wait_for(2, Duration::from_secs(30)).len(), 2);
+    let log = a.gateway.log.lock().unwrap().clone();
+    assert!(log.contains("postgres unreachable"), "{log}");
     for n in [a, b] {
         drop(n.gateway);
         let _ = std::fs::remove_dir_all(&n.dir);
