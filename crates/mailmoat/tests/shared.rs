@@ -307,3 +307,161 @@ fn a_message_held_by_one_node_is_released_through_the_other_and_held_mail_waits_
         let _ = std::fs::remove_dir_all(&n.dir);
     }
 }
+
+/// Sends message `n` (held when `held`, else delivered: it has the Date and Message-ID the
+/// held ones lack); the reply to the end of DATA, or `None` when the node did not answer.
+fn send_numbered(addr: SocketAddr, n: usize, held: bool) -> Option<String> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let mut s = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    let mut say = |s: &mut std::io::BufReader<TcpStream>, cmd: &str| -> Option<String> {
+        if !cmd.is_empty() {
+            s.get_mut().write_all(cmd.as_bytes()).ok()?;
+        }
+        // The last line of a (possibly multi-line) reply.
+        loop {
+            line.clear();
+            if std::io::BufRead::read_line(s, &mut line).ok()? == 0 {
+                return None;
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Some(line.clone());
+            }
+        }
+    };
+    say(&mut s, "")?;
+    say(&mut s, "EHLO load.test\r\n")?;
+    say(&mut s, "MAIL FROM:<alice@sender.example>\r\n")?;
+    if !say(&mut s, "RCPT TO:<bob@example.com>\r\n")?.starts_with("250") {
+        return None;
+    }
+    say(&mut s, "DATA\r\n")?;
+    let extra = if held {
+        String::new()
+    } else {
+        format!("Date: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <load-{n}@sender.example>\r\n")
+    };
+    let body = format!(
+        "From: Alice <alice@sender.example>\r\nTo: Bob <bob@example.com>\r\n{extra}Subject: load {n}\r\n\r\nmessage {n}\r\n.\r\n"
+    );
+    let reply = say(&mut s, &body)?;
+    let _ = s.get_mut().write_all(b"QUIT\r\n");
+    Some(reply)
+}
+
+#[test]
+fn under_load_outages_of_redis_and_postgres_and_a_kill_9_lose_nothing_acknowledged() {
+    let (Some(mut redis), Some(mut pg)) = (
+        RedisServer::start("gw-load"),
+        PostgresServer::start("gw-load"),
+    ) else {
+        return;
+    };
+    let sink = Sink::start(0);
+    let shared = format!("redis = \"{}\"\npostgres = \"{}\"", redis.url(), pg.url());
+    let policy = "[policy]\ntag = 1.0\nquarantine = 2.0\nreject = 100.0\n";
+    let a = node("shared-load", "a", &shared, &sink, policy);
+    let b = node("shared-load", "b", &shared, &sink, policy);
+    let targets = std::sync::Arc::new(std::sync::Mutex::new([a.gateway.addr, b.gateway.addr]));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(usize, bool)>::new()));
+    let load = {
+        let (targets, stop, acknowledged) = (targets.clone(), stop.clone(), acknowledged.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let addr = targets.lock().unwrap()[n % 2];
+                let held = n % 3 == 0;
+                if let Some(r) = send_numbered(addr, n, held) {
+                    assert!(!r.starts_with('5'), "refused: {r}");
+                    if r.starts_with("250") {
+                        acknowledged.lock().unwrap().push((n, held));
+                    }
+                }
+                n += 1;
+            }
+        })
+    };
+    let outage = Duration::from_secs(30);
+    std::thread::sleep(Duration::from_secs(3));
+    redis.stop();
+    std::thread::sleep(outage);
+    redis.resume();
+    std::thread::sleep(Duration::from_secs(3));
+    pg.stop();
+    std::thread::sleep(outage);
+    pg.resume();
+    std::thread::sleep(Duration::from_secs(3));
+    // kill -9 node a under load, at once after it acknowledged mail it may not have copied to
+    // PostgreSQL or delivered yet, then start it again.
+    let cfg_a = a.dir.join("mailmoat.toml");
+    a.gateway.kill();
+    let a_again = Gateway::start(&cfg_a);
+    targets.lock().unwrap()[0] = a_again.addr;
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
+
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let held: std::collections::BTreeSet<String> = acknowledged
+        .iter()
+        .filter(|(_, h)| *h)
+        .map(|(n, _)| format!("load {n}"))
+        .collect();
+    let delivered: std::collections::BTreeSet<String> = acknowledged
+        .iter()
+        .filter(|(_, h)| !*h)
+        .map(|(n, _)| format!("load {n}"))
+        .collect();
+    assert!(
+        held.len() > 20 && delivered.len() > 40,
+        "{} held, {} delivered: too little load",
+        held.len(),
+        delivered.len()
+    );
+    // Every held message reaches the shared quarantine (listed through node b).
+    let mut listed = std::collections::BTreeSet::new();
+    wait_until(
+        "every held message in the shared quarantine",
+        Duration::from_secs(30),
+        || {
+            let out = quarantine(&b, &["list", "--json", "--limit", "100000"]);
+            listed = text(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["subject"].as_str().map(str::to_string))
+                .collect();
+            held.is_subset(&listed)
+        },
+    );
+    // Every delivered one reaches the downstream server (at least once).
+    let got = sink.wait_for(delivered.len(), Duration::from_secs(60));
+    let arrived: std::collections::BTreeSet<String> = got
+        .iter()
+        .filter_map(|m| {
+            m.data
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                // A tagged message's subject carries the tag before it.
+                .and_then(|s| s.find("load ").map(|i| s[i..].trim().to_string()))
+        })
+        .collect();
+    let lost: Vec<_> = delivered.difference(&arrived).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged and never delivered: {lost:?}"
+    );
+    println!(
+        "acknowledged {} ({} held, {} delivered) across a {outage:?} Redis outage, a {outage:?} PostgreSQL outage and a kill -9: 0 lost",
+        acknowledged.len(),
+        held.len(),
+        delivered.len()
+    );
+    drop(a_again);
+    drop(b.gateway);
+    let _ = std::fs::remove_dir_all(&a.dir);
+    let _ = std::fs::remove_dir_all(&b.dir);
+}
