@@ -176,17 +176,19 @@ impl Quarantine {
             .collect();
         site.copy_in(rows.into_iter().map(|(_, r)| r).collect())
             .map_err(shared_error)?;
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        // Only the version copied: a partial release that stored a newer one meanwhile is
-        // copied next time.
-        for (id, rowid) in &versions {
-            conn.execute(
-                "UPDATE held SET synced = 1 WHERE id = ?1 AND rowid = ?2",
-                params![id, rowid],
-            )
-            .map_err(db_error)?;
-        }
-        Ok(versions.len())
+        let copied = versions.len();
+        // One transaction through the writer (group commit): an fsync per row here held up the
+        // stores that SMTP replies wait for. Only the version copied is marked: a partial
+        // release that stored a newer one meanwhile is copied next time.
+        self.writer.write(move |c| {
+            let mut mark =
+                c.prepare_cached("UPDATE held SET synced = 1 WHERE id = ?1 AND rowid = ?2")?;
+            for (id, rowid) in &versions {
+                mark.execute(params![id, rowid])?;
+            }
+            Ok(())
+        })?;
+        Ok(copied)
     }
 
     /// Forgets local copies of messages released or deleted on another node; returns how many.
@@ -213,6 +215,24 @@ impl Quarantine {
             }
         }
         Ok(forgotten)
+    }
+
+    /// Messages held here and not yet copied to the shared quarantine.
+    pub fn waiting_to_share(&self) -> io::Result<u64> {
+        if self.shared.is_none() {
+            return Ok(0);
+        }
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row("SELECT COUNT(*) FROM held WHERE synced = 0", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(db_error)
+    }
+
+    /// Whether the shared quarantine answered last time (`None`: not shared).
+    pub fn shared_is_up(&self) -> Option<bool> {
+        self.site().map(|s| s.link().is_up())
     }
 
     /// Whether this node holds `id` and has not copied it to the shared quarantine yet.
@@ -393,8 +413,14 @@ impl Quarantine {
         let n = conn
             .execute("DELETE FROM held WHERE id = ?1", params![id])
             .map_err(db_error)?;
+        drop(conn);
         if n == 0 {
             return Err(not_held(id));
+        }
+        // Held here only, but the copy thread may have read it just before and be copying it
+        // in: the tombstone this leaves keeps it out. (With PostgreSQL down no copy succeeds.)
+        if let Some(site) = self.site() {
+            let _ = site.delete(id, unix_now());
         }
         Ok(())
     }

@@ -122,6 +122,7 @@ impl SharedQuarantine {
 
     /// Takes a held message out for delivery: its envelope and report (JSON) and the message,
     /// or `None` when it is not held (released or deleted elsewhere, or never copied in).
+    /// Either way the id is tombstoned, so no later copy brings it back.
     pub fn claim(&self, id: &str, now: i64) -> Result<Option<(String, Vec<u8>)>, PgError> {
         let id = id.to_string();
         self.link.call(move |c| {
@@ -130,12 +131,11 @@ impl SharedQuarantine {
                 "DELETE FROM held WHERE id = $1 RETURNING meta, message",
                 &[&id],
             )?;
-            if row.is_some() {
-                tx.execute(
-                    "INSERT INTO held_gone (id, at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-                    &[&id, &now],
-                )?;
-            }
+            // Whether or not it was here: a copy still on its way must not bring it back.
+            tx.execute(
+                "INSERT INTO held_gone (id, at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                &[&id, &now],
+            )?;
             tx.commit()?;
             Ok(row.map(|r| (r.get(0), r.get(1))))
         })
