@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     pub learner: Option<Arc<mailmoat_pipeline::autolearn::Learner>>,
     /// Lessons to and from the site's other nodes (`[shared] redis`).
     pub lessons: Option<Arc<mailmoat_shared::LessonBus>>,
+    /// The shared Redis, for the health endpoint.
+    pub redis: Option<Arc<mailmoat_shared::RedisLink>>,
     /// Whether auto-learnt lessons go to the other nodes too (`[shared] share_auto_learned`).
     pub share_auto_learned: bool,
 }
@@ -614,6 +616,7 @@ pub fn serve(
             ))
         }),
         lessons: shared_state.as_ref().map(|s| s.lessons.clone()),
+        redis: shared_state.as_ref().map(|s| s.link.clone()),
         share_auto_learned: shared_state
             .as_ref()
             .is_some_and(|s| s.share_auto_learned()),
@@ -861,11 +864,29 @@ async fn health_endpoint(listener: TcpListener, shared: Arc<Shared>) {
             let mut buf = [0u8; 1024];
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
                 .await;
-            let queued = shared.spool.count().unwrap_or(0);
-            let quarantined = shared.quarantine.count().unwrap_or(0);
+            let s = shared.clone();
+            // The counts read the stores (PostgreSQL, when shared): off the async threads.
+            let counts = tokio::task::spawn_blocking(move || {
+                (
+                    s.spool.count().unwrap_or(0),
+                    s.quarantine.count().unwrap_or(0),
+                    s.quarantine.waiting_to_share().unwrap_or(0),
+                )
+            })
+            .await
+            .unwrap_or_default();
+            let (queued, quarantined, held_here_only) = counts;
             let commits = shared.spool.commits();
+            let up = |state: Option<bool>| match state {
+                None => "\"off\"",
+                Some(true) => "\"up\"",
+                Some(false) => "\"down\"",
+            };
+            let redis = up(shared.redis.as_ref().map(|l| l.is_up()));
+            let postgres = up(shared.quarantine.shared_is_up());
+            let lessons_waiting = shared.lessons.as_ref().map_or(0, |l| l.waiting());
             let body = format!(
-                "{{\"status\":\"ok\",\"queued\":{queued},\"quarantined\":{quarantined},\"spool_commits\":{commits}}}\n"
+                "{{\"status\":\"ok\",\"queued\":{queued},\"quarantined\":{quarantined},\"spool_commits\":{commits},\"shared\":{{\"redis\":{redis},\"postgres\":{postgres},\"held_not_yet_shared\":{held_here_only},\"lessons_waiting\":{lessons_waiting}}}}}\n"
             );
             let _ = stream
                 .write_all(

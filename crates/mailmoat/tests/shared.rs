@@ -19,6 +19,8 @@ use smtp_kit::{config, free_port, Client, Gateway, Sink};
 struct Node {
     gateway: Gateway,
     spamd: SocketAddr,
+    /// GET /health.
+    health: SocketAddr,
     dir: std::path::PathBuf,
 }
 
@@ -32,10 +34,11 @@ fn node(test: &str, name: &str, shared: &str, sink: &Sink, extra: &str) -> Node 
         .save(&dir.join("model.bin"))
         .unwrap();
     let port = free_port();
+    let health_port = free_port();
     let cfg = config(
         &dir,
         &format!(
-            "routes = {{ default = \"smtp://{}\" }}\n[classifier]\nmodel = \"model.bin\"\n[spamd]\nlisten = \"127.0.0.1:{port}\"\n[shared]\n{shared}\nnode = \"{name}\"\nretry_after_secs = 1\n{extra}\n",
+            "routes = {{ default = \"smtp://{}\" }}\nhealth_listen = \"127.0.0.1:{health_port}\"\n[classifier]\nmodel = \"model.bin\"\n[spamd]\nlisten = \"127.0.0.1:{port}\"\n[shared]\n{shared}\nnode = \"{name}\"\nretry_after_secs = 1\n{extra}\n",
             sink.addr,
         ),
     );
@@ -48,8 +51,20 @@ fn node(test: &str, name: &str, shared: &str, sink: &Sink, extra: &str) -> Node 
     Node {
         gateway,
         spamd,
+        health: format!("127.0.0.1:{health_port}").parse().unwrap(),
         dir,
     }
+}
+
+/// The node's GET /health answer (its JSON body).
+fn health(n: &Node) -> serde_json::Value {
+    let mut s = TcpStream::connect(n.health).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    let body = reply.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"))
 }
 
 fn spamd(addr: SocketAddr, head: &str, message: &[u8]) -> String {
@@ -288,6 +303,16 @@ fn a_message_held_by_one_node_is_released_through_the_other_and_held_mail_waits_
     pg.stop();
     let during = hold(&a.gateway, "held during the outage");
     assert!(text(&quarantine(&a, &["list"]).stdout).contains(&during));
+    // Its health says so, for monitoring.
+    wait_until(
+        "a's health reports the outage",
+        Duration::from_secs(10),
+        || {
+            let h = health(&a);
+            h["shared"]["postgres"] == "down" && h["shared"]["held_not_yet_shared"] == 1
+        },
+    );
+    assert_eq!(health(&a)["shared"]["redis"], "off");
     // Node b cannot see it yet, nor release what it cannot claim.
     assert!(!quarantine(&b, &["release", &during]).status.success());
     // Back: a copies it in, and b releases it.
@@ -300,6 +325,9 @@ fn a_message_held_by_one_node_is_released_through_the_other_and_held_mail_waits_
     let out = quarantine(&b, &["release", &during]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(sink.wait_for(2, Duration::from_secs(30)).len(), 2);
+    let h = health(&a);
+    assert_eq!(h["shared"]["postgres"], "up", "{h}");
+    assert_eq!(h["shared"]["held_not_yet_shared"], 0, "{h}");
     let log = a.gateway.log.lock().unwrap().clone();
     assert!(log.contains("postgres unreachable"), "{log}");
     for n in [a, b] {

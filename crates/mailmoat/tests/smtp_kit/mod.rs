@@ -254,10 +254,15 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
     } else {
         "[milter]\nlisten = \"\"\n"
     };
+    let health = if extra.contains("health_listen") {
+        ""
+    } else {
+        "health_listen = \"\"\n"
+    };
     std::fs::write(
         &path,
         format!(
-            "[gateway]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"\"\nhostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n{dns}{console}{spamd}{rspamd}{milter}"
+            "[gateway]\nlisten = \"127.0.0.1:0\"\n{health}hostname = \"gw.test\"\nprotected_domains = [\"example.com\", \".corp.example\"]\nretry_intervals_secs = [1]\n{extra}\n{dns}{console}{spamd}{rspamd}{milter}"
         ),
     )
     .unwrap();
