@@ -6,6 +6,7 @@
 
 mod common;
 mod smtp_kit;
+mod web_kit;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -273,21 +274,48 @@ fn a_message_held_by_one_node_is_released_through_the_other_and_held_mail_waits_
     let shared = format!("postgres = \"{}\"", pg.url());
     let policy = "[policy]\ntag = 1.0\nquarantine = 2.0\nreject = 100.0\n";
     let a = node("shared-quarantine", "a", &shared, &sink, policy);
-    let b = node("shared-quarantine", "b", &shared, &sink, policy);
+    // Node b runs the console.
+    let console_port = free_port();
+    let b = node(
+        "shared-quarantine",
+        "b",
+        &shared,
+        &sink,
+        &format!("{policy}[console]\nlisten = \"127.0.0.1:{console_port}\"\n"),
+    );
     let id = hold(&a.gateway, "held by a");
-    // Node b lists what node a holds, once a has copied it in.
-    wait_until("b lists a's held message", Duration::from_secs(10), || {
-        text(&quarantine(&b, &["list"]).stdout).contains(&id)
-    });
-    // Released through node b: b delivers it; a cannot release it a second time.
-    let out = quarantine(&b, &["release", &id]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Node b's console lists what node a holds, once a has copied it in.
+    let web = web_kit::Web {
+        addr: format!("127.0.0.1:{console_port}"),
+        source: None,
+    };
+    let admin_password =
+        std::fs::read_to_string(b.dir.join("var/console/initial-admin-password")).unwrap();
+    let admin = web.sign_in("admin", admin_password.trim());
+    let token = web.token(&admin, "release");
+    wait_until(
+        "b's console lists a's held message",
+        Duration::from_secs(10),
+        || {
+            web.api("GET", "/api/v1/quarantine", &token, "")
+                .body
+                .contains(&id)
+        },
+    );
+    // Released from node b's console: b delivers it; a cannot release it a second time.
+    let released = web.api(
+        "POST",
+        &format!("/api/v1/quarantine/{id}/release"),
+        &token,
+        "",
+    );
+    assert_eq!(released.status, 200, "{}", released.body);
     let got = sink.wait_for(1, Duration::from_secs(30));
     assert_eq!(
         got.len(),
         1,
         "release: {}\nb's log: {}",
-        text(&out.stdout),
+        released.body,
         b.gateway.log.lock().unwrap()
     );
     let delivered = got[0].data.clone();
@@ -315,7 +343,7 @@ fn a_message_held_by_one_node_is_released_through_the_other_and_held_mail_waits_
     assert_eq!(health(&a)["shared"]["redis"], "off");
     // Node b cannot see it yet, nor release what it cannot claim.
     assert!(!quarantine(&b, &["release", &during]).status.success());
-    // Back: a copies it in, and b releases it.
+    // Back: a copies it in, and b releases it (here with the command line).
     pg.resume();
     wait_until(
         "a's held message reaches the shared quarantine",
