@@ -84,6 +84,28 @@ fn a_contact_delivered_through_one_node_is_known_to_the_others() {
     assert!(!fresh.known("boss@partner.example", "ann@corp.example"));
 }
 
+/// Node `n` follows the lesson stream from `position`; what it receives comes out of the channel.
+fn follow(
+    n: &SharedState,
+    position: &std::path::Path,
+) -> (
+    Arc<AtomicBool>,
+    mpsc::Receiver<mailmoat_shared::Received>,
+    std::thread::JoinHandle<()>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let follower = n
+        .lessons
+        .follow(position.to_path_buf(), stop.clone(), move |batch| {
+            for r in batch {
+                tx.send(r).unwrap();
+            }
+        })
+        .unwrap();
+    (stop, rx, follower)
+}
+
 #[test]
 fn a_lesson_made_on_one_node_reaches_the_other_once_even_across_an_outage() {
     let Some(mut server) = RedisServer::start("lessons") else {
@@ -93,16 +115,7 @@ fn a_lesson_made_on_one_node_reaches_the_other_once_even_across_an_outage() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = (node(&server, "a"), node(&server, "b"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let follower = b
-        .lessons
-        .follow(dir.join("b.position"), stop.clone(), move |batch| {
-            for r in batch {
-                tx.send(r).unwrap();
-            }
-        })
-        .unwrap();
+    let (stop, rx, follower) = follow(&b, &dir.join("b.position"));
     let lesson = |spam, why: &str| Lesson {
         spam,
         bits: 20,
@@ -131,16 +144,7 @@ fn a_lesson_made_on_one_node_reaches_the_other_once_even_across_an_outage() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     follower.join().unwrap();
     // A restarted follower resumes after the last lesson it applied.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let follower = b
-        .lessons
-        .follow(dir.join("b.position"), stop.clone(), move |batch| {
-            for r in batch {
-                tx.send(r).unwrap();
-            }
-        })
-        .unwrap();
+    let (stop, rx, follower) = follow(&b, &dir.join("b.position"));
     assert!(a.lessons.publish(lesson(true, "after the restart")));
     let got = rx.recv_timeout(Duration::from_secs(5)).expect("delivered");
     assert_eq!(got.lesson.why, "after the restart");
