@@ -135,10 +135,13 @@ impl Console {
                 "console: created the administrator; its password is in the file"
             );
         }
-        let exceptions = store.exceptions(None).map_err(|e| e.to_string())?;
-        gateway
-            .exceptions()
-            .replace(exceptions.into_iter().map(|e| (e.recipient, e.sender)));
+        // Shared between nodes, the gateway loads the site's exceptions itself.
+        if gateway.shared_exceptions().is_none() {
+            let exceptions = store.exceptions(None).map_err(|e| e.to_string())?;
+            gateway
+                .exceptions()
+                .replace(exceptions.into_iter().map(|e| (e.recipient, e.sender)));
+        }
         Ok(Arc::new(Console {
             store,
             gateway,

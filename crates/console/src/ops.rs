@@ -498,6 +498,20 @@ pub fn report_missed_spam(c: &Console, user: &User, raw: &[u8]) -> Result<String
 // Exceptions.
 
 pub fn exceptions(c: &Console, user: &User) -> Result<Vec<Exception>> {
+    if let Some(site) = c.gateway.shared_exceptions() {
+        let all = site.all().map_err(shared_error)?;
+        return Ok(all
+            .into_iter()
+            .map(exception_of)
+            .filter(|e| {
+                user.is_admin()
+                    || user
+                        .addresses
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(&e.recipient))
+            })
+            .collect());
+    }
     Ok(if user.is_admin() {
         c.store.exceptions(None)?
     } else {
@@ -505,10 +519,31 @@ pub fn exceptions(c: &Console, user: &User) -> Result<Vec<Exception>> {
     })
 }
 
+/// With nodes sharing exceptions, the site's store is the one people see and change.
+fn exception_of(e: mailmoat_gateway::SharedException) -> Exception {
+    Exception {
+        id: e.id,
+        recipient: e.recipient,
+        sender: e.sender,
+        created_at: e.created_at,
+        created_by: e.created_by,
+    }
+}
+
+fn shared_error(e: impl std::fmt::Display) -> OpError {
+    OpError::Internal(format!("shared exceptions: {e}"))
+}
+
 fn add_exception_for(c: &Console, user: &User, recipient: &str, sender: &str) -> Result<Exception> {
-    let e = c
-        .store
-        .add_exception(recipient, sender, &user.name, now())?;
+    let e = match c.gateway.shared_exceptions() {
+        Some(site) => exception_of(
+            site.add(recipient, sender, &user.name, now())
+                .map_err(shared_error)?,
+        ),
+        None => c
+            .store
+            .add_exception(recipient, sender, &user.name, now())?,
+    };
     c.gateway.exceptions().add(&e.recipient, &e.sender);
     c.store.audit(
         now(),
@@ -555,7 +590,12 @@ pub fn add_exception(
 }
 
 pub fn remove_exception(c: &Console, user: &User, id: i64) -> Result<()> {
-    let e = c.store.exception(id)?.ok_or(OpError::NotFound)?;
+    let site = c.gateway.shared_exceptions();
+    let e = match site {
+        Some(site) => site.get(id).map_err(shared_error)?.map(exception_of),
+        None => c.store.exception(id)?,
+    }
+    .ok_or(OpError::NotFound)?;
     if !user.is_admin()
         && !user
             .addresses
@@ -564,7 +604,14 @@ pub fn remove_exception(c: &Console, user: &User, id: i64) -> Result<()> {
     {
         return Err(OpError::NotFound);
     }
-    c.store.remove_exception(id)?;
+    match site {
+        Some(site) => {
+            site.remove(id).map_err(shared_error)?;
+        }
+        None => {
+            c.store.remove_exception(id)?;
+        }
+    }
     c.gateway.exceptions().remove(&e.recipient, &e.sender);
     c.store.audit(
         now(),

@@ -42,6 +42,7 @@ mod verify;
 pub use config::{GatewayConfig, MilterConfig, RspamdConfig, ServeConfig, SpamdConfig};
 pub use events::Events;
 pub use exceptions::SenderExceptions;
+pub use mailmoat_shared::SharedException;
 pub use milter::decode_frame as decode_milter_frame;
 pub use quarantine::Quarantine;
 pub use spool::{new_id, QueueEntry, Recipient, RecipientState, Spool};
@@ -107,6 +108,8 @@ pub(crate) struct Shared {
     pub lessons: Option<Arc<mailmoat_shared::LessonBus>>,
     /// The shared Redis, for the health endpoint.
     pub redis: Option<Arc<mailmoat_shared::RedisLink>>,
+    /// Every node's sender exceptions (`[shared] postgres`); the console adds and removes there.
+    pub shared_exceptions: Option<Arc<mailmoat_shared::SharedExceptions>>,
     /// Whether auto-learnt lessons go to the other nodes too (`[shared] share_auto_learned`).
     pub share_auto_learned: bool,
 }
@@ -475,6 +478,11 @@ impl Handle {
     pub fn events(&self) -> &Events {
         &self.0.events
     }
+    /// The site's sender exceptions, when nodes share them (`[shared] postgres`): the console
+    /// adds, removes and lists there instead of its own store.
+    pub fn shared_exceptions(&self) -> Option<&Arc<mailmoat_shared::SharedExceptions>> {
+        self.0.shared_exceptions.as_ref()
+    }
     pub fn exceptions(&self) -> &Arc<SenderExceptions> {
         &self.0.exceptions
     }
@@ -617,12 +625,22 @@ pub fn serve(
         }),
         lessons: shared_state.as_ref().map(|s| s.lessons.clone()),
         redis: shared_state.as_ref().map(|s| s.link.clone()),
+        shared_exceptions: mailmoat_shared::open_postgres(&config.shared)
+            .map_err(|e| GatewayError::Shared(e.to_string()))?
+            .map(|link| Arc::new(mailmoat_shared::SharedExceptions::new(link))),
         share_auto_learned: shared_state
             .as_ref()
             .is_some_and(|s| s.share_auto_learned()),
     });
+    if let Some(site) = shared.shared_exceptions.clone() {
+        let set = shared.exceptions.clone();
+        std::thread::Builder::new()
+            .name("shared-exceptions".into())
+            .spawn(move || follow_shared_exceptions(&site, &set))
+            .map_err(GatewayError::Runtime)?;
+    }
     if !config.shared.postgres.trim().is_empty() {
-        tracing::info!(%node, "the quarantine is shared with the site's other nodes (PostgreSQL)");
+        tracing::info!(%node, "the quarantine and sender exceptions are shared with the site's other nodes (PostgreSQL)");
         let gateway = shared.clone();
         std::thread::Builder::new()
             .name("shared-quarantine".into())
@@ -766,6 +784,35 @@ pub fn serve(
     delivery_runtime.shutdown_background();
     lessons_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     served
+}
+
+/// Keeps the exceptions this node honours equal to the site's: reloaded whenever their version
+/// moved (checked every 2 s). While PostgreSQL is down the last set stays in force.
+fn follow_shared_exceptions(
+    site: &mailmoat_shared::SharedExceptions,
+    set: &exceptions::SenderExceptions,
+) {
+    let mut loaded = None;
+    loop {
+        if let Ok(version) = site.version() {
+            if loaded != Some(version) {
+                match site.all() {
+                    Ok(all) => {
+                        let n = all.len();
+                        set.replace(all.into_iter().map(|e| (e.recipient, e.sender)));
+                        loaded = Some(version);
+                        tracing::info!(
+                            exceptions = n,
+                            version,
+                            "sender exceptions loaded from the shared store"
+                        );
+                    }
+                    Err(e) => tracing::debug!(error = %e, "sender exceptions not reloaded"),
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
 }
 
 /// This node's name among the site's nodes: `[shared] node`, or the host name and the SMTP

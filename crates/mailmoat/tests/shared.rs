@@ -266,7 +266,8 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 }
 
 #[test]
-fn a_message_held_by_one_node_is_released_through_the_other_and_held_mail_waits_out_an_outage() {
+fn a_message_held_by_one_node_is_released_through_the_other_held_mail_waits_out_an_outage_and_exceptions_apply_everywhere(
+) {
     let Some(mut pg) = PostgresServer::start("gw-quarantine") else {
         return;
     };
@@ -356,6 +357,33 @@ fn a_message_held_by_one_node_is_released_through_the_other_and_held_mail_waits_
     let h = health(&a);
     assert_eq!(h["shared"]["postgres"], "up", "{h}");
     assert_eq!(h["shared"]["held_not_yet_shared"], 0, "{h}");
+    // An exception added on node b's console ("always accept alice for bob") is honoured by
+    // node a: the next such message, which would be held, is delivered.
+    let added = web.api(
+        "POST",
+        "/api/v1/exceptions",
+        &token,
+        r#"{"recipient":"bob@example.com","sender":"alice@sender.example"}"#,
+    );
+    assert_eq!(added.status, 200, "{}", added.body);
+    wait_until(
+        "node a loads the site's exceptions",
+        Duration::from_secs(10),
+        || a.gateway.log.lock().unwrap().contains("exceptions=1"),
+    );
+    let r = send(&a.gateway, "bob@example.com", "after the exception");
+    assert!(r.starts_with("250"), "{r}");
+    let got = sink.wait_for(3, Duration::from_secs(30));
+    assert!(
+        got.iter().any(|m| m.data.contains("after the exception")),
+        "delivered through the exception"
+    );
+    let listed = web.api("GET", "/api/v1/exceptions", &token, "");
+    assert!(
+        listed.body.contains("alice@sender.example"),
+        "{}",
+        listed.body
+    );
     let log = a.gateway.log.lock().unwrap().clone();
     assert!(log.contains("postgres unreachable"), "{log}");
     for n in [a, b] {

@@ -4,6 +4,7 @@
 //! for what that means), so mail never waits for the shared store.
 
 pub mod contacts;
+pub mod exceptions;
 pub mod lessons;
 pub mod link;
 pub mod pg;
@@ -19,6 +20,7 @@ use mailmoat_auth::contacts::ContactStore;
 use serde::Deserialize;
 
 pub use contacts::SharedContacts;
+pub use exceptions::{SharedException, SharedExceptions};
 pub use lessons::{Lesson, LessonBus, Received};
 pub use link::{LinkError, RedisLink};
 pub use pg::{PgError, PgLink};
@@ -67,8 +69,8 @@ impl Default for SharedConfig {
     }
 }
 
-/// The shared quarantine of a node configured with `[shared] postgres`, or `None`.
-pub fn open_quarantine(config: &SharedConfig) -> Result<Option<Arc<SharedQuarantine>>, PgError> {
+/// The link to `[shared] postgres`, or `None` when it is not configured.
+pub fn open_postgres(config: &SharedConfig) -> Result<Option<Arc<PgLink>>, PgError> {
     let url = config.postgres.trim();
     if url.is_empty() {
         return Ok(None);
@@ -78,7 +80,12 @@ pub fn open_quarantine(config: &SharedConfig) -> Result<Option<Arc<SharedQuarant
         Duration::from_millis(config.timeout_ms.max(1)),
         Duration::from_secs(config.retry_after_secs.max(1)),
     )?;
-    Ok(Some(Arc::new(SharedQuarantine::new(Arc::new(link)))))
+    Ok(Some(Arc::new(link)))
+}
+
+/// The shared quarantine of a node configured with `[shared] postgres`, or `None`.
+pub fn open_quarantine(config: &SharedConfig) -> Result<Option<Arc<SharedQuarantine>>, PgError> {
+    Ok(open_postgres(config)?.map(|link| Arc::new(SharedQuarantine::new(link))))
 }
 
 /// The shared stores of a node configured with `[shared] redis`.

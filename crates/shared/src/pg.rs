@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 /// The schema, one step per version, each applied once in its own transaction. Never edit a
 /// step that has shipped: add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
     "CREATE TABLE held (
         id TEXT PRIMARY KEY,
         node TEXT NOT NULL,
@@ -31,7 +32,22 @@ const MIGRATIONS: &[(i32, &str)] = &[(
     -- Held messages released or deleted anywhere: a node that copies a message in late
     -- (after a crash, say) must not bring it back.
     CREATE TABLE held_gone (id TEXT PRIMARY KEY, at BIGINT NOT NULL);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE exceptions (
+        id BIGSERIAL PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        UNIQUE (recipient, sender)
+    );
+    -- Bumped by every change, so nodes reload the set only when it changed.
+    CREATE TABLE exceptions_version (one INTEGER PRIMARY KEY CHECK (one = 1), version BIGINT NOT NULL);
+    INSERT INTO exceptions_version VALUES (1, 0);",
+    ),
+];
 
 /// Why a call did not happen.
 #[derive(Debug, thiserror::Error)]
