@@ -148,19 +148,7 @@ impl Quarantine {
                             node: node.clone(),
                             meta: r.get(1)?,
                             message: r.get(2)?,
-                            index: HeldIndex {
-                                id: r.get(3)?,
-                                received_at: r.get(4)?,
-                                mail_from: r.get(5)?,
-                                recipients: r.get(6)?,
-                                from_header: r.get(7)?,
-                                subject: r.get(8)?,
-                                action: r.get(9)?,
-                                risk: r.get(10)?,
-                                score: r.get(11)?,
-                                symbols: r.get(12)?,
-                                size: r.get(13)?,
-                            },
+                            index: index_at(r, 3)?,
                         },
                     ))
                 })
@@ -404,7 +392,7 @@ impl Quarantine {
     pub fn delete(&self, id: &str) -> io::Result<()> {
         if let Some(site) = self.site() {
             if !self.held_here_only(id)? {
-                let found = site.delete(id, unix_now()).map_err(shared_error)?;
+                let found = site.delete(id, crate::unix_now()).map_err(shared_error)?;
                 self.forget_local(id)?;
                 return if found { Ok(()) } else { Err(not_held(id)) };
             }
@@ -420,7 +408,7 @@ impl Quarantine {
         // Held here only, but the copy thread may have read it just before and be copying it
         // in: the tombstone this leaves keeps it out. (With PostgreSQL down no copy succeeds.)
         if let Some(site) = self.site() {
-            let _ = site.delete(id, unix_now());
+            let _ = site.delete(id, crate::unix_now());
         }
         Ok(())
     }
@@ -538,24 +526,23 @@ const COLUMNS: &str =
     "id, received_at, mail_from, recipients, from_header, subject, action, risk, score, symbols, size";
 
 fn row_to_held(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
-    let recipients: String = r.get(3)?;
-    let symbols: String = r.get(9)?;
-    Ok(Held {
-        id: r.get(0)?,
-        received_at: r.get(1)?,
-        mail_from: r.get(2)?,
-        recipients: recipients
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
-        from: r.get(4)?,
-        subject: r.get(5)?,
-        action: r.get(6)?,
-        risk: r.get(7)?,
-        score: r.get(8)?,
-        symbols: symbols.split_whitespace().map(str::to_string).collect(),
-        size: r.get::<_, i64>(10)? as u64,
+    index_at(r, 0).map(held_of)
+}
+
+/// The index columns (`COLUMNS`, in order) starting at column `first`.
+fn index_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<HeldIndex> {
+    Ok(HeldIndex {
+        id: r.get(first)?,
+        received_at: r.get(first + 1)?,
+        mail_from: r.get(first + 2)?,
+        recipients: r.get(first + 3)?,
+        from_header: r.get(first + 4)?,
+        subject: r.get(first + 5)?,
+        action: r.get(first + 6)?,
+        risk: r.get(first + 7)?,
+        score: r.get(first + 8)?,
+        symbols: r.get(first + 9)?,
+        size: r.get(first + 10)?,
     })
 }
 
@@ -577,10 +564,6 @@ fn parse_meta(id: &str, meta: &str) -> io::Result<(QueueEntry, ScanReport)> {
 
 fn shared_error(e: PgError) -> io::Error {
     io::Error::other(e.to_string())
-}
-
-fn unix_now() -> i64 {
-    crate::unix_now()
 }
 
 /// The search condition's `?N` placeholders (SQLite's) as PostgreSQL's `$N`. The condition
