@@ -26,7 +26,9 @@ use std::sync::{Arc, Mutex};
 
 pub use config::{ConsoleConfig, Settings};
 use mailmoat_gateway::Handle;
+use mailmoat_shared::SharedAccounts;
 
+use store::StoreError;
 pub use store::{Role, Store, User};
 
 pub fn now() -> i64 {
@@ -120,12 +122,32 @@ impl Console {
         } = settings;
         let scan = serve.scan;
         let data_dir = scan.base_dir.join(&config.data_dir);
-        let store = Store::open(&data_dir).map_err(|e| e.to_string())?;
-        if store.user_count().map_err(|e| e.to_string())? == 0 {
+        let site = gateway
+            .shared_postgres()
+            .map(|link| Arc::new(SharedAccounts::new(link.clone(), gateway.node())));
+        let store = Store::open_with(&data_dir, site).map_err(|e| e.to_string())?;
+        let users = match store.user_count() {
+            Ok(n) => n,
+            // A node starts while the site's database is down (mail must flow); the console
+            // answers with an error until it is back, and whoever first started made the
+            // administrator.
+            Err(StoreError::Shared(e)) => {
+                tracing::warn!(error = %e, "console: the site's accounts are unreachable; sign-in works again when PostgreSQL is back");
+                1
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        if users == 0 {
             let password = store::random_token();
-            let admin = store
-                .create_user("admin", &password, Role::Admin, &[])
-                .map_err(|e| e.to_string())?;
+            let admin = match store.create_user("admin", &password, Role::Admin, &[]) {
+                Ok(admin) => admin,
+                // Another node of the site made it at the same moment: its file has the password.
+                Err(StoreError::Invalid(_)) if store.is_shared() => {
+                    tracing::info!("console: the site's administrator was made by another node");
+                    return Ok(Console::with(store, gateway, config, scan, data_dir));
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             let file = data_dir.join("initial-admin-password");
             write_private(&file, &format!("{password}\n"))
                 .map_err(|e| format!("{}: {e}", file.display()))?;
@@ -142,7 +164,17 @@ impl Console {
                 .exceptions()
                 .replace(exceptions.into_iter().map(|e| (e.recipient, e.sender)));
         }
-        Ok(Arc::new(Console {
+        Ok(Console::with(store, gateway, config, scan, data_dir))
+    }
+
+    fn with(
+        store: Store,
+        gateway: Handle,
+        config: ConsoleConfig,
+        scan: mailmoat_pipeline::Config,
+        data_dir: PathBuf,
+    ) -> Arc<Console> {
+        Arc::new(Console {
             store,
             gateway,
             config,
@@ -150,7 +182,7 @@ impl Console {
             data_dir,
             limiter: LoginLimiter::default(),
             intel: Mutex::new(None),
-        }))
+        })
     }
 
     /// The variant reference store of the configuration, if there is one.

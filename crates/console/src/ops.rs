@@ -24,12 +24,18 @@ pub enum OpError {
     Invalid(String),
     #[error("{0}")]
     Internal(String),
+    /// The site's shared database is unreachable (the reason goes to the log only).
+    #[error("the site's shared database is unreachable; try again in a moment")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for OpError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Invalid(why) => OpError::Invalid(why),
+            StoreError::Shared(e @ mailmoat_shared::PgError::Down(_)) => {
+                OpError::Unavailable(e.to_string())
+            }
             e => OpError::Internal(e.to_string()),
         }
     }
@@ -530,8 +536,13 @@ fn exception_of(e: mailmoat_gateway::SharedException) -> Exception {
     }
 }
 
-fn shared_error(e: impl std::fmt::Display) -> OpError {
-    OpError::Internal(format!("shared exceptions: {e}"))
+fn shared_error(e: mailmoat_shared::PgError) -> OpError {
+    match e {
+        mailmoat_shared::PgError::Down(_) => {
+            OpError::Unavailable(format!("shared exceptions: {e}"))
+        }
+        e => OpError::Internal(format!("shared exceptions: {e}")),
+    }
 }
 
 fn add_exception_for(c: &Console, user: &User, recipient: &str, sender: &str) -> Result<Exception> {

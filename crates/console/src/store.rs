@@ -1,16 +1,21 @@
 //! The console's own database (`console.sqlite`): users, sessions, API tokens, per-user
 //! exceptions and the audit log. Secrets are never stored: passwords as argon2id hashes,
 //! session and API tokens as SHA-256 digests of random 256-bit values.
+//!
+//! With `[shared] postgres` the accounts (users, sessions, tokens, the audit log and digest
+//! marks) are the site's, in PostgreSQL, so every node's console knows the same people; the
+//! embedded database then keeps only audit entries written while PostgreSQL was unreachable.
 
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use base64::Engine;
+use mailmoat_shared::{PgError, SharedAccounts, SharedUser};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -21,6 +26,8 @@ pub enum StoreError {
     Db(#[from] rusqlite::Error),
     #[error("console database: {0}")]
     Io(#[from] io::Error),
+    #[error("console accounts: {0}")]
+    Shared(#[from] PgError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -143,10 +150,32 @@ fn dummy_hash() -> &'static str {
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The site's accounts (`[shared] postgres`), used instead of the embedded tables.
+    site: Option<Arc<SharedAccounts>>,
+}
+
+fn user_of(u: SharedUser) -> User {
+    User {
+        id: u.id,
+        name: u.name,
+        role: Role::parse(&u.role).unwrap_or(Role::User),
+        addresses: u
+            .addresses
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+    }
 }
 
 impl Store {
+    /// This node's own accounts.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, None)
+    }
+
+    /// The accounts of the site (`site`, in PostgreSQL) or, without one, this node's own.
+    pub fn open_with(dir: &Path, site: Option<Arc<SharedAccounts>>) -> Result<Store> {
         fs::create_dir_all(dir)?;
         let conn = Connection::open(dir.join("console.sqlite"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -190,7 +219,13 @@ impl Store {
         )?;
         Ok(Store {
             conn: Mutex::new(conn),
+            site,
         })
+    }
+
+    /// Whether the accounts are the site's (in PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.site.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -200,6 +235,9 @@ impl Store {
     // Users.
 
     pub fn user_count(&self) -> Result<u64> {
+        if let Some(site) = &self.site {
+            return Ok(site.user_count()? as u64);
+        }
         Ok(self
             .lock()
             .query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64)
@@ -225,6 +263,19 @@ impl Store {
         }
         let addresses = normalize_addresses(addresses)?;
         let hash = hash_password(password)?;
+        if let Some(site) = &self.site {
+            let id = site
+                .create_user(name, &hash, role.as_str(), &addresses.join("\n"))?
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!("a user named {name} exists already"))
+                })?;
+            return Ok(User {
+                id,
+                name: name.to_string(),
+                role,
+                addresses,
+            });
+        }
         let conn = self.lock();
         conn.execute(
             "INSERT INTO users (name, password, role, addresses) VALUES (?1, ?2, ?3, ?4)",
@@ -253,6 +304,9 @@ impl Store {
             ));
         }
         let hash = hash_password(password)?;
+        if let Some(site) = &self.site {
+            return Ok(site.set_password(user_id, &hash)?);
+        }
         let conn = self.lock();
         conn.execute(
             "UPDATE users SET password = ?1 WHERE id = ?2",
@@ -264,6 +318,9 @@ impl Store {
     }
 
     pub fn delete_user(&self, user_id: i64) -> Result<bool> {
+        if let Some(site) = &self.site {
+            return Ok(site.delete_user(user_id)?);
+        }
         Ok(self
             .lock()
             .execute("DELETE FROM users WHERE id = ?1", params![user_id])?
@@ -271,6 +328,9 @@ impl Store {
     }
 
     pub fn users(&self) -> Result<Vec<User>> {
+        if let Some(site) = &self.site {
+            return Ok(site.users()?.into_iter().map(user_of).collect());
+        }
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT id, name, role, addresses FROM users ORDER BY name")?;
         let rows = stmt.query_map([], row_to_user)?;
@@ -278,6 +338,9 @@ impl Store {
     }
 
     pub fn user(&self, id: i64) -> Result<Option<User>> {
+        if let Some(site) = &self.site {
+            return Ok(site.user(id)?.map(user_of));
+        }
         Ok(self
             .lock()
             .query_row(
@@ -289,6 +352,9 @@ impl Store {
     }
 
     pub fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        if let Some(site) = &self.site {
+            return Ok(site.user_by_name(name.trim())?.map(user_of));
+        }
         Ok(self
             .lock()
             .query_row(
@@ -301,6 +367,16 @@ impl Store {
 
     /// The user when the password is right (argon2 verification either way).
     pub fn check_password(&self, name: &str, password: &str) -> Result<Option<User>> {
+        if let Some(site) = &self.site {
+            return Ok(match site.password_of(name.trim())? {
+                Some((user, hash)) if password_matches(password, &hash) => Some(user_of(user)),
+                Some(_) => None,
+                None => {
+                    password_matches(password, dummy_hash());
+                    None
+                }
+            });
+        }
         let found: Option<(i64, String)> = self
             .lock()
             .query_row(
@@ -325,6 +401,10 @@ impl Store {
     pub fn create_session(&self, user_id: i64, expires_at: i64) -> Result<(String, String)> {
         let token = random_token();
         let csrf = random_token();
+        if let Some(site) = &self.site {
+            site.create_session(&digest(&token), user_id, &csrf, expires_at, crate::now())?;
+            return Ok((token, csrf));
+        }
         let conn = self.lock();
         conn.execute(
             "DELETE FROM sessions WHERE expires_at < ?1",
@@ -339,6 +419,11 @@ impl Store {
 
     /// The session's user and CSRF token, while it lasts.
     pub fn session(&self, token: &str, now: i64) -> Result<Option<(User, String)>> {
+        if let Some(site) = &self.site {
+            return Ok(site
+                .session(&digest(token), now)?
+                .map(|(u, csrf)| (user_of(u), csrf)));
+        }
         let found: Option<(i64, String)> = self
             .lock()
             .query_row(
@@ -354,6 +439,9 @@ impl Store {
     }
 
     pub fn end_session(&self, token: &str) -> Result<()> {
+        if let Some(site) = &self.site {
+            return Ok(site.end_session(&digest(token))?);
+        }
         self.lock().execute(
             "DELETE FROM sessions WHERE token = ?1",
             params![digest(token)],
@@ -366,6 +454,10 @@ impl Store {
     /// A new API token for the user; the token itself is shown once and never stored.
     pub fn create_token(&self, user_id: i64, label: &str, now: i64) -> Result<String> {
         let token = format!("mm_{}", random_token());
+        if let Some(site) = &self.site {
+            site.create_token(&digest(&token), user_id, label.trim(), now)?;
+            return Ok(token);
+        }
         self.lock().execute(
             "INSERT INTO tokens (token, user_id, label, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![digest(&token), user_id, label.trim(), now],
@@ -374,6 +466,9 @@ impl Store {
     }
 
     pub fn token_user(&self, token: &str) -> Result<Option<User>> {
+        if let Some(site) = &self.site {
+            return Ok(site.token_user(&digest(token))?.map(user_of));
+        }
         let id: Option<i64> = self
             .lock()
             .query_row(
@@ -389,6 +484,17 @@ impl Store {
     }
 
     pub fn tokens(&self, user_id: i64) -> Result<Vec<TokenInfo>> {
+        if let Some(site) = &self.site {
+            return Ok(site
+                .tokens(user_id)?
+                .into_iter()
+                .map(|t| TokenInfo {
+                    id: t.id,
+                    label: t.label,
+                    created_at: t.created_at,
+                })
+                .collect());
+        }
         let conn = self.lock();
         let mut stmt = conn
             .prepare("SELECT id, label, created_at FROM tokens WHERE user_id = ?1 ORDER BY id")?;
@@ -403,6 +509,9 @@ impl Store {
     }
 
     pub fn revoke_token(&self, user_id: i64, token_id: i64) -> Result<bool> {
+        if let Some(site) = &self.site {
+            return Ok(site.revoke_token(user_id, token_id)?);
+        }
         Ok(self.lock().execute(
             "DELETE FROM tokens WHERE id = ?1 AND user_id = ?2",
             params![token_id, user_id],
@@ -472,6 +581,15 @@ impl Store {
     // Audit log.
 
     pub fn audit(&self, at: i64, user: &str, action: &str, target: &str, detail: &str) {
+        if let Some(site) = &self.site {
+            match site.audit(at, user, action, target, detail) {
+                Ok(()) => return,
+                // Kept here instead, and listed beside the site's entries.
+                Err(e) => {
+                    tracing::warn!(%action, %target, %user, error = %e, "console: audit entry kept on this node (shared log unreachable)")
+                }
+            }
+        }
         let r = self.lock().execute(
             "INSERT INTO audit (at, user, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![at, user, action, target, detail],
@@ -483,6 +601,28 @@ impl Store {
     }
 
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        let mut entries = self.local_audit_log(limit)?;
+        if let Some(site) = &self.site {
+            // The site's entries, and this node's written while PostgreSQL was unreachable.
+            entries.extend(site.audit_log(limit)?.into_iter().map(|a| {
+                AuditEntry {
+                    id: a.id,
+                    at: a.at,
+                    user: a.user,
+                    action: a.action,
+                    target: a.target,
+                    detail: format!("{} (node {})", a.detail, a.node)
+                        .trim_start()
+                        .to_string(),
+                }
+            }));
+            entries.sort_by_key(|e| std::cmp::Reverse(e.at));
+            entries.truncate(limit);
+        }
+        Ok(entries)
+    }
+
+    fn local_audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT id, at, user, action, target, detail FROM audit ORDER BY id DESC LIMIT ?1",
@@ -504,6 +644,9 @@ impl Store {
 
     /// Marks today's digest for this user as sent; false when it was already.
     pub fn claim_digest(&self, user_id: i64, day: i64) -> Result<bool> {
+        if let Some(site) = &self.site {
+            return Ok(site.claim_digest(user_id, day)?);
+        }
         let conn = self.lock();
         let last: Option<i64> = conn
             .query_row(

@@ -207,6 +207,7 @@ fn status_of(e: &OpError) -> StatusCode {
         OpError::Forbidden(_) => StatusCode::FORBIDDEN,
         OpError::Invalid(_) => StatusCode::BAD_REQUEST,
         OpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        OpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -216,6 +217,10 @@ fn public_message(e: &OpError) -> String {
         OpError::Internal(why) => {
             tracing::error!(error = %why, "console: request failed");
             "something went wrong on the server; the log says what".to_string()
+        }
+        OpError::Unavailable(why) => {
+            tracing::warn!(error = %why, "console: request refused");
+            e.to_string()
         }
         OpError::NotFound => "not found (or not yours to see)".to_string(),
         e => e.to_string(),

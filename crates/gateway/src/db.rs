@@ -99,6 +99,22 @@ impl Criteria {
         }
     }
 
+    /// The same condition for PostgreSQL: `$N` placeholders, and ILIKE where SQLite's LIKE
+    /// ignores case on its own.
+    pub fn for_postgres(&self) -> (String, Vec<mailmoat_shared::Param>) {
+        let sql = self.sql.replace(" LIKE ?", " ILIKE ?").replace('?', "$");
+        let params = self
+            .args
+            .iter()
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => mailmoat_shared::Param::Int(*i),
+                rusqlite::types::Value::Text(t) => mailmoat_shared::Param::Text(t.clone()),
+                other => mailmoat_shared::Param::Text(format!("{other:?}")),
+            })
+            .collect();
+        (sql, params)
+    }
+
     /// `column` in [since, until).
     pub fn between(&mut self, column: &str, since: Option<i64>, until: Option<i64>) {
         if let Some(t) = since {
@@ -251,5 +267,35 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: Arc<AtomicU64>)
         for job in batch {
             let _ = job.done.send(Err("transaction could not start".into()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Criteria;
+    use mailmoat_shared::Param;
+
+    #[test]
+    fn a_search_reads_the_same_in_postgresql_case_included() {
+        // SQLite's LIKE ignores ASCII case and PostgreSQL's does not: the shared stores'
+        // searches must find "Invoice" for "invoice" as the embedded ones do.
+        let mut c = Criteria::default();
+        c.contains("subject", Some("Invoice_2"));
+        c.equals("risk", Some("High"));
+        c.between("received_at", Some(10), Some(20));
+        let (sql, params) = c.for_postgres();
+        assert_eq!(
+            sql,
+            " AND subject ILIKE $1 ESCAPE '\\' AND lower(risk) = $2 AND received_at >= $3 AND received_at < $4"
+        );
+        assert_eq!(
+            params,
+            [
+                Param::Text("%Invoice\\_2%".into()),
+                Param::Text("high".into()),
+                Param::Int(10),
+                Param::Int(20)
+            ]
+        );
     }
 }

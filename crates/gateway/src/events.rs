@@ -9,13 +9,18 @@
 //!
 //! Writes do not wait for durability (the 250 reply never waits for the log): a crash can lose
 //! the last moments of statistics, never a message.
+//!
+//! With `[shared] postgres` every entry is also copied to the site's log (`shared` column),
+//! where the console of any node reads the whole site's messages and statistics; while
+//! PostgreSQL is unreachable it reads this node's own log, and the copy catches up later.
 
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mailmoat_pipeline::ScanReport;
+use mailmoat_shared::{LogEvent, LogRow, PgError, SharedLog};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -115,6 +120,8 @@ pub struct Change {
 pub struct Events {
     conn: Mutex<Connection>,
     writer: Writer,
+    /// The site's log (`[shared] postgres`).
+    shared: Option<Arc<SharedLog>>,
 }
 
 fn db_error(e: rusqlite::Error) -> io::Error {
@@ -169,6 +176,24 @@ impl Events {
                 id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, what TEXT NOT NULL);",
         )
         .map_err(db_error)?;
+        // Whether the site's log has the entry (logs made before nodes shared one lack it).
+        let has_shared: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'shared'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(db_error)?
+            > 0;
+        if !has_shared {
+            // Entries logged before sharing began count as copied: the site's statistics
+            // start when the node joins it.
+            conn.execute_batch(
+                "ALTER TABLE events ADD COLUMN shared INTEGER NOT NULL DEFAULT 1;
+                 CREATE INDEX IF NOT EXISTS events_not_shared ON events(received_at) WHERE shared = 0;",
+            )
+            .map_err(db_error)?;
+        }
         // The log is not where mail is kept (spool and quarantine are): a commit need not wait
         // for the disk. WAL with NORMAL survives a crash of the process; a power cut may lose
         // the last moments of the log, never a message.
@@ -180,7 +205,75 @@ impl Events {
         Ok(Events {
             conn: Mutex::new(conn),
             writer,
+            shared: None,
         })
+    }
+
+    /// Copies every entry logged from now on to the site's log as well.
+    pub fn share(&mut self, site: Arc<SharedLog>) {
+        self.shared = Some(site);
+    }
+
+    /// The site's log while it answers.
+    fn site(&self) -> Option<&SharedLog> {
+        self.shared.as_deref().filter(|s| s.is_up())
+    }
+
+    /// Copies up to `batch` entries not yet in the site's log into it; returns how many. While
+    /// PostgreSQL is down they wait here and go when it is back.
+    pub fn copy_to_shared(&self, batch: usize) -> io::Result<usize> {
+        let Some(site) = &self.shared else {
+            return Ok(0);
+        };
+        let rows: Vec<LogRow> = {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS}, r.report, r.message FROM events e LEFT JOIN reports r USING (id)
+                     WHERE e.shared = 0 ORDER BY e.received_at LIMIT ?1"
+                ))
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(params![batch as i64], |r| {
+                    let event = row_to_event(r)?;
+                    Ok(LogRow {
+                        top: top_keys(&event),
+                        event: log_event_of(&event),
+                        report: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                        message: r.get(12)?,
+                    })
+                })
+                .map_err(db_error)?;
+            rows.collect::<Result<_, _>>().map_err(db_error)?
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.event.id.clone()).collect();
+        site.copy_in(rows)
+            .map_err(crate::quarantine::shared_error)?;
+        let copied = ids.len();
+        self.writer.write(move |c| {
+            let mut mark = c.prepare_cached("UPDATE events SET shared = 1 WHERE id = ?1")?;
+            for id in &ids {
+                mark.execute(params![id])?;
+            }
+            Ok(())
+        })?;
+        Ok(copied)
+    }
+
+    /// Entries logged here and not yet in the site's log.
+    pub fn waiting_to_share(&self) -> io::Result<u64> {
+        if self.shared.is_none() {
+            return Ok(0);
+        }
+        self.lock()
+            .query_row("SELECT COUNT(*) FROM events WHERE shared = 0", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(db_error)
     }
 
     /// Logs a scanned message and counts it, without waiting for the write. `message`: the
@@ -194,10 +287,11 @@ impl Events {
         report: ScanReport,
         message: Option<Vec<u8>>,
     ) -> io::Result<()> {
+        let to_share = self.shared.is_some();
         self.writer.write_later(move |c| {
             let report = serde_json::to_string(&report)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            insert(c, &event, &report, message.as_deref())
+            insert(c, &event, &report, message.as_deref(), to_share)
         })
     }
 
@@ -212,6 +306,13 @@ impl Events {
 
     /// A refused message as received, when it was kept.
     pub fn message(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
+        if let Some(site) = self.site() {
+            match site.message(id) {
+                Ok(Some(m)) => return Ok(Some(m)),
+                Ok(None) | Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
         let conn = self.lock();
         conn.query_row(
             "SELECT message FROM reports WHERE id = ?1",
@@ -225,9 +326,10 @@ impl Events {
 
     /// Logs many messages in one transaction and waits for it (imports and benchmarks).
     pub fn record_all(&self, events: Vec<(Event, String)>) -> io::Result<()> {
+        let to_share = self.shared.is_some();
         self.writer.write(move |c| {
             for (event, report) in &events {
-                insert(c, event, report, None)?;
+                insert(c, event, report, None, to_share)?;
             }
             Ok(())
         })
@@ -240,6 +342,13 @@ impl Events {
 
     /// Notes a configuration change (rules or policy reloaded, a list edited) at `at`.
     pub fn record_change(&self, at: i64, what: &str) -> io::Result<()> {
+        if let Some(site) = &self.shared {
+            // The site's list is what consoles show; this node's own keeps it too, for the
+            // times PostgreSQL is unreachable.
+            if let Err(e) = site.record_change(at, what) {
+                tracing::warn!(error = %e, %what, "configuration change not noted in the shared log");
+            }
+        }
         let what = what.to_string();
         self.writer.write(move |c| {
             c.execute(
@@ -252,6 +361,13 @@ impl Events {
 
     /// Changes, newest first.
     pub fn changes(&self, limit: usize) -> io::Result<Vec<Change>> {
+        if let Some(site) = self.site() {
+            match site.changes(limit) {
+                Ok(found) => return Ok(found.into_iter().map(change_of).collect()),
+                Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
         let conn = self.lock();
         let mut stmt = conn
             .prepare("SELECT id, at, what FROM changes ORDER BY at DESC, id DESC LIMIT ?1")
@@ -269,6 +385,13 @@ impl Events {
     }
 
     pub fn change(&self, id: i64) -> io::Result<Option<Change>> {
+        if let Some(site) = self.site() {
+            match site.change(id) {
+                Ok(found) => return Ok(found.map(change_of)),
+                Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
         let conn = self.lock();
         conn.query_row(
             "SELECT id, at, what FROM changes WHERE id = ?1",
@@ -287,7 +410,17 @@ impl Events {
 
     /// A logged message's full report.
     pub fn report(&self, id: &str) -> io::Result<Option<ScanReport>> {
-        let text: Option<String> = db::column_by_id(&self.conn, "events", "reports", "report", id)?;
+        let mut text: Option<String> = None;
+        if let Some(site) = self.site() {
+            match site.report(id) {
+                Ok(found) => text = found,
+                Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
+        if text.is_none() {
+            text = db::column_by_id(&self.conn, "events", "reports", "report", id)?;
+        }
         text.map(|t| {
             serde_json::from_str(&t)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {e}")))
@@ -297,6 +430,13 @@ impl Events {
 
     /// One logged message's entry.
     pub fn get(&self, id: &str) -> io::Result<Option<Event>> {
+        if let Some(site) = self.site() {
+            match site.get(id) {
+                Ok(Some(e)) => return Ok(Some(event_of(e))),
+                Ok(None) | Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
         let conn = self.lock();
         conn.query_row(
             &format!("SELECT {COLUMNS} FROM events WHERE id = ?1"),
@@ -318,11 +458,31 @@ impl Events {
         c.equals("action", f.action.as_deref());
         c.equals("category", f.category.as_deref());
         c.between("received_at", f.since, f.until);
+        let limit = if f.limit == 0 { 100 } else { f.limit };
+        let shared = match self.site() {
+            None => None,
+            Some(site) => {
+                let (condition, params) = c.for_postgres();
+                match site.search(&condition, params, limit) {
+                    Ok(found) => Some(found),
+                    Err(PgError::Down(_)) => None,
+                    Err(e) => return Err(crate::quarantine::shared_error(e)),
+                }
+            }
+        };
+        // With the site's log: it, and what this node logged and has not copied in yet.
+        let local_filter = if shared.is_some() {
+            " AND shared = 0"
+        } else {
+            ""
+        };
         let (mut sql, args) = (
-            format!("SELECT {COLUMNS} FROM events WHERE 1=1{}", c.sql),
+            format!(
+                "SELECT {COLUMNS} FROM events WHERE 1=1{}{local_filter}",
+                c.sql
+            ),
             c.args,
         );
-        let limit = if f.limit == 0 { 100 } else { f.limit };
         sql.push_str(&format!(
             " ORDER BY received_at DESC, id DESC LIMIT {limit}"
         ));
@@ -331,11 +491,40 @@ impl Events {
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), row_to_event)
             .map_err(db_error)?;
-        rows.collect::<Result<_, _>>().map_err(db_error)
+        let mut found: Vec<Event> = rows.collect::<Result<_, _>>().map_err(db_error)?;
+        if let Some(site_rows) = shared {
+            let here: std::collections::HashSet<String> =
+                found.iter().map(|e| e.id.clone()).collect();
+            found.extend(
+                site_rows
+                    .into_iter()
+                    .filter(|e| !here.contains(&e.id))
+                    .map(event_of),
+            );
+            found.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
+            found.truncate(limit);
+        }
+        Ok(found)
     }
 
     /// Messages per bucket of `bucket_secs` (3600 or 86400) and type, in [since, until).
     pub fn buckets(&self, since: i64, until: i64, bucket_secs: i64) -> io::Result<Vec<Bucket>> {
+        if let Some(site) = self.site() {
+            match site.buckets(since, until, bucket_secs) {
+                Ok(found) => {
+                    return Ok(found
+                        .into_iter()
+                        .map(|(start, category, n)| Bucket {
+                            start,
+                            category,
+                            messages: n as u64,
+                        })
+                        .collect())
+                }
+                Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
@@ -358,6 +547,13 @@ impl Events {
     /// The most frequent keys of a kind ("sender", "sender_domain", "recipient") among
     /// detected messages (those not delivered untouched) since `since`.
     pub fn top(&self, kind: &str, since: i64, limit: usize) -> io::Result<Vec<(String, u64)>> {
+        if let Some(site) = self.site() {
+            match site.top(kind, since, limit) {
+                Ok(found) => return Ok(found.into_iter().map(|(k, n)| (k, n as u64)).collect()),
+                Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
@@ -383,6 +579,13 @@ impl Events {
         until: i64,
         bucket_secs: i64,
     ) -> io::Result<Vec<(i64, u64)>> {
+        if let Some(site) = self.site() {
+            match site.symbol_buckets(symbol, since, until, bucket_secs) {
+                Ok(found) => return Ok(found.into_iter().map(|(b, n)| (b, n as u64)).collect()),
+                Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
         let conn = self.lock();
         let (sql, key) = if symbol.is_empty() {
             (
@@ -408,6 +611,13 @@ impl Events {
 
     /// Messages logged in all.
     pub fn count(&self) -> io::Result<u64> {
+        if let Some(site) = self.site() {
+            match site.count() {
+                Ok(n) => return Ok(n),
+                Err(PgError::Down(_)) => {}
+                Err(e) => return Err(crate::quarantine::shared_error(e)),
+            }
+        }
         let conn = self.lock();
         conn.query_row("SELECT COALESCE(SUM(n), 0) FROM hourly", [], |r| {
             r.get::<_, i64>(0)
@@ -418,6 +628,12 @@ impl Events {
 
     /// Removes reports received before `before` (the statistics stay); returns how many.
     pub fn prune(&self, before: i64) -> io::Result<usize> {
+        if let Some(site) = self.site() {
+            // Every node prunes the site's log by the same rule: whichever runs first does it.
+            if let Err(e) = site.prune(before) {
+                tracing::warn!(error = %e, "the shared message log was not pruned this time");
+            }
+        }
         let conn = self.lock();
         conn.execute(
             "DELETE FROM reports WHERE id IN (SELECT id FROM events WHERE received_at < ?1)",
@@ -433,11 +649,17 @@ impl Events {
     }
 }
 
-fn insert(c: &Connection, e: &Event, report: &str, message: Option<&[u8]>) -> rusqlite::Result<()> {
+fn insert(
+    c: &Connection,
+    e: &Event,
+    report: &str,
+    message: Option<&[u8]>,
+    to_share: bool,
+) -> rusqlite::Result<()> {
     c.prepare_cached(
         "INSERT OR REPLACE INTO events
-         (id, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         (id, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols, shared)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         e.id,
@@ -451,6 +673,8 @@ fn insert(c: &Connection, e: &Event, report: &str, message: Option<&[u8]>) -> ru
         e.subject,
         e.recipients.join("\n"),
         e.symbols.join(" "),
+        // 0: still to copy to the site's log; 1: copied, or not shared.
+        i64::from(!to_share),
     ])?;
     c.prepare_cached("INSERT OR REPLACE INTO reports (id, report, message) VALUES (?1, ?2, ?3)")?
         .execute(params![e.id, report, message])?;
@@ -468,25 +692,84 @@ fn insert(c: &Connection, e: &Event, report: &str, message: Option<&[u8]>) -> ru
     for s in &e.symbols {
         symbol.execute(params![hour, s])?;
     }
-    if e.category != "clean" {
-        let mut top = c.prepare_cached(
+    let top = top_keys(e);
+    if !top.is_empty() {
+        let mut count = c.prepare_cached(
             "INSERT INTO daily_top (day, kind, key, n) VALUES (?1, ?2, ?3, 1)
              ON CONFLICT (kind, day, key) DO UPDATE SET n = n + 1",
         )?;
-        let sender = if e.from.is_empty() {
-            e.mail_from.to_ascii_lowercase()
-        } else {
-            e.from.to_ascii_lowercase()
-        };
-        if !sender.is_empty() {
-            top.execute(params![day, "sender_domain", domain_of(&sender)])?;
-            top.execute(params![day, "sender", sender])?;
-        }
-        for r in &e.recipients {
-            top.execute(params![day, "recipient", r.to_ascii_lowercase()])?;
+        for (kind, key) in &top {
+            count.execute(params![day, kind, key])?;
         }
     }
     Ok(())
+}
+
+/// The per-day "top" keys a logged message counts for: detected messages only, by sender
+/// (the From address, else the envelope's), its domain, and each recipient.
+fn top_keys(e: &Event) -> Vec<(String, String)> {
+    let mut keys = Vec::new();
+    if e.category == "clean" {
+        return keys;
+    }
+    let sender = if e.from.is_empty() {
+        e.mail_from.to_ascii_lowercase()
+    } else {
+        e.from.to_ascii_lowercase()
+    };
+    if !sender.is_empty() {
+        keys.push(("sender_domain".to_string(), domain_of(&sender)));
+        keys.push(("sender".to_string(), sender));
+    }
+    for r in &e.recipients {
+        keys.push(("recipient".to_string(), r.to_ascii_lowercase()));
+    }
+    keys
+}
+
+fn log_event_of(e: &Event) -> LogEvent {
+    LogEvent {
+        id: e.id.clone(),
+        received_at: e.received_at,
+        action: e.action.clone(),
+        risk: e.risk.clone(),
+        score: e.score,
+        category: e.category.clone(),
+        mail_from: e.mail_from.clone(),
+        from_header: e.from.clone(),
+        subject: e.subject.clone(),
+        recipients: e.recipients.join("\n"),
+        symbols: e.symbols.join(" "),
+    }
+}
+
+fn event_of(e: LogEvent) -> Event {
+    Event {
+        id: e.id,
+        received_at: e.received_at,
+        action: e.action,
+        risk: e.risk,
+        score: e.score,
+        category: e.category,
+        mail_from: e.mail_from,
+        from: e.from_header,
+        subject: e.subject,
+        recipients: e
+            .recipients
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        symbols: e.symbols.split_whitespace().map(str::to_string).collect(),
+    }
+}
+
+fn change_of(c: mailmoat_shared::LogChange) -> Change {
+    Change {
+        id: c.id,
+        at: c.at,
+        what: format!("{} (node {})", c.what, c.node),
+    }
 }
 
 const COLUMNS: &str = "id, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols";

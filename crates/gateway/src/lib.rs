@@ -112,6 +112,10 @@ pub(crate) struct Shared {
     pub shared_exceptions: Option<Arc<mailmoat_shared::SharedExceptions>>,
     /// Whether auto-learnt lessons go to the other nodes too (`[shared] share_auto_learned`).
     pub share_auto_learned: bool,
+    /// The site's PostgreSQL (`[shared] postgres`), for the console's shared accounts.
+    pub postgres: Option<Arc<mailmoat_shared::PgLink>>,
+    /// This node's name among the site's nodes (`[shared] node` or its default).
+    pub node: String,
 }
 
 impl Shared {
@@ -449,17 +453,23 @@ pub fn open_storage(config: &ServeConfig) -> Result<(Spool, Quarantine, Events),
         path: q_dir.clone(),
         source,
     })?;
-    if let Some(site) = mailmoat_shared::open_quarantine(&config.shared)
-        .map_err(|e| GatewayError::Shared(e.to_string()))?
-    {
-        quarantine.share(site, node_name(config));
-    }
     let events_dir = config.base_dir().join(&g.events_dir);
-    let events = Events::open(&events_dir).map_err(|source| GatewayError::Storage {
+    let mut events = Events::open(&events_dir).map_err(|source| GatewayError::Storage {
         what: "message log",
         path: events_dir.clone(),
         source,
     })?;
+    // One connection to the site's PostgreSQL for every shared store of this process.
+    if let Some(link) = mailmoat_shared::open_postgres(&config.shared)
+        .map_err(|e| GatewayError::Shared(e.to_string()))?
+    {
+        let node = node_name(config);
+        quarantine.share(
+            Arc::new(mailmoat_shared::SharedQuarantine::new(link.clone())),
+            node.clone(),
+        );
+        events.share(Arc::new(mailmoat_shared::SharedLog::new(link, &node)));
+    }
     Ok((spool, quarantine, events))
 }
 
@@ -482,6 +492,15 @@ impl Handle {
     /// adds, removes and lists there instead of its own store.
     pub fn shared_exceptions(&self) -> Option<&Arc<mailmoat_shared::SharedExceptions>> {
         self.0.shared_exceptions.as_ref()
+    }
+    /// The site's PostgreSQL, when nodes share state (`[shared] postgres`): the console keeps
+    /// its accounts there.
+    pub fn shared_postgres(&self) -> Option<&Arc<mailmoat_shared::PgLink>> {
+        self.0.postgres.as_ref()
+    }
+    /// This node's name among the site's nodes.
+    pub fn node(&self) -> &str {
+        &self.0.node
     }
     pub fn exceptions(&self) -> &Arc<SenderExceptions> {
         &self.0.exceptions
@@ -571,6 +590,7 @@ pub fn serve(
         None => LiveScanner::start(reload_scan)?,
     });
     let (spool, quarantine, events) = open_storage(&config)?;
+    let postgres = quarantine.shared_postgres();
     let events = Arc::new(events);
     // Each configuration that comes into force is a change the console can compare around.
     let _ = events.record_change(
@@ -625,9 +645,11 @@ pub fn serve(
         }),
         lessons: shared_state.as_ref().map(|s| s.lessons.clone()),
         redis: shared_state.as_ref().map(|s| s.link.clone()),
-        shared_exceptions: mailmoat_shared::open_postgres(&config.shared)
-            .map_err(|e| GatewayError::Shared(e.to_string()))?
+        shared_exceptions: postgres
+            .clone()
             .map(|link| Arc::new(mailmoat_shared::SharedExceptions::new(link))),
+        postgres,
+        node: node.clone(),
         share_auto_learned: shared_state
             .as_ref()
             .is_some_and(|s| s.share_auto_learned()),
@@ -640,11 +662,11 @@ pub fn serve(
             .map_err(GatewayError::Runtime)?;
     }
     if !config.shared.postgres.trim().is_empty() {
-        tracing::info!(%node, "the quarantine and sender exceptions are shared with the site's other nodes (PostgreSQL)");
+        tracing::info!(%node, "the quarantine, message log, sender exceptions and console accounts are shared with the site's other nodes (PostgreSQL)");
         let gateway = shared.clone();
         std::thread::Builder::new()
-            .name("shared-quarantine".into())
-            .spawn(move || copy_quarantine_to_shared(gateway))
+            .name("shared-copy".into())
+            .spawn(move || copy_to_shared(gateway))
             .map_err(GatewayError::Runtime)?;
     }
     // Lessons from the other nodes: followed on a thread of their own, the position kept beside
@@ -828,9 +850,11 @@ pub fn node_name(config: &ServeConfig) -> String {
     }
 }
 
-/// Copies what this node holds into the shared quarantine as it arrives (and after an outage),
-/// and now and then forgets local copies that were released or deleted on other nodes.
-fn copy_quarantine_to_shared(shared: Arc<Shared>) {
+/// Copies what this node holds and logs into the shared quarantine and log as it arrives (and
+/// after an outage), and now and then forgets local copies that were released or deleted on
+/// other nodes.
+fn copy_to_shared(shared: Arc<Shared>) {
+    const LOG_BATCH: usize = 500;
     let mut last_sweep = std::time::Instant::now();
     loop {
         loop {
@@ -839,6 +863,17 @@ fn copy_quarantine_to_shared(shared: Arc<Shared>) {
                 Ok(_) => break,
                 Err(e) => {
                     tracing::debug!(error = %e, "held mail not copied to the shared quarantine yet");
+                    break;
+                }
+            }
+        }
+        // The log after held mail: a console looking for a held message finds it first.
+        loop {
+            match shared.events.copy_to_shared(LOG_BATCH) {
+                Ok(LOG_BATCH) => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "message log not copied to the shared log yet");
                     break;
                 }
             }
@@ -918,11 +953,12 @@ async fn health_endpoint(listener: TcpListener, shared: Arc<Shared>) {
                     s.spool.count().unwrap_or(0),
                     s.quarantine.count().unwrap_or(0),
                     s.quarantine.waiting_to_share().unwrap_or(0),
+                    s.events.waiting_to_share().unwrap_or(0),
                 )
             })
             .await
             .unwrap_or_default();
-            let (queued, quarantined, held_here_only) = counts;
+            let (queued, quarantined, held_here_only, logged_here_only) = counts;
             let commits = shared.spool.commits();
             let up = |state: Option<bool>| match state {
                 None => "\"off\"",
@@ -933,7 +969,7 @@ async fn health_endpoint(listener: TcpListener, shared: Arc<Shared>) {
             let postgres = up(shared.quarantine.shared_is_up());
             let lessons_waiting = shared.lessons.as_ref().map_or(0, |l| l.waiting());
             let body = format!(
-                "{{\"status\":\"ok\",\"queued\":{queued},\"quarantined\":{quarantined},\"spool_commits\":{commits},\"shared\":{{\"redis\":{redis},\"postgres\":{postgres},\"held_not_yet_shared\":{held_here_only},\"lessons_waiting\":{lessons_waiting}}}}}\n"
+                "{{\"status\":\"ok\",\"queued\":{queued},\"quarantined\":{quarantined},\"spool_commits\":{commits},\"shared\":{{\"redis\":{redis},\"postgres\":{postgres},\"held_not_yet_shared\":{held_here_only},\"logged_not_yet_shared\":{logged_here_only},\"lessons_waiting\":{lessons_waiting}}}}}\n"
             );
             let _ = stream
                 .write_all(

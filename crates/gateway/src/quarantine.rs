@@ -14,7 +14,7 @@ use mailmoat_pipeline::ScanReport;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use mailmoat_shared::{HeldIndex, HeldRow, Param, PgError, SharedQuarantine};
+use mailmoat_shared::{HeldIndex, HeldRow, PgError, PgLink, SharedQuarantine};
 
 use crate::db::{self, Writer};
 use crate::spool::{QueueEntry, Spool};
@@ -125,6 +125,12 @@ impl Quarantine {
 
     fn site(&self) -> Option<&SharedQuarantine> {
         self.shared.as_ref().map(|(s, _)| s.as_ref())
+    }
+
+    /// The site's PostgreSQL, when this quarantine is shared: the other shared stores use the
+    /// same connection.
+    pub fn shared_postgres(&self) -> Option<Arc<PgLink>> {
+        self.site().map(|s| s.link().clone())
     }
 
     /// Copies messages held here and not yet in the shared quarantine into it; returns how
@@ -474,7 +480,8 @@ impl Quarantine {
         let shared = match self.site() {
             None => None,
             Some(site) => {
-                match site.search(&postgres_placeholders(&c.sql), params_of(&c.args), s.limit) {
+                let (condition, params) = c.for_postgres();
+                match site.search(&condition, params, s.limit) {
                     Ok(found) => Some(found),
                     Err(PgError::Down(_)) => None,
                     Err(e) => return Err(shared_error(e)),
@@ -562,33 +569,8 @@ fn parse_meta(id: &str, meta: &str) -> io::Result<(QueueEntry, ScanReport)> {
     Ok((meta.entry, meta.report))
 }
 
-fn shared_error(e: PgError) -> io::Error {
+pub(crate) fn shared_error(e: PgError) -> io::Error {
     io::Error::other(e.to_string())
-}
-
-/// The search condition's `?N` placeholders (SQLite's) as PostgreSQL's `$N`. The condition
-/// is ours (fixed expressions); values are always parameters.
-fn postgres_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '?' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
-            out.push('$');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn params_of(args: &[rusqlite::types::Value]) -> Vec<Param> {
-    args.iter()
-        .map(|v| match v {
-            rusqlite::types::Value::Integer(i) => Param::Int(*i),
-            rusqlite::types::Value::Text(t) => Param::Text(t.clone()),
-            other => Param::Text(format!("{other:?}")),
-        })
-        .collect()
 }
 
 fn held_of(i: HeldIndex) -> Held {

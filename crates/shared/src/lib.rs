@@ -1,12 +1,15 @@
-//! What several gateway nodes of one site share through Redis (or Valkey), configured in
-//! `[shared]`: rate-limit counters, first-contact memory and the classifier's lessons. Each
-//! piece keeps working on the node's own state while Redis is unreachable (see each module
-//! for what that means), so mail never waits for the shared store.
+//! What several gateway nodes of one site share, configured in `[shared]`: through Redis (or
+//! Valkey) rate-limit counters, first-contact memory and the classifier's lessons; in
+//! PostgreSQL the quarantine, the message log and its statistics, sender exceptions and the
+//! console's accounts. Each piece keeps working on the node's own state while its server is
+//! unreachable (see each module for what that means), so mail never waits for a shared store.
 
+pub mod accounts;
 pub mod contacts;
 pub mod exceptions;
 pub mod lessons;
 pub mod link;
+pub mod log;
 pub mod pg;
 pub mod quarantine;
 pub mod rates;
@@ -19,12 +22,14 @@ use std::time::Duration;
 use mailmoat_auth::contacts::ContactStore;
 use serde::Deserialize;
 
+pub use accounts::{SharedAccounts, SharedAudit, SharedToken, SharedUser};
 pub use contacts::SharedContacts;
 pub use exceptions::{SharedException, SharedExceptions};
 pub use lessons::{Lesson, LessonBus, Received};
 pub use link::{LinkError, RedisLink};
-pub use pg::{PgError, PgLink};
-pub use quarantine::{HeldIndex, HeldRow, Param, SharedQuarantine};
+pub use log::{LogChange, LogEvent, LogRow, SharedLog};
+pub use pg::{Param, PgError, PgLink};
+pub use quarantine::{HeldIndex, HeldRow, SharedQuarantine};
 pub use rates::SharedRateStore;
 
 /// `[shared]`: the stores several nodes share. Without them each node keeps its own state.
@@ -33,7 +38,8 @@ pub use rates::SharedRateStore;
 pub struct SharedConfig {
     /// `redis://[:password@]host:port/db`; empty: counters, contacts and lessons stay local.
     pub redis: String,
-    /// `postgresql://user:password@host:port/db`; empty: the quarantine stays local.
+    /// `postgresql://user:password@host:port/db`; empty: the quarantine, message log, sender
+    /// exceptions and console accounts stay on this node.
     pub postgres: String,
     /// This node's name among the site's nodes, unique per node (default: the machine's host
     /// name and the SMTP listener's address).

@@ -47,7 +47,97 @@ const MIGRATIONS: &[(i32, &str)] = &[
     CREATE TABLE exceptions_version (one INTEGER PRIMARY KEY CHECK (one = 1), version BIGINT NOT NULL);
     INSERT INTO exceptions_version VALUES (1, 0);",
     ),
+    (
+        3,
+        "CREATE TABLE console_users (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        password TEXT NOT NULL,
+        role TEXT NOT NULL,
+        addresses TEXT NOT NULL
+    );
+    -- Names are unique whatever their case, as in the embedded store.
+    CREATE UNIQUE INDEX console_users_by_name ON console_users (lower(name));
+    CREATE TABLE console_sessions (
+        token TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES console_users(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE TABLE console_tokens (
+        id BIGSERIAL PRIMARY KEY,
+        token TEXT NOT NULL UNIQUE,
+        user_id BIGINT NOT NULL REFERENCES console_users(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE console_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at BIGINT NOT NULL,
+        node TEXT NOT NULL,
+        username TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE console_digests (
+        user_id BIGINT PRIMARY KEY REFERENCES console_users(id) ON DELETE CASCADE,
+        sent_day BIGINT NOT NULL
+    );",
+    ),
+    (
+        4,
+        "CREATE TABLE log_events (
+        id TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        received_at BIGINT NOT NULL,
+        action TEXT NOT NULL,
+        risk TEXT NOT NULL,
+        score DOUBLE PRECISION NOT NULL,
+        category TEXT NOT NULL,
+        mail_from TEXT NOT NULL,
+        from_header TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        symbols TEXT NOT NULL,
+        report TEXT NOT NULL,
+        message BYTEA
+    );
+    CREATE INDEX log_events_by_time ON log_events (received_at);
+    -- Roll-ups, counted when a node copies a message in, as each node's own log counts them.
+    CREATE TABLE log_hourly (
+        hour BIGINT NOT NULL, category TEXT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (hour, category));
+    CREATE TABLE log_hourly_symbols (
+        hour BIGINT NOT NULL, symbol TEXT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (symbol, hour));
+    CREATE TABLE log_daily_top (
+        day BIGINT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (kind, day, key));
+    CREATE TABLE log_changes (
+        id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, node TEXT NOT NULL, what TEXT NOT NULL);",
+    ),
 ];
+
+/// A search parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// Parameters as the driver takes them.
+pub(crate) fn sql_values(params: Vec<Param>) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
+    params
+        .into_iter()
+        .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
+            match p {
+                Param::Text(t) => Box::new(t),
+                Param::Int(i) => Box::new(i),
+            }
+        })
+        .collect()
+}
 
 /// Why a call did not happen.
 #[derive(Debug, thiserror::Error)]

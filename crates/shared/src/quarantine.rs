@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::pg::{PgError, PgLink};
+use crate::pg::{sql_values, Param, PgError, PgLink};
 
 /// One held message as stored: what a node copies in.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,13 +36,6 @@ pub struct HeldIndex {
     /// Space-separated, strongest first.
     pub symbols: String,
     pub size: i64,
-}
-
-/// A search parameter.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Param {
-    Text(String),
-    Int(i64),
 }
 
 const COLUMNS: &str =
@@ -74,7 +67,7 @@ impl SharedQuarantine {
         SharedQuarantine { link }
     }
 
-    pub fn link(&self) -> &PgLink {
+    pub fn link(&self) -> &Arc<PgLink> {
         &self.link
     }
 
@@ -189,15 +182,7 @@ impl SharedQuarantine {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
         self.link.call(move |c| {
-            let values: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
-                .into_iter()
-                .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
-                    match p {
-                        Param::Text(t) => Box::new(t),
-                        Param::Int(i) => Box::new(i),
-                    }
-                })
-                .collect();
+            let values = sql_values(params);
             let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                 values.iter().map(|v| v.as_ref()).collect();
             let rows = c.query(&sql, &refs)?;

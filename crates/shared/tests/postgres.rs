@@ -96,3 +96,191 @@ fn a_server_that_is_down_is_reported_at_once_and_found_again() {
     assert_eq!(q.count().unwrap(), 1);
     assert!(q.link().is_up());
 }
+
+fn link(server: &PostgresServer) -> std::sync::Arc<mailmoat_shared::PgLink> {
+    let config = SharedConfig {
+        postgres: server.url(),
+        retry_after_secs: 1,
+        ..SharedConfig::default()
+    };
+    mailmoat_shared::open_postgres(&config)
+        .unwrap()
+        .expect("configured")
+}
+
+#[test]
+fn console_accounts_are_the_sites() {
+    use mailmoat_shared::SharedAccounts;
+    let Some(server) = PostgresServer::start("accounts") else {
+        return;
+    };
+    let (a, b) = (
+        SharedAccounts::new(link(&server), "node-a"),
+        SharedAccounts::new(link(&server), "node-b"),
+    );
+    assert_eq!(a.user_count().unwrap(), 0);
+    let bob = a
+        .create_user("Bob", "$argon2id$hash", "user", "bob@example.com")
+        .unwrap()
+        .expect("new");
+    assert_eq!(
+        b.create_user("BOB", "$argon2id$other", "admin", "")
+            .unwrap(),
+        None,
+        "names are unique whatever their case, on every node"
+    );
+    let (user, hash) = b
+        .password_of("bob")
+        .unwrap()
+        .expect("found on the other node");
+    assert_eq!((user.id, hash.as_str()), (bob, "$argon2id$hash"));
+    // A session made on one node is honoured on the other, until it expires or the password
+    // changes.
+    a.create_session("digest-1", bob, "csrf-1", 1_000, 10)
+        .unwrap();
+    let (user, csrf) = b.session("digest-1", 999).unwrap().expect("live");
+    assert_eq!((user.name.as_str(), csrf.as_str()), ("Bob", "csrf-1"));
+    assert!(b.session("digest-1", 1_000).unwrap().is_none(), "expired");
+    a.create_session("digest-2", bob, "csrf-2", i64::MAX, 10)
+        .unwrap();
+    b.set_password(bob, "$argon2id$new").unwrap();
+    assert!(a.session("digest-2", 20).unwrap().is_none());
+    // API tokens.
+    a.create_token("token-digest", bob, "script", 5).unwrap();
+    assert_eq!(b.token_user("token-digest").unwrap().unwrap().id, bob);
+    let id = b.tokens(bob).unwrap()[0].id;
+    assert!(!b.revoke_token(bob + 1, id).unwrap(), "only the owner's");
+    assert!(b.revoke_token(bob, id).unwrap());
+    assert!(a.token_user("token-digest").unwrap().is_none());
+    // The audit log shows every node's entries, newest first, with the node.
+    a.audit(100, "admin", "release", "M1", "").unwrap();
+    b.audit(200, "admin", "delete", "M2", "").unwrap();
+    let log = a.audit_log(10).unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.action.as_str(), e.node.as_str()))
+            .collect::<Vec<_>>(),
+        [("delete", "node-b"), ("release", "node-a")]
+    );
+    // Two nodes sending the day's digest at once: one sends it.
+    let (ca, cb) = (
+        a.claim_digest(bob, 20_000).unwrap(),
+        b.claim_digest(bob, 20_000).unwrap(),
+    );
+    assert!(ca != cb, "claimed once");
+    assert!(
+        b.claim_digest(bob, 20_001).unwrap(),
+        "the next day's is new"
+    );
+    assert!(a.delete_user(bob).unwrap());
+    assert!(b.user(bob).unwrap().is_none());
+}
+
+fn log_row(id: &str, at: i64, category: &str, symbols: &str) -> mailmoat_shared::LogRow {
+    use mailmoat_shared::{LogEvent, LogRow};
+    LogRow {
+        event: LogEvent {
+            id: id.into(),
+            received_at: at,
+            action: if category == "clean" {
+                "deliver"
+            } else {
+                "quarantine"
+            }
+            .into(),
+            risk: "low".into(),
+            score: 1.5,
+            category: category.into(),
+            mail_from: "x@sender.example".into(),
+            from_header: "X@Sender.example".into(),
+            subject: format!("Subject of {id}"),
+            recipients: "bob@example.com".into(),
+            symbols: symbols.into(),
+        },
+        report: format!("{{\"id\":\"{id}\"}}"),
+        message: None,
+        top: if category == "clean" {
+            vec![]
+        } else {
+            vec![("sender_domain".into(), "sender.example".into())]
+        },
+    }
+}
+
+#[test]
+fn the_message_log_and_its_statistics_are_the_sites() {
+    use mailmoat_shared::SharedLog;
+    let Some(server) = PostgresServer::start("log") else {
+        return;
+    };
+    let (a, b) = (
+        SharedLog::new(link(&server), "node-a"),
+        SharedLog::new(link(&server), "node-b"),
+    );
+    a.copy_in(vec![
+        log_row("m1", 3_600 + 5, "spam", "CLASSIFIER_SPAM HDR_X"),
+        log_row("m2", 3_600 + 70, "clean", ""),
+    ])
+    .unwrap();
+    b.copy_in(vec![log_row("m3", 86_400 + 1, "spam", "CLASSIFIER_SPAM")])
+        .unwrap();
+    // A node that crashed before marking its copy copies again: counted once.
+    a.copy_in(vec![log_row(
+        "m1",
+        3_600 + 5,
+        "spam",
+        "CLASSIFIER_SPAM HDR_X",
+    )])
+    .unwrap();
+    assert_eq!(b.count().unwrap(), 3);
+    assert_eq!(
+        a.buckets(0, 2 * 86_400, 86_400).unwrap(),
+        [
+            (0, "clean".to_string(), 1),
+            (0, "spam".to_string(), 1),
+            (86_400, "spam".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        a.symbol_buckets("CLASSIFIER_SPAM", 0, 2 * 86_400, 86_400)
+            .unwrap(),
+        [(0, 1), (86_400, 1)]
+    );
+    assert_eq!(
+        a.symbol_buckets("", 0, 2 * 86_400, 86_400).unwrap(),
+        [(0, 1), (86_400, 1)],
+        "detected messages"
+    );
+    assert_eq!(
+        b.top("sender_domain", 0, 5).unwrap(),
+        [("sender.example".to_string(), 2)]
+    );
+    // Searches run case-insensitively, as the embedded log's do (the caller writes ILIKE).
+    let found = b
+        .search(
+            " AND subject ILIKE $1",
+            vec![mailmoat_shared::Param::Text("%SUBJECT OF M%".into())],
+            2,
+        )
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["m3", "m2"],
+        "newest first, at most the limit"
+    );
+    assert_eq!(
+        b.get("m1").unwrap().unwrap().symbols,
+        "CLASSIFIER_SPAM HDR_X"
+    );
+    assert_eq!(b.report("m1").unwrap().unwrap(), "{\"id\":\"m1\"}");
+    assert_eq!(a.prune(86_400).unwrap(), 2);
+    assert!(b.get("m1").unwrap().is_none());
+    assert_eq!(b.count().unwrap(), 3, "statistics outlive reports");
+    a.record_change(50, "rules reloaded").unwrap();
+    let changes = b.changes(5).unwrap();
+    assert_eq!(
+        (changes[0].node.as_str(), changes[0].what.as_str()),
+        ("node-a", "rules reloaded")
+    );
+    assert_eq!(b.change(changes[0].id).unwrap(), Some(changes[0].clone()));
+}
