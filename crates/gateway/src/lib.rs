@@ -661,8 +661,25 @@ pub fn serve(
             .spawn(move || follow_shared_exceptions(&site, &set))
             .map_err(GatewayError::Runtime)?;
     }
+    let variants = &config.scan.analyzers.variants;
+    if let (Some(link), Some(store), true) = (
+        shared.postgres.clone(),
+        variants
+            .store
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty()),
+        variants.enabled,
+    ) {
+        let site = mailmoat_shared::SharedVariants::new(link, &node);
+        let path = config.scan.base_dir.join(store);
+        let gateway = shared.clone();
+        std::thread::Builder::new()
+            .name("shared-variants".into())
+            .spawn(move || follow_shared_variants(&site, &path, &gateway))
+            .map_err(GatewayError::Runtime)?;
+    }
     if !config.shared.postgres.trim().is_empty() {
-        tracing::info!(%node, "the quarantine, message log, sender exceptions and console accounts are shared with the site's other nodes (PostgreSQL)");
+        tracing::info!(%node, "the quarantine, message log, sender exceptions, console accounts and variant references are shared with the site's other nodes (PostgreSQL)");
         let gateway = shared.clone();
         std::thread::Builder::new()
             .name("shared-copy".into())
@@ -834,6 +851,37 @@ fn follow_shared_exceptions(
             }
         }
         std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+/// Keeps this node's variant reference file and the site's in step (every 5 s), and reloads
+/// the scanner when references from other nodes were added to the file.
+fn follow_shared_variants(
+    site: &mailmoat_shared::SharedVariants,
+    path: &std::path::Path,
+    shared: &Shared,
+) {
+    let mut sync = mailmoat_shared::VariantSync::default();
+    loop {
+        match sync.sync(site, path, unix_now()) {
+            Ok(0) => {}
+            Ok(added) => {
+                tracing::info!(added, file = %path.display(), "variant references from the site's other nodes added");
+                match shared.scanner.reload() {
+                    Ok(r) => {
+                        let _ = shared.events.record_change(
+                            unix_now(),
+                            &format!("{added} variant references from other nodes: {r}"),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload after new variant references failed")
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "variant references not synchronised this time"),
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
     }
 }
 

@@ -82,7 +82,27 @@ pub fn add(
         path.display(),
         refs.len() - added
     );
+    share(config, &path)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `[shared] postgres`, puts the file's references in the site's store now (a running
+/// gateway would within seconds; this also covers a node whose gateway is stopped).
+fn share(config: Option<&Path>, path: &Path) -> anyhow::Result<()> {
+    let settings = crate::load_settings(config)?;
+    let Some(link) = mailmoat_shared::open_postgres(&settings.serve.shared)? else {
+        return Ok(());
+    };
+    let site =
+        mailmoat_shared::SharedVariants::new(link, &mailmoat_gateway::node_name(&settings.serve));
+    let refs = mailmoat_shared::variants::read_refs(path).map_err(anyhow::Error::msg)?;
+    match site.add(refs, mailmoat_gateway::unix_now()) {
+        Ok(new) => println!("{new} new to the site's shared reference store"),
+        Err(e) => eprintln!(
+            "not in the site's shared reference store yet ({e}); a running gateway adds them once PostgreSQL is reachable"
+        ),
+    }
+    Ok(())
 }
 
 pub fn list(config: Option<&Path>) -> anyhow::Result<ExitCode> {

@@ -483,6 +483,53 @@ fn every_nodes_console_has_the_sites_accounts_audit_log_message_log_and_statisti
         changes.contains("(node a)") && changes.contains("(node b)"),
         "{changes}"
     );
+    // A variant family added on node a (`mailmoat intel add`) is matched by node b, whose
+    // reference file receives it from the site's store.
+    let family: Vec<u8> = (0..4000u32)
+        .flat_map(|i| {
+            format!("var s{i} = new ActiveXObject('WScript.Shell'); s{i}.Run('cmd /c echo {i}');\n")
+                .into_bytes()
+        })
+        .take(20_000)
+        .collect();
+    let mut variant = String::from_utf8(family.clone()).unwrap();
+    variant.insert_str(100, "/* changed */");
+    let variant = variant.rsplit_once('\n').unwrap().0.replace('\n', "\r\n");
+    let message = format!(
+        "From: alice@sender.example\r\nTo: carol@example.com\r\nSubject: script\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+         --b\r\nContent-Type: application/javascript; name=\"variant.js\"\r\nContent-Disposition: attachment; filename=\"variant.js\"\r\n\r\n{variant}\r\n--b--\r\n"
+    );
+    assert!(
+        !spamd(b.spamd, "SYMBOLS SPAMC/1.5", message.as_bytes()).contains("SIMILAR_KNOWN_MALWARE"),
+        "no node knows the family yet"
+    );
+    let sample = a.dir.join("sample.js");
+    std::fs::write(&sample, &family).unwrap();
+    let cfg_a = a.dir.join("mailmoat.toml");
+    let out = common::run(&[
+        "intel",
+        "add",
+        "--config",
+        cfg_a.to_str().unwrap(),
+        "--family",
+        "Test.Family",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1 new to the site's shared reference store"),
+        "{}",
+        text(&out.stdout)
+    );
+    wait_until(
+        "node b matches the family node a added",
+        Duration::from_secs(30),
+        || {
+            spamd(b.spamd, "SYMBOLS SPAMC/1.5", message.as_bytes())
+                .contains("SIMILAR_KNOWN_MALWARE")
+        },
+    );
     // PostgreSQL stops: the consoles say so (503, no internals) instead of failing obscurely,
     // and mail still flows; when it is back, people sign in again.
     pg.stop();

@@ -1,7 +1,7 @@
 //! What several gateway nodes of one site share, configured in `[shared]`: through Redis (or
 //! Valkey) rate-limit counters, first-contact memory and the classifier's lessons; in
-//! PostgreSQL the quarantine, the message log and its statistics, sender exceptions and the
-//! console's accounts. Each piece keeps working on the node's own state while its server is
+//! PostgreSQL the quarantine, the message log and its statistics, sender exceptions, the
+//! console's accounts and the variant reference store. Each piece keeps working on the node's own state while its server is
 //! unreachable (see each module for what that means), so mail never waits for a shared store.
 
 pub mod accounts;
@@ -15,6 +15,7 @@ pub mod quarantine;
 pub mod rates;
 #[cfg(feature = "test-server")]
 pub mod test_server;
+pub mod variants;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use log::{LogChange, LogEvent, LogRow, SharedLog};
 pub use pg::{Param, PgError, PgLink};
 pub use quarantine::{HeldIndex, HeldRow, SharedQuarantine};
 pub use rates::SharedRateStore;
+pub use variants::{SharedVariants, VariantRef, VariantSync};
 
 /// `[shared]`: the stores several nodes share. Without them each node keeps its own state.
 #[derive(Debug, Clone, Deserialize)]

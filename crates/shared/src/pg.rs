@@ -117,6 +117,20 @@ const MIGRATIONS: &[(i32, &str)] = &[
     CREATE TABLE log_changes (
         id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, node TEXT NOT NULL, what TEXT NOT NULL);",
     ),
+    (
+        5,
+        "CREATE TABLE variant_refs (
+        sha256 TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        -- The reference as the store file has it (one JSON object).
+        line TEXT NOT NULL,
+        node TEXT NOT NULL,
+        added_at BIGINT NOT NULL,
+        PRIMARY KEY (sha256, verdict)
+    );
+    CREATE TABLE variant_refs_version (one INTEGER PRIMARY KEY CHECK (one = 1), version BIGINT NOT NULL);
+    INSERT INTO variant_refs_version VALUES (1, 0);",
+    ),
 ];
 
 /// A search parameter.

@@ -284,3 +284,70 @@ fn the_message_log_and_its_statistics_are_the_sites() {
     );
     assert_eq!(b.change(changes[0].id).unwrap(), Some(changes[0].clone()));
 }
+
+#[test]
+fn variant_references_reach_every_nodes_file() {
+    use mailmoat_shared::{SharedVariants, VariantSync};
+    let Some(server) = PostgresServer::start("variants") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("mm-shared-variants-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = |sha: &str, verdict: &str| {
+        format!("{{\"sha256\":\"{sha}\",\"family\":\"F\",\"verdict\":\"{verdict}\",\"name\":\"x\",\"size\":1,\"v\":[1]}}")
+    };
+    // Node a knew r1 before sharing; node b's file lacks a final newline and has a line that
+    // is not a reference (the store's loader reports it; the sync leaves it alone).
+    let (file_a, file_b) = (dir.join("a.jsonl"), dir.join("b/b.jsonl"));
+    std::fs::write(&file_a, format!("{}\n", line("r1", "malicious"))).unwrap();
+    std::fs::create_dir_all(file_b.parent().unwrap()).unwrap();
+    std::fs::write(&file_b, format!("not json\n{}", line("r2", "benign"))).unwrap();
+    let (site_a, site_b) = (
+        SharedVariants::new(link(&server), "a"),
+        SharedVariants::new(link(&server), "b"),
+    );
+    let (mut sync_a, mut sync_b) = (VariantSync::default(), VariantSync::default());
+    assert_eq!(
+        sync_a.sync(&site_a, &file_a, 1).unwrap(),
+        0,
+        "a has all the site has"
+    );
+    assert_eq!(sync_b.sync(&site_b, &file_b, 2).unwrap(), 1, "b gets r1");
+    assert_eq!(sync_a.sync(&site_a, &file_a, 3).unwrap(), 1, "a gets r2");
+    assert_eq!(
+        sync_a.sync(&site_a, &file_a, 4).unwrap(),
+        0,
+        "nothing twice"
+    );
+    assert_eq!(sync_b.sync(&site_b, &file_b, 5).unwrap(), 0);
+    let keys = |path: &std::path::Path| {
+        let mut k: Vec<String> = mailmoat_shared::variants::read_refs(path)
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{}/{}", r.sha256, r.verdict))
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&file_a), ["r1/malicious", "r2/benign"]);
+    assert_eq!(keys(&file_b), ["r1/malicious", "r2/benign"]);
+    assert!(std::fs::read_to_string(&file_b)
+        .unwrap()
+        .starts_with("not json\n"));
+    // A reference added to a's file later goes up on a's next round and down on b's.
+    let mut more = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file_a)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut more,
+        format!("{}\n", line("r3", "malicious")).as_bytes(),
+    )
+    .unwrap();
+    drop(more);
+    assert_eq!(sync_a.sync(&site_a, &file_a, 6).unwrap(), 0);
+    assert_eq!(sync_b.sync(&site_b, &file_b, 7).unwrap(), 1);
+    assert_eq!(site_b.all().unwrap().len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
