@@ -460,7 +460,7 @@ pub fn open_storage(config: &ServeConfig) -> Result<(Spool, Quarantine, Events),
         source,
     })?;
     // One connection to the site's PostgreSQL for every shared store of this process.
-    if let Some(link) = mailmoat_shared::open_postgres(&config.shared)
+    if let Some(link) = mailmoat_shared::open_postgres(&config.shared, config.base_dir())
         .map_err(|e| GatewayError::Shared(e.to_string()))?
     {
         let node = node_name(config);

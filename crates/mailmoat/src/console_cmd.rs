@@ -69,12 +69,13 @@ pub fn report(config: Option<&Path>, id: &str, as_json: bool) -> anyhow::Result<
 /// The console's accounts: the site's when nodes share PostgreSQL, else this node's.
 fn open_store(config: Option<&Path>) -> anyhow::Result<Store> {
     let settings = crate::load_settings(config)?;
-    let site = mailmoat_shared::open_postgres(&settings.serve.shared)?.map(|link| {
-        std::sync::Arc::new(mailmoat_shared::SharedAccounts::new(
-            link,
-            &mailmoat_gateway::node_name(&settings.serve),
-        ))
-    });
+    let site =
+        mailmoat_shared::open_postgres(&settings.serve.shared, settings.base_dir())?.map(|link| {
+            std::sync::Arc::new(mailmoat_shared::SharedAccounts::new(
+                link,
+                &mailmoat_gateway::node_name(&settings.serve),
+            ))
+        });
     Ok(Store::open_with(
         &settings.base_dir().join(&settings.console.data_dir),
         site,

@@ -90,7 +90,8 @@ pub fn add(
 /// gateway would within seconds; this also covers a node whose gateway is stopped).
 fn share(config: Option<&Path>, path: &Path) -> anyhow::Result<()> {
     let settings = crate::load_settings(config)?;
-    let Some(link) = mailmoat_shared::open_postgres(&settings.serve.shared)? else {
+    let Some(link) = mailmoat_shared::open_postgres(&settings.serve.shared, settings.base_dir())?
+    else {
         return Ok(());
     };
     let site =

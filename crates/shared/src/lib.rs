@@ -43,6 +43,10 @@ pub struct SharedConfig {
     /// `postgresql://user:password@host:port/db`; empty: the quarantine, message log, sender
     /// exceptions and console accounts stay on this node.
     pub postgres: String,
+    /// PEM file of the certificate authority that signed the PostgreSQL server's certificate
+    /// (relative to the configuration file). Set: the connection is TLS and the server's
+    /// certificate and name are verified. Empty: unencrypted, for a private network only.
+    pub postgres_ca: String,
     /// This node's name among the site's nodes, unique per node (default: the machine's host
     /// name and the SMTP listener's address).
     pub node: String,
@@ -66,6 +70,7 @@ impl Default for SharedConfig {
         SharedConfig {
             redis: String::new(),
             postgres: String::new(),
+            postgres_ca: String::new(),
             node: String::new(),
             prefix: "mailmoat:".into(),
             timeout_ms: 250,
@@ -77,23 +82,35 @@ impl Default for SharedConfig {
     }
 }
 
-/// The link to `[shared] postgres`, or `None` when it is not configured.
-pub fn open_postgres(config: &SharedConfig) -> Result<Option<Arc<PgLink>>, PgError> {
+/// The link to `[shared] postgres`, or `None` when it is not configured. `base_dir`: the
+/// configuration file's folder, which `postgres_ca` is relative to.
+pub fn open_postgres(
+    config: &SharedConfig,
+    base_dir: &std::path::Path,
+) -> Result<Option<Arc<PgLink>>, PgError> {
     let url = config.postgres.trim();
     if url.is_empty() {
         return Ok(None);
     }
+    let tls = match config.postgres_ca.trim() {
+        "" => None,
+        ca => Some(pg::tls_verified_by(&base_dir.join(ca))?),
+    };
     let link = PgLink::new(
         url,
         Duration::from_millis(config.timeout_ms.max(1)),
         Duration::from_secs(config.retry_after_secs.max(1)),
+        tls,
     )?;
     Ok(Some(Arc::new(link)))
 }
 
 /// The shared quarantine of a node configured with `[shared] postgres`, or `None`.
-pub fn open_quarantine(config: &SharedConfig) -> Result<Option<Arc<SharedQuarantine>>, PgError> {
-    Ok(open_postgres(config)?.map(|link| Arc::new(SharedQuarantine::new(link))))
+pub fn open_quarantine(
+    config: &SharedConfig,
+    base_dir: &std::path::Path,
+) -> Result<Option<Arc<SharedQuarantine>>, PgError> {
+    Ok(open_postgres(config, base_dir)?.map(|link| Arc::new(SharedQuarantine::new(link))))
 }
 
 /// The shared stores of a node configured with `[shared] redis`.

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio_postgres_rustls::MakeRustlsConnect;
+
 /// The schema, one step per version, each applied once in its own transaction. Never edit a
 /// step that has shipped: add the next.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -177,10 +179,30 @@ pub struct PgLink {
 impl PgLink {
     /// A link to `url` (`postgresql://user:password@host:port/db` or `host=… user=…`); nothing
     /// is connected yet, so a node starts whether or not the server is up.
-    pub fn new(url: &str, timeout: Duration, retry_after: Duration) -> Result<PgLink, PgError> {
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        retry_after: Duration,
+        tls: Option<MakeRustlsConnect>,
+    ) -> Result<PgLink, PgError> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| PgError::Refused(format!("address: {e}")))?;
+        match (&tls, config.get_ssl_mode()) {
+            // With the site's CA every connection is TLS, whatever the address says.
+            (Some(_), _) => {
+                config.ssl_mode(postgres::config::SslMode::Require);
+            }
+            (None, postgres::config::SslMode::Require) => {
+                return Err(PgError::Refused(
+                    "sslmode=require needs [shared] postgres_ca, the CA that signed the server's certificate".into(),
+                ))
+            }
+            // Without a CA nothing is encrypted: "prefer" would only try and then fail.
+            (None, _) => {
+                config.ssl_mode(postgres::config::SslMode::Disable);
+            }
+        }
         let shown = format!(
             "{}/{}",
             config
@@ -213,7 +235,7 @@ impl PgLink {
         let name = shown.clone();
         std::thread::Builder::new()
             .name("shared-pg".into())
-            .spawn(move || worker(config, rx, flag, name, retry_after))
+            .spawn(move || worker(config, tls, rx, flag, name, retry_after))
             .map_err(|e| PgError::Refused(format!("worker thread: {e}")))?;
         Ok(PgLink {
             jobs: Mutex::new(tx),
@@ -273,6 +295,7 @@ impl PgLink {
 
 fn worker(
     config: postgres::Config,
+    tls: Option<MakeRustlsConnect>,
     jobs: mpsc::Receiver<Job>,
     up: Arc<AtomicBool>,
     shown: String,
@@ -285,7 +308,7 @@ fn worker(
             client = None;
         }
         if client.is_none() && Instant::now() >= paused_until {
-            match connect(&config) {
+            match connect(&config, tls.as_ref()) {
                 Ok(c) => {
                     if !up.swap(true, Ordering::Relaxed) {
                         tracing::info!(postgres = %shown, "shared state: postgres reachable again");
@@ -310,10 +333,42 @@ fn worker(
     }
 }
 
-fn connect(config: &postgres::Config) -> Result<postgres::Client, postgres::Error> {
-    let mut client = config.connect(postgres::NoTls)?;
+fn connect(
+    config: &postgres::Config,
+    tls: Option<&MakeRustlsConnect>,
+) -> Result<postgres::Client, postgres::Error> {
+    let mut client = match tls {
+        Some(tls) => config.connect(tls.clone())?,
+        None => config.connect(postgres::NoTls)?,
+    };
     migrate(&mut client)?;
     Ok(client)
+}
+
+/// TLS whose server certificates must chain to the CA certificates in `ca` (PEM) and name
+/// the host connected to.
+pub fn tls_verified_by(ca: &std::path::Path) -> Result<MakeRustlsConnect, PgError> {
+    use rustls_pki_types::pem::PemObject;
+    let refuse = |why: String| PgError::Refused(format!("postgres_ca {}: {why}", ca.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| refuse(e.to_string()))?
+    {
+        roots
+            .add(cert.map_err(|e| refuse(e.to_string()))?)
+            .map_err(|e| refuse(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(refuse("no certificate in the file".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| refuse(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// Applies the migrations this server lacks. Nodes starting together take turns (a lock).

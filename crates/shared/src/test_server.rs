@@ -109,11 +109,22 @@ pub struct PostgresServer {
     /// The user to run as (uid, gid) when running as root.
     user: Option<(u32, u32)>,
     child: Option<Child>,
+    /// Serving TLS only, over TCP, with this certificate and key (PEM).
+    tls: bool,
 }
 
 impl PostgresServer {
     /// `None`, with the reason printed, when PostgreSQL's server programs are not installed.
     pub fn start(name: &str) -> Option<PostgresServer> {
+        PostgresServer::start_with(name, None)
+    }
+
+    /// A server that accepts TCP clients over TLS only, with this certificate and key (PEM).
+    pub fn start_tls(name: &str, cert_pem: &str, key_pem: &str) -> Option<PostgresServer> {
+        PostgresServer::start_with(name, Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(name: &str, tls: Option<(&str, &str)>) -> Option<PostgresServer> {
         let Some(bin) = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.path().join("bin"))
@@ -147,6 +158,7 @@ impl PostgresServer {
             bin,
             user,
             child: None,
+            tls: tls.is_some(),
         };
         server.chown(&server.dir.clone());
         let status = server
@@ -167,6 +179,27 @@ impl PostgresServer {
             .status()
             .expect("initdb runs");
         assert!(status.success(), "initdb failed");
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            let data = server.dir.join("data");
+            std::fs::write(data.join("server.crt"), cert).expect("server.crt");
+            std::fs::write(data.join("server.key"), key).expect("server.key");
+            // The server refuses a key others can read.
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("server.key mode");
+            // TCP clients must use TLS; the local socket (this helper's readiness check) need not.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .expect("pg_hba.conf");
+            for f in ["server.crt", "server.key", "pg_hba.conf"] {
+                server.chown(&data.join(f));
+            }
+        }
         server.resume();
         Some(server)
     }
@@ -227,6 +260,7 @@ impl PostgresServer {
             .arg("-c")
             .arg(format!("unix_socket_directories={}", self.dir.display()))
             .args(["-c", "fsync=off"])
+            .args(["-c", if self.tls { "ssl=on" } else { "ssl=off" }])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -234,7 +268,13 @@ impl PostgresServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(mut c) = postgres::Client::connect(&self.url(), postgres::NoTls) {
+            // Through the local socket, which answers whether or not TCP needs TLS.
+            let local = format!(
+                "host={} port={} user=mailmoat dbname=postgres",
+                self.dir.display(),
+                self.port
+            );
+            if let Ok(mut c) = postgres::Client::connect(&local, postgres::NoTls) {
                 if c.simple_query("SELECT 1").is_ok() {
                     return;
                 }

@@ -33,7 +33,7 @@ fn open(server: &PostgresServer) -> std::sync::Arc<mailmoat_shared::SharedQuaran
         retry_after_secs: 1,
         ..SharedConfig::default()
     };
-    mailmoat_shared::open_quarantine(&config)
+    mailmoat_shared::open_quarantine(&config, std::path::Path::new("."))
         .unwrap()
         .expect("configured")
 }
@@ -103,7 +103,7 @@ fn link(server: &PostgresServer) -> std::sync::Arc<mailmoat_shared::PgLink> {
         retry_after_secs: 1,
         ..SharedConfig::default()
     };
-    mailmoat_shared::open_postgres(&config)
+    mailmoat_shared::open_postgres(&config, std::path::Path::new("."))
         .unwrap()
         .expect("configured")
 }
@@ -349,5 +349,74 @@ fn variant_references_reach_every_nodes_file() {
     assert_eq!(sync_a.sync(&site_a, &file_a, 6).unwrap(), 0);
     assert_eq!(sync_b.sync(&site_b, &file_b, 7).unwrap(), 1);
     assert_eq!(site_b.all().unwrap().len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_connection_is_tls_and_the_servers_certificate_is_verified() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    };
+    let (site_ca, other_ca) = (ca("site CA"), ca("someone else's CA"));
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &site_ca)
+        .unwrap();
+    let Some(server) =
+        PostgresServer::start_tls("tls", &server_cert.pem(), &server_key.serialize_pem())
+    else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("mm-shared-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("site-ca.pem"), site_ca.pem()).unwrap();
+    std::fs::write(dir.join("other-ca.pem"), other_ca.pem()).unwrap();
+    let open = |ca: &str| {
+        let config = SharedConfig {
+            postgres: server.url(),
+            postgres_ca: ca.into(),
+            retry_after_secs: 1,
+            ..SharedConfig::default()
+        };
+        mailmoat_shared::open_postgres(&config, &dir)
+            .unwrap()
+            .expect("configured")
+    };
+    // Verified against the site's CA (relative to the configuration's folder): encrypted.
+    let link = open("site-ca.pem");
+    let encrypted: bool = link
+        .call(|c| {
+            Ok(c.query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )?
+            .get(0))
+        })
+        .unwrap();
+    assert!(encrypted);
+    // A server whose certificate another CA signed is refused, as is no TLS (this server
+    // takes TCP clients over TLS only).
+    for ca in ["other-ca.pem", ""] {
+        let refused = open(ca).call(|c| c.simple_query("SELECT 1").map(drop));
+        assert!(
+            matches!(refused, Err(PgError::Down(_))),
+            "{ca}: {refused:?}"
+        );
+    }
+    // Asking for TLS without saying which CA to trust is a configuration error.
+    let config = SharedConfig {
+        postgres: format!("{}?sslmode=require", server.url()),
+        ..SharedConfig::default()
+    };
+    let err = mailmoat_shared::open_postgres(&config, &dir).err().unwrap();
+    assert!(err.to_string().contains("postgres_ca"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
