@@ -4,6 +4,7 @@
 //! recipients per day) are counted in the same transaction as the copy, once per message, so
 //! any node's console shows the whole site's traffic.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::pg::{sql_values, Param, PgError, PgLink};
@@ -94,68 +95,103 @@ impl SharedLog {
     }
 
     /// Copies logged messages in, in one transaction. A message copied before (a node that
-    /// crashed before marking its copy) replaces its row and is not counted again.
+    /// crashed before marking its copy) replaces its row and is not counted again. The rows go
+    /// in as arrays in one statement, and the roll-ups are summed here first: a batch costs the
+    /// server four statements, not one per message and symbol.
     pub fn copy_in(&self, rows: Vec<LogRow>) -> Result<(), PgError> {
         let node = self.node.clone();
         self.link.call(move |c| {
             let mut tx = c.transaction()?;
+            let column = |f: &dyn Fn(&LogRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+            let ids = column(&|r| r.event.id.clone());
+            let received: Vec<i64> = rows.iter().map(|r| r.event.received_at).collect();
+            let scores: Vec<f64> = rows.iter().map(|r| r.event.score).collect();
+            let messages: Vec<Option<Vec<u8>>> = rows.iter().map(|r| r.message.clone()).collect();
             // xmax = 0 only on a row this statement inserted (not on one it updated).
-            let upsert = tx.prepare(
-                "INSERT INTO log_events (id, node, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols, report, message)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (id) DO UPDATE SET action = EXCLUDED.action, risk = EXCLUDED.risk,
-                     score = EXCLUDED.score, category = EXCLUDED.category,
-                     recipients = EXCLUDED.recipients, symbols = EXCLUDED.symbols,
-                     report = EXCLUDED.report, message = EXCLUDED.message
-                 RETURNING (xmax = 0)",
-            )?;
-            let hourly = tx.prepare(
-                "INSERT INTO log_hourly (hour, category, n) VALUES ($1, $2, 1)
-                 ON CONFLICT (hour, category) DO UPDATE SET n = log_hourly.n + 1",
-            )?;
-            let symbol = tx.prepare(
-                "INSERT INTO log_hourly_symbols (hour, symbol, n) VALUES ($1, $2, 1)
-                 ON CONFLICT (symbol, hour) DO UPDATE SET n = log_hourly_symbols.n + 1",
-            )?;
-            let top = tx.prepare(
-                "INSERT INTO log_daily_top (day, kind, key, n) VALUES ($1, $2, $3, 1)
-                 ON CONFLICT (kind, day, key) DO UPDATE SET n = log_daily_top.n + 1",
-            )?;
-            for row in &rows {
+            let inserted: std::collections::HashSet<String> = tx
+                .query(
+                    "INSERT INTO log_events (id, node, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols, report, message)
+                     SELECT u.id, $1, u.received_at, u.action, u.risk, u.score, u.category, u.mail_from, u.from_header, u.subject, u.recipients, u.symbols, u.report, u.message
+                     FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[])
+                       AS u(id, received_at, action, risk, score, category, mail_from, from_header, subject, recipients, symbols, report, message)
+                     ON CONFLICT (id) DO UPDATE SET action = EXCLUDED.action, risk = EXCLUDED.risk,
+                         score = EXCLUDED.score, category = EXCLUDED.category,
+                         recipients = EXCLUDED.recipients, symbols = EXCLUDED.symbols,
+                         report = EXCLUDED.report, message = EXCLUDED.message
+                     RETURNING id, (xmax = 0)",
+                    &[
+                        &node,
+                        &ids,
+                        &received,
+                        &column(&|r| r.event.action.clone()),
+                        &column(&|r| r.event.risk.clone()),
+                        &scores,
+                        &column(&|r| r.event.category.clone()),
+                        &column(&|r| r.event.mail_from.clone()),
+                        &column(&|r| r.event.from_header.clone()),
+                        &column(&|r| r.event.subject.clone()),
+                        &column(&|r| r.event.recipients.clone()),
+                        &column(&|r| r.event.symbols.clone()),
+                        &column(&|r| r.report.clone()),
+                        &messages,
+                    ],
+                )?
+                .iter()
+                .filter(|r| r.get::<_, bool>(1))
+                .map(|r| r.get(0))
+                .collect();
+            let mut hourly: HashMap<(i64, String), i64> = HashMap::new();
+            let mut symbols: HashMap<(i64, String), i64> = HashMap::new();
+            let mut top: HashMap<(i64, String, String), i64> = HashMap::new();
+            for row in rows.iter().filter(|r| inserted.contains(&r.event.id)) {
                 let e = &row.event;
-                let inserted: bool = tx
-                    .query_one(
-                        &upsert,
-                        &[
-                            &e.id,
-                            &node,
-                            &e.received_at,
-                            &e.action,
-                            &e.risk,
-                            &e.score,
-                            &e.category,
-                            &e.mail_from,
-                            &e.from_header,
-                            &e.subject,
-                            &e.recipients,
-                            &e.symbols,
-                            &row.report,
-                            &row.message,
-                        ],
-                    )?
-                    .get(0);
-                if !inserted {
-                    continue;
-                }
                 let hour = e.received_at - e.received_at.rem_euclid(3600);
                 let day = e.received_at - e.received_at.rem_euclid(86400);
-                tx.execute(&hourly, &[&hour, &e.category])?;
+                *hourly.entry((hour, e.category.clone())).or_default() += 1;
                 for s in e.symbols.split_whitespace() {
-                    tx.execute(&symbol, &[&hour, &s])?;
+                    *symbols.entry((hour, s.to_string())).or_default() += 1;
                 }
                 for (kind, key) in &row.top {
-                    tx.execute(&top, &[&day, kind, key])?;
+                    *top.entry((day, kind.clone(), key.clone())).or_default() += 1;
                 }
+            }
+            if !hourly.is_empty() {
+                let (keys, n): (Vec<_>, Vec<i64>) = hourly.into_iter().unzip();
+                let (hours, categories): (Vec<i64>, Vec<String>) = keys.into_iter().unzip();
+                tx.execute(
+                    "INSERT INTO log_hourly (hour, category, n)
+                     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[])
+                     ON CONFLICT (hour, category) DO UPDATE SET n = log_hourly.n + EXCLUDED.n",
+                    &[&hours, &categories, &n],
+                )?;
+            }
+            if !symbols.is_empty() {
+                let (keys, n): (Vec<_>, Vec<i64>) = symbols.into_iter().unzip();
+                let (hours, names): (Vec<i64>, Vec<String>) = keys.into_iter().unzip();
+                tx.execute(
+                    "INSERT INTO log_hourly_symbols (hour, symbol, n)
+                     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[])
+                     ON CONFLICT (symbol, hour) DO UPDATE SET n = log_hourly_symbols.n + EXCLUDED.n",
+                    &[&hours, &names, &n],
+                )?;
+            }
+            if !top.is_empty() {
+                let mut days = Vec::with_capacity(top.len());
+                let mut kinds = Vec::with_capacity(top.len());
+                let mut keys = Vec::with_capacity(top.len());
+                let mut n = Vec::with_capacity(top.len());
+                for ((day, kind, key), count) in top {
+                    days.push(day);
+                    kinds.push(kind);
+                    keys.push(key);
+                    n.push(count);
+                }
+                tx.execute(
+                    "INSERT INTO log_daily_top (day, kind, key, n)
+                     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[])
+                     ON CONFLICT (kind, day, key) DO UPDATE SET n = log_daily_top.n + EXCLUDED.n",
+                    &[&days, &kinds, &keys, &n],
+                )?;
             }
             tx.commit()
         })
