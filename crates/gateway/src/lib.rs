@@ -678,6 +678,15 @@ pub fn serve(
             .spawn(move || follow_shared_variants(&site, &path, &gateway))
             .map_err(GatewayError::Runtime)?;
     }
+    if let (Some(link), true) = (shared.postgres.clone(), config.shared.follow_files) {
+        let site = mailmoat_shared::SharedFiles::new(link, &node);
+        let folder = config.base_dir().to_path_buf();
+        let gateway = shared.clone();
+        std::thread::Builder::new()
+            .name("shared-files".into())
+            .spawn(move || follow_shared_files(&site, &folder, &gateway))
+            .map_err(GatewayError::Runtime)?;
+    }
     if !config.shared.postgres.trim().is_empty() {
         tracing::info!(%node, "the quarantine, message log, sender exceptions, console accounts and variant references are shared with the site's other nodes (PostgreSQL)");
         let gateway = shared.clone();
@@ -880,6 +889,43 @@ fn follow_shared_variants(
                 }
             }
             Err(e) => tracing::debug!(error = %e, "variant references not synchronised this time"),
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
+}
+
+/// Writes the site's rule and configuration files (`mailmoat config push`) under this node's
+/// configuration folder when they change (checked every 5 s), then reloads as SIGHUP does. A
+/// set of files that does not load leaves the configuration in force as it was.
+fn follow_shared_files(
+    site: &mailmoat_shared::SharedFiles,
+    folder: &std::path::Path,
+    shared: &Shared,
+) {
+    let mut sync = mailmoat_shared::FileSync::default();
+    loop {
+        match sync.sync(site, folder) {
+            Ok(written) if written.is_empty() => {}
+            Ok(written) => {
+                let files = written.join(", ");
+                tracing::info!(%files, "the site's files changed here");
+                match shared.scanner.reload() {
+                    Ok(r) => {
+                        let _ = shared
+                            .events
+                            .record_change(unix_now(), &format!("site files {files}: {r}"));
+                    }
+                    Err(e) => {
+                        tracing::error!(%files, error = %e, "the site's files were written but do not load; the configuration in force stays")
+                    }
+                }
+            }
+            // Unreachable is said once by the link; anything else (a path leaving the
+            // folder, a disk error) each time.
+            Err(e) if !site.is_up() => {
+                tracing::debug!(error = %e, "the site's files were not taken this time")
+            }
+            Err(e) => tracing::warn!(error = %e, "the site's files were not taken this time"),
         }
         std::thread::sleep(std::time::Duration::from_secs(5));
     }

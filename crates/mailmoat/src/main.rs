@@ -25,6 +25,7 @@ mod replay;
 mod rules_cmd;
 mod sa_rules_cmd;
 mod serve_cmd;
+mod site_cmd;
 mod url_model_cmd;
 mod visual_cmd;
 mod watch;
@@ -639,6 +640,20 @@ enum QueueCommand {
 enum ConfigCommand {
     /// Load a configuration file and report every problem (exit 2 if any).
     Check { file: PathBuf },
+    /// Share rule and configuration files (under the configuration's folder) with the site's
+    /// nodes through `[shared] postgres`; nodes with `[shared] follow_files` write them and
+    /// reload. The configuration must load here first.
+    Push {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// The site's shared files: path, size, the node that pushed it, when.
+    Files {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `mailmoat … | head`: once the reader has gone, printing fails with a broken pipe. Every
@@ -902,6 +917,12 @@ fn main() -> ExitCode {
             println!("{}: ok", file.display());
             ExitCode::SUCCESS
         }),
+        Command::Config {
+            command: ConfigCommand::Push { files, config },
+        } => site_cmd::push(config.as_deref(), &files),
+        Command::Config {
+            command: ConfigCommand::Files { config },
+        } => site_cmd::list(config.as_deref()),
         Command::Bench {
             paths,
             repeat,

@@ -29,7 +29,22 @@ struct Node {
 /// to learn into (a copy of the built-in model), `shared` in its `[shared]` section and `extra`
 /// configuration.
 fn node(test: &str, name: &str, shared: &str, sink: &Sink, extra: &str) -> Node {
+    node_with_files(test, name, shared, sink, extra, &[])
+}
+
+/// [`node`], with these files (path under its folder, content) written before it starts.
+fn node_with_files(
+    test: &str,
+    name: &str,
+    shared: &str,
+    sink: &Sink,
+    extra: &str,
+    files: &[(&str, &str)],
+) -> Node {
     let dir = temp_dir(&format!("{test}-{name}"));
+    for (path, content) in files {
+        std::fs::write(dir.join(path), content).unwrap();
+    }
     mailmoat_classifier::detector::built_in_model()
         .unwrap()
         .save(&dir.join("model.bin"))
@@ -545,6 +560,108 @@ fn every_nodes_console_has_the_sites_accounts_audit_log_message_log_and_statisti
         Duration::from_secs(20),
         || web_b.try_sign_in("carol", "carol's long password").status == 303,
     );
+    for n in [a, b] {
+        drop(n.gateway);
+        let _ = std::fs::remove_dir_all(&n.dir);
+    }
+}
+
+#[test]
+fn rules_pushed_from_one_node_are_taken_by_every_following_node() {
+    let Some(pg) = PostgresServer::start("gw-files") else {
+        return;
+    };
+    let sink = Sink::start(0);
+    let shared = format!("postgres = \"{}\"\nfollow_files = true", pg.url());
+    let rules = "[rules]\nfiles = [\"site-rules.toml\"]\n";
+    let rule = |name: &str, pattern: &str| {
+        format!("[[rule]]\nname = \"{name}\"\ndescription = \"site rule\"\nscore = 1.0\nwhen = {{ subject = '{pattern}' }}\n")
+    };
+    let first = rule("SITE_PLACEHOLDER", "(?i)never-matches-anything-xyz");
+    let files = [("site-rules.toml", first.as_str())];
+    let a = node_with_files("shared-files", "a", &shared, &sink, rules, &files);
+    let b = node_with_files("shared-files", "b", &shared, &sink, rules, &files);
+    let message = b"From: alice@sender.example\r\nTo: bob@example.com\r\nSubject: magic words inside\r\n\r\nHello.\r\n";
+    let symbols = |n: &Node| spamd(n.spamd, "SYMBOLS SPAMC/1.5", message);
+    assert!(!symbols(&b).contains("SITE_MAGIC"));
+    // The administrator edits the rules on node a and pushes them.
+    std::fs::write(
+        a.dir.join("site-rules.toml"),
+        rule("SITE_MAGIC", "(?i)magic words"),
+    )
+    .unwrap();
+    let cfg_a = a.dir.join("mailmoat.toml");
+    let out = common::run(&[
+        "config",
+        "push",
+        "--config",
+        cfg_a.to_str().unwrap(),
+        a.dir.join("site-rules.toml").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("site-rules.toml: pushed"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Node b writes the file and reloads: its verdicts use the new rule (and node a's, which
+    // took its own push back as unchanged, already did after its reload).
+    wait_until(
+        "node b scores by the pushed rule",
+        Duration::from_secs(30),
+        || symbols(&b).contains("SITE_MAGIC"),
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.dir.join("site-rules.toml")).unwrap(),
+        rule("SITE_MAGIC", "(?i)magic words")
+    );
+    assert!(
+        b.gateway.log.lock().unwrap().contains("site-rules.toml"),
+        "node b's log names the file"
+    );
+    // A file that does not load is refused before it leaves node a.
+    std::fs::write(a.dir.join("site-rules.toml"), "[[rule]]\nname = 3\n").unwrap();
+    let out = common::run(&[
+        "config",
+        "push",
+        "--config",
+        cfg_a.to_str().unwrap(),
+        a.dir.join("site-rules.toml").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing was pushed"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A file outside the configuration's folder is refused.
+    let outside = std::env::temp_dir().join(format!("mm-outside-{}.toml", std::process::id()));
+    std::fs::write(&outside, "x").unwrap();
+    std::fs::write(
+        a.dir.join("site-rules.toml"),
+        rule("SITE_MAGIC", "(?i)magic words"),
+    )
+    .unwrap();
+    let out = common::run(&[
+        "config",
+        "push",
+        "--config",
+        cfg_a.to_str().unwrap(),
+        outside.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not under the configuration's folder"),
+        "{}",
+        text(&out.stderr)
+    );
+    let listed = common::run(&["config", "files", "--config", cfg_a.to_str().unwrap()]);
+    assert!(
+        text(&listed.stdout).contains("site-rules.toml"),
+        "{}",
+        text(&listed.stdout)
+    );
+    let _ = std::fs::remove_file(&outside);
     for n in [a, b] {
         drop(n.gateway);
         let _ = std::fs::remove_dir_all(&n.dir);

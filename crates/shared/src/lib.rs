@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod contacts;
 pub mod exceptions;
+pub mod files;
 pub mod lessons;
 pub mod link;
 pub mod log;
@@ -26,6 +27,7 @@ use serde::Deserialize;
 pub use accounts::{SharedAccounts, SharedAudit, SharedToken, SharedUser};
 pub use contacts::SharedContacts;
 pub use exceptions::{SharedException, SharedExceptions};
+pub use files::{FileSync, SharedFiles, SiteFile};
 pub use lessons::{Lesson, LessonBus, Received};
 pub use link::{LinkError, RedisLink};
 pub use log::{LogChange, LogEvent, LogRow, SharedLog};
@@ -60,6 +62,9 @@ pub struct SharedConfig {
     pub contact_retention_days: u32,
     /// Lessons the stream keeps (the newest); a node away longer misses the oldest.
     pub lessons_kept: usize,
+    /// Whether this node takes the site's rule and configuration files (`mailmoat config
+    /// push` on any node): written under the configuration's folder, then reloaded.
+    pub follow_files: bool,
     /// Whether lessons the gateway learnt by itself (auto-learning) go to the other nodes too,
     /// not only people's corrections. Off: each node auto-learns from its own traffic.
     pub share_auto_learned: bool,
@@ -78,6 +83,7 @@ impl Default for SharedConfig {
             contact_retention_days: 400,
             lessons_kept: 20_000,
             share_auto_learned: false,
+            follow_files: false,
         }
     }
 }

@@ -133,6 +133,17 @@ const MIGRATIONS: &[(i32, &str)] = &[
     CREATE TABLE variant_refs_version (one INTEGER PRIMARY KEY CHECK (one = 1), version BIGINT NOT NULL);
     INSERT INTO variant_refs_version VALUES (1, 0);",
     ),
+    (
+        6,
+        "CREATE TABLE site_files (
+        path TEXT PRIMARY KEY,
+        content BYTEA NOT NULL,
+        at BIGINT NOT NULL,
+        node TEXT NOT NULL
+    );
+    CREATE TABLE site_files_version (one INTEGER PRIMARY KEY CHECK (one = 1), version BIGINT NOT NULL);
+    INSERT INTO site_files_version VALUES (1, 0);",
+    ),
 ];
 
 /// A search parameter.

@@ -420,3 +420,69 @@ fn the_connection_is_tls_and_the_servers_certificate_is_verified() {
     assert!(err.to_string().contains("postgres_ca"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn pushed_files_reach_every_following_node_and_never_leave_its_folder() {
+    use mailmoat_shared::{FileSync, SharedFiles};
+    let Some(server) = PostgresServer::start("files") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("mm-shared-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (folder_a, folder_b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&folder_b).unwrap();
+    std::fs::write(folder_b.join("local.toml"), "old").unwrap();
+    let (site_a, site_b) = (
+        SharedFiles::new(link(&server), "a"),
+        SharedFiles::new(link(&server), "b"),
+    );
+    let changed = site_a
+        .push(
+            vec![
+                (
+                    "rules/local.cf".into(),
+                    b"header X Subject =~ /x/\n".to_vec(),
+                ),
+                ("local.toml".into(), b"new".to_vec()),
+            ],
+            10,
+        )
+        .unwrap();
+    assert_eq!(changed.len(), 2);
+    // The same content again changes nothing (and nodes fetch nothing).
+    assert!(site_a
+        .push(vec![("local.toml".into(), b"new".to_vec())], 11)
+        .unwrap()
+        .is_empty());
+    let mut sync_b = FileSync::default();
+    let mut written = sync_b.sync(&site_b, &folder_b).unwrap();
+    written.sort();
+    assert_eq!(written, ["local.toml", "rules/local.cf"]);
+    assert_eq!(
+        std::fs::read_to_string(folder_b.join("local.toml")).unwrap(),
+        "new"
+    );
+    assert!(
+        sync_b.sync(&site_b, &folder_b).unwrap().is_empty(),
+        "nothing new"
+    );
+    let mut sync_a = FileSync::default();
+    assert_eq!(sync_a.sync(&site_a, &folder_a).unwrap().len(), 2);
+    // A row naming a path outside the folder (written into the table by hand, say) is refused
+    // by every node, and nothing is written outside.
+    link(&server)
+        .call(|c| {
+            c.execute(
+                "INSERT INTO site_files (path, content, at, node) VALUES ('../escape', 'x', 1, 'z')",
+                &[],
+            )?;
+            c.execute("UPDATE site_files_version SET version = version + 1", &[])
+        })
+        .unwrap();
+    assert!(sync_b.sync(&site_b, &folder_b).is_err());
+    assert!(!dir.join("escape").exists());
+    // Too large a file is refused before it reaches the server.
+    let big = vec![0u8; mailmoat_shared::files::MAX_FILE_BYTES + 1];
+    assert!(site_a.push(vec![("big".into(), big)], 12).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
