@@ -133,30 +133,47 @@ impl SharedFiles {
 #[derive(Default)]
 pub struct FileSync {
     fetched: Option<i64>,
+    /// Each file's content (hashed) as the site last had it.
+    seen: std::collections::HashMap<String, u64>,
+}
+
+fn digest(content: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut h);
+    h.finish()
 }
 
 impl FileSync {
     /// One round: writes the site's files that differ from the copies under `base_dir` (each
     /// through a temporary file and a rename, so a reload never reads half a file); returns the
-    /// paths written (the caller reloads when there are any).
+    /// paths that changed for this node (the caller reloads when there are any): those written,
+    /// and those the site changed that were already so here (pushed from this node, whose
+    /// running configuration has not read them yet).
     pub fn sync(&mut self, site: &SharedFiles, base_dir: &Path) -> Result<Vec<String>, String> {
         let version = site.version().map_err(|e| e.to_string())?;
         if self.fetched == Some(version) {
             return Ok(Vec::new());
         }
-        let mut written = Vec::new();
+        let first_round = self.fetched.is_none();
+        let mut changed = Vec::new();
         for f in site.all().map_err(|e| e.to_string())? {
             // Checked again here: the table is the site's, but a file must never land outside
             // the folder whatever a row says.
             let path: PathBuf = base_dir.join(site_path(Path::new(&f.path))?);
-            if std::fs::read(&path).ok().as_deref() == Some(&f.content[..]) {
-                continue;
+            let hash = digest(&f.content);
+            let new_to_us = self.seen.get(&f.path) != Some(&hash);
+            if std::fs::read(&path).ok().as_deref() != Some(&f.content[..]) {
+                write_atomically(&path, &f.content)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                changed.push(f.path.clone());
+            } else if new_to_us && !first_round {
+                changed.push(f.path.clone());
             }
-            write_atomically(&path, &f.content).map_err(|e| format!("{}: {e}", path.display()))?;
-            written.push(f.path);
+            self.seen.insert(f.path, hash);
         }
         self.fetched = Some(version);
-        Ok(written)
+        Ok(changed)
     }
 }
 

@@ -468,6 +468,14 @@ fn pushed_files_reach_every_following_node_and_never_leave_its_folder() {
     );
     let mut sync_a = FileSync::default();
     assert_eq!(sync_a.sync(&site_a, &folder_a).unwrap().len(), 2);
+    // A node that pushes a file it already has takes it as changed (its running configuration
+    // has not read it), though nothing is written.
+    std::fs::write(folder_a.join("local.toml"), "newer").unwrap();
+    site_a
+        .push(vec![("local.toml".into(), b"newer".to_vec())], 13)
+        .unwrap();
+    assert_eq!(sync_a.sync(&site_a, &folder_a).unwrap(), ["local.toml"]);
+    assert_eq!(sync_b.sync(&site_b, &folder_b).unwrap(), ["local.toml"]);
     // A row naming a path outside the folder (written into the table by hand, say) is refused
     // by every node, and nothing is written outside.
     link(&server)
