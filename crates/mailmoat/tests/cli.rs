@@ -225,13 +225,7 @@ fn intel_add_query_and_plot() {
         "[analyzers.variants]\nstore = \"intel/store.jsonl\"\n",
     )
     .unwrap();
-    let family: Vec<u8> = (0..4000u32)
-        .flat_map(|i| {
-            format!("var s{i} = new ActiveXObject('WScript.Shell'); s{i}.Run('cmd /c echo {i}');\n")
-                .into_bytes()
-        })
-        .take(20_000)
-        .collect();
+    let family = common::script_family();
     let sample = dir.join("sample.js");
     std::fs::write(&sample, &family).unwrap();
     let c = config.to_str().unwrap();

@@ -500,13 +500,7 @@ fn every_nodes_console_has_the_sites_accounts_audit_log_message_log_and_statisti
     );
     // A variant family added on node a (`mailmoat intel add`) is matched by node b, whose
     // reference file receives it from the site's store.
-    let family: Vec<u8> = (0..4000u32)
-        .flat_map(|i| {
-            format!("var s{i} = new ActiveXObject('WScript.Shell'); s{i}.Run('cmd /c echo {i}');\n")
-                .into_bytes()
-        })
-        .take(20_000)
-        .collect();
+    let family = common::script_family();
     let mut variant = String::from_utf8(family.clone()).unwrap();
     variant.insert_str(100, "/* changed */");
     let variant = variant.rsplit_once('\n').unwrap().0.replace('\n', "\r\n");
@@ -522,20 +516,17 @@ fn every_nodes_console_has_the_sites_accounts_audit_log_message_log_and_statisti
     let sample = a.dir.join("sample.js");
     std::fs::write(&sample, &family).unwrap();
     let cfg_a = a.dir.join("mailmoat.toml");
-    let out = common::run(&[
-        "intel",
-        "add",
-        "--config",
-        cfg_a.to_str().unwrap(),
-        "--family",
-        "Test.Family",
-        sample.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("1 new to the site's shared reference store"),
-        "{}",
-        text(&out.stdout)
+    common::run_ok(
+        &[
+            "intel",
+            "add",
+            "--config",
+            cfg_a.to_str().unwrap(),
+            "--family",
+            "Test.Family",
+            sample.to_str().unwrap(),
+        ],
+        "1 new to the site's shared reference store",
     );
     wait_until(
         "node b matches the family node a added",
@@ -590,27 +581,21 @@ fn rules_pushed_from_one_node_are_taken_by_every_following_node() {
         rule("SITE_MAGIC", "(?i)magic words"),
     )
     .unwrap();
-    let cfg_a = a.dir.join("mailmoat.toml");
-    let out = common::run(&[
-        "config",
-        "push",
-        "--config",
-        cfg_a.to_str().unwrap(),
-        a.dir.join("site-rules.toml").to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("site-rules.toml: pushed"),
-        "{}",
-        text(&out.stdout)
+    let (cfg_a, rules_a) = (a.dir.join("mailmoat.toml"), a.dir.join("site-rules.toml"));
+    let (cfg, rules_file) = (cfg_a.to_str().unwrap(), rules_a.to_str().unwrap());
+    common::run_ok(
+        &["config", "push", "--config", cfg, rules_file],
+        "site-rules.toml: pushed",
     );
-    // Node b writes the file and reloads: its verdicts use the new rule (and node a's, which
-    // took its own push back as unchanged, already did after its reload).
-    wait_until(
-        "node b scores by the pushed rule",
-        Duration::from_secs(30),
-        || symbols(&b).contains("SITE_MAGIC"),
-    );
+    // Node b writes the file and reloads; node a, whose file it was, reloads too. Both score
+    // by the new rule.
+    for n in [&b, &a] {
+        wait_until(
+            "each node scores by the pushed rule",
+            Duration::from_secs(30),
+            || symbols(n).contains("SITE_MAGIC"),
+        );
+    }
     assert_eq!(
         std::fs::read_to_string(b.dir.join("site-rules.toml")).unwrap(),
         rule("SITE_MAGIC", "(?i)magic words")
@@ -621,18 +606,9 @@ fn rules_pushed_from_one_node_are_taken_by_every_following_node() {
     );
     // A file that does not load is refused before it leaves node a.
     std::fs::write(a.dir.join("site-rules.toml"), "[[rule]]\nname = 3\n").unwrap();
-    let out = common::run(&[
-        "config",
-        "push",
-        "--config",
-        cfg_a.to_str().unwrap(),
-        a.dir.join("site-rules.toml").to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("nothing was pushed"),
-        "{}",
-        text(&out.stderr)
+    common::run_refused(
+        &["config", "push", "--config", cfg, rules_file],
+        "nothing was pushed",
     );
     // A file outside the configuration's folder is refused.
     let outside = std::env::temp_dir().join(format!("mm-outside-{}.toml", std::process::id()));
@@ -642,25 +618,11 @@ fn rules_pushed_from_one_node_are_taken_by_every_following_node() {
         rule("SITE_MAGIC", "(?i)magic words"),
     )
     .unwrap();
-    let out = common::run(&[
-        "config",
-        "push",
-        "--config",
-        cfg_a.to_str().unwrap(),
-        outside.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("not under the configuration's folder"),
-        "{}",
-        text(&out.stderr)
+    common::run_refused(
+        &["config", "push", "--config", cfg, outside.to_str().unwrap()],
+        "not under the configuration's folder",
     );
-    let listed = common::run(&["config", "files", "--config", cfg_a.to_str().unwrap()]);
-    assert!(
-        text(&listed.stdout).contains("site-rules.toml"),
-        "{}",
-        text(&listed.stdout)
-    );
+    common::run_ok(&["config", "files", "--config", cfg], "site-rules.toml");
     let _ = std::fs::remove_file(&outside);
     for n in [a, b] {
         drop(n.gateway);

@@ -23,6 +23,39 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run mailmoat")
 }
 
+/// Runs `mailmoat args…`, which must succeed and print `expected` on its standard output.
+pub fn run_ok(args: &[&str], expected: &str) -> Output {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(expected), "{args:?}: {stdout}");
+    out
+}
+
+/// Runs `mailmoat args…`, which must fail and say `expected` on its standard error.
+pub fn run_refused(args: &[&str], expected: &str) -> Output {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    out
+}
+
+/// A script family for variant tests: 20,000 bytes of the same WScript.Shell lines.
+pub fn script_family() -> Vec<u8> {
+    (0..4000u32)
+        .flat_map(|i| {
+            format!("var s{i} = new ActiveXObject('WScript.Shell'); s{i}.Run('cmd /c echo {i}');\n")
+                .into_bytes()
+        })
+        .take(20_000)
+        .collect()
+}
+
 /// Runs a command with `input` on its standard input; its standard output is captured.
 pub fn run_with_stdin(mut command: Command, input: &[u8]) -> Output {
     use std::io::Write;
