@@ -137,7 +137,14 @@ impl FromRequestParts<Shared> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, c: &Shared) -> Result<Self, Self::Rejection> {
-        match identify(c, &parts.headers) {
+        // The lookup may ask the site's PostgreSQL: off the async threads, which also serve
+        // SMTP sessions.
+        let (console, headers) = (c.clone(), parts.headers.clone());
+        let found = tokio::task::spawn_blocking(move || identify(&console, &headers))
+            .await
+            .ok()
+            .flatten();
+        match found {
             Some(caller) => Ok(caller),
             None if parts.uri.path().starts_with("/api/") => Err(api_error(
                 StatusCode::UNAUTHORIZED,
@@ -405,20 +412,23 @@ async fn login(
         return r;
     }
     let (name, password) = (form.name.clone(), form.password);
-    let checked = blocking(&c, move |c| Ok(c.store.check_password(&name, &password)?)).await;
+    let hours = i64::from(c.config.session_hours.max(1));
+    let ip = peer.ip().to_string();
+    // Checking, the session and the audit entry on a blocking thread (argon2; the accounts may
+    // be the site's, in PostgreSQL).
+    let checked = blocking(&c, move |c| {
+        let Some(user) = c.store.check_password(&name, &password)? else {
+            c.store.audit(now(), &name, "login-failed", &ip, "");
+            return Ok(None);
+        };
+        let (token, _) = c.store.create_session(user.id, now() + hours * 3600)?;
+        c.store.audit(now(), &user.name, "login", &ip, "");
+        Ok(Some(token))
+    })
+    .await;
     match checked {
-        Ok(Some(user)) => {
+        Ok(Some(token)) => {
             c.limiter.succeeded(peer.ip(), &form.name);
-            let hours = i64::from(c.config.session_hours.max(1));
-            let session = c.store.create_session(user.id, now() + hours * 3600);
-            let Ok((token, _)) = session else {
-                return error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the session could not be created",
-                );
-            };
-            c.store
-                .audit(now(), &user.name, "login", &peer.ip().to_string(), "");
             let mut r = Redirect::to("/").into_response();
             if let Ok(v) = HeaderValue::from_str(&format!(
                 "{SESSION_COOKIE}={token}{}; Max-Age={}",
@@ -431,13 +441,6 @@ async fn login(
         }
         Ok(None) => {
             c.limiter.failed(peer.ip(), &form.name, now());
-            c.store.audit(
-                now(),
-                &form.name,
-                "login-failed",
-                &peer.ip().to_string(),
-                "",
-            );
             let mut r = login_page(
                 State(c),
                 Query(Notice {
@@ -466,8 +469,8 @@ async fn logout(
     if let Some(r) = caller.refuse_form(&f.csrf) {
         return r;
     }
-    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        let _ = c.store.end_session(token);
+    if let Some(token) = cookie(&headers, SESSION_COOKIE).map(str::to_string) {
+        let _ = blocking(&c, move |c| Ok(c.store.end_session(&token)?)).await;
     }
     let mut r = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -923,16 +926,17 @@ async fn token_create(
         return r;
     }
     let user = caller.user.clone();
-    match blocking(&c, move |c| ops::create_token(c, &user, &f.label)).await {
+    let made = blocking(&c, move |c| {
+        let token = ops::create_token(c, &user, &f.label)?;
+        Ok((token, c.store.tokens(user.id).unwrap_or_default()))
+    })
+    .await;
+    match made {
         // Shown once, on this page; never stored in the clear.
-        Ok(token) => {
-            let id = caller.user.id;
-            let tokens = c.store.tokens(id).unwrap_or_default();
-            render(
-                "account.html",
-                context! { ..page(&caller, "account"), ..context! { tokens, new_token => token, addresses => caller.user.addresses.clone() }},
-            )
-        }
+        Ok((token, tokens)) => render(
+            "account.html",
+            context! { ..page(&caller, "account"), ..context! { tokens, new_token => token, addresses => caller.user.addresses.clone() }},
+        ),
         Err(e) => page_error(e),
     }
 }
@@ -946,19 +950,20 @@ async fn token_revoke(
     if let Some(r) = caller.refuse_form(&f.csrf) {
         return r;
     }
-    match c.store.revoke_token(caller.user.id, tid) {
-        Ok(true) => {
-            c.store.audit(
-                now(),
-                &caller.user.name,
-                "token-revoke",
-                &tid.to_string(),
-                "",
-            );
-            Redirect::to("/account?notice=Token%20revoked.").into_response()
+    let user = caller.user.clone();
+    let revoked = blocking(&c, move |c| {
+        let revoked = c.store.revoke_token(user.id, tid)?;
+        if revoked {
+            c.store
+                .audit(now(), &user.name, "token-revoke", &tid.to_string(), "");
         }
+        Ok(revoked)
+    })
+    .await;
+    match revoked {
+        Ok(true) => Redirect::to("/account?notice=Token%20revoked.").into_response(),
         Ok(false) => error_page(StatusCode::NOT_FOUND, "no such token"),
-        Err(e) => page_error(e.into()),
+        Err(e) => page_error(e),
     }
 }
 
