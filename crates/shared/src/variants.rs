@@ -92,29 +92,46 @@ pub struct VariantSync {
     fetched: Option<i64>,
 }
 
+fn stamp_of(path: &std::path::Path) -> Option<(u64, std::time::SystemTime)> {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.len(), m.modified().ok()?)))
+}
+
 impl VariantSync {
     /// One round; returns how many references were appended to the file (the scanner must
-    /// reload it when more than 0).
+    /// reload it when more than 0). A round where neither the file nor the site changed reads
+    /// nothing but the file's length and time and the site's version: stores can be large.
     pub fn sync(
         &mut self,
         site: &SharedVariants,
         path: &std::path::Path,
         now: i64,
     ) -> Result<usize, String> {
-        let stamp = std::fs::metadata(path)
-            .ok()
-            .and_then(|m| Some((m.len(), m.modified().ok()?)));
-        let local = read_refs(path)?;
-        if stamp.is_some() && stamp != self.uploaded {
-            site.add(local.clone(), now).map_err(|e| e.to_string())?;
+        let stamp = stamp_of(path);
+        let version = site.version().map_err(|e| e.to_string())?;
+        if stamp == self.uploaded && self.fetched == Some(version) {
+            return Ok(0);
+        }
+        if let Some((len, _)) = stamp.filter(|s| Some(*s) != self.uploaded) {
+            // `intel add` only appends: what grew since the last upload is what is new. A file
+            // that shrank (replaced by hand) goes up whole.
+            let from = match self.uploaded {
+                Some((done, _)) if done <= len => done,
+                _ => 0,
+            };
+            let fresh = read_refs_from(path, from)?;
+            site.add(fresh, now).map_err(|e| e.to_string())?;
             self.uploaded = stamp;
         }
         let version = site.version().map_err(|e| e.to_string())?;
         if self.fetched == Some(version) {
             return Ok(0);
         }
-        let have: std::collections::HashSet<(String, String)> =
-            local.into_iter().map(|r| (r.sha256, r.verdict)).collect();
+        let have: std::collections::HashSet<(String, String)> = read_refs(path)?
+            .into_iter()
+            .map(|r| (r.sha256, r.verdict))
+            .collect();
         let missing: Vec<VariantRef> = site
             .all()
             .map_err(|e| e.to_string())?
@@ -123,6 +140,8 @@ impl VariantSync {
             .collect();
         if !missing.is_empty() {
             append_lines(path, &missing).map_err(|e| format!("{}: {e}", path.display()))?;
+            // What was just appended came from the site: nothing to send back up.
+            self.uploaded = stamp_of(path);
         }
         self.fetched = Some(version);
         Ok(missing.len())
@@ -132,11 +151,23 @@ impl VariantSync {
 /// The references of a store file (none when it does not exist yet). A line that is not a
 /// reference is skipped here; loading the store reports it.
 pub fn read_refs(path: &std::path::Path) -> Result<Vec<VariantRef>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    read_refs_from(path, 0)
+}
+
+/// The references from byte `from` on (from the start when `from` is not where a line starts).
+fn read_refs_from(path: &std::path::Path, from: u64) -> Result<Vec<VariantRef>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
+    let from = usize::try_from(from).unwrap_or(usize::MAX);
+    let start = match from {
+        0 => 0,
+        n if n <= bytes.len() && bytes[n - 1] == b'\n' => n,
+        _ => 0,
+    };
+    let text = String::from_utf8_lossy(&bytes[start..]);
     Ok(text
         .lines()
         .filter_map(|line| {
