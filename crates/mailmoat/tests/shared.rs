@@ -453,6 +453,12 @@ fn every_nodes_console_has_the_sites_accounts_audit_log_message_log_and_statisti
     );
     assert_eq!(made.status, 200, "{}", made.body);
     let carol = web_b.sign_in("carol", "carol's long password");
+    // The command line works on the site's accounts too.
+    let cfg_b = b.dir.join("mailmoat.toml");
+    common::run_ok(
+        &["users", "list", "--config", cfg_b.to_str().unwrap()],
+        "carol",
+    );
     let carol_token = web_b.token(&carol, "carol on b");
     assert_eq!(web_a.api("GET", "/api/v1/me", &carol_token, "").status, 200);
     // Mail through each node: both nodes' consoles list both and count both.
