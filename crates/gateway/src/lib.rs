@@ -688,7 +688,7 @@ pub fn serve(
             .map_err(GatewayError::Runtime)?;
     }
     if !config.shared.postgres.trim().is_empty() {
-        tracing::info!(%node, "the quarantine, message log, sender exceptions, console accounts and variant references are shared with the site's other nodes (PostgreSQL)");
+        tracing::info!(%node, "the quarantine, message log, sender exceptions, console accounts, variant references and (with follow_files) rule files are shared with the site's other nodes (PostgreSQL)");
         let gateway = shared.clone();
         std::thread::Builder::new()
             .name("shared-copy".into())
