@@ -130,6 +130,24 @@ impl Criteria {
     }
 }
 
+/// A search's rows from this node (not yet copied to the site) and from the site, as one list:
+/// an id found in both once (this node's row), newest first, at most `limit` (0: all).
+pub(crate) fn merge_newest_first<T>(
+    mut here: Vec<T>,
+    site: Vec<T>,
+    key: impl Fn(&T) -> (i64, &str),
+    limit: usize,
+) -> Vec<T> {
+    let ids: std::collections::HashSet<String> =
+        here.iter().map(|r| key(r).1.to_string()).collect();
+    here.extend(site.into_iter().filter(|r| !ids.contains(key(r).1)));
+    here.sort_by(|a, b| key(b).cmp(&key(a)));
+    if limit > 0 {
+        here.truncate(limit);
+    }
+    here
+}
+
 /// The writer thread of one database, and its checkpointer.
 pub(crate) struct Writer {
     jobs: Mutex<mpsc::Sender<Job>>,
@@ -274,6 +292,17 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: Arc<AtomicU64>)
 mod tests {
     use super::Criteria;
     use mailmoat_shared::Param;
+
+    #[test]
+    fn rows_from_here_and_the_site_merge_newest_first_once_each() {
+        let here = vec![(5, "b".to_string(), "here"), (1, "a".to_string(), "here")];
+        let site = vec![(5, "b".to_string(), "site"), (3, "c".to_string(), "site")];
+        let merged = super::merge_newest_first(here, site, |r| (r.0, r.1.as_str()), 2);
+        assert_eq!(
+            merged,
+            [(5, "b".to_string(), "here"), (3, "c".to_string(), "site")]
+        );
+    }
 
     #[test]
     fn a_search_reads_the_same_in_postgresql_case_included() {

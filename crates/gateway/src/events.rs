@@ -214,9 +214,20 @@ impl Events {
         self.shared = Some(site);
     }
 
-    /// The site's log while it answers.
-    fn site(&self) -> Option<&SharedLog> {
-        self.shared.as_deref().filter(|s| s.is_up())
+    /// What the site's log answers; `None` when there is none or it is unreachable, and the
+    /// caller reads this node's own log.
+    fn ask_site<T>(
+        &self,
+        ask: impl FnOnce(&SharedLog) -> Result<T, PgError>,
+    ) -> io::Result<Option<T>> {
+        let Some(site) = self.shared.as_deref().filter(|s| s.is_up()) else {
+            return Ok(None);
+        };
+        match ask(site) {
+            Ok(answer) => Ok(Some(answer)),
+            Err(PgError::Down(_)) => Ok(None),
+            Err(e) => Err(crate::quarantine::shared_error(e)),
+        }
     }
 
     /// Copies up to `batch` entries not yet in the site's log into it; returns how many. While
@@ -306,12 +317,8 @@ impl Events {
 
     /// A refused message as received, when it was kept.
     pub fn message(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
-        if let Some(site) = self.site() {
-            match site.message(id) {
-                Ok(Some(m)) => return Ok(Some(m)),
-                Ok(None) | Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
+        if let Some(Some(m)) = self.ask_site(|s| s.message(id))? {
+            return Ok(Some(m));
         }
         let conn = self.lock();
         conn.query_row(
@@ -361,12 +368,8 @@ impl Events {
 
     /// Changes, newest first.
     pub fn changes(&self, limit: usize) -> io::Result<Vec<Change>> {
-        if let Some(site) = self.site() {
-            match site.changes(limit) {
-                Ok(found) => return Ok(found.into_iter().map(change_of).collect()),
-                Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
+        if let Some(found) = self.ask_site(|s| s.changes(limit))? {
+            return Ok(found.into_iter().map(change_of).collect());
         }
         let conn = self.lock();
         let mut stmt = conn
@@ -385,12 +388,8 @@ impl Events {
     }
 
     pub fn change(&self, id: i64) -> io::Result<Option<Change>> {
-        if let Some(site) = self.site() {
-            match site.change(id) {
-                Ok(found) => return Ok(found.map(change_of)),
-                Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
+        if let Some(found) = self.ask_site(|s| s.change(id))? {
+            return Ok(found.map(change_of));
         }
         let conn = self.lock();
         conn.query_row(
@@ -410,14 +409,7 @@ impl Events {
 
     /// A logged message's full report.
     pub fn report(&self, id: &str) -> io::Result<Option<ScanReport>> {
-        let mut text: Option<String> = None;
-        if let Some(site) = self.site() {
-            match site.report(id) {
-                Ok(found) => text = found,
-                Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
-        }
+        let mut text = self.ask_site(|s| s.report(id))?.flatten();
         if text.is_none() {
             text = db::column_by_id(&self.conn, "events", "reports", "report", id)?;
         }
@@ -430,12 +422,8 @@ impl Events {
 
     /// One logged message's entry.
     pub fn get(&self, id: &str) -> io::Result<Option<Event>> {
-        if let Some(site) = self.site() {
-            match site.get(id) {
-                Ok(Some(e)) => return Ok(Some(event_of(e))),
-                Ok(None) | Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
+        if let Some(Some(e)) = self.ask_site(|s| s.get(id))? {
+            return Ok(Some(event_of(e)));
         }
         let conn = self.lock();
         conn.query_row(
@@ -459,17 +447,8 @@ impl Events {
         c.equals("category", f.category.as_deref());
         c.between("received_at", f.since, f.until);
         let limit = if f.limit == 0 { 100 } else { f.limit };
-        let shared = match self.site() {
-            None => None,
-            Some(site) => {
-                let (condition, params) = c.for_postgres();
-                match site.search(&condition, params, limit) {
-                    Ok(found) => Some(found),
-                    Err(PgError::Down(_)) => None,
-                    Err(e) => return Err(crate::quarantine::shared_error(e)),
-                }
-            }
-        };
+        let (condition, params) = c.for_postgres();
+        let shared = self.ask_site(|s| s.search(&condition, params, limit))?;
         // With the site's log: it, and what this node logged and has not copied in yet.
         let local_filter = if shared.is_some() {
             " AND shared = 0"
@@ -491,39 +470,29 @@ impl Events {
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), row_to_event)
             .map_err(db_error)?;
-        let mut found: Vec<Event> = rows.collect::<Result<_, _>>().map_err(db_error)?;
-        if let Some(site_rows) = shared {
-            let here: std::collections::HashSet<String> =
-                found.iter().map(|e| e.id.clone()).collect();
-            found.extend(
-                site_rows
-                    .into_iter()
-                    .filter(|e| !here.contains(&e.id))
-                    .map(event_of),
-            );
-            found.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
-            found.truncate(limit);
-        }
-        Ok(found)
+        let found: Vec<Event> = rows.collect::<Result<_, _>>().map_err(db_error)?;
+        Ok(match shared {
+            Some(site_rows) => db::merge_newest_first(
+                found,
+                site_rows.into_iter().map(event_of).collect(),
+                |e| (e.received_at, e.id.as_str()),
+                limit,
+            ),
+            None => found,
+        })
     }
 
     /// Messages per bucket of `bucket_secs` (3600 or 86400) and type, in [since, until).
     pub fn buckets(&self, since: i64, until: i64, bucket_secs: i64) -> io::Result<Vec<Bucket>> {
-        if let Some(site) = self.site() {
-            match site.buckets(since, until, bucket_secs) {
-                Ok(found) => {
-                    return Ok(found
-                        .into_iter()
-                        .map(|(start, category, n)| Bucket {
-                            start,
-                            category,
-                            messages: n as u64,
-                        })
-                        .collect())
-                }
-                Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
+        if let Some(found) = self.ask_site(|s| s.buckets(since, until, bucket_secs))? {
+            return Ok(found
+                .into_iter()
+                .map(|(start, category, n)| Bucket {
+                    start,
+                    category,
+                    messages: n as u64,
+                })
+                .collect());
         }
         let conn = self.lock();
         let mut stmt = conn
@@ -547,12 +516,8 @@ impl Events {
     /// The most frequent keys of a kind ("sender", "sender_domain", "recipient") among
     /// detected messages (those not delivered untouched) since `since`.
     pub fn top(&self, kind: &str, since: i64, limit: usize) -> io::Result<Vec<(String, u64)>> {
-        if let Some(site) = self.site() {
-            match site.top(kind, since, limit) {
-                Ok(found) => return Ok(found.into_iter().map(|(k, n)| (k, n as u64)).collect()),
-                Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
+        if let Some(found) = self.ask_site(|s| s.top(kind, since, limit))? {
+            return Ok(found.into_iter().map(|(k, n)| (k, n as u64)).collect());
         }
         let conn = self.lock();
         let mut stmt = conn
@@ -579,12 +544,10 @@ impl Events {
         until: i64,
         bucket_secs: i64,
     ) -> io::Result<Vec<(i64, u64)>> {
-        if let Some(site) = self.site() {
-            match site.symbol_buckets(symbol, since, until, bucket_secs) {
-                Ok(found) => return Ok(found.into_iter().map(|(b, n)| (b, n as u64)).collect()),
-                Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
+        if let Some(found) =
+            self.ask_site(|s| s.symbol_buckets(symbol, since, until, bucket_secs))?
+        {
+            return Ok(found.into_iter().map(|(b, n)| (b, n as u64)).collect());
         }
         let conn = self.lock();
         let (sql, key) = if symbol.is_empty() {
@@ -611,12 +574,8 @@ impl Events {
 
     /// Messages logged in all.
     pub fn count(&self) -> io::Result<u64> {
-        if let Some(site) = self.site() {
-            match site.count() {
-                Ok(n) => return Ok(n),
-                Err(PgError::Down(_)) => {}
-                Err(e) => return Err(crate::quarantine::shared_error(e)),
-            }
+        if let Some(n) = self.ask_site(|s| s.count())? {
+            return Ok(n);
         }
         let conn = self.lock();
         conn.query_row("SELECT COALESCE(SUM(n), 0) FROM hourly", [], |r| {
@@ -628,11 +587,9 @@ impl Events {
 
     /// Removes reports received before `before` (the statistics stay); returns how many.
     pub fn prune(&self, before: i64) -> io::Result<usize> {
-        if let Some(site) = self.site() {
-            // Every node prunes the site's log by the same rule: whichever runs first does it.
-            if let Err(e) = site.prune(before) {
-                tracing::warn!(error = %e, "the shared message log was not pruned this time");
-            }
+        // Every node prunes the site's log by the same rule: whichever runs first does it.
+        if let Err(e) = self.ask_site(|s| s.prune(before)) {
+            tracing::warn!(error = %e, "the shared message log was not pruned this time");
         }
         let conn = self.lock();
         conn.execute(

@@ -510,22 +510,16 @@ impl Quarantine {
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), row_to_held)
             .map_err(db_error)?;
-        let mut found = rows.collect::<Result<Vec<_>, _>>().map_err(db_error)?;
-        if let Some(site_rows) = shared {
-            let here: std::collections::HashSet<String> =
-                found.iter().map(|h| h.id.clone()).collect();
-            found.extend(
-                site_rows
-                    .into_iter()
-                    .filter(|i| !here.contains(&i.id))
-                    .map(held_of),
-            );
-            found.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
-            if s.limit > 0 {
-                found.truncate(s.limit);
-            }
-        }
-        Ok(found)
+        let found = rows.collect::<Result<Vec<_>, _>>().map_err(db_error)?;
+        Ok(match shared {
+            Some(site_rows) => db::merge_newest_first(
+                found,
+                site_rows.into_iter().map(held_of).collect(),
+                |h| (h.received_at, h.id.as_str()),
+                s.limit,
+            ),
+            None => found,
+        })
     }
 }
 
