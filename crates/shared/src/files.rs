@@ -159,8 +159,8 @@ impl FileSync {
         let mut changed = Vec::new();
         for f in site.all().map_err(|e| e.to_string())? {
             // Checked again here: the table is the site's, but a file must never land outside
-            // the folder whatever a row says. Such a row is refused (once per version) and the
-            // other files are still taken.
+            // the folder, nor be larger than a push allows, whatever a row says. Such a row is
+            // refused (once per version) and the other files are still taken.
             let path: PathBuf = match site_path(Path::new(&f.path)) {
                 Ok(relative) => base_dir.join(relative),
                 Err(why) => {
@@ -168,6 +168,10 @@ impl FileSync {
                     continue;
                 }
             };
+            if f.content.len() > MAX_FILE_BYTES {
+                tracing::warn!(path = %f.path, bytes = f.content.len(), "a site file larger than a push allows was refused");
+                continue;
+            }
             let hash = digest(&f.content);
             let new_to_us = self.seen.get(&f.path) != Some(&hash);
             if std::fs::read(&path).ok().as_deref() != Some(&f.content[..]) {
