@@ -46,11 +46,18 @@ impl EvalContext {
     }
 
     /// FreeMail's `_is_freemail`: the address's domain is listed, or matches a listed glob
-    /// (`hotmail.*`, `*.example`).
+    /// (`hotmail.*`, `*.example`), and the address is not a role or robot address of the
+    /// plugin's default welcome list (abuse@, support@, bounce-…@).
     fn is_freemail(&self, address: &str) -> bool {
         let Some((_, domain)) = address.rsplit_once('@') else {
             return false;
         };
+        if perl_regex(&FREEMAIL_WELCOMELIST, FREEMAIL_WELCOMELIST_RE)
+            .is_match(address.as_bytes())
+            .unwrap_or(false)
+        {
+            return false;
+        }
         let domain = domain.trim_end_matches('>').to_ascii_lowercase();
         // No real domain is longer; a hostile one must not feed the glob matcher (quadratic
         // per `*`) megabytes.
@@ -63,6 +70,133 @@ impl EvalContext {
                 .iter()
                 .any(|glob| glob_match(glob.as_bytes(), domain.as_bytes()))
     }
+}
+
+/// FreeMail.pm's `$email_welcomelist`: addresses never counted as free mail.
+const FREEMAIL_WELCOMELIST_RE: &str = r"(?xi)^(?:
+      abuse|support|sales|info|helpdesk|contact|kontakt
+    | (?:post|host|domain)master
+    | undisclosed.*
+    | request-[a-f0-9]{16}
+    | bounced?-
+    | [a-f0-9]{8}(?:\.[a-f0-9]{8}|-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})
+    | .+=.+=.+
+  )\@";
+static FREEMAIL_WELCOMELIST: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
+
+/// FreeMail.pm's `$skip_replyto_envfrom`: envelope senders of bulk and list mail, for which
+/// the Reply-To check is skipped.
+const BULK_ENVFROM_RE: &str = r"(?xi)(?:
+      ^(?:post|host|domain)master
+    | ^double-bounce
+    | ^(?:sentto|owner|return|(?:gr)?bounced?)-.+
+    | -(?:request|bounces?|admin|owner)
+    | \b(?:do[._-t]?)?no[._-t]?repl(?:y|ies)
+    | .+=.+
+  )\@";
+static BULK_ENVFROM: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
+
+/// FreeMail.pm's email regex; the top-level domain is any run of letters (SpamAssassin
+/// checks it against its list of valid TLDs).
+const EMAIL_RE: &str = r"(?i)(?=.{0,64}\@)(?<![a-z0-9!#$%&'*+/=?^_`{|}~-])([a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\@(?:[a-z0-9](?:[a-z0-9-]{0,59}[a-z0-9])?\.){1,4}(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59}))";
+static EMAIL: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
+/// What `_parse_body` blanks before collecting addresses: links with an address inside, and
+/// addresses in angle brackets or before a "wrote:"-like word (quoting, not an invitation).
+static URL_WITH_ADDRESS: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
+static QUOTED_ADDRESS: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
+static MAILTO_LINK: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
+
+fn perl_regex(
+    cell: &'static OnceLock<pcre2::bytes::Regex>,
+    source: &str,
+) -> &'static pcre2::bytes::Regex {
+    cell.get_or_init(|| {
+        pcre2::bytes::RegexBuilder::new()
+            .jit_if_available(true)
+            .build(source)
+            .expect("a fixed FreeMail pattern compiles")
+    })
+}
+
+/// `text` with every match of `re` replaced by one space.
+fn blank_matches(re: &pcre2::bytes::Regex, text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut last = 0;
+    for m in re.find_iter(text).map_while(Result::ok) {
+        out.extend_from_slice(&text[last..m.start()]);
+        out.push(b' ');
+        last = m.end();
+    }
+    out.extend_from_slice(&text[last..]);
+    out
+}
+
+/// FreeMail.pm's `_parse_body`: the free mail addresses of the body (mailto links, then the
+/// rendered text), or `None` when the body has so many addresses (5) or free mail addresses
+/// (3) that the plugin skips its body checks.
+fn body_freemails(m: &SaMessage<'_>, context: &EvalContext) -> Option<Vec<String>> {
+    const MAX_BODY_EMAILS: usize = 5;
+    const MAX_BODY_FREEMAILS: usize = 3;
+    let email = perl_regex(&EMAIL, EMAIL_RE);
+    let mut found: Vec<String> = Vec::new();
+    let mailto = perl_regex(
+        &MAILTO_LINK,
+        &format!(
+            r#"(?i)<a\s[^>]*?href\s*=\s*["']?\s*mailto:{}"#,
+            &EMAIL_RE[4..]
+        ),
+    );
+    'links: for html in m.view.texts.iter().filter_map(|t| t.html.as_deref()) {
+        for caps in mailto.captures_iter(html.as_bytes()).map_while(Result::ok) {
+            if let Some(address) = caps.get(1) {
+                let address = String::from_utf8_lossy(address.as_bytes()).to_ascii_lowercase();
+                if !found.contains(&address) {
+                    found.push(address);
+                }
+                if found.len() >= 20 {
+                    break 'links;
+                }
+            }
+        }
+    }
+    let url = perl_regex(
+        &URL_WITH_ADDRESS,
+        r"(?i)<?https?://\S{0,255}(?:\@|%40)\S{0,255}",
+    );
+    let quoted = perl_regex(
+        &QUOTED_ADDRESS,
+        &format!(
+            r"(?i)<?(?<!mailto:){}(?:>|\s{{1,10}}(?!(?:fa(?:x|csi)|tel|phone|e?-?mail))[a-z]{{2,11}}:)",
+            &EMAIL_RE[4..]
+        ),
+    );
+    'body: for line in &m.body {
+        let line = blank_matches(quoted, &blank_matches(url, line.as_bytes()));
+        for caps in email.captures_iter(&line).map_while(Result::ok) {
+            if let Some(address) = caps.get(1) {
+                let address = String::from_utf8_lossy(address.as_bytes()).to_ascii_lowercase();
+                if !found.contains(&address) {
+                    found.push(address);
+                }
+                if found.len() >= 40 {
+                    break 'body;
+                }
+            }
+        }
+    }
+    let mut freemails = Vec::new();
+    for (i, address) in found.iter().enumerate() {
+        if i + 1 == MAX_BODY_EMAILS {
+            return None;
+        }
+        if context.is_freemail(address) {
+            freemails.push(address.clone());
+            if freemails.len() == MAX_BODY_FREEMAILS {
+                return None;
+            }
+        }
+    }
+    Some(freemails)
 }
 
 /// Shell-style `*` and `?` matching of a whole name.
@@ -231,15 +365,17 @@ pub fn run(
         }
         "check_for_faraway_charset_in_headers" => false,
         "html_image_only" => {
-            // HTML with images and at most this few characters of text (min, max).
+            // An HTML part with an image whose length is in (min, max]. SpamAssassin's
+            // HTML.pm counts the length of the HTML source it parsed, markup included, not of
+            // the rendered text (`$self->{length} += length($text)` in `parse`).
             let (min, max) = (number(0)?, number(1)?);
-            let html = view.texts.iter().find(|t| t.html.is_some())?;
-            let has_image = html
-                .html
-                .as_deref()
-                .is_some_and(|h| h.to_ascii_lowercase().contains("<img"));
-            let len = html.text.trim().len() as f64;
-            has_image && len > min && len <= max
+            view.texts
+                .iter()
+                .filter_map(|t| t.html.as_deref())
+                .any(|html| {
+                    let len = html.len() as f64;
+                    html.to_ascii_lowercase().contains("<img") && len > min && len <= max
+                })
         }
         "check_freemail_from" | "check_freemail_header" => {
             let (header, pattern) = if function == "check_freemail_from" {
@@ -253,14 +389,48 @@ pub fn run(
             }
             addresses(m, header).iter().any(|a| context.is_freemail(a))
         }
-        // Reply-To and From both free mail and different; the body-address part of "reply"
-        // is not taken.
+        // FreeMail.pm's check_freemail_replyto: From and Reply-To different free mail
+        // addresses; else a free mail address in the body that differs from the Reply-To
+        // (`replyto`: which must be free mail) or from the Reply-To or else From (`reply`:
+        // From must be free mail, and Reply-To too when there is one). Bulk envelope senders
+        // are skipped.
         "check_freemail_replyto" => {
+            let reply_mode = match arg(0).unwrap_or("replyto") {
+                "replyto" => false,
+                "reply" => true,
+                _ => return None,
+            };
+            let envelope_from = m.header(&crate::HeaderTarget::parse("EnvelopeFrom"));
+            if envelope_from.is_some_and(|e| {
+                perl_regex(&BULK_ENVFROM, BULK_ENVFROM_RE)
+                    .is_match(e.trim().as_bytes())
+                    .unwrap_or(false)
+            }) {
+                return Some(false);
+            }
             let from = addresses(m, "From");
             let reply_to = addresses(m, "Reply-To");
             let from_fm = from.iter().any(|a| context.is_freemail(a));
             let reply_fm = reply_to.iter().any(|a| context.is_freemail(a));
-            from_fm && reply_fm && !from.iter().any(|f| reply_to.contains(f))
+            if from_fm && reply_fm && !from.iter().any(|f| reply_to.contains(f)) {
+                return Some(true);
+            }
+            let compare_with = if !reply_mode {
+                if !reply_fm {
+                    return Some(false);
+                }
+                &reply_to
+            } else if (!reply_to.is_empty() && !reply_fm) || !from_fm {
+                return Some(false);
+            } else if reply_fm {
+                &reply_to
+            } else {
+                &from
+            };
+            let Some(body) = body_freemails(m, context) else {
+                return Some(false);
+            };
+            body.iter().any(|b| compare_with.iter().any(|r| r != b))
         }
         "check_msg_parse_flags" => match arg(0)? {
             "missing_head_body_separator" => body_start(&view.raw).is_none(),
