@@ -5,6 +5,7 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 sa_seconds, mm_seconds = float(sys.argv[2]), float(sys.argv[3])
+sa_cpu, mm_cpu, mm10_cpu = (float(a) for a in sys.argv[4:7]) if len(sys.argv) > 6 else (None, None, None)
 
 
 def read(name):
@@ -47,6 +48,11 @@ print(f"rules agreeing on >= 99.5 % of messages: {ok} of {len(rules)} ({100 * ok
 print(f"messages whose supported-rule score matches within 0.01: {within} of {n} ({100 * within / n:.1f} %)")
 print(f"time: SpamAssassin (spamd, 2 children, via spamc) {sa_seconds:.1f} s = {n / sa_seconds:.1f} msg/s; "
       f"mailmoat sa-rules hits {mm_seconds:.2f} s = {n / mm_seconds:.0f} msg/s (wall, includes loading)")
+if sa_cpu and mm_cpu:
+    print(f"CPU: SpamAssassin {sa_cpu:.1f} s = {n / sa_cpu:.1f} msg per CPU-second; mailmoat {mm_cpu:.2f} s "
+          f"= {n / mm_cpu:.0f} msg per CPU-second, loading included ({sa_cpu / mm_cpu:.0f}x); the sample ten "
+          f"times in one run: {mm10_cpu:.2f} s = {10 * n / mm10_cpu:.0f} msg per CPU-second "
+          f"({10 * n / mm10_cpu / (n / sa_cpu):.0f}x SpamAssassin)")
 print("\nrules that differ (agreement, rule, SpamAssassin hits, only SpamAssassin, only mailmoat, examples):")
 for agree, rule, hits, a, b, ex in sorted(differ):
     print(f"  {100 * agree:5.1f} %  {rule:32} {hits:4} {a:4} {b:4}  {' '.join(ex)}")

@@ -438,6 +438,9 @@ enum SaRulesCommand {
         /// Print only the rules that run and can be reported, `NAME SCORE` per line.
         #[arg(long)]
         list: bool,
+        /// Match with the built-in engine even where Hyperscan is installed.
+        #[arg(long)]
+        builtin_engine: bool,
     },
     /// Which rules hit each message: `label TAB score TAB RULE,RULE…`.
     Hits {
@@ -448,6 +451,9 @@ enum SaRulesCommand {
         rules: Vec<PathBuf>,
         #[arg(long, default_value_t = 0)]
         score_set: usize,
+        /// Match with the built-in engine even where Hyperscan is installed.
+        #[arg(long)]
+        builtin_engine: bool,
     },
 }
 
@@ -724,12 +730,14 @@ fn main() -> ExitCode {
                 score_set,
                 verbose,
                 list,
-            } => sa_rules_cmd::check(&paths, score_set, verbose, list),
+                builtin_engine,
+            } => sa_rules_cmd::check(&paths, score_set, verbose, list, builtin_engine),
             SaRulesCommand::Hits {
                 paths,
                 rules,
                 score_set,
-            } => sa_rules_cmd::hits(&paths, &rules, score_set),
+                builtin_engine,
+            } => sa_rules_cmd::hits(&paths, &rules, score_set, builtin_engine),
         },
         Command::Yara { command } => match command {
             YaraCommand::Check { rules } => yara_cmd::check(&rules),

@@ -7,7 +7,15 @@ use std::process::ExitCode;
 
 use mailmoat_mime::{MessageView, ViewOptions};
 use mailmoat_pipeline::sources;
-use mailmoat_sarules::SaRules;
+use mailmoat_sarules::{Engine, SaRules};
+
+fn engine(builtin: bool) -> Engine {
+    if builtin {
+        Engine::Builtin
+    } else {
+        Engine::default()
+    }
+}
 
 /// Loads the rules (the system's stock rules when no path is given) and prints what loaded,
 /// what does not run and why, and `N of M definitions supported`. Exit 2 on malformed lines.
@@ -16,8 +24,9 @@ pub fn check(
     score_set: usize,
     verbose: bool,
     list: bool,
+    builtin_engine: bool,
 ) -> anyhow::Result<ExitCode> {
-    let rules = SaRules::load(paths, score_set)?;
+    let rules = SaRules::load_with(paths, score_set, engine(builtin_engine))?;
     if list {
         for (name, score, _) in rules.reported_rules() {
             println!("{name} {score}");
@@ -65,6 +74,16 @@ pub fn check(
         rules.files().len(),
         rules.score_set(),
     );
+    let outside = rules.outside_hyperscan();
+    println!(
+        "patterns matched by {}{}",
+        rules.engine(),
+        if outside > 0 {
+            format!(" ({outside} it refused run one by one on the built-in engine or PCRE2)")
+        } else {
+            String::new()
+        }
+    );
     if rules.problems().is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -74,8 +93,13 @@ pub fn check(
 }
 
 /// One line per message: label, the summed score of the hits, and the rules that hit.
-pub fn hits(paths: &[String], rules: &[PathBuf], score_set: usize) -> anyhow::Result<ExitCode> {
-    let rules = SaRules::load(rules, score_set)?;
+pub fn hits(
+    paths: &[String],
+    rules: &[PathBuf],
+    score_set: usize,
+    builtin_engine: bool,
+) -> anyhow::Result<ExitCode> {
+    let rules = SaRules::load_with(rules, score_set, engine(builtin_engine))?;
     let options = ViewOptions::default();
     let (inputs, errors) = sources::expand(paths);
     for (path, e) in &errors {

@@ -109,6 +109,12 @@ pub struct SpamAssassinConfig {
     pub score_set: usize,
     /// Points per SpamAssassin point (its 5.0 threshold against mailmoat's tag at 6).
     pub scale: f64,
+    /// Match the rules with Hyperscan when the system has it (Debian's libhyperscan5, which
+    /// rspamd also uses); false: the built-in engine only.
+    pub hyperscan: bool,
+    /// Where compiled Hyperscan databases are kept between starts (relative to this config
+    /// file). Default: systemd's CacheDirectory, else ~/.cache/mailmoat/hyperscan.
+    pub hyperscan_cache: Option<PathBuf>,
 }
 
 impl Default for SpamAssassinConfig {
@@ -118,6 +124,8 @@ impl Default for SpamAssassinConfig {
             rules: Vec::new(),
             score_set: 0,
             scale: 1.0,
+            hyperscan: true,
+            hyperscan_cache: None,
         }
     }
 }

@@ -53,12 +53,27 @@ fn build_spamassassin(
     }
     let sources: Vec<std::path::PathBuf> =
         sa.rules.iter().map(|p| config.base_dir.join(p)).collect();
-    let rules = mailmoat_sarules::SaRules::load(&sources, sa.score_set).map_err(|source| {
-        ConfigError::SpamAssassin {
-            path: config.origin.clone(),
-            source,
+    // A gateway starts at once on the built-in engine and switches to Hyperscan when it has
+    // compiled the rules (minutes for the stock rules, once per rule change: then cached).
+    let engine = if sa.hyperscan {
+        mailmoat_sarules::Engine::Hyperscan {
+            cache: sa
+                .hyperscan_cache
+                .as_ref()
+                .map(|p| config.base_dir.join(p))
+                .or_else(mailmoat_sarules::default_hyperscan_cache),
+            background: true,
         }
-    })?;
+    } else {
+        mailmoat_sarules::Engine::Builtin
+    };
+    let rules =
+        mailmoat_sarules::SaRules::load_with(&sources, sa.score_set, engine).map_err(|source| {
+            ConfigError::SpamAssassin {
+                path: config.origin.clone(),
+                source,
+            }
+        })?;
     for problem in rules.problems() {
         tracing::warn!(%problem, "SpamAssassin rule line not loaded");
     }

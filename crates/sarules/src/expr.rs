@@ -7,6 +7,9 @@ pub enum Expr {
     Number(f64),
     /// A rule name (meta) or a bare word of a condition.
     Name(String),
+    /// A rule name resolved to the rule's index once rules are compiled (no lookup by name
+    /// per message).
+    Rule(usize),
     /// `plugin(X)`, `can(X)`, `has(X)`: a call with one argument, as written.
     Call(String, String),
     Not(Box<Expr>),
@@ -259,7 +262,7 @@ impl Expr {
         let truth = |b: bool| if b { 1.0 } else { 0.0 };
         match self {
             Expr::Number(n) => *n,
-            Expr::Name(_) | Expr::Call(..) => lookup(self),
+            Expr::Name(_) | Expr::Rule(_) | Expr::Call(..) => lookup(self),
             Expr::Not(e) => truth(e.eval(lookup) == 0.0),
             Expr::Neg(e) => -e.eval(lookup),
             Expr::Binary(l, op, r) => {
@@ -302,6 +305,21 @@ impl Expr {
         }
     }
 
+    /// Names replaced by `index(name)`'s rule, or by 0 (never hit) where it names none.
+    pub fn resolve_names(&mut self, index: &dyn Fn(&str) -> Option<usize>) {
+        match self {
+            Expr::Name(n) => {
+                *self = index(n).map_or(Expr::Number(0.0), Expr::Rule);
+            }
+            Expr::Not(e) | Expr::Neg(e) => e.resolve_names(index),
+            Expr::Binary(l, _, r) => {
+                l.resolve_names(index);
+                r.resolve_names(index);
+            }
+            Expr::Number(_) | Expr::Rule(_) | Expr::Call(..) => {}
+        }
+    }
+
     /// Every rule name the expression reads.
     pub fn names(&self, out: &mut Vec<String>) {
         match self {
@@ -311,7 +329,7 @@ impl Expr {
                 l.names(out);
                 r.names(out);
             }
-            Expr::Number(_) | Expr::Call(..) => {}
+            Expr::Number(_) | Expr::Rule(_) | Expr::Call(..) => {}
         }
     }
 }

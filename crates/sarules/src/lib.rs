@@ -1,10 +1,11 @@
 //! SpamAssassin's rule language: the stock rules of Debian's `spamassassin` package and an
 //! administrator's own `.cf` files, loaded once and matched over the one `MessageView`.
 //!
-//! All patterns of a kind (each header target, body, rawbody, uri, full) share one
-//! literal-gated multi-pattern set (`mailmoat_rules::PatternSet` with Perl's byte semantics):
-//! a message is scanned once per kind however many rules there are, and a pattern's regex runs
-//! only where its required literals occur. Patterns the linear-time engine cannot express
+//! All patterns of a kind (each header target, body, rawbody, uri, full) are matched in one
+//! pass: one Hyperscan database where the system has the library (see `hyperscan`), else one
+//! literal-gated multi-pattern set (`mailmoat_rules::PatternSet` with Perl's byte semantics),
+//! where a pattern's regex runs only where its required literals occur. Both engines give the
+//! same hits; a message is scanned once per kind however many rules there are. Patterns the linear-time engine cannot express
 //! (look-around, back-references) run on PCRE2. `meta` rules are evaluated over the hits,
 //! native `eval:` tests from [`evals::SUPPORTED`]; network, Bayes and plugin-only tests are
 //! listed as unsupported and count as not hit, as in SpamAssassin's local-only mode.
@@ -12,11 +13,13 @@
 pub mod conf;
 pub mod evals;
 mod expr;
+mod hyperscan;
 mod perl_regex;
 pub mod render;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use mailmoat_core::{Findings, Location};
 use mailmoat_mime::MessageView;
@@ -90,6 +93,9 @@ enum Compiled {
         pattern: PatternRef,
         negate: bool,
         if_unset: Option<String>,
+        /// Whether the pattern matches the if-unset text (else the empty string), which is
+        /// what it reads when the header is absent: the same for every message, so found once.
+        matches_when_absent: bool,
     },
     Exists(HeaderTarget),
     Meta(Expr),
@@ -108,6 +114,104 @@ struct Group {
     set: Option<PatternSet>,
     /// PCRE2 patterns, each with the linear-set pattern that must match first (if any).
     pcre: Vec<(pcre2::bytes::Regex, Option<u32>)>,
+    /// Each linear pattern as written (by id), and each PCRE2 pattern's, for Hyperscan.
+    linear_perl: Vec<perl_regex::PerlRegex>,
+    pcre_perl: Vec<perl_regex::PerlRegex>,
+}
+
+/// A group's Hyperscan database: linear pattern `i` is expression `i`; PCRE2 pattern `j` is
+/// expression `linear + j`, compiled as Hyperscan's superset of it (`PREFILTER`), so PCRE2
+/// runs only on the values where that superset matched.
+struct HyperscanGroup {
+    db: Option<hyperscan::Database>,
+    /// Supersets of linear patterns too large for `db` (expression id = linear id): where
+    /// one matches a value, the built-in engine confirms the pattern on that value.
+    supersets: Option<hyperscan::Database>,
+    linear: u32,
+    /// Linear patterns Hyperscan refused (group ids), in a built-in set of their own: gated
+    /// by their literals as before; pattern `k` of `outside` is `linear_outside[k]`.
+    linear_outside: Vec<u32>,
+    outside: Option<PatternSet>,
+    /// PCRE2 patterns whose superset Hyperscan refused: gated by their linear superset.
+    pcre_outside: Vec<usize>,
+}
+
+/// Working memory for one message's scans.
+#[derive(Default)]
+struct Scratch {
+    builtin: PatternScratch,
+    hyperscan: Option<hyperscan::Scratch>,
+}
+
+impl HyperscanGroup {
+    /// `compiled` for a group whose linear patterns have these (built-in engine) sources.
+    fn new(compiled: hyperscan::Compiled, linear_sources: &[String]) -> Self {
+        let linear = linear_sources.len();
+        let mut group = HyperscanGroup {
+            db: compiled.db,
+            supersets: compiled.supersets,
+            linear: linear as u32,
+            linear_outside: Vec::new(),
+            outside: None,
+            pcre_outside: Vec::new(),
+        };
+        for id in compiled.refused {
+            match (id as usize).checked_sub(linear) {
+                None => group.linear_outside.push(id),
+                Some(j) => group.pcre_outside.push(j),
+            }
+        }
+        if !group.linear_outside.is_empty() {
+            let mut set = PatternSet::perl_bytes();
+            // These compiled in the group's own set already.
+            let added = group
+                .linear_outside
+                .iter()
+                .all(|&id| set.add(&linear_sources[id as usize]).is_ok());
+            if added && set.finish().is_ok() {
+                group.outside = Some(set);
+            }
+        }
+        group
+    }
+}
+
+/// Every group's Hyperscan database (in [`SaRules::groups`] order) and scratch for them.
+struct HyperscanRules {
+    groups: Vec<HyperscanGroup>,
+    scratch: hyperscan::ScratchPool,
+}
+
+/// Which engine decides which patterns match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// Hyperscan where the system has it (`libhs.so.5`), else the built-in engine. Compiled
+    /// databases are kept in `cache` (none: compiled on every load). With `background`, the
+    /// rules are ready at once on the built-in engine and switch to Hyperscan when it has
+    /// compiled them (a gateway starting with rules it has not cached yet); without, loading
+    /// waits for the compile.
+    Hyperscan {
+        cache: Option<PathBuf>,
+        background: bool,
+    },
+    /// The built-in literal-gated engine only.
+    Builtin,
+}
+
+impl Default for Engine {
+    /// Hyperscan, cached in [`default_hyperscan_cache`], loading waiting for it.
+    fn default() -> Self {
+        Engine::Hyperscan {
+            cache: hyperscan::default_cache_dir(),
+            background: false,
+        }
+    }
+}
+
+/// Where compiled Hyperscan databases are cached when no folder is configured: systemd's
+/// `CacheDirectory=`, else `$XDG_CACHE_HOME` or `~/.cache`, under `mailmoat/hyperscan`.
+pub fn default_hyperscan_cache() -> Option<PathBuf> {
+    hyperscan::default_cache_dir()
 }
 
 impl Group {
@@ -115,14 +219,22 @@ impl Group {
         let set = self.set.get_or_insert_with(PatternSet::perl_bytes);
         if let Some(source) = regex.to_linear() {
             if let Ok(id) = set.add(&source) {
+                if id as usize == self.linear_perl.len() {
+                    self.linear_perl.push(regex.clone());
+                }
                 return Ok(PatternRef::Linear(id));
             }
         }
         let re = regex.to_pcre2()?;
-        let gate = regex
-            .superset_linear()
-            .and_then(|source| set.add(&source).ok());
+        let gate = regex.superset_perl().and_then(|superset| {
+            let id = set.add(&superset.to_linear()?).ok()?;
+            if id as usize == self.linear_perl.len() {
+                self.linear_perl.push(superset);
+            }
+            Some(id)
+        });
         self.pcre.push((re, gate));
+        self.pcre_perl.push(regex.clone());
         Ok(PatternRef::Pcre(self.pcre.len() - 1))
     }
 
@@ -147,23 +259,97 @@ impl Group {
         }
     }
 
+    /// The group's patterns for Hyperscan: linear pattern `i` as expression `i`, PCRE2
+    /// pattern `j` as `linear + j` with `PREFILTER` (Hyperscan's superset of it).
+    fn hyperscan_expressions(&self) -> Vec<hyperscan::Expression> {
+        self.linear_perl
+            .iter()
+            .map(|re| (re, 0))
+            .chain(self.pcre_perl.iter().map(|re| (re, hyperscan::PREFILTER)))
+            .enumerate()
+            .map(|(id, (re, extra))| {
+                let (source, flags) = re.to_hyperscan();
+                hyperscan::Expression {
+                    source,
+                    flags: flags | extra,
+                    id: id as u32,
+                }
+            })
+            .collect()
+    }
+
     /// Which patterns match any of `values`.
-    fn scan(&self, values: &[&str], scratch: &mut PatternScratch) -> (Vec<bool>, Vec<bool>) {
+    fn scan(
+        &self,
+        values: &[&str],
+        scratch: &mut Scratch,
+        hyperscan: Option<&HyperscanGroup>,
+    ) -> (Vec<bool>, Vec<bool>) {
         let mut linear = vec![false; self.set.as_ref().map_or(0, PatternSet::len)];
         let mut pcre = vec![false; self.pcre.len()];
+        let pcre_match = |i: usize, v: &str| self.pcre[i].0.is_match(v.as_bytes()).unwrap_or(false);
+        if let (Some(hs), Some(hs_scratch), Some(set)) =
+            (hyperscan, &mut scratch.hyperscan, &self.set)
+        {
+            let mut candidates = Vec::new();
+            let mut linear_candidates = Vec::new();
+            for value in values {
+                if let Some(db) = &hs.db {
+                    db.scan(value.as_bytes(), hs_scratch, |id| {
+                        match id.checked_sub(hs.linear) {
+                            None => linear[id as usize] = true,
+                            Some(j) => candidates.push(j as usize),
+                        }
+                    });
+                }
+                if let Some(supersets) = &hs.supersets {
+                    supersets.scan(value.as_bytes(), hs_scratch, |id| {
+                        linear_candidates.push(id)
+                    });
+                }
+                for j in candidates.drain(..) {
+                    pcre[j] = pcre[j] || pcre_match(j, value);
+                }
+                for id in linear_candidates.drain(..) {
+                    let i = id as usize;
+                    linear[i] = linear[i] || set.find(id, value).is_some();
+                }
+            }
+            match &hs.outside {
+                Some(outside) => {
+                    let mut matched = vec![false; outside.len()];
+                    for value in values {
+                        outside.scan(value, &mut matched, &mut scratch.builtin);
+                    }
+                    for (k, &id) in hs.linear_outside.iter().enumerate() {
+                        linear[id as usize] = matched[k];
+                    }
+                }
+                None => {
+                    for &id in &hs.linear_outside {
+                        linear[id as usize] = values.iter().any(|v| set.find(id, v).is_some());
+                    }
+                }
+            }
+            for &j in &hs.pcre_outside {
+                let gate = self.pcre[j].1;
+                if gate.is_none_or(|g| linear[g as usize]) {
+                    pcre[j] = values.iter().any(|v| pcre_match(j, v));
+                }
+            }
+            return (linear, pcre);
+        }
         if let Some(set) = &self.set {
             for value in values {
-                set.scan(value, &mut linear, scratch);
+                set.scan(value, &mut linear, &mut scratch.builtin);
             }
         }
-        for (i, (re, gate)) in self.pcre.iter().enumerate() {
+        for (i, (_, gate)) in self.pcre.iter().enumerate() {
             // Where the gate matched nowhere, the pattern cannot match.
             if gate.is_some_and(|g| !linear[g as usize]) {
                 continue;
             }
-            pcre[i] = values
-                .iter()
-                .any(|v| re.is_match(v.as_bytes()).unwrap_or(false));
+            pcre[i] = values.iter().any(|v| pcre_match(i, v));
         }
         (linear, pcre)
     }
@@ -220,6 +406,9 @@ pub struct SaRules {
     files: Vec<PathBuf>,
     score_set: usize,
     eval_context: evals::EvalContext,
+    /// The groups' Hyperscan databases, once compiled (or read from the cache); until then,
+    /// and without Hyperscan, the built-in engine matches.
+    hyperscan: Arc<OnceLock<HyperscanRules>>,
 }
 
 impl std::fmt::Debug for SaRules {
@@ -251,6 +440,15 @@ impl SaRules {
     /// folder's `*.pre` before its `*.cf`. `score_set` 0–3 picks SpamAssassin's score set
     /// (0: no network tests, no Bayes).
     pub fn load(sources: &[PathBuf], score_set: usize) -> Result<SaRules, SaError> {
+        Self::load_with(sources, score_set, Engine::default())
+    }
+
+    /// [`SaRules::load`] with the matching engine chosen.
+    pub fn load_with(
+        sources: &[PathBuf],
+        score_set: usize,
+        engine: Engine,
+    ) -> Result<SaRules, SaError> {
         let mut conf = Conf::new();
         if sources.is_empty() {
             let site = Path::new(SITE_DIR);
@@ -275,11 +473,16 @@ impl SaRules {
                 conf.read_path(source).map_err(SaError::Read)?;
             }
         }
-        Ok(SaRules::compile(conf, score_set))
+        Ok(SaRules::compile_with(conf, score_set, engine))
     }
 
     /// Compiles read configuration.
-    pub fn compile(mut conf: Conf, score_set: usize) -> SaRules {
+    pub fn compile(conf: Conf, score_set: usize) -> SaRules {
+        Self::compile_with(conf, score_set, Engine::default())
+    }
+
+    /// [`SaRules::compile`] with the matching engine chosen.
+    pub fn compile_with(mut conf: Conf, score_set: usize, engine: Engine) -> SaRules {
         conf.apply_replace_tags();
         let score_set = score_set.min(3);
         let mut out = SaRules {
@@ -297,6 +500,7 @@ impl SaRules {
             files: std::mem::take(&mut conf.files_read),
             score_set,
             eval_context: evals::EvalContext::new(std::mem::take(&mut conf.freemail_domains)),
+            hyperscan: Arc::default(),
         };
         for u in std::mem::take(&mut conf.unsupported_kinds) {
             let (kind, name) = u.message.split_once(' ').unwrap_or((&u.message, ""));
@@ -365,6 +569,7 @@ impl SaRules {
                             pattern,
                             negate: *negate,
                             if_unset: if_unset.clone(),
+                            matches_when_absent: false,
                         })
                 }
                 Test::Exists(name) => Ok(Compiled::Exists(HeaderTarget::parse(name))),
@@ -445,8 +650,32 @@ impl SaRules {
                 });
             }
         }
+        if let Engine::Hyperscan { cache, background } = engine {
+            out.start_hyperscan(cache, background);
+        }
+        let headers = &out.headers;
+        for rule in &mut out.rules {
+            if let Compiled::Header {
+                target,
+                pattern,
+                if_unset,
+                matches_when_absent,
+                ..
+            } = &mut rule.test
+            {
+                // Absent: the if-unset text, else the empty string.
+                let value = if_unset.as_deref().unwrap_or("");
+                *matches_when_absent = headers[*target].1.find(*pattern, &[value]).is_some();
+            }
+        }
         out.order_metas();
         out.disable_metas_reading_missing_rules();
+        let by_name = &out.by_name;
+        for rule in &mut out.rules {
+            if let Compiled::Meta(e) = &mut rule.test {
+                e.resolve_names(&|name| by_name.get(name).copied());
+            }
+        }
         out
     }
 
@@ -545,6 +774,93 @@ impl SaRules {
     }
 
     /// Rule definitions read (after later definitions replaced earlier ones).
+    /// Compiles (or reads from the cache) every group's Hyperscan database, now or on a
+    /// thread of its own; the built-in engine matches until they are in place.
+    fn start_hyperscan(&self, cache: Option<PathBuf>, background: bool) {
+        if hyperscan::available().is_none() {
+            return;
+        }
+        let expressions: Vec<Vec<hyperscan::Expression>> =
+            self.groups().map(Group::hyperscan_expressions).collect();
+        // The thread needs the groups' linear sources only, not the rules.
+        let linear: Vec<Vec<String>> = self
+            .groups()
+            .map(|g| {
+                let set = g.set.as_ref();
+                (0..g.linear_perl.len() as u32)
+                    .map(|id| set.map(|s| s.source(id).to_string()).unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        let target = Arc::clone(&self.hyperscan);
+        let build = move || {
+            let Some(compiled) = hyperscan::compile_groups(expressions, cache.as_deref()) else {
+                return;
+            };
+            let groups: Vec<HyperscanGroup> = compiled
+                .into_iter()
+                .zip(linear)
+                .map(|(c, sources)| HyperscanGroup::new(c, &sources))
+                .collect();
+            let databases = groups
+                .iter()
+                .flat_map(|g| [g.db.as_ref(), g.supersets.as_ref()])
+                .flatten();
+            match hyperscan::ScratchPool::for_databases(databases) {
+                Some(scratch) => {
+                    let _ = target.set(HyperscanRules { groups, scratch });
+                }
+                None => tracing::warn!("no Hyperscan scratch space; the built-in engine matches"),
+            }
+        };
+        if background {
+            let spawned = std::thread::Builder::new()
+                .name("hyperscan-compile".into())
+                .spawn(build);
+            if let Err(e) = spawned {
+                tracing::warn!(
+                    "Hyperscan compile thread not started ({e}); the built-in engine matches"
+                );
+            }
+        } else {
+            build();
+        }
+    }
+
+    /// Waits until a background Hyperscan compile has finished (or there is none to wait for);
+    /// true when Hyperscan now matches.
+    pub fn wait_for_hyperscan(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.hyperscan.get().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.hyperscan.get().is_some()
+    }
+
+    fn groups(&self) -> impl Iterator<Item = &Group> {
+        [&self.body, &self.rawbody, &self.uri, &self.full]
+            .into_iter()
+            .chain(self.headers.iter().map(|(_, g)| g))
+    }
+
+    /// What decides which patterns match: "Hyperscan VERSION" or "built-in".
+    pub fn engine(&self) -> String {
+        match (self.hyperscan.get(), hyperscan::available()) {
+            (Some(_), Some(version)) => format!("Hyperscan {version}"),
+            _ => "built-in".to_string(),
+        }
+    }
+
+    /// Patterns matched one by one because Hyperscan refused them (0 without Hyperscan).
+    pub fn outside_hyperscan(&self) -> usize {
+        self.hyperscan.get().map_or(0, |h| {
+            h.groups
+                .iter()
+                .map(|g| g.linear_outside.len() + g.pcre_outside.len())
+                .sum()
+        })
+    }
+
     pub fn definitions(&self) -> usize {
         self.definitions
     }
@@ -595,7 +911,13 @@ impl SaRules {
     pub fn check(&self, view: &MessageView) -> Vec<SaHit> {
         let message = SaMessage::new(view);
         let mut counts = vec![0u32; self.rules.len()];
-        let mut scratch = PatternScratch::default();
+        let hs = self.hyperscan.get();
+        let mut scratch = Scratch {
+            builtin: PatternScratch::default(),
+            hyperscan: hs.and_then(|h| h.scratch.take()),
+        };
+        // Groups are numbered as in `groups()`: body, rawbody, uri, full, then the headers.
+        let hs_group = |i: usize| hs.map(|h| &h.groups[i]);
         let body = as_strs(&message.body);
         let rawbody = as_strs(&message.rawbody);
         let uris = as_strs(&message.uris);
@@ -607,7 +929,8 @@ impl SaRules {
             (&self.full, &full[..]),
         ]
         .into_iter()
-        .map(|(g, values)| g.scan(values, &mut scratch))
+        .enumerate()
+        .map(|(i, (g, values))| g.scan(values, &mut scratch, hs_group(i)))
         .collect();
         let header_values: Vec<Option<String>> = self
             .headers
@@ -618,8 +941,15 @@ impl SaRules {
             .headers
             .iter()
             .zip(&header_values)
-            .map(|((_, g), v)| v.as_deref().map(|v| g.scan(&[v], &mut scratch)))
+            .enumerate()
+            .map(|(i, ((_, g), v))| {
+                v.as_deref()
+                    .map(|v| g.scan(&[v], &mut scratch, hs_group(4 + i)))
+            })
             .collect();
+        if let (Some(h), Some(used)) = (hs, scratch.hyperscan.take()) {
+            h.scratch.put(used);
+        }
         let hit_of = |(linear, pcre): &(Vec<bool>, Vec<bool>), p: PatternRef| match p {
             PatternRef::Linear(id) => linear[id as usize],
             PatternRef::Pcre(i) => pcre[i],
@@ -645,16 +975,12 @@ impl SaRules {
                     target,
                     pattern,
                     negate,
-                    if_unset,
+                    matches_when_absent,
+                    ..
                 } => {
                     let matched = match &header_scans[*target] {
                         Some(scan) => hit_of(scan, *pattern),
-                        None => {
-                            // Absent: the if-unset text, else the empty string.
-                            let value = if_unset.as_deref().unwrap_or("");
-                            let group = &self.headers[*target].1;
-                            group.find(*pattern, &[value]).is_some()
-                        }
+                        None => *matches_when_absent,
                     };
                     u32::from(matched != *negate)
                 }
@@ -672,7 +998,7 @@ impl SaRules {
             }
             if let Compiled::Meta(e) = &self.rules[i].test {
                 let value = e.eval(&mut |e| match e {
-                    Expr::Name(n) => self.by_name.get(n).map_or(0.0, |&j| counts[j] as f64),
+                    Expr::Rule(j) => counts[*j] as f64,
                     _ => 0.0,
                 });
                 counts[i] = u32::from(value != 0.0);

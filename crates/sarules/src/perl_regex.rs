@@ -220,6 +220,11 @@ impl PerlRegex {
     /// possessive quantifiers as plain ones. It gates the PCRE2 run: where it cannot match,
     /// the real pattern cannot either.
     pub fn superset_linear(&self) -> Option<String> {
+        self.superset_perl()?.to_linear()
+    }
+
+    /// The superset of [`PerlRegex::superset_linear`] in Perl syntax.
+    pub fn superset_perl(&self) -> Option<PerlRegex> {
         let chars: Vec<char> = self.pattern.chars().collect();
         let mut out = String::with_capacity(chars.len());
         let mut i = 0;
@@ -289,11 +294,28 @@ impl PerlRegex {
             }
             i += 1;
         }
-        PerlRegex {
+        Some(PerlRegex {
             pattern: out,
             modifiers: self.modifiers.clone(),
+        })
+    }
+
+    /// The pattern and flags for Hyperscan, which reads PCRE's syntax: `x` has no flag there,
+    /// so it is written inline.
+    pub fn to_hyperscan(&self) -> (String, std::ffi::c_uint) {
+        use crate::hyperscan::{CASELESS, DOTALL, MULTILINE};
+        let mut flags = 0;
+        for (letter, flag) in [('i', CASELESS), ('s', DOTALL), ('m', MULTILINE)] {
+            if self.flag(letter) {
+                flags |= flag;
+            }
         }
-        .to_linear()
+        let source = if self.flag('x') {
+            format!("(?x){}", self.pattern)
+        } else {
+            self.pattern.clone()
+        };
+        (source, flags)
     }
 
     /// The pattern for PCRE2 (Perl syntax already), with the modifiers as options.

@@ -4,7 +4,12 @@ fn rules(cf: &str) -> SaRules {
     let mut conf = Conf::new();
     conf.read_text(cf, Path::new("local.cf"), 0).unwrap();
     assert!(conf.problems.is_empty(), "{:?}", conf.problems);
-    SaRules::compile(conf, 0)
+    // Hyperscan where installed, not cached: these small sets compile in milliseconds.
+    let engine = Engine::Hyperscan {
+        cache: None,
+        background: false,
+    };
+    SaRules::compile_with(conf, 0, engine)
 }
 
 fn hits(rules: &SaRules, raw: &str) -> Vec<(String, f64)> {
@@ -105,7 +110,7 @@ fn unsupported_rules_are_listed_with_the_reason() {
         0,
     )
     .unwrap();
-    let r = SaRules::compile(conf, 0);
+    let r = SaRules::compile_with(conf, 0, Engine::Builtin);
     assert_eq!(r.supported(), 1);
     assert_eq!(r.definitions(), 3);
     assert_eq!(r.unsupported().len(), 2);
@@ -194,4 +199,150 @@ uri    URI_PERCENT m{/%7B}
     assert_eq!(captured_tag("a%{B_1}c"), Some("B_1"));
     assert_eq!(captured_tag("%{ x}"), None);
     assert_eq!(captured_tag("x{2}%"), None);
+}
+
+/// Perl's pattern semantics that either engine could get wrong: anchors before a final
+/// newline, inline and trailing modifiers, `/x`, literal braces, byte escapes, look-around and
+/// back-references (Hyperscan's superset gates PCRE2), patterns that can match nothing, and a
+/// `multiple` count after Hyperscan said "matches".
+const ENGINE_RULES: &str = r#"
+body   B_END        /prize now!$/
+body   B_ANCHOR_Z   /obligation\.\Z/
+body   B_NOCASE     /YOU HAVE WON/i
+body   B_INLINE     /(?i)click\s+HERE/
+body   B_X          / 100 % \s free /x
+body   B_BRACE      /a{b}/
+body   B_QUANT      /e{2,}/
+body   B_LOOKAHEAD  /prize(?! later)/
+body   B_LOOKBEHIND /(?<!no )obligation/
+body   B_BACKREF    /\b(\w)\1/
+body   B_EMPTY      /x*/
+body   B_NEVER      /zzqq(?=yy)/
+body   B_DOT        /claim.your/s
+rawbody R_MULTI     /^your/m
+rawbody R_HIGH      /[\x80-\xff]{2}/
+header H_SUBJ       Subject =~ /^You have WON/
+header H_FROM_ADDR  From:addr =~ /\@lucky\.example$/
+header H_UNSET      X-Missing =~ /^$/ [if-unset: ]
+uri    U_CLAIM      m{^https?://claim\.example/win\?id=\d+$}
+body   B_COUNTED    /\bprize\b/i
+tflags B_COUNTED    multiple
+"#;
+
+#[test]
+fn hyperscan_and_the_builtin_engine_agree() {
+    let read = || {
+        let mut conf = Conf::new();
+        conf.read_text(ENGINE_RULES, Path::new("local.cf"), 0)
+            .unwrap();
+        assert!(conf.problems.is_empty(), "{:?}", conf.problems);
+        conf
+    };
+    let builtin = SaRules::compile_with(read(), 0, Engine::Builtin);
+    assert_eq!(builtin.engine(), "built-in");
+    let cache = std::env::temp_dir().join(format!("mailmoat-hs-test-{}", std::process::id()));
+    let hyperscan = |background| Engine::Hyperscan {
+        cache: Some(cache.clone()),
+        background,
+    };
+    let compiled = SaRules::compile_with(read(), 0, hyperscan(false));
+    // The second load reads the first one's databases from the cache; the third is ready at
+    // once and switches when its (cached) compile is in place.
+    let cached = SaRules::compile_with(read(), 0, hyperscan(false));
+    let background = SaRules::compile_with(read(), 0, hyperscan(true));
+    if hyperscan::available().is_none() {
+        eprintln!("skipped the Hyperscan side: libhs.so.5 is not installed (Debian libhyperscan5)");
+    } else {
+        for r in [&compiled, &cached] {
+            assert!(r.engine().starts_with("Hyperscan"), "{}", r.engine());
+        }
+        assert!(background.wait_for_hyperscan(std::time::Duration::from_secs(60)));
+        let files: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+        assert_eq!(files.len(), 1, "one cache file for one rule set: {files:?}");
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+    let high_bytes = "From: a@lucky.example\r\nSubject: x\r\n\
+Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+caf\u{e9}s aab\r\n";
+    for raw in [SPAMMY, PLAIN, high_bytes] {
+        let expected = hits(&builtin, raw);
+        for r in [&compiled, &cached, &background] {
+            assert_eq!(hits(r, raw), expected, "{} on {raw:?}", r.engine());
+        }
+        if raw == SPAMMY {
+            let names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+            for name in [
+                "B_ANCHOR_Z",
+                "B_NOCASE",
+                "B_INLINE",
+                "B_X",
+                "B_LOOKAHEAD",
+                "B_EMPTY",
+                "H_SUBJ",
+                "H_FROM_ADDR",
+                "H_UNSET",
+                "U_CLAIM",
+                "B_COUNTED",
+            ] {
+                assert!(names.contains(&name), "{name} missing from {names:?}");
+            }
+            assert!(!names.contains(&"B_NEVER"));
+        }
+    }
+}
+
+/// FreeMail.pm's Reply-To checks, body part included: a free mail sender asking for replies
+/// to another free mail address in the text, but not when that address is quoted ("wrote:"),
+/// not from a role address, and not when the body lists many addresses.
+#[test]
+fn freemail_reply_checks_read_the_body_as_the_plugin_does() {
+    let r = rules(
+        r#"
+freemail_domains freemail.example othermail.example
+header __freemail_replyto eval:check_freemail_replyto('replyto')
+header __freemail_reply   eval:check_freemail_replyto('reply')
+meta   FREEMAIL_REPLYTO   __freemail_replyto
+meta   FREEMAIL_REPLY     __freemail_reply && !__freemail_replyto
+"#,
+    );
+    let message = |from: &str, reply_to: Option<&str>, body: &str| {
+        let reply_to = reply_to
+            .map(|r| format!("Reply-To: {r}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "Return-Path: <{from}>\r\nFrom: {from}\r\n{reply_to}To: you@site.example\r\n\
+Subject: hello\r\n\r\n{body}\r\n"
+        )
+    };
+    let names = |raw: &str| -> Vec<String> { hits(&r, raw).into_iter().map(|(n, _)| n).collect() };
+    let write_to = "Please write to my private box winner.claims@othermail.example today.";
+    assert_eq!(
+        names(&message("lucky@freemail.example", None, write_to)),
+        ["FREEMAIL_REPLY"]
+    );
+    assert_eq!(
+        names(&message(
+            "lucky@freemail.example",
+            Some("agent@othermail.example"),
+            "hi"
+        )),
+        ["FREEMAIL_REPLYTO"]
+    );
+    assert_eq!(
+        names(&message(
+            "lucky@freemail.example",
+            Some("lucky2@freemail.example"),
+            write_to
+        )),
+        ["FREEMAIL_REPLYTO"]
+    );
+    // Quoting someone is not asking for replies elsewhere.
+    let quoted = "On Monday winner.claims@othermail.example wrote: see below";
+    assert!(names(&message("lucky@freemail.example", None, quoted)).is_empty());
+    // Role addresses are never free mail; a sender that is not free mail is not checked.
+    assert!(names(&message("support@freemail.example", None, write_to)).is_empty());
+    assert!(names(&message("ann@corp.example", None, write_to)).is_empty());
+    // Five addresses or more in the body: the plugin gives up on the body.
+    let many = "a1@x.example a2@x.example a3@x.example a4@x.example winner@othermail.example";
+    assert!(names(&message("lucky@freemail.example", None, many)).is_empty());
 }
