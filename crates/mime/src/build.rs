@@ -63,12 +63,15 @@ impl MessageView {
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut scratch = MessageView::default();
-            let parsed = parser().parse(&raw[..parsed_len]);
+            let original = &raw[..parsed_len];
+            let mended = blank_short_date_zones(original);
+            let parsed = parser().parse(mended.as_deref().unwrap_or(original));
             let built = match &parsed {
                 Some(message) if !message.parts.is_empty() => {
                     let mut walker = Walker {
                         view: &mut scratch,
                         options,
+                        original,
                     };
                     walker.top_level(message);
                     true
@@ -188,12 +191,62 @@ fn check_header_section(raw: &[u8], view: &mut MessageView) {
 struct Walker<'v, 'o> {
     view: &'v mut MessageView,
     options: &'o ViewOptions,
+    /// The message as received; the parser may have read a mended copy of the same length
+    /// (see `blank_short_date_zones`), so offsets point into both.
+    original: &'o [u8],
+}
+
+/// mail-parser 0.11.9 reads an obsolete time zone of one or two letters at the end of a Date
+/// line ("… 8:04:54 PM", "… UT", "… Z") together with the line break after it, and then takes
+/// the next header as part of the date: a real message's From vanished that way. The parser
+/// gets a copy with such a word blanked (same length, so every offset still points into the
+/// original, which the view keeps); `None` when the top-level header section has none.
+fn blank_short_date_zones(raw: &[u8]) -> Option<Vec<u8>> {
+    let header_end = memchr::memmem::find(raw, b"\n\n")
+        .into_iter()
+        .chain(memchr::memmem::find(raw, b"\n\r\n"))
+        .min()
+        .unwrap_or(raw.len());
+    let mut blanks: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut in_date = false;
+    let mut start = 0;
+    while start < header_end {
+        let end = memchr::memchr(b'\n', &raw[start..header_end]).map_or(header_end, |i| start + i);
+        let line = &raw[start..end];
+        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            in_date = line.contains(&b':')
+                && (name.eq_ignore_ascii_case(b"date")
+                    || name.eq_ignore_ascii_case(b"resent-date"));
+        }
+        if in_date {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let word = line
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_alphabetic())
+                .count();
+            let before = line.len() - word;
+            if (1..=2).contains(&word) && before > 0 && matches!(line[before - 1], b' ' | b'\t') {
+                blanks.push(start + before..start + line.len());
+            }
+        }
+        start = end + 1;
+    }
+    if blanks.is_empty() {
+        return None;
+    }
+    let mut mended = raw.to_vec();
+    for range in blanks {
+        mended[range].fill(b' ');
+    }
+    Some(mended)
 }
 
 impl Walker<'_, '_> {
     fn top_level(&mut self, message: &Message<'_>) {
         let root = &message.parts[0];
-        self.view.headers = header_fields(root, &message.raw_message[..]);
+        self.view.headers = header_fields(root, self.original);
         self.view.subject = message.subject().map(str::to_string);
         if let Some(h) = self.view.header("Subject") {
             if charset::has_own_decoder_words(&h.raw) {

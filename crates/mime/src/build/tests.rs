@@ -263,3 +263,30 @@ fn locations_are_display_safe() {
         "attachment a\\u{202e}fdp.exe"
     );
 }
+
+/// A Date ending in a one- or two-letter word ("PM", "UT") made mail-parser take the line
+/// break and the next header into the date: the From of a real 2001 spam vanished. The view
+/// keeps every header, and the Date as written.
+#[test]
+fn a_short_word_ending_the_date_does_not_swallow_the_next_header() {
+    for (date, eol) in [
+        ("06 Jul 01 8:04:54 PM", "\n"),
+        ("Sat, 07 Jul 2001 02:01:28 UT", "\n"),
+        ("Sat, 07 Jul 2001 02:01:28 Z", "\r\n"),
+    ] {
+        let raw = format!(
+            "Received: from a by b; Sat, 7 Jul 2001 01:01:39 +0000{eol}Date: {date}{eol}\
+From: 3cKq2amCZ@hotmail.example{eol}To: you@site.example{eol}Subject: hi{eol}{eol}body PM{eol}"
+        );
+        let v = view(&raw);
+        assert_eq!(
+            v.from.first().and_then(|m| m.address.as_deref()),
+            Some("3cKq2amCZ@hotmail.example"),
+            "{date:?}"
+        );
+        assert_eq!(v.header("Date").map(|h| h.raw.as_str()), Some(date));
+        assert_eq!(v.subject.as_deref(), Some("hi"));
+        assert!(v.texts.iter().any(|t| t.text.contains("body PM")));
+        assert_eq!(v.raw, raw.as_bytes());
+    }
+}
