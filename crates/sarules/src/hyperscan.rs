@@ -158,9 +158,7 @@ impl Database {
     /// Compiles `expressions`, each reporting at most one match per scan. Expressions the
     /// library refuses (syntax it lacks, such as back-references without `PREFILTER`) are
     /// left out and returned with the library's reason. `None` when the library is absent.
-    pub fn compile(
-        expressions: Vec<Expression>,
-    ) -> Option<(Option<Database>, Vec<Refused>)> {
+    pub fn compile(expressions: Vec<Expression>) -> Option<(Option<Database>, Vec<Refused>)> {
         let lib = library()?;
         let mut refused = Vec::new();
         let started = std::time::Instant::now();

@@ -802,10 +802,15 @@ impl SaRules {
                 .zip(linear)
                 .map(|(c, sources)| HyperscanGroup::new(c, &sources))
                 .collect();
-            let databases = groups
+            let mut databases = groups
                 .iter()
                 .flat_map(|g| [g.db.as_ref(), g.supersets.as_ref()])
-                .flatten();
+                .flatten()
+                .peekable();
+            if databases.peek().is_none() {
+                // No patterns (only metas and evals): nothing to scan.
+                return;
+            }
             match hyperscan::ScratchPool::for_databases(databases) {
                 Some(scratch) => {
                     let _ = target.set(HyperscanRules { groups, scratch });
