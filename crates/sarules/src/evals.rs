@@ -489,7 +489,12 @@ fn looks_like_base64_run(line: &str) -> bool {
 /// SpamAssassin's date difference (`HeaderEval::_check_date_diff`): the Date header minus each
 /// Received date, the one closest to zero; 0 when either is missing.
 fn date_diff(view: &mailmoat_mime::MessageView) -> i64 {
-    let Some(date) = view.date.or_else(|| date_without_zone(view)) else {
+    // `_get_date_header_time`: a Resent-Date before any Date, the first that parses.
+    let date = ["Resent-Date", "Date"].iter().find_map(|name| {
+        view.headers_named(name)
+            .find_map(|h| parse_rfc822_date(&mailmoat_mime::decode_encoded_words(&h.raw)))
+    });
+    let Some(date) = date else {
         return 0;
     };
     let mut diffs: Vec<i64> = received_times(view).into_iter().map(|t| date - t).collect();
@@ -500,12 +505,192 @@ fn date_diff(view: &mailmoat_mime::MessageView) -> i64 {
     diffs.into_iter().min_by_key(|d| d.abs()).unwrap_or(0)
 }
 
-/// A Date header with no time zone ("Fri, 19 Jul 2002 14:06:47"), which the view leaves unset:
-/// SpamAssassin's date parser reads it as UTC.
-fn date_without_zone(view: &mailmoat_mime::MessageView) -> Option<i64> {
-    let text = view.header("Date")?.decoded.trim().to_string();
-    let parsed = mail_parser::DateTime::parse_rfc822(&format!("{text} +0000"))?;
-    parsed.is_valid().then(|| parsed.to_timestamp())
+/// SpamAssassin's `Util::parse_rfc822_date`, step by step, so that the date evals read dates
+/// as it does: two- and three-digit years, a year outside 1970–2037 forced into it ("0102" is
+/// 1970), out-of-range times clamped, a day past the month's end rolled over, only its own
+/// zone names, anything else UTC.
+fn parse_rfc822_date(date: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    const ZONES: &[(&str, &str)] = &[
+        ("UT", "+0000"),
+        ("UTC", "+0000"),
+        ("NDT", "-0230"),
+        ("AST", "-0400"),
+        ("ADT", "-0300"),
+        ("NST", "-0330"),
+        ("EST", "-0500"),
+        ("EDT", "-0400"),
+        ("CST", "-0600"),
+        ("CDT", "-0500"),
+        ("MST", "-0700"),
+        ("MDT", "-0600"),
+        ("PST", "-0800"),
+        ("PDT", "-0700"),
+        ("HST", "-1000"),
+        ("AKST", "-0900"),
+        ("AKDT", "-0800"),
+        ("HADT", "-0900"),
+        ("HAST", "-1000"),
+        ("GMT", "+0000"),
+        ("BST", "+0100"),
+        ("IST", "+0100"),
+        ("WET", "+0000"),
+        ("WEST", "+0100"),
+        ("CET", "+0100"),
+        ("CEST", "+0200"),
+        ("EET", "+0200"),
+        ("EEST", "+0300"),
+        ("MSK", "+0300"),
+        ("MSD", "+0400"),
+        ("MET", "+0100"),
+        ("MEZ", "+0100"),
+        ("MEST", "+0200"),
+        ("MESZ", "+0200"),
+        ("BRST", "-0200"),
+        ("BRT", "-0300"),
+        ("AEST", "+1000"),
+        ("AEDT", "+1100"),
+        ("ACST", "+0930"),
+        ("ACDT", "+1030"),
+        ("AWST", "+0800"),
+        ("NZST", "+1200"),
+        ("NZDT", "+1300"),
+        ("JST", "+0900"),
+        ("KST", "+0900"),
+        ("HKT", "+0800"),
+        ("SGT", "+0800"),
+        ("PHT", "+0800"),
+        ("IDT", "+0300"),
+    ];
+    static PATTERNS: OnceLock<[pcre2::bytes::Regex; 7]> = OnceLock::new();
+    let [comma, space, day_month_year, month_day_year, short_year, time, zone] =
+        PATTERNS.get_or_init(|| {
+            [
+                r",\s*",
+                r"\s+",
+                r"(?i) (\d+) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) ",
+                r"(?i) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d+) \d+:\d+:\d+ (\d{4}) ",
+                r"(?i) (\d+) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{2,3}) ",
+                r" (\d?\d):(\d\d)(:(\d\d))? ",
+                r"\b([A-Z]{2,4}(?:-DST)?)\b",
+            ]
+            .map(|p| pcre2::bytes::Regex::new(p).expect("a fixed date pattern compiles"))
+        });
+    let replace_all = |re: &pcre2::bytes::Regex, text: &[u8]| -> Vec<u8> {
+        let mut out = Vec::with_capacity(text.len());
+        let mut last = 0;
+        for m in re.find_iter(text).map_while(Result::ok) {
+            out.extend_from_slice(&text[last..m.start()]);
+            out.push(b' ');
+            last = m.end();
+        }
+        out.extend_from_slice(&text[last..]);
+        out
+    };
+    // `s/re/ /`: the captures of the first match, and the text with it replaced by a space.
+    let take = |re: &pcre2::bytes::Regex, text: &mut Vec<u8>| -> Option<Vec<String>> {
+        let caps = re.captures(text).ok()??;
+        let whole = caps.get(0)?;
+        let groups = (1..caps.len())
+            .map(|i| {
+                caps.get(i)
+                    .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let (start, end) = (whole.start(), whole.end());
+        text.splice(start..end, [b' ']);
+        Some(groups)
+    };
+    let mut text = replace_all(space, &replace_all(comma, format!(" {date} ").as_bytes()));
+    let number = |s: &str| s.parse::<i64>().unwrap_or(0);
+    let (day, month, year_text) = if let Some(g) = take(day_month_year, &mut text) {
+        (number(&g[0]), g[1].clone(), g[2].clone())
+    } else if let Some(g) = take(month_day_year, &mut text) {
+        (number(&g[1]), g[0].clone(), g[2].clone())
+    } else if let Some(g) = take(short_year, &mut text) {
+        (number(&g[0]), g[1].clone(), g[2].clone())
+    } else {
+        return None;
+    };
+    let mut year = number(&year_text);
+    if year_text.len() == 2 && year < 50 {
+        year += 2000;
+    } else if year_text.len() != 4 {
+        year += 1900;
+    }
+    let (mut hour, mut minute, mut second) = (0, 0, 0);
+    if let Some(g) = take(time, &mut text) {
+        (hour, minute, second) = (number(&g[0]), number(&g[1]), number(&g[3]));
+    }
+    let numeric_zone = {
+        static NUMERIC: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
+        let re = NUMERIC.get_or_init(|| {
+            pcre2::bytes::Regex::new(r" ([-+]\d{4}) ").expect("a fixed zone pattern compiles")
+        });
+        take(re, &mut text).map(|g| g[0].clone())
+    };
+    let offset = numeric_zone
+        .or_else(|| {
+            let g = take(zone, &mut text)?;
+            ZONES
+                .iter()
+                .find(|(name, _)| *name == g[0])
+                .map(|(_, off)| off.to_string())
+        })
+        .unwrap_or_else(|| "-0000".to_string());
+    let mut month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(&month))
+        .map_or(0, |i| i as i64 + 1);
+    second = second.min(59);
+    minute = minute.min(59);
+    hour = hour.min(23);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let max_day = match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 31,
+    };
+    let mut day = day;
+    if day > max_day {
+        day = 1;
+        month += 1;
+        if month > 12 {
+            month = 1;
+            year += 1;
+        }
+    }
+    year = year.clamp(1970, 2037);
+    // Time::Local's timegm refuses a day or month out of range (SpamAssassin: unparsable).
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut time = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    let bytes = offset.as_bytes();
+    let seconds = (number(&offset[1..3]) * 60 + number(&offset[3..5])) * 60;
+    if bytes[0] == b'-' {
+        time += seconds;
+    } else if time < seconds {
+        time = 0;
+    } else {
+        time -= seconds;
+    }
+    Some(time)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
 }
 
 /// `HeaderEval::_get_received_header_times`: the first date-like text of each Received line
@@ -545,8 +730,7 @@ fn received_times(view: &mailmoat_mime::MessageView) -> Vec<i64> {
         .filter_map(|line| {
             let caps = date.captures(line.as_bytes()).ok()??;
             let text = std::str::from_utf8(caps.get(1)?.as_bytes()).ok()?;
-            let parsed = mail_parser::DateTime::parse_rfc822(text.trim_start())?;
-            parsed.is_valid().then(|| parsed.to_timestamp())
+            parse_rfc822_date(text)
         })
         .collect()
 }
@@ -600,6 +784,25 @@ fn to_in_subject(m: &SaMessage<'_>, how: &str) -> bool {
 mod tests {
     use super::*;
     use mailmoat_mime::MessageView;
+
+    /// SpamAssassin's own reading of dates (`Util::parse_rfc822_date`), quirks included.
+    #[test]
+    fn dates_read_as_spamassassin_reads_them() {
+        for (date, expected) in [
+            // No zone: UTC.
+            ("Sat, 18 May 2002 01:27:10", Some(1021685230)),
+            // A four-digit year before 1970 is forced to 1970.
+            ("Fri, 31 May 0102 04:51:42 -1100", Some(13017102)),
+            // Two-digit years under 50 are 20xx; an unknown zone word is UTC.
+            ("06 Jul 01 8:04:54 PM", Some(994406694)),
+            // A day past the month's end rolls over to the next month's first.
+            ("Mon, 31 Feb 2003 10:00:00 +0100", Some(1046509200)),
+            ("Wed, 24 Jul 2002 04:01:49 EST", Some(1027501309)),
+            ("yesterday", None),
+        ] {
+            assert_eq!(parse_rfc822_date(date), expected, "{date}");
+        }
+    }
 
     fn eval(raw: &str, f: &str, args: &[&str]) -> Option<bool> {
         let v = MessageView::from_raw(raw.as_bytes());
