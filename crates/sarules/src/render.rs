@@ -417,14 +417,77 @@ fn uris(view: &MessageView) -> Vec<String> {
             out.push(format!("http://{url}"));
         }
     }
+    for text in &view.texts {
+        out.extend(text_addresses(&text.text));
+    }
     out.sort();
     out.dedup();
+    out
+}
+
+/// Addresses written in the text, as `mailto:` URIs: SpamAssassin's URI list holds them (MUAs
+/// make them links), so `uri` rules such as `__UNSUB_LINK` see them. The capture follows
+/// `_get_parsed_uri_list`: Thunderbird's delimiters, trailing punctuation dropped, a dot after
+/// the `@`, a top-level domain of letters.
+fn text_addresses(text: &str) -> Vec<String> {
+    static ADDRESS: std::sync::OnceLock<pcre2::bytes::Regex> = std::sync::OnceLock::new();
+    let re = ADDRESS.get_or_init(|| {
+        pcre2::bytes::Regex::new(
+            r#"(?:mailto:)?([^\s<>"'`{}|\\^\[\]@]{1,251}@[^\s<>"'`{}|\\^\[\]@]{1,251})"#,
+        )
+        .expect("a fixed address pattern compiles")
+    });
+    if !text.contains('@') {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for caps in re.captures_iter(text.as_bytes()).map_while(Result::ok) {
+        let Some(m) = caps.get(1) else { continue };
+        let raw = String::from_utf8_lossy(m.as_bytes());
+        let raw = raw.trim_end_matches(|c: char| "-~!@#^&*()_+=:;'?,.".contains(c));
+        let Some((local, domain)) = raw.split_once('@') else {
+            continue;
+        };
+        let tld = domain.rsplit('.').next().unwrap_or("");
+        if local.is_empty()
+            || local.contains('/')
+            || !domain.contains('.')
+            || tld.len() < 2
+            || !tld.bytes().all(|b| b.is_ascii_alphabetic())
+            || raw.contains("&nbsp;")
+        {
+            continue;
+        }
+        let local = local.trim_start_matches(|c: char| c == ':').to_string();
+        let local = ["skype:", "e-mail:", "email:", "mail:"]
+            .iter()
+            .find_map(|p| {
+                local
+                    .get(..p.len())
+                    .filter(|h| h.eq_ignore_ascii_case(p))
+                    .map(|_| local[p.len()..].to_string())
+            })
+            .unwrap_or(local);
+        out.push(format!("mailto:{local}@{domain}"));
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_in_the_text_are_mailto_uris() {
+        assert_eq!(
+            text_addresses("Write to unsubscribe@lists.example. Or me: ann@corp.example!"),
+            [
+                "mailto:unsubscribe@lists.example",
+                "mailto:ann@corp.example"
+            ]
+        );
+        assert!(text_addresses("Vi@gra and a@b and x@host.123").is_empty());
+    }
 
     fn view(raw: &str) -> MessageView {
         MessageView::from_raw(raw.as_bytes())
