@@ -458,7 +458,7 @@ fn text_addresses(text: &str) -> Vec<String> {
         {
             continue;
         }
-        let local = local.trim_start_matches(|c: char| c == ':').to_string();
+        let local = local.trim_start_matches(':').to_string();
         let local = ["skype:", "e-mail:", "email:", "mail:"]
             .iter()
             .find_map(|p| {
