@@ -578,17 +578,6 @@ fn parse_rfc822_date(date: &str) -> Option<i64> {
             ]
             .map(|p| pcre2::bytes::Regex::new(p).expect("a fixed date pattern compiles"))
         });
-    let replace_all = |re: &pcre2::bytes::Regex, text: &[u8]| -> Vec<u8> {
-        let mut out = Vec::with_capacity(text.len());
-        let mut last = 0;
-        for m in re.find_iter(text).map_while(Result::ok) {
-            out.extend_from_slice(&text[last..m.start()]);
-            out.push(b' ');
-            last = m.end();
-        }
-        out.extend_from_slice(&text[last..]);
-        out
-    };
     // `s/re/ /`: the captures of the first match, and the text with it replaced by a space.
     let take = |re: &pcre2::bytes::Regex, text: &mut Vec<u8>| -> Option<Vec<String>> {
         let caps = re.captures(text).ok()??;
@@ -604,7 +593,7 @@ fn parse_rfc822_date(date: &str) -> Option<i64> {
         text.splice(start..end, [b' ']);
         Some(groups)
     };
-    let mut text = replace_all(space, &replace_all(comma, format!(" {date} ").as_bytes()));
+    let mut text = blank_matches(space, &blank_matches(comma, format!(" {date} ").as_bytes()));
     let number = |s: &str| s.parse::<i64>().unwrap_or(0);
     let (day, month, year_text) = if let Some(g) = take(day_month_year, &mut text) {
         (number(&g[0]), g[1].clone(), g[2].clone())
@@ -669,7 +658,18 @@ fn parse_rfc822_date(date: &str) -> Option<i64> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
-    let mut time = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    let mut time = mail_parser::DateTime {
+        year: year as u16,
+        month: month as u8,
+        day: day as u8,
+        hour: hour as u8,
+        minute: minute as u8,
+        second: second as u8,
+        tz_before_gmt: false,
+        tz_hour: 0,
+        tz_minute: 0,
+    }
+    .to_timestamp();
     let bytes = offset.as_bytes();
     let seconds = (number(&offset[1..3]) * 60 + number(&offset[3..5])) * 60;
     if bytes[0] == b'-' {
@@ -680,17 +680,6 @@ fn parse_rfc822_date(date: &str) -> Option<i64> {
         time -= seconds;
     }
     Some(time)
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
 }
 
 /// `HeaderEval::_get_received_header_times`: the first date-like text of each Received line
