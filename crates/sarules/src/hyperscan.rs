@@ -167,9 +167,6 @@ impl Database {
             Defer(move || tracing::debug!(count, "Hyperscan compiled in {:?}", started.elapsed()));
         // Most refusals (syntax Hyperscan lacks) show in a quick per-expression check; each
         // refusal from the whole compile below costs a whole compile again.
-        for e in &expressions {
-            tracing::trace!("expression\t{}\t{}", e.flags, e.source);
-        }
         let (accepted, rejected): (Vec<_>, Vec<_>) = expressions
             .into_iter()
             .map(|e| {
