@@ -406,6 +406,8 @@ pub struct SaRules {
     files: Vec<PathBuf>,
     score_set: usize,
     eval_context: evals::EvalContext,
+    /// `redirector_pattern`s: a link through a redirector also counts as its target.
+    redirectors: Vec<pcre2::bytes::Regex>,
     /// The groups' Hyperscan databases, once compiled (or read from the cache); until then,
     /// and without Hyperscan, the built-in engine matches.
     hyperscan: Arc<OnceLock<HyperscanRules>>,
@@ -501,7 +503,18 @@ impl SaRules {
             score_set,
             eval_context: evals::EvalContext::new(std::mem::take(&mut conf.freemail_domains)),
             hyperscan: Arc::default(),
+            redirectors: Vec::new(),
         };
+        for re in std::mem::take(&mut conf.redirector_patterns) {
+            match re.to_pcre2() {
+                Ok(compiled) => out.redirectors.push(compiled),
+                Err(why) => out.conf_problems.push(ConfProblem {
+                    file: PathBuf::from("redirector_pattern"),
+                    line: 0,
+                    message: format!("{}: {why}", re.pattern),
+                }),
+            }
+        }
         for u in std::mem::take(&mut conf.unsupported_kinds) {
             let (kind, name) = u.message.split_once(' ').unwrap_or((&u.message, ""));
             out.definitions += 1;
@@ -914,7 +927,8 @@ impl SaRules {
 
     /// Runs every rule over one message; returns the reported hits, highest score first.
     pub fn check(&self, view: &MessageView) -> Vec<SaHit> {
-        let message = SaMessage::new(view);
+        let mut message = SaMessage::new(view);
+        message.uris = with_redirect_targets(std::mem::take(&mut message.uris), &self.redirectors);
         let mut counts = vec![0u32; self.rules.len()];
         let hs = self.hyperscan.get();
         let mut scratch = Scratch {
@@ -1111,6 +1125,48 @@ fn captured_tag(pattern: &str) -> Option<&str> {
         (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
             .then_some(name)
     })
+}
+
+/// SpamAssassin's `uri_list_canonicalize` step for redirectors: each link also yields the
+/// target one `redirector_pattern` captures, else a generic `http(s)://…` inside the link's
+/// path or query (`clickurl=http://…`), and so on for the targets in turn.
+fn with_redirect_targets(
+    mut uris: Vec<String>,
+    redirectors: &[pcre2::bytes::Regex],
+) -> Vec<String> {
+    static GENERIC: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
+    let generic = GENERIC.get_or_init(|| {
+        pcre2::bytes::Regex::new(r"(?i)(https?:/{0,2}[^&#]+)").expect("a fixed pattern compiles")
+    });
+    // Bounded: a hostile chain of redirects adds at most this many links.
+    const MAX_URIS: usize = 1000;
+    let mut i = 0;
+    while i < uris.len() && uris.len() < MAX_URIS {
+        let uri = uris[i].clone();
+        i += 1;
+        let captured = |re: &pcre2::bytes::Regex, text: &str| -> Option<String> {
+            let caps = re.captures(text.as_bytes()).ok()??;
+            let target = String::from_utf8_lossy(caps.get(1)?.as_bytes()).into_owned();
+            target.contains('.').then_some(target)
+        };
+        let target = redirectors
+            .iter()
+            .find_map(|re| captured(re, &uri))
+            .or_else(|| {
+                // The part after the scheme and host.
+                let after_scheme = uri.find("://").map_or(0, |at| at + 3);
+                let rest_at = uri[after_scheme..]
+                    .find(['/', '?', '#'])
+                    .map(|at| after_scheme + at)?;
+                captured(generic, &uri[rest_at..])
+            });
+        if let Some(target) = target {
+            if !uris.contains(&target) {
+                uris.push(target);
+            }
+        }
+    }
+    uris
 }
 
 fn as_strs(values: &[String]) -> Vec<&str> {

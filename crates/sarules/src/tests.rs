@@ -346,3 +346,24 @@ Subject: hello\r\n\r\n{body}\r\n"
     let many = "a1@x.example a2@x.example a3@x.example a4@x.example winner@othermail.example";
     assert!(names(&message("lucky@freemail.example", None, many)).is_empty());
 }
+
+/// A link through a redirector also counts as its target, as SpamAssassin canonicalizes URIs:
+/// by a `redirector_pattern`, else by an `http://…` inside the link's path or query.
+#[test]
+fn uri_rules_see_the_targets_of_redirectors() {
+    let r = rules(
+        r#"
+redirector_pattern m'^https?://r\.example/go\?to=(.*)'i
+uri U_TO_IP     m{^https?://\d+\.\d+\.\d+\.\d+/}
+uri U_TARGET    m{^evil\.example/}
+"#,
+    );
+    let raw = "From: a@b.example\r\nTo: c@d.example\r\nSubject: x\r\n\r\n\
+http://n62.go2net.example/adclick?cid=1&clickurl=http://211.167.74.101/mortg/\r\n\
+http://r.example/go?to=evil.example/landing\r\n";
+    let names: Vec<String> = hits(&r, raw).into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"U_TO_IP".to_string()), "{names:?}");
+    assert!(names.contains(&"U_TARGET".to_string()), "{names:?}");
+    let plain: Vec<String> = hits(&r, PLAIN).into_iter().map(|(n, _)| n).collect();
+    assert!(plain.is_empty(), "{plain:?}");
+}
