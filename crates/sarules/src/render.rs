@@ -412,6 +412,12 @@ fn uris(view: &MessageView) -> Vec<String> {
         if url.is_empty() {
             continue;
         }
+        let host = url.split(['/', '?', '#']).next().unwrap_or(url);
+        if !url.contains(':') && host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            // A bare IP address in the text: SpamAssassin takes a schemeless link only when
+            // its host is a valid domain name (`is_fqdn_valid`), so it is no link there.
+            continue;
+        }
         out.push(url.to_string());
         if !url.contains(':') {
             out.push(format!("http://{url}"));

@@ -354,7 +354,7 @@ fn uri_rules_see_the_targets_of_redirectors() {
     let r = rules(
         r#"
 redirector_pattern m'^https?://r\.example/go\?to=(.*)'i
-uri U_TO_IP     m{^https?://\d+\.\d+\.\d+\.\d+/}
+uri U_TO_IP     m{^https?://\d+\.\d+\.\d+\.\d+}
 uri U_TARGET    m{^evil\.example/}
 "#,
     );
@@ -366,4 +366,9 @@ http://r.example/go?to=evil.example/landing\r\n";
     assert!(names.contains(&"U_TARGET".to_string()), "{names:?}");
     let plain: Vec<String> = hits(&r, PLAIN).into_iter().map(|(n, _)| n).collect();
     assert!(plain.is_empty(), "{plain:?}");
+    // A bare address in the text is no link for SpamAssassin (not a valid host name).
+    let servers =
+        "From: a@b.example\r\nSubject: x\r\n\r\nroot servers: 198.49.45.10 and 128.9.0.32\r\n";
+    let names: Vec<String> = hits(&r, servers).into_iter().map(|(n, _)| n).collect();
+    assert!(names.is_empty(), "{names:?}");
 }
