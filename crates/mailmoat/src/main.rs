@@ -688,7 +688,7 @@ fn init_logging() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAILMOAT_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "warn,mailmoat=info,mailmoat_gateway=info,mailmoat_console=info,mailmoat_auth=info,mailmoat_pipeline=info",
+            "warn,mailmoat=info,mailmoat_gateway=info,mailmoat_console=info,mailmoat_auth=info,mailmoat_pipeline=info,mailmoat_sarules=info",
         )
     });
     let _ = tracing_subscriber::fmt()

@@ -500,6 +500,15 @@ pub fn compile_groups(
         }
     }
     let started = std::time::Instant::now();
+    let expressions: usize = groups.iter().map(Vec::len).sum();
+    if expressions > 1000 {
+        // Minutes for the stock rules: say so rather than seem to hang.
+        tracing::info!(
+            expressions,
+            cache = %cache.map_or("none".into(), |d| d.display().to_string()),
+            "compiling the SpamAssassin rules for Hyperscan (minutes the first time; then cached)"
+        );
+    }
     let mut compiled = Vec::with_capacity(groups.len());
     for expressions in groups {
         let (db, refused) = Database::compile(expressions)?;
