@@ -79,7 +79,7 @@ pub fn check(
         "patterns matched by {}{}",
         rules.engine(),
         if outside > 0 {
-            format!(" ({outside} it refused run one by one on the built-in engine or PCRE2)")
+            format!(" ({outside} it refused stay on the built-in engine or PCRE2)")
         } else {
             String::new()
         }

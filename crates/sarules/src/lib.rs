@@ -869,7 +869,8 @@ impl SaRules {
         }
     }
 
-    /// Patterns matched one by one because Hyperscan refused them (0 without Hyperscan).
+    /// Patterns left to the built-in engine or PCRE2 because Hyperscan refused them (0 without
+    /// Hyperscan).
     pub fn outside_hyperscan(&self) -> usize {
         self.hyperscan.get().map_or(0, |h| {
             h.groups
