@@ -154,10 +154,7 @@ fn check_header_section(raw: &[u8], view: &mut MessageView) {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return; // Reported as unparseable later.
     }
-    let end = memchr::memmem::find(raw, b"\n\n")
-        .or_else(|| memchr::memmem::find(raw, b"\r\n\r\n"))
-        .unwrap_or(raw.len());
-    let head = &raw[..end];
+    let head = &raw[..header_section_end(raw)];
     if memchr::memchr(0, head).is_some() {
         view.problem(
             ProblemKind::BadHeader,
@@ -196,17 +193,23 @@ struct Walker<'v, 'o> {
     original: &'o [u8],
 }
 
+/// Where the top-level header section ends: the first empty line, LF or CRLF, whichever
+/// comes first (the whole input when there is none).
+fn header_section_end(raw: &[u8]) -> usize {
+    memchr::memmem::find(raw, b"\n\n")
+        .into_iter()
+        .chain(memchr::memmem::find(raw, b"\n\r\n"))
+        .min()
+        .unwrap_or(raw.len())
+}
+
 /// mail-parser 0.11.9 reads an obsolete time zone of one or two letters at the end of a Date
 /// line ("… 8:04:54 PM", "… UT", "… Z") together with the line break after it, and then takes
 /// the next header as part of the date: a real message's From vanished that way. The parser
 /// gets a copy with such a word blanked (same length, so every offset still points into the
 /// original, which the view keeps); `None` when the top-level header section has none.
 fn blank_short_date_zones(raw: &[u8]) -> Option<Vec<u8>> {
-    let header_end = memchr::memmem::find(raw, b"\n\n")
-        .into_iter()
-        .chain(memchr::memmem::find(raw, b"\n\r\n"))
-        .min()
-        .unwrap_or(raw.len());
+    let header_end = header_section_end(raw);
     let mut blanks: Vec<std::ops::Range<usize>> = Vec::new();
     let mut in_date = false;
     let mut start = 0;

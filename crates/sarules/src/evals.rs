@@ -52,9 +52,11 @@ impl EvalContext {
         let Some((_, domain)) = address.rsplit_once('@') else {
             return false;
         };
-        if perl_regex(&FREEMAIL_WELCOMELIST, FREEMAIL_WELCOMELIST_RE)
-            .is_match(address.as_bytes())
-            .unwrap_or(false)
+        if perl_regex(&FREEMAIL_WELCOMELIST, || {
+            FREEMAIL_WELCOMELIST_RE.to_string()
+        })
+        .is_match(address.as_bytes())
+        .unwrap_or(false)
         {
             return false;
         }
@@ -106,16 +108,38 @@ static URL_WITH_ADDRESS: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
 static QUOTED_ADDRESS: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
 static MAILTO_LINK: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
 
+/// The pattern `source` writes, compiled on first use (`source` runs only then).
 fn perl_regex(
     cell: &'static OnceLock<pcre2::bytes::Regex>,
-    source: &str,
+    source: impl FnOnce() -> String,
 ) -> &'static pcre2::bytes::Regex {
     cell.get_or_init(|| {
         pcre2::bytes::RegexBuilder::new()
             .jit_if_available(true)
-            .build(source)
+            .build(&source())
             .expect("a fixed FreeMail pattern compiles")
     })
+}
+
+/// Adds each new address `re` captures (group 1) in `text`, lower-cased, until `found` holds
+/// `limit`; false once it does.
+fn collect_addresses(
+    re: &pcre2::bytes::Regex,
+    text: &[u8],
+    found: &mut Vec<String>,
+    limit: usize,
+) -> bool {
+    for caps in re.captures_iter(text).map_while(Result::ok) {
+        let Some(address) = caps.get(1) else { continue };
+        let address = String::from_utf8_lossy(address.as_bytes()).to_ascii_lowercase();
+        if !found.contains(&address) {
+            found.push(address);
+        }
+        if found.len() >= limit {
+            return false;
+        }
+    }
+    true
 }
 
 /// `text` with every match of `re` replaced by one space.
@@ -137,51 +161,33 @@ fn blank_matches(re: &pcre2::bytes::Regex, text: &[u8]) -> Vec<u8> {
 fn body_freemails(m: &SaMessage<'_>, context: &EvalContext) -> Option<Vec<String>> {
     const MAX_BODY_EMAILS: usize = 5;
     const MAX_BODY_FREEMAILS: usize = 3;
-    let email = perl_regex(&EMAIL, EMAIL_RE);
-    let mut found: Vec<String> = Vec::new();
-    let mailto = perl_regex(
-        &MAILTO_LINK,
-        &format!(
+    let email = perl_regex(&EMAIL, || EMAIL_RE.to_string());
+    let mailto = perl_regex(&MAILTO_LINK, || {
+        format!(
             r#"(?i)<a\s[^>]*?href\s*=\s*["']?\s*mailto:{}"#,
             &EMAIL_RE[4..]
-        ),
-    );
-    'links: for html in m.view.texts.iter().filter_map(|t| t.html.as_deref()) {
-        for caps in mailto.captures_iter(html.as_bytes()).map_while(Result::ok) {
-            if let Some(address) = caps.get(1) {
-                let address = String::from_utf8_lossy(address.as_bytes()).to_ascii_lowercase();
-                if !found.contains(&address) {
-                    found.push(address);
-                }
-                if found.len() >= 20 {
-                    break 'links;
-                }
-            }
-        }
-    }
-    let url = perl_regex(
-        &URL_WITH_ADDRESS,
-        r"(?i)<?https?://\S{0,255}(?:\@|%40)\S{0,255}",
-    );
-    let quoted = perl_regex(
-        &QUOTED_ADDRESS,
-        &format!(
+        )
+    });
+    let url = perl_regex(&URL_WITH_ADDRESS, || {
+        r"(?i)<?https?://\S{0,255}(?:\@|%40)\S{0,255}".to_string()
+    });
+    let quoted = perl_regex(&QUOTED_ADDRESS, || {
+        format!(
             r"(?i)<?(?<!mailto:){}(?:>|\s{{1,10}}(?!(?:fa(?:x|csi)|tel|phone|e?-?mail))[a-z]{{2,11}}:)",
             &EMAIL_RE[4..]
-        ),
-    );
-    'body: for line in &m.body {
+        )
+    });
+    let mut found: Vec<String> = Vec::new();
+    // The plugin's sanity caps: 20 addresses from links, 40 in all.
+    for html in m.view.texts.iter().filter_map(|t| t.html.as_deref()) {
+        if !collect_addresses(mailto, html.as_bytes(), &mut found, 20) {
+            break;
+        }
+    }
+    for line in &m.body {
         let line = blank_matches(quoted, &blank_matches(url, line.as_bytes()));
-        for caps in email.captures_iter(&line).map_while(Result::ok) {
-            if let Some(address) = caps.get(1) {
-                let address = String::from_utf8_lossy(address.as_bytes()).to_ascii_lowercase();
-                if !found.contains(&address) {
-                    found.push(address);
-                }
-                if found.len() >= 40 {
-                    break 'body;
-                }
-            }
+        if !collect_addresses(email, &line, &mut found, 40) {
+            break;
         }
     }
     let mut freemails = Vec::new();
@@ -402,7 +408,7 @@ pub fn run(
             };
             let envelope_from = m.header(&crate::HeaderTarget::parse("EnvelopeFrom"));
             if envelope_from.is_some_and(|e| {
-                perl_regex(&BULK_ENVFROM, BULK_ENVFROM_RE)
+                perl_regex(&BULK_ENVFROM, || BULK_ENVFROM_RE.to_string())
                     .is_match(e.trim().as_bytes())
                     .unwrap_or(false)
             }) {
@@ -489,10 +495,11 @@ fn looks_like_base64_run(line: &str) -> bool {
 /// SpamAssassin's date difference (`HeaderEval::_check_date_diff`): the Date header minus each
 /// Received date, the one closest to zero; 0 when either is missing.
 fn date_diff(view: &mailmoat_mime::MessageView) -> i64 {
-    // `_get_date_header_time`: a Resent-Date before any Date, the first that parses.
+    // `_get_date_header_time`: a Resent-Date before any Date, the first that parses, read
+    // as written (`get_header`).
     let date = ["Resent-Date", "Date"].iter().find_map(|name| {
         view.headers_named(name)
-            .find_map(|h| parse_rfc822_date(&mailmoat_mime::decode_encoded_words(&h.raw)))
+            .find_map(|h| parse_rfc822_date(&h.raw))
     });
     let Some(date) = date else {
         return 0;

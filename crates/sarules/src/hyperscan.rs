@@ -155,31 +155,21 @@ impl Drop for Database {
 }
 
 impl Database {
-    /// Compiles `expressions`, each reporting at most one match per scan. Expressions the
+    /// Compiles `input`, each expression reporting at most one match per scan. Expressions the
     /// library refuses (syntax it lacks, such as back-references without `PREFILTER`) are
     /// left out and returned with the library's reason. `None` when the library is absent.
-    pub fn compile(expressions: Vec<Expression>) -> Option<(Option<Database>, Vec<Refused>)> {
+    pub fn compile(input: Vec<Expression>) -> Option<(Option<Database>, Vec<Refused>)> {
         let lib = library()?;
         let mut refused = Vec::new();
-        let started = std::time::Instant::now();
-        let count = expressions.len();
-        let _timing =
-            Defer(move || tracing::debug!(count, "Hyperscan compiled in {:?}", started.elapsed()));
         // Most refusals (syntax Hyperscan lacks) show in a quick per-expression check; each
         // refusal from the whole compile below costs a whole compile again.
-        let (accepted, rejected): (Vec<_>, Vec<_>) = expressions
-            .into_iter()
-            .map(|e| {
-                let why = check_expression(lib, &e).err();
-                (e, why)
-            })
-            .partition(|(_, why)| why.is_none());
-        refused.extend(
-            rejected
-                .into_iter()
-                .map(|(e, why)| (e, why.unwrap_or_default())),
-        );
-        let mut expressions: Vec<Expression> = accepted.into_iter().map(|(e, _)| e).collect();
+        let mut expressions = Vec::with_capacity(input.len());
+        for e in input {
+            match check_expression(lib, &e) {
+                Ok(()) => expressions.push(e),
+                Err(why) => refused.push((e, why)),
+            }
+        }
         loop {
             if expressions.is_empty() {
                 return Some((None, refused));
@@ -410,13 +400,6 @@ impl ScratchPool {
         if let Ok(mut free) = self.free.lock() {
             free.push(scratch);
         }
-    }
-}
-
-struct Defer<F: FnMut()>(F);
-impl<F: FnMut()> Drop for Defer<F> {
-    fn drop(&mut self) {
-        (self.0)()
     }
 }
 

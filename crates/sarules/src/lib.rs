@@ -1145,11 +1145,6 @@ fn with_redirect_targets(
     while i < uris.len() && uris.len() < MAX_URIS {
         let uri = uris[i].clone();
         i += 1;
-        let captured = |re: &pcre2::bytes::Regex, text: &str| -> Option<String> {
-            let caps = re.captures(text.as_bytes()).ok()??;
-            let target = String::from_utf8_lossy(caps.get(1)?.as_bytes()).into_owned();
-            target.contains('.').then_some(target)
-        };
         let target = redirectors
             .iter()
             .find_map(|re| captured(re, &uri))
@@ -1168,6 +1163,13 @@ fn with_redirect_targets(
         }
     }
     uris
+}
+
+/// What a redirector pattern captures (group 1), when it looks like a host (has a dot).
+fn captured(re: &pcre2::bytes::Regex, text: &str) -> Option<String> {
+    let caps = re.captures(text.as_bytes()).ok()??;
+    let target = String::from_utf8_lossy(caps.get(1)?.as_bytes()).into_owned();
+    target.contains('.').then_some(target)
 }
 
 fn as_strs(values: &[String]) -> Vec<&str> {

@@ -464,16 +464,12 @@ fn text_addresses(text: &str) -> Vec<String> {
         {
             continue;
         }
-        let local = local.trim_start_matches(':').to_string();
-        let local = ["skype:", "e-mail:", "email:", "mail:"]
-            .iter()
-            .find_map(|p| {
-                local
-                    .get(..p.len())
-                    .filter(|h| h.eq_ignore_ascii_case(p))
-                    .map(|_| local[p.len()..].to_string())
-            })
-            .unwrap_or(local);
+        // `s/^(?:skype|e?-?mail)?:+//i`: a misparsed "mail:" or "skype:" in front.
+        let lower = local.to_ascii_lowercase();
+        let local = ["skype", "e-mail", "email", "-mail", "mail", ""]
+            .into_iter()
+            .find(|word| lower.starts_with(word) && lower[word.len()..].starts_with(':'))
+            .map_or(local, |word| local[word.len()..].trim_start_matches(':'));
         out.push(format!("mailto:{local}@{domain}"));
     }
     out
