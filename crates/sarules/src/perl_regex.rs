@@ -215,15 +215,16 @@ impl PerlRegex {
         Some(out)
     }
 
-    /// A linear-engine pattern that matches wherever this one does (and maybe more): look-around
-    /// removed (it only narrows), back-references read as any text, atomic groups and
-    /// possessive quantifiers as plain ones. It gates the PCRE2 run: where it cannot match,
-    /// the real pattern cannot either.
+    /// The superset's linear-engine source, as the rules compile it (tests read it).
+    #[cfg(test)]
     pub fn superset_linear(&self) -> Option<String> {
         self.superset_perl()?.to_linear()
     }
 
-    /// The superset of [`PerlRegex::superset_linear`] in Perl syntax.
+    /// A pattern that matches wherever this one does (and maybe more), in Perl syntax:
+    /// look-around removed (it only narrows), back-references read as any text, atomic groups
+    /// and possessive quantifiers as plain ones. Its linear form gates the PCRE2 run: where it
+    /// cannot match, the real pattern cannot either.
     pub fn superset_perl(&self) -> Option<PerlRegex> {
         let chars: Vec<char> = self.pattern.chars().collect();
         let mut out = String::with_capacity(chars.len());
