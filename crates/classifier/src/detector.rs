@@ -9,7 +9,7 @@ use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
 
-use crate::{features_with_repeats, Model, ModelError, Weights};
+use crate::{features_with_repeats, CompressionModel, Model, ModelError, Weights};
 
 pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::new("CLASSIFIER_SPAM", "classifier", Category::Spam,
@@ -34,6 +34,9 @@ pub struct Config {
     /// A model file from `mailmoat train` (relative to the configuration file); none means the
     /// built-in model.
     pub model: Option<PathBuf>,
+    /// A compression model from `mailmoat train --compression` (relative to the configuration
+    /// file), stacked with the token model: the spam probability is then the stacked one.
+    pub compression: Option<PathBuf>,
     /// CLASSIFIER_SPAM from this spam probability up (set it from `mailmoat eval`).
     pub spam_threshold: f64,
     /// CLASSIFIER_HAM at or below this spam probability.
@@ -47,6 +50,7 @@ impl Default for Config {
         Config {
             enabled: true,
             model: None,
+            compression: None,
             spam_threshold: 0.9,
             ham_threshold: 0.05,
             auto_learn: AutoLearnConfig::default(),
@@ -106,8 +110,13 @@ impl Config {
             }
             None => (built_in()?, "built-in".to_string()),
         };
+        let compression = match &self.compression {
+            Some(path) => Some(Arc::new(CompressionModel::load(&base_dir.join(path))?)),
+            None => None,
+        };
         Ok(Some(Classifier {
             weights,
+            compression,
             origin,
             spam_threshold: self.spam_threshold,
             ham_threshold: self.ham_threshold,
@@ -146,6 +155,8 @@ pub fn built_in_model() -> Result<Model, ModelError> {
 /// The runtime classifier detector.
 pub struct Classifier {
     weights: Arc<Weights>,
+    /// Stacked with the token model when configured.
+    compression: Option<Arc<CompressionModel>>,
     origin: String,
     spam_threshold: f64,
     ham_threshold: f64,
@@ -160,6 +171,21 @@ impl Classifier {
     pub fn weights(&self) -> &Weights {
         &self.weights
     }
+
+    pub fn compression(&self) -> Option<&CompressionModel> {
+        self.compression.as_deref()
+    }
+
+    /// The spam probability of a message: the token model's, stacked with the compression
+    /// model's score when one is configured.
+    pub fn spam_probability(&self, view: &MessageView) -> f64 {
+        let f = features_with_repeats(view, self.weights.bits());
+        let tokens = self.weights.predict_repeated(&f);
+        match &self.compression {
+            Some(c) => c.stacked_probability(tokens.score, &c.reading(view)),
+            None => tokens.spam_probability,
+        }
+    }
 }
 
 impl Detector for Classifier {
@@ -168,8 +194,7 @@ impl Detector for Classifier {
     }
 
     fn analyze(&self, view: &MessageView, findings: &mut Findings) {
-        let f = features_with_repeats(view, self.weights.bits());
-        let p = self.weights.predict_repeated(&f).spam_probability;
+        let p = self.spam_probability(view);
         findings.set_classifier_probability(p);
         if p >= self.spam_threshold {
             findings.add_with_strength(

@@ -8,11 +8,15 @@
 //! FTRL-Proximal (as Stalwart uses): it trains in one pass, learns from single corrections, and
 //! its L1 term keeps the model sparse.
 
+pub mod compression;
 pub mod detector;
 mod features;
 mod model;
+mod stack;
 
 pub mod url_model;
+pub use compression::CompressionModel;
 pub use detector::{AutoLearnConfig, Classifier, Config};
 pub use features::{features, features_with_repeats, fold, token_index, tokens};
 pub use model::{Model, ModelError, Prediction, Weights};
+pub use stack::Stacker;
