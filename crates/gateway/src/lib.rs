@@ -638,10 +638,14 @@ pub fn serve(
         exceptions,
         queued,
         learner: config.scan.classifier.model.as_ref().map(|model| {
-            Arc::new(mailmoat_pipeline::autolearn::Learner::new(
-                &config.scan.base_dir.join(model),
-                config.scan.classifier.auto_learn.clone(),
-            ))
+            let compression = config.scan.classifier.compression.as_ref();
+            Arc::new(
+                mailmoat_pipeline::autolearn::Learner::new(
+                    &config.scan.base_dir.join(model),
+                    config.scan.classifier.auto_learn.clone(),
+                )
+                .with_compression(compression.map(|c| config.scan.base_dir.join(c)).as_deref()),
+            )
         }),
         lessons: shared_state.as_ref().map(|s| s.lessons.clone()),
         redis: shared_state.as_ref().map(|s| s.link.clone()),

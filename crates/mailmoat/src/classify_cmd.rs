@@ -4,19 +4,28 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use mailmoat_classifier::{features, Model};
+use mailmoat_classifier::{features, CompressionModel, Model, Stacker};
 use mailmoat_mime::{MessageView, ViewOptions};
 use mailmoat_pipeline::sources;
 
 /// Time spent turning parsed views into features (nanoseconds), for the speed report.
 static FEATURE_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Reads every message under the paths into (label, features).
+/// One message as the models read it.
+struct Loaded {
+    label: String,
+    features: Vec<u32>,
+    /// What the compression model reads (empty unless asked for).
+    text: Vec<u8>,
+}
+
+/// Reads every message under the paths: its features, and its text for `reader` if given.
 fn load(
     paths: &[String],
     bits: u32,
     bar: Option<&indicatif::ProgressBar>,
-) -> anyhow::Result<Vec<(String, Vec<u32>)>> {
+    reader: Option<&CompressionModel>,
+) -> anyhow::Result<Vec<Loaded>> {
     let (inputs, errors) = sources::expand(paths);
     if let Some((p, e)) = errors.first() {
         anyhow::bail!("{p}: {e}");
@@ -32,7 +41,11 @@ fn load(
                 start.elapsed().as_nanos() as u64,
                 std::sync::atomic::Ordering::Relaxed,
             );
-            out.push((item.label, f));
+            out.push(Loaded {
+                label: item.label,
+                features: f,
+                text: reader.map(|c| c.reading(&view)).unwrap_or_default(),
+            });
         }
         if let Some(bar) = bar {
             bar.inc(1);
@@ -62,16 +75,19 @@ pub fn train(
     epochs: usize,
     mut model: Model,
     prune: bool,
+    compression_out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let bits = model.bits();
+    let template = model.clone();
     let start = Instant::now();
     let all: Vec<String> = ham.iter().chain(spam).cloned().collect();
     let bar = progress(&all);
     if let Some(b) = &bar {
         b.set_message("reading");
     }
-    let hams = load(ham, bits, bar.as_ref())?;
-    let spams = load(spam, bits, bar.as_ref())?;
+    let reader = compression_out.map(|_| CompressionModel::default());
+    let hams = load(ham, bits, bar.as_ref(), reader.as_ref())?;
+    let spams = load(spam, bits, bar.as_ref(), reader.as_ref())?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -79,10 +95,14 @@ pub fn train(
         !hams.is_empty() && !spams.is_empty(),
         "need both ham and spam to train"
     );
-    let examples: Vec<(&[u32], bool)> = hams
+    let messages: Vec<(&Loaded, bool)> = hams
         .iter()
-        .map(|(_, f)| (f.as_slice(), false))
-        .chain(spams.iter().map(|(_, f)| (f.as_slice(), true)))
+        .map(|m| (m, false))
+        .chain(spams.iter().map(|m| (m, true)))
+        .collect();
+    let examples: Vec<(&[u32], bool)> = messages
+        .iter()
+        .map(|(m, spam)| (m.features.as_slice(), *spam))
         .collect();
     fit_classifier(&mut model, examples, epochs);
     if prune {
@@ -97,7 +117,58 @@ pub fn train(
         start.elapsed().as_secs_f64(),
         out.display()
     );
+    if let Some(path) = compression_out {
+        let start = Instant::now();
+        let compression = fit_compression(&messages, &template, epochs, STACKING_FOLDS);
+        compression.save(path)?;
+        println!(
+            "compression model ({} MiB of tables, token log-odds + {:.3} × its score) in {:.2} s: {}",
+            compression.memory_bytes() >> 20,
+            compression.stacker().ratio(),
+            start.elapsed().as_secs_f64(),
+            path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Folds for the stacking's held-out inputs.
+const STACKING_FOLDS: usize = 5;
+
+/// The compression model learned from every message, with the stacking fitted on held-out
+/// inputs: message i is in fold i mod `folds`, and its token log-odds and compression score
+/// come from models trained on the other folds, as they will be on mail never learned.
+fn fit_compression(
+    messages: &[(&Loaded, bool)],
+    template: &Model,
+    epochs: usize,
+    folds: usize,
+) -> CompressionModel {
+    let folds = folds.max(2);
+    let mut stacker = Stacker::default();
+    for k in 0..folds {
+        let mut tokens = template.clone();
+        let mut compression = CompressionModel::default();
+        let training = messages.iter().enumerate().filter(|(i, _)| i % folds != k);
+        let examples = training
+            .clone()
+            .map(|(_, (m, spam))| (m.features.as_slice(), *spam))
+            .collect();
+        fit_classifier(&mut tokens, examples, epochs);
+        for (_, (m, spam)) in training {
+            compression.learn(&m.text, *spam);
+        }
+        for (_, (m, spam)) in messages.iter().enumerate().filter(|(i, _)| i % folds == k) {
+            let log_odds = tokens.predict(&m.features).score;
+            stacker.learn(log_odds, compression.score(&m.text), *spam);
+        }
+    }
+    let mut compression = CompressionModel::default();
+    for (m, spam) in messages {
+        compression.learn(&m.text, *spam);
+    }
+    compression.set_stacker(stacker);
+    compression
 }
 
 /// Trains `model` on the examples, `epochs` passes in a fixed shuffle per pass: the same data
@@ -117,8 +188,14 @@ pub(crate) fn fit_classifier(model: &mut Model, mut examples: Vec<(&[u32], bool)
     }
 }
 
-/// Incremental learning from corrections: each message once, then the model is saved.
-pub fn learn(model_path: &Path, spam: bool, paths: &[String]) -> anyhow::Result<ExitCode> {
+/// Incremental learning from corrections: each message once, then the model (and the
+/// compression model, when given) is saved.
+pub fn learn(
+    model_path: &Path,
+    compression_path: Option<&Path>,
+    spam: bool,
+    paths: &[String],
+) -> anyhow::Result<ExitCode> {
     let mut model = if model_path.exists() {
         Model::load(model_path)?
     } else {
@@ -128,13 +205,38 @@ pub fn learn(model_path: &Path, spam: bool, paths: &[String]) -> anyhow::Result<
         );
         mailmoat_classifier::detector::built_in_model()?
     };
-    let messages = load(paths, model.bits(), None)?;
-    for (label, f) in &messages {
-        let before = model.learn(f, spam);
-        let after = model.predict(f).spam_probability;
-        println!("{label}: spam probability {before:.3} -> {after:.3}");
+    let mut compression = match compression_path {
+        Some(path) if path.exists() => Some(CompressionModel::load(path)?),
+        Some(path) => {
+            println!("{} does not exist: starting an empty one", path.display());
+            Some(CompressionModel::default())
+        }
+        None => None,
+    };
+    let messages = load(paths, model.bits(), None, compression.as_ref())?;
+    let probability = |model: &Model, compression: Option<&CompressionModel>, m: &Loaded| {
+        let tokens = model.predict(&m.features);
+        match compression {
+            Some(c) => c.stacked_probability(tokens.score, &m.text),
+            None => tokens.spam_probability,
+        }
+    };
+    for m in &messages {
+        let before = probability(&model, compression.as_ref(), m);
+        if let Some(c) = compression.as_mut() {
+            let score = c.score(&m.text);
+            c.stacker_mut()
+                .learn(model.predict(&m.features).score, score, spam);
+            c.learn(&m.text, spam);
+        }
+        model.learn(&m.features, spam);
+        let after = probability(&model, compression.as_ref(), m);
+        println!("{}: spam probability {before:.3} -> {after:.3}", m.label);
     }
     model.save(model_path)?;
+    if let (Some(c), Some(path)) = (&compression, compression_path) {
+        c.save(path)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -172,6 +274,8 @@ pub(crate) fn auc(ham: &[f64], spam: &[f64]) -> f64 {
 /// What `mailmoat eval` measures and how.
 pub struct EvalOptions {
     pub model: Option<PathBuf>,
+    /// A compression model to stack with the token model (default: the configured one).
+    pub compression: Option<PathBuf>,
     pub fusion: Option<PathBuf>,
     pub threshold: Option<f64>,
     pub pipeline: bool,
@@ -191,6 +295,9 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
     }
     if let Some(m) = &options.fusion {
         config.fusion.model = Some(std::path::absolute(m)?);
+    }
+    if let Some(c) = &options.compression {
+        config.classifier.compression = Some(std::path::absolute(c)?);
     }
     let threshold = options
         .threshold
@@ -229,14 +336,19 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
         (h, s, "full pipeline verdict score")
     } else {
         let weights = classifier.weights();
-        let hams = load(ham, weights.bits(), None)?;
-        let spams = load(spam, weights.bits(), None)?;
+        let compression = classifier.compression();
+        let hams = load(ham, weights.bits(), None, compression)?;
+        let spams = load(spam, weights.bits(), None, compression)?;
         let start = Instant::now();
-        let score = |v: Vec<(String, Vec<u32>)>| -> Scored {
+        let score = |v: Vec<Loaded>| -> Scored {
             v.into_iter()
-                .map(|(l, f)| {
-                    let p = weights.predict(&f).spam_probability;
-                    (l, p, p >= threshold)
+                .map(|m| {
+                    let tokens = weights.predict(&m.features);
+                    let p = match compression {
+                        Some(c) => c.stacked_probability(tokens.score, &m.text),
+                        None => tokens.spam_probability,
+                    };
+                    (m.label, p, p >= threshold)
                 })
                 .collect()
         };
@@ -244,7 +356,12 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
         let predict_s = start.elapsed().as_secs_f64();
         let feature_s = FEATURE_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
         speed = Some((feature_s, predict_s));
-        (hs, ss, "classifier spam probability")
+        let what = if compression.is_some() {
+            "classifier spam probability (token model stacked with the compression model)"
+        } else {
+            "classifier spam probability"
+        };
+        (hs, ss, what)
     };
     anyhow::ensure!(
         !hs.is_empty() && !ss.is_empty(),
@@ -292,6 +409,7 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
             "model_load_ms": load_ms,
             "threshold_for_fpr_0.1": t_fpr01, "threshold_for_fpr_0.01": t_fpr001,
             "tpr_at_fpr_0.01": tpr_fpr001, "fusion": fused,
+            "compression": classifier.compression().is_some(),
         });
         if let Some([[ht, hq], [st, sq]]) = actions {
             out["ham_tagged"] = ht.into();

@@ -120,6 +120,10 @@ enum Command {
         /// kilobytes instead of megabytes that classifies the same (how the built-in model is made).
         #[arg(long)]
         prune: bool,
+        /// Also learn a compression model (PPM-D over each message's visible text) and its
+        /// stacking with the token model, and write it here, for `[classifier] compression`.
+        #[arg(long)]
+        compression: Option<PathBuf>,
         /// Also fit the learned evidence fusion (every symbol of the configured scan and the
         /// classifier's held-out log-odds) and write it here, for `[fusion] model`.
         #[arg(long)]
@@ -145,6 +149,10 @@ enum Command {
     Learn {
         #[arg(long)]
         model: PathBuf,
+        /// The compression model stacked with it (from `train --compression`): taught too, with
+        /// the stacking. Created empty when the file does not exist.
+        #[arg(long)]
+        compression: Option<PathBuf>,
         #[arg(long, conflicts_with = "ham", required_unless_present = "ham")]
         spam: bool,
         #[arg(long)]
@@ -155,7 +163,8 @@ enum Command {
     /// The TREC spam-track protocol: each message of INDEX (`spam|ham PATH` per line) in order,
     /// classified, then learned with its gold label. Prints ROC AUC, (1-ROCA)%, recall at 0.1%
     /// and 0.01% FPR and messages per second. The classifier starts empty unless --model says
-    /// otherwise (`built-in`, or a model file).
+    /// otherwise (`built-in`, or a model file). --compression stacks the token model with a
+    /// compression model (PPM-D over each message's visible text), all learning as they go.
     Replay {
         index: PathBuf,
         #[arg(long)]
@@ -172,9 +181,27 @@ enum Command {
         /// The share of messages whose label is learned (0–1).
         #[arg(long, default_value_t = 1.0)]
         feedback: f64,
-        /// One line per message: PATH judge=… score=… class=….
+        /// Messages from this position (0-based) on are scored but not learned, and only they
+        /// are measured: train on the older part of the index, test on the rest.
+        #[arg(long)]
+        holdout_from: Option<usize>,
+        /// One line per message: PATH judge=… score=… class=… tokens=… compression=….
         #[arg(long)]
         scores: Option<PathBuf>,
+        /// Stack the token model with a compression model (PPM-D over each message's first
+        /// bytes), learned from the same labels. The gateway does not run it yet: without
+        /// feedback it generalises worse across time (BENCHMARKS.md, session 20).
+        #[arg(long)]
+        compression: bool,
+        /// Context length of the compression model's highest order, in bytes.
+        #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_ORDER)]
+        compression_order: usize,
+        /// How many bytes of each message the compression model reads.
+        #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_PREFIX)]
+        compression_prefix: usize,
+        /// log2 of the compression model's slots per table (memory: 24 × 2^bits bytes).
+        #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_BITS)]
+        compression_bits: u32,
         #[arg(long)]
         json: bool,
     },
@@ -192,6 +219,10 @@ enum Command {
         /// The fusion model to measure with --pipeline (default: the configured one).
         #[arg(long)]
         fusion: Option<PathBuf>,
+        /// A compression model (from `train --compression`) stacked with the token model
+        /// (default: the configured `[classifier] compression`).
+        #[arg(long)]
+        compression: Option<PathBuf>,
         /// Spam probability at or above which a message counts as spam (default: the
         /// configured `spam_threshold`).
         #[arg(long)]
@@ -771,6 +802,7 @@ fn main() -> ExitCode {
             alpha,
             l1,
             prune,
+            compression,
             fusion,
             config,
             folds,
@@ -779,6 +811,10 @@ fn main() -> ExitCode {
             quarantine_fpr,
         } => {
             let template = Model::with_params(bits, alpha, 1.0, l1, 1.0);
+            if compression.is_some() && fusion.is_some() {
+                eprintln!("train: --compression and --fusion cannot be combined yet (the fusion is fitted on the token model's log-odds alone)");
+                return ExitCode::from(2);
+            }
             match fusion {
                 Some(output_fusion) => fusion_cmd::train(
                     &ham,
@@ -796,15 +832,24 @@ fn main() -> ExitCode {
                         quarantine_fpr,
                     },
                 ),
-                None => classify_cmd::train(&ham, &spam, &output, epochs, template, prune),
+                None => classify_cmd::train(
+                    &ham,
+                    &spam,
+                    &output,
+                    epochs,
+                    template,
+                    prune,
+                    compression.as_deref(),
+                ),
             }
         }
         Command::Learn {
             model,
+            compression,
             spam,
             ham: _,
             paths,
-        } => classify_cmd::learn(&model, spam, &paths),
+        } => classify_cmd::learn(&model, compression.as_deref(), spam, &paths),
         Command::Replay {
             index,
             model,
@@ -812,7 +857,12 @@ fn main() -> ExitCode {
             l1,
             delay,
             feedback,
+            holdout_from,
             scores,
+            compression,
+            compression_order,
+            compression_prefix,
+            compression_bits,
             json,
         } => replay::run(
             &index,
@@ -822,7 +872,15 @@ fn main() -> ExitCode {
                 l1,
                 delay,
                 feedback,
+                holdout_from,
                 scores,
+                compression: compression.then(|| {
+                    mailmoat_classifier::CompressionModel::new(
+                        compression_order,
+                        compression_prefix,
+                        compression_bits,
+                    )
+                }),
                 json,
             },
         ),
@@ -831,6 +889,7 @@ fn main() -> ExitCode {
             spam,
             model,
             fusion,
+            compression,
             threshold,
             pipeline,
             config,
@@ -841,6 +900,7 @@ fn main() -> ExitCode {
             &spam,
             classify_cmd::EvalOptions {
                 model,
+                compression,
                 fusion,
                 threshold,
                 pipeline,

@@ -3,7 +3,9 @@
 //! and then learned with its gold label, as a site's mail arrives and its users correct it. The
 //! feedback can come late (`--delay N`: learned N messages later) or for only some messages
 //! (`--feedback F`). The statistical classifier is what learns and what is scored; by default
-//! it starts empty, so no figure is measured on mail it was trained on.
+//! it starts empty, so no figure is measured on mail it was trained on. With `--compression` its
+//! token model is stacked with a compression model (PPM-D over each message's visible text),
+//! all learning from each label.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use mailmoat_classifier::{features, Model};
+use mailmoat_classifier::{features, CompressionModel, Model};
 use mailmoat_mime::{MessageView, ViewOptions};
 
 use crate::classify_cmd::{auc, tpr_at};
@@ -27,9 +29,29 @@ pub struct ReplayOptions {
     pub delay: usize,
     /// The share of messages whose label is learned at all (0–1), chosen by position.
     pub feedback: f64,
-    /// One line per message: `PATH judge=spam|ham score=S class=spam|ham`.
+    /// From this position (0-based) on, messages are only scored, never learned, and only
+    /// they are measured: a train-then-test split in one stream (e.g. older folders first).
+    pub holdout_from: Option<usize>,
+    /// One line per measured message: `PATH judge=spam|ham score=P class=spam|ham tokens=L`
+    /// (the token model's log-odds), then ` compression=S` when stacked. `class` is the gold label.
     pub scores: Option<PathBuf>,
+    /// The compression model stacked with the token model (empty at the start); none scores
+    /// the token model alone.
+    pub compression: Option<CompressionModel>,
     pub json: bool,
+}
+
+/// One message's scores.
+#[derive(Debug, Clone, Copy)]
+pub struct Scored {
+    /// The spam probability judged.
+    pub probability: f64,
+    /// The token model's log-odds.
+    pub tokens: f64,
+    /// The compression model's score (bits per byte, spam-cheaper positive), when it runs.
+    pub compression: Option<f64>,
+    /// Whether the message counts in the summary (all of them, unless a holdout is set).
+    pub measured: bool,
 }
 
 /// One line of the index.
@@ -102,6 +124,8 @@ pub struct Summary {
     pub ham_misclassified: usize,
     pub spam_misclassified: usize,
     pub messages_per_second: f64,
+    /// The compression score's weight in token log-odds at the end, when stacked.
+    pub compression_ratio: Option<f64>,
 }
 
 /// Classifies then learns every message of `entries` in order; the scores in order and the
@@ -109,15 +133,18 @@ pub struct Summary {
 pub fn run_entries(
     entries: &[Entry],
     mut model: Model,
+    mut compression: Option<CompressionModel>,
     options: &ReplayOptions,
-    mut each: impl FnMut(&Entry, Option<f64>),
+    mut each: impl FnMut(&Entry, Option<Scored>),
 ) -> Summary {
     let view_options = ViewOptions::default();
     let bits = model.bits();
     let start = Instant::now();
     let (mut ham_scores, mut spam_scores) = (Vec::new(), Vec::new());
     let (mut unreadable, mut learned) = (0, 0);
-    let mut pending: VecDeque<(Vec<u32>, bool)> = VecDeque::new();
+    // What a message's lesson needs: its features, its text, its scores as judged, its label.
+    type Lesson = (Vec<u32>, Vec<u8>, Scored, bool);
+    let mut pending: VecDeque<Lesson> = VecDeque::new();
     for (position, entry) in entries.iter().enumerate() {
         let raw = match std::fs::read(&entry.path) {
             Ok(raw) => raw,
@@ -129,20 +156,43 @@ pub fn run_entries(
             }
         };
         let view = MessageView::build(raw, Default::default(), &view_options);
+        // What the compression model reads, kept for its lesson.
+        let reading = compression.as_ref().map(|c| c.reading(&view));
+        let compressed = compression
+            .as_ref()
+            .zip(reading.as_ref())
+            .map(|(c, text)| c.score(text));
         let f = features(&view, bits);
-        let score = model.predict(&f).spam_probability;
-        if entry.spam {
-            spam_scores.push(score);
-        } else {
-            ham_scores.push(score);
+        let token_prediction = model.predict(&f);
+        let scored = Scored {
+            probability: match compression.as_ref().zip(compressed) {
+                Some((c, score)) => c.stacker().probability(token_prediction.score, score),
+                None => token_prediction.spam_probability,
+            },
+            tokens: token_prediction.score,
+            compression: compressed,
+            measured: options.holdout_from.is_none_or(|from| position >= from),
+        };
+        if scored.measured {
+            let class = if entry.spam {
+                &mut spam_scores
+            } else {
+                &mut ham_scores
+            };
+            class.push(scored.probability);
         }
-        each(entry, Some(score));
-        if gets_feedback(position, options.feedback) {
-            pending.push_back((f, entry.spam));
+        each(entry, Some(scored));
+        let held_out = options.holdout_from.is_some_and(|from| position >= from);
+        if !held_out && gets_feedback(position, options.feedback) {
+            pending.push_back((f, reading.unwrap_or_default(), scored, entry.spam));
         }
         while pending.len() > options.delay {
-            if let Some((f, spam)) = pending.pop_front() {
+            if let Some((f, text, scored, spam)) = pending.pop_front() {
                 model.learn(&f, spam);
+                if let (Some(c), Some(score)) = (compression.as_mut(), scored.compression) {
+                    c.learn(&text, spam);
+                    c.stacker_mut().learn(scored.tokens, score, spam);
+                }
                 learned += 1;
             }
         }
@@ -170,6 +220,7 @@ pub fn run_entries(
         ham_misclassified: ham_scores.iter().filter(|&&s| s >= 0.5).count(),
         spam_misclassified: spam_scores.iter().filter(|&&s| s < 0.5).count(),
         messages_per_second: (ham_scores.len() + spam_scores.len()) as f64 / seconds,
+        compression_ratio: compression.as_ref().map(|c| c.stacker().ratio()),
     }
 }
 
@@ -182,7 +233,7 @@ fn starting_model(choice: Option<&str>, alpha: f32, l1: f32) -> anyhow::Result<M
     })
 }
 
-pub fn run(index: &Path, options: ReplayOptions) -> anyhow::Result<ExitCode> {
+pub fn run(index: &Path, mut options: ReplayOptions) -> anyhow::Result<ExitCode> {
     let entries = read_index(index)?;
     let model = starting_model(options.model.as_deref(), options.alpha, options.l1)?;
     let bar = {
@@ -203,17 +254,25 @@ pub fn run(index: &Path, options: ReplayOptions) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut write_error = None;
-    let summary = run_entries(&entries, model, &options, |entry, score| {
+    let compression = options.compression.take();
+    let stacked = compression.is_some();
+    let summary = run_entries(&entries, model, compression, &options, |entry, scored| {
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        if let (Some(out), Some(score)) = (scores.as_mut(), score) {
+        if let (Some(out), Some(scored)) = (scores.as_mut(), scored.filter(|s| s.measured)) {
             let class = if entry.spam { "spam" } else { "ham" };
+            let score = scored.probability;
             let judge = if score >= 0.5 { "spam" } else { "ham" };
+            let compression = scored
+                .compression
+                .map(|c| format!(" compression={c:.6}"))
+                .unwrap_or_default();
             if let Err(e) = writeln!(
                 out,
-                "{} judge={judge} score={score:.6} class={class}",
-                entry.path.display()
+                "{} judge={judge} score={score:.6} class={class} tokens={:.6}{compression}",
+                entry.path.display(),
+                scored.tokens
             ) {
                 write_error.get_or_insert(e);
             }
@@ -232,6 +291,9 @@ pub fn run(index: &Path, options: ReplayOptions) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         let s = &summary;
+        if let Some(from) = options.holdout_from {
+            println!("held out: messages from position {from} on are scored, not learned; only they are measured");
+        }
         println!(
             "{} messages ({} ham, {} spam, {} unreadable), {} learned (delay {}, feedback {:.0}%)",
             s.messages,
@@ -253,6 +315,13 @@ pub fn run(index: &Path, options: ReplayOptions) -> anyhow::Result<ExitCode> {
             "at 0.5: {} ham called spam, {} spam called ham; {:.0} messages/s",
             s.ham_misclassified, s.spam_misclassified, s.messages_per_second
         );
+        match s.compression_ratio {
+            Some(ratio) => println!(
+                "scored: token log-odds + {ratio:.3} × compression bits/byte (the stacked classifier)"
+            ),
+            None if !stacked => println!("scored: token model alone"),
+            None => {}
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -270,6 +339,74 @@ mod tests {
         assert_eq!(picked(0.0), 0);
         let first: Vec<usize> = (0..20).filter(|&i| gets_feedback(i, 0.25)).collect();
         assert_eq!(first, vec![3, 7, 11, 15, 19]);
+    }
+
+    fn options(holdout_from: Option<usize>) -> ReplayOptions {
+        ReplayOptions {
+            model: None,
+            alpha: 0.3,
+            l1: 1.0,
+            delay: 0,
+            feedback: 1.0,
+            holdout_from,
+            scores: None,
+            compression: None,
+            json: false,
+        }
+    }
+
+    /// 60 messages alternating spam and ham, each class with its own wording and sender.
+    fn stream(dir: &Path) -> Vec<Entry> {
+        std::fs::create_dir_all(dir).unwrap();
+        (0..60)
+            .map(|i| {
+                let spam = i % 2 == 0;
+                let text = if spam {
+                    format!("From: win{i}@prizes.example\nTo: you@example.org\nSubject: You WON prize {i}\n\nClaim your FREE prize now!!! Click http://prizes.example/{i}\n")
+                } else {
+                    format!("From: carol@example.org\nTo: dave@example.org\nSubject: review of patch {i}\n\nDave, I looked at patch {i}; two small comments inline. Carol\n")
+                };
+                let path = dir.join(format!("{i}.eml"));
+                std::fs::write(&path, text).unwrap();
+                Entry { spam, path }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_holdout_is_scored_but_neither_learned_nor_mixed_with_the_training_part() {
+        let dir =
+            std::env::temp_dir().join(format!("mailmoat-replay-holdout-{}", std::process::id()));
+        let entries = stream(&dir);
+        let mut seen = Vec::new();
+        let compression = CompressionModel::new(6, 2_500, 16);
+        let summary = run_entries(
+            &entries,
+            Model::with_params(18, 0.3, 1.0, 1.0, 1.0),
+            Some(compression),
+            &options(Some(40)),
+            |_, scored| seen.push(scored.expect("readable")),
+        );
+        assert_eq!(summary.learned, 40);
+        assert_eq!((summary.messages, summary.ham, summary.spam), (20, 10, 10));
+        assert_eq!(seen.iter().filter(|s| s.measured).count(), 20);
+        assert!(seen.iter().all(|s| s.compression.is_some()));
+        // Both models saw the classes apart; stacked, the held-out part is ranked perfectly.
+        assert_eq!(summary.roc_auc, 1.0);
+        assert!(summary.compression_ratio.is_some_and(|r| r > 0.0));
+        let late_spam = seen[50];
+        assert!(late_spam.compression.unwrap() > 0.0 && late_spam.tokens > 0.0);
+        // Without the compression model the score is the token model's own.
+        let summary = run_entries(
+            &entries,
+            Model::with_params(18, 0.3, 1.0, 1.0, 1.0),
+            None,
+            &options(None),
+            |_, scored| assert!(scored.unwrap().compression.is_none()),
+        );
+        assert_eq!((summary.messages, summary.learned), (60, 60));
+        assert!(summary.compression_ratio.is_none());
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -103,6 +103,131 @@ fn train_eval_learn() {
 }
 
 #[test]
+fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
+    let dir = temp_dir("classifier-compression");
+    let (ham, spam) = corpus(&dir);
+    let (model, ppm) = (dir.join("model.bin"), dir.join("site.ppm"));
+    let (m, p) = (model.to_str().unwrap(), ppm.to_str().unwrap());
+    let o = run(&[
+        "train",
+        "--ham",
+        &ham,
+        "--spam",
+        &spam,
+        "-o",
+        m,
+        "--bits",
+        "16",
+        "--compression",
+        p,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("compression model (24 MiB of tables"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(ppm.exists());
+
+    let eval = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "eval", "--ham", &ham, "--spam", &spam, "--model", m, "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        serde_json::from_str(text(&o.stdout).trim()).expect("one JSON object")
+    };
+    let stacked = eval(&["--compression", p]);
+    assert_eq!(stacked["compression"], true, "{stacked}");
+    assert!(stacked["auc"].as_f64().unwrap() > 0.99, "{stacked}");
+    assert_eq!(eval(&[])["compression"], false);
+
+    // `[classifier] compression` is what the gateway's classifier (and eval) loads.
+    let config = dir.join("mailmoat.toml");
+    std::fs::write(
+        &config,
+        "[classifier]\nmodel = \"model.bin\"\ncompression = \"site.ppm\"\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "eval",
+        "--ham",
+        &ham,
+        "--spam",
+        &spam,
+        "-c",
+        config.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).expect("JSON");
+    assert_eq!(v["compression"], true, "{v}");
+
+    // A correction teaches both, and moves the stacked probability its way.
+    let msg = dir.join("new.eml");
+    std::fs::write(
+        &msg,
+        "From: c1@corp.example\nSubject: meeting agenda\n\nproject review lunch schedule\n",
+    )
+    .unwrap();
+    let before = std::fs::metadata(&ppm).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = run(&[
+        "learn",
+        "--model",
+        m,
+        "--compression",
+        p,
+        "--spam",
+        msg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let line = text(&o.stdout);
+    let (was, now) = line.trim().rsplit_once(" -> ").unwrap();
+    let was: f64 = was.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(now.parse::<f64>().unwrap() > was, "{line}");
+    assert!(std::fs::metadata(&ppm).unwrap().modified().unwrap() > before);
+
+    // With the fusion it is refused, not silently mismatched.
+    let o = run(&[
+        "train",
+        "--ham",
+        &ham,
+        "--spam",
+        &spam,
+        "-o",
+        m,
+        "--compression",
+        p,
+        "--fusion",
+        dir.join("f.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("cannot be combined"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // A damaged file is a clear error naming it.
+    std::fs::write(&ppm, b"MMCLPPMD broken").unwrap();
+    let o = run(&[
+        "eval",
+        "--ham",
+        &ham,
+        "--spam",
+        &spam,
+        "--model",
+        m,
+        "--compression",
+        p,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("site.ppm"), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn a_trained_model_is_used_by_scan_and_learning_starts_from_the_built_in_model() {
     let dir = temp_dir("classifier-scan");
     let (ham, spam) = corpus(&dir);

@@ -7,13 +7,17 @@
 //!
 //! What may be learned is decided by [`lesson`], a pure function of the verdict; how much is
 //! bounded by [`Caps`], per sender domain and per hour.
+//!
+//! With `[classifier] compression` configured, each lesson also teaches the compression model
+//! and its stacking (written beside the model on the same schedule). Lessons from other nodes
+//! arrive as hashed features, which hold no text, so they teach the token model only.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use mailmoat_auth::AuthOutcome;
-use mailmoat_classifier::{AutoLearnConfig, Model, ModelError};
+use mailmoat_classifier::{AutoLearnConfig, CompressionModel, Model, ModelError};
 use mailmoat_core::policy::CLASSIFIER_GROUP;
 use mailmoat_core::{Action, Category, Verdict};
 use mailmoat_mime::MessageView;
@@ -117,6 +121,8 @@ impl Caps {
 struct State {
     /// Loaded on the first lesson: from the file, or the built-in model when there is none yet.
     model: Option<Model>,
+    /// Loaded with the model when configured: from its file, or empty when there is none yet.
+    compression: Option<CompressionModel>,
     /// The file's modification time when we last read or wrote it: a file replaced since
     /// (`mailmoat train`, another tool) is read again rather than overwritten.
     file_time: Option<std::time::SystemTime>,
@@ -128,6 +134,7 @@ struct State {
 /// The process's one learner for the configured model file.
 pub struct Learner {
     path: PathBuf,
+    compression_path: Option<PathBuf>,
     config: AutoLearnConfig,
     state: Mutex<State>,
 }
@@ -148,15 +155,23 @@ impl Learner {
     pub fn new(model_path: &Path, config: AutoLearnConfig) -> Learner {
         Learner {
             path: model_path.to_path_buf(),
+            compression_path: None,
             config,
             state: Mutex::new(State {
                 model: None,
+                compression: None,
                 file_time: None,
                 caps: Caps::default(),
                 unsaved: 0,
                 first_unsaved_at: 0,
             }),
         }
+    }
+
+    /// Also teaches the compression model at `path` (resolved like the model's).
+    pub fn with_compression(mut self, path: Option<&Path>) -> Learner {
+        self.compression_path = path.map(Path::to_path_buf);
+        self
     }
 
     pub fn auto_learn(&self) -> bool {
@@ -177,6 +192,11 @@ impl Learner {
             state.unsaved = 0;
         }
         if state.model.is_none() {
+            state.compression = match &self.compression_path {
+                Some(path) if path.exists() => Some(CompressionModel::load(path)?),
+                Some(_) => Some(CompressionModel::default()),
+                None => None,
+            };
             state.model = Some(if self.path.exists() {
                 Model::load(&self.path)?
             } else {
@@ -254,7 +274,9 @@ impl Learner {
             if model.bits() != bits {
                 return None;
             }
-            Some(Self::teach_features(state, features, lesson, now, &config))
+            Some(Self::teach_features(
+                state, features, None, lesson, now, &config,
+            ))
         })
     }
 
@@ -267,19 +289,42 @@ impl Learner {
     ) -> Learned {
         let bits = state.model.as_ref().expect("loaded by with_model").bits();
         let features = mailmoat_classifier::features(view, bits);
-        Self::teach_features(state, &features, lesson, now, config)
+        let reading = state.compression.as_ref().map(|c| c.reading(view));
+        Self::teach_features(state, &features, reading.as_deref(), lesson, now, config)
     }
 
+    /// Teaches the token model `features` and, given the message's `reading`, the compression
+    /// model and the stacking (on the inputs as scored before this lesson).
     fn teach_features(
         state: &mut State,
         features: &[u32],
+        reading: Option<&[u8]>,
         lesson: Lesson,
         now: i64,
         config: &AutoLearnConfig,
     ) -> Learned {
+        let spam = lesson == Lesson::Spam;
         let model = state.model.as_mut().expect("loaded by with_model");
-        let before = model.learn(features, lesson == Lesson::Spam);
-        let after = model.predict(features).spam_probability;
+        let compression = state.compression.as_mut().zip(reading);
+        let probability = |model: &Model, compression: Option<&CompressionModel>| {
+            let tokens = model.predict(features);
+            match compression.zip(reading) {
+                Some((c, text)) => c.stacked_probability(tokens.score, text),
+                None => tokens.spam_probability,
+            }
+        };
+        let before = match compression {
+            Some((c, text)) => {
+                let before = probability(model, Some(c));
+                let (log_odds, score) = (model.predict(features).score, c.score(text));
+                c.stacker_mut().learn(log_odds, score, spam);
+                c.learn(text, spam);
+                model.learn(features, spam);
+                before
+            }
+            None => model.learn(features, spam),
+        };
+        let after = probability(model, state.compression.as_ref());
         if state.unsaved == 0 {
             state.first_unsaved_at = now;
         }
@@ -308,6 +353,9 @@ impl Learner {
         }
         if let Some(model) = &state.model {
             model.save(&self.path)?;
+        }
+        if let (Some(c), Some(path)) = (&state.compression, &self.compression_path) {
+            c.save(path)?;
         }
         state.file_time = modified(&self.path);
         state.unsaved = 0;
@@ -521,6 +569,48 @@ mod tests {
         assert_eq!(after_retraining.lesson, Lesson::Spam);
         assert!(again.save().unwrap());
         assert_eq!(Model::load(&path).unwrap().trained, [1000, 1001]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_configured_compression_model_learns_each_lesson_and_is_written_beside_the_model() {
+        let dir =
+            std::env::temp_dir().join(format!("mailmoat-autolearn-ppm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (path, ppm) = (dir.join("model.bin"), dir.join("site.ppm"));
+        let learner = Learner::new(&path, AutoLearnConfig::default()).with_compression(Some(&ppm));
+        let message = |text: &str| {
+            MessageView::build(
+                text.as_bytes().to_vec(),
+                Default::default(),
+                &Default::default(),
+            )
+        };
+        let spam = message(
+            "From: a@shop.example\r\nSubject: cheap pills\r\n\r\nwinner prize offer casino\r\n",
+        );
+        let ham = message(
+            "From: b@corp.example\r\nSubject: minutes\r\n\r\nthe review notes are attached\r\n",
+        );
+        for t in 0..3 {
+            learner.correct(&spam, true, 100 + t).unwrap();
+            learner.correct(&ham, false, 200 + t).unwrap();
+        }
+        assert!(learner.save().unwrap());
+        let saved = CompressionModel::load(&ppm).unwrap();
+        assert_eq!(saved.trained, [3, 3]);
+        assert_eq!(saved.stacker().learned(), 6);
+        // It reads as spam what it learned as spam, and as ham what it learned as ham.
+        assert!(saved.score(&saved.reading(&spam)) > 0.0);
+        assert!(saved.score(&saved.reading(&ham)) < 0.0);
+        // A lesson from another node (features only) teaches the token model alone.
+        let (bits, features) = learner.features(&spam).unwrap();
+        learner
+            .learn_features(bits, &features, true, 300)
+            .unwrap()
+            .unwrap();
+        assert!(learner.save().unwrap());
+        assert_eq!(CompressionModel::load(&ppm).unwrap().trained, [3, 3]);
         std::fs::remove_dir_all(dir).ok();
     }
 }
