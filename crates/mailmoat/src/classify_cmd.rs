@@ -119,7 +119,11 @@ pub fn train(
     );
     if let Some(path) = compression_out {
         let start = Instant::now();
-        let compression = fit_compression(&messages, &template, epochs, STACKING_FOLDS);
+        let examples: Vec<StackingExample> = messages
+            .iter()
+            .map(|(m, spam)| (m.features.as_slice(), m.text.as_slice(), *spam))
+            .collect();
+        let (compression, _) = fit_compression(&examples, &template, epochs, STACKING_FOLDS);
         compression.save(path)?;
         println!(
             "compression model ({} MiB of tables, token log-odds + {:.3} × its score) in {:.2} s: {}",
@@ -135,40 +139,51 @@ pub fn train(
 /// Folds for the stacking's held-out inputs.
 const STACKING_FOLDS: usize = 5;
 
+/// One training message as the stacking sees it: features, compression reading, label.
+pub(crate) type StackingExample<'a> = (&'a [u32], &'a [u8], bool);
+
 /// The compression model learned from every message, with the stacking fitted on held-out
 /// inputs: message i is in fold i mod `folds`, and its token log-odds and compression score
-/// come from models trained on the other folds, as they will be on mail never learned.
-fn fit_compression(
-    messages: &[(&Loaded, bool)],
+/// come from models trained on the other folds, as they will be on mail never learned. Also
+/// each message's held-out stacked log-odds, for a fusion fitted over them.
+pub(crate) fn fit_compression(
+    messages: &[StackingExample],
     template: &Model,
     epochs: usize,
     folds: usize,
-) -> CompressionModel {
+) -> (CompressionModel, Vec<f64>) {
     let folds = folds.max(2);
     let mut stacker = Stacker::default();
+    let mut held_out = vec![(0.0, 0.0); messages.len()];
     for k in 0..folds {
         let mut tokens = template.clone();
         let mut compression = CompressionModel::default();
         let training = messages.iter().enumerate().filter(|(i, _)| i % folds != k);
         let examples = training
             .clone()
-            .map(|(_, (m, spam))| (m.features.as_slice(), *spam))
+            .map(|(_, &(features, _, spam))| (features, spam))
             .collect();
         fit_classifier(&mut tokens, examples, epochs);
-        for (_, (m, spam)) in training {
-            compression.learn(&m.text, *spam);
+        for (_, &(_, text, spam)) in training {
+            compression.learn(text, spam);
         }
-        for (_, (m, spam)) in messages.iter().enumerate().filter(|(i, _)| i % folds == k) {
-            let log_odds = tokens.predict(&m.features).score;
-            stacker.learn(log_odds, compression.score(&m.text), *spam);
+        for (i, &(features, text, spam)) in messages.iter().enumerate() {
+            if i % folds == k {
+                held_out[i] = (tokens.predict(features).score, compression.score(text));
+                stacker.learn(held_out[i].0, held_out[i].1, spam);
+            }
         }
     }
     let mut compression = CompressionModel::default();
-    for (m, spam) in messages {
-        compression.learn(&m.text, *spam);
+    for &(_, text, spam) in messages {
+        compression.learn(text, spam);
     }
+    let log_odds = held_out
+        .iter()
+        .map(|&(tokens, score)| stacker.log_odds(tokens, score))
+        .collect();
     compression.set_stacker(stacker);
-    compression
+    (compression, log_odds)
 }
 
 /// Trains `model` on the examples, `epochs` passes in a fixed shuffle per pass: the same data

@@ -4,17 +4,18 @@
 //! The fusion must see the classifier as it will be on mail it never learned, so its inputs
 //! are cross-fitted: the messages are cut into folds, and each fold's log-odds come from a
 //! classifier trained on the other folds. The classifier that is saved learns all of them.
+//! With `--compression` the classifier is the stacked one, cross-fitted the same way.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use mailmoat_classifier::{features, Model};
+use mailmoat_classifier::{features, CompressionModel, Model};
 use mailmoat_core::policy::{classifier_logit, fit, Example, FitOptions};
 use mailmoat_core::FusionModel;
 use mailmoat_pipeline::{sources, Config, Scanner};
 
-use crate::classify_cmd::fit_classifier;
+use crate::classify_cmd::{fit_classifier, fit_compression, StackingExample};
 
 /// What `--fusion` asks for.
 pub struct FusionOptions {
@@ -24,6 +25,9 @@ pub struct FusionOptions {
     pub l2: f64,
     pub tag_fpr: f64,
     pub quarantine_fpr: f64,
+    /// Also learn a compression model stacked with the classifier, written here; the fusion
+    /// then weighs the stacked log-odds.
+    pub compression: Option<PathBuf>,
 }
 
 /// One training message as both models see it.
@@ -32,6 +36,8 @@ pub struct Labelled {
     pub features: Vec<u32>,
     /// The strongest hit of each symbol the scan (without the classifier) found.
     pub symbols: Vec<(String, f64)>,
+    /// What the compression model reads (empty unless one is trained).
+    pub text: Vec<u8>,
 }
 
 /// The scanner whose symbols the fusion weighs: the configuration as it will run, without
@@ -50,6 +56,7 @@ pub fn read(
     bits: u32,
     scanner: &Scanner,
     bar: Option<&indicatif::ProgressBar>,
+    reader: Option<&CompressionModel>,
 ) -> anyhow::Result<Vec<Labelled>> {
     let (inputs, errors) = sources::expand(paths);
     if let Some((p, e)) = errors.first() {
@@ -60,11 +67,13 @@ pub fn read(
         for item in sources::read(input)? {
             let view = scanner.view(item.raw, item.envelope);
             let features = features(&view, bits);
+            let text = reader.map(|c| c.reading(&view)).unwrap_or_default();
             let report = scanner.judge(view, None);
             out.push(Labelled {
                 spam,
                 features,
                 symbols: strongest(&report.verdict),
+                text,
             });
         }
         if let Some(bar) = bar {
@@ -165,8 +174,19 @@ pub fn train(
     if let Some(b) = &bar {
         b.set_message("reading");
     }
-    let mut messages = read(ham, false, bits, &scanner, bar.as_ref())?;
-    messages.extend(read(spam, true, bits, &scanner, bar.as_ref())?);
+    let reader = options
+        .compression
+        .as_ref()
+        .map(|_| CompressionModel::default());
+    let mut messages = read(ham, false, bits, &scanner, bar.as_ref(), reader.as_ref())?;
+    messages.extend(read(
+        spam,
+        true,
+        bits,
+        &scanner,
+        bar.as_ref(),
+        reader.as_ref(),
+    )?);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -188,7 +208,24 @@ pub fn train(
         model.prune();
     }
     model.save(out)?;
-    let logits = cross_fitted_logits(&messages, &template, epochs, options.folds);
+    let logits = match &options.compression {
+        Some(path) => {
+            let examples: Vec<StackingExample> = messages
+                .iter()
+                .map(|m| (m.features.as_slice(), m.text.as_slice(), m.spam))
+                .collect();
+            let folds = options.folds.max(2);
+            let (compression, stacked) = fit_compression(&examples, &template, epochs, folds);
+            compression.save(path)?;
+            println!(
+                "compression model (token log-odds + {:.3} × its score): {}",
+                compression.stacker().ratio(),
+                path.display()
+            );
+            stacked
+        }
+        None => cross_fitted_logits(&messages, &template, epochs, options.folds),
+    };
     let fit_options = FitOptions {
         l2: options.l2,
         tag_fpr: options.tag_fpr,
@@ -244,6 +281,7 @@ mod tests {
                 spam,
                 features: vec![0, 100 + i, if spam { 7 } else { 8 }],
                 symbols: Vec::new(),
+                text: Vec::new(),
             });
         }
         let template = Model::new(10);
@@ -257,6 +295,7 @@ mod tests {
             spam: true,
             features: vec![0, 999],
             symbols: Vec::new(),
+            text: Vec::new(),
         }];
         let mut with_lone: Vec<Labelled> = messages;
         with_lone.extend(lone);

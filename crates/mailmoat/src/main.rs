@@ -122,6 +122,7 @@ enum Command {
         prune: bool,
         /// Also learn a compression model (PPM-D over each message's visible text) and its
         /// stacking with the token model, and write it here, for `[classifier] compression`.
+        /// With --fusion, the fusion is fitted over the stacked log-odds.
         #[arg(long)]
         compression: Option<PathBuf>,
         /// Also fit the learned evidence fusion (every symbol of the configured scan and the
@@ -811,10 +812,6 @@ fn main() -> ExitCode {
             quarantine_fpr,
         } => {
             let template = Model::with_params(bits, alpha, 1.0, l1, 1.0);
-            if compression.is_some() && fusion.is_some() {
-                eprintln!("train: --compression and --fusion cannot be combined yet (the fusion is fitted on the token model's log-odds alone)");
-                return ExitCode::from(2);
-            }
             match fusion {
                 Some(output_fusion) => fusion_cmd::train(
                     &ham,
@@ -830,6 +827,7 @@ fn main() -> ExitCode {
                         l2: fusion_l2,
                         tag_fpr,
                         quarantine_fpr,
+                        compression,
                     },
                 ),
                 None => classify_cmd::train(

@@ -188,7 +188,9 @@ fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
     assert!(now.parse::<f64>().unwrap() > was, "{line}");
     assert!(std::fs::metadata(&ppm).unwrap().modified().unwrap() > before);
 
-    // With the fusion it is refused, not silently mismatched.
+    // With the fusion, the fusion is fitted over the stacked log-odds, and the pipeline runs
+    // the three together.
+    let fusion = dir.join("f.json");
     let o = run(&[
         "train",
         "--ham",
@@ -200,14 +202,34 @@ fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
         "--compression",
         p,
         "--fusion",
-        dir.join("f.json").to_str().unwrap(),
+        fusion.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(
-        text(&o.stderr).contains("cannot be combined"),
+        text(&o.stdout).contains("compression model (token log-odds + "),
         "{}",
-        text(&o.stderr)
+        text(&o.stdout)
     );
+    std::fs::write(
+        &config,
+        "[classifier]\nmodel = \"model.bin\"\ncompression = \"site.ppm\"\n[fusion]\nmodel = \"f.json\"\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "eval",
+        "--ham",
+        &ham,
+        "--spam",
+        &spam,
+        "--pipeline",
+        "-c",
+        config.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).expect("JSON");
+    assert_eq!(v["fusion"], true, "{v}");
+    assert!(v["auc"].as_f64().unwrap() > 0.99, "{v}");
 
     // A damaged file is a clear error naming it.
     std::fs::write(&ppm, b"MMCLPPMD broken").unwrap();
