@@ -225,25 +225,37 @@ fn psl_domain(host: &str) -> Option<String> {
 }
 
 /// SpamAssassin's relay summary: `[ ip=… rdns=… helo=… by=… ident= envfrom= intl=0 id= auth=
-/// msa=0 ]` per hop with an address, most recent first. Without `trusted_networks` (none is
-/// configured here) SpamAssassin trusts no relay, so every hop is untrusted and external; the
-/// local delivery hops at the top (127.0.0.1 handing to itself, fetchmail) are not relays.
+/// msa=0 ]` per hop with an address, most recent first, split into trusted and untrusted as
+/// SpamAssassin infers it without `trusted_networks` (Received.pm): from the top, hops from a
+/// private address (loopback, RFC 1918, link-local, CGN) or with an authentication token are
+/// trusted until the first that is neither; that one and every hop after it are untrusted (and
+/// external). A mail fetcher's hop (`with POP3`/`with IMAP`) is no relay, and inside the
+/// trusted part it restarts the trusted list.
 fn relays(view: &MessageView, trusted: bool) -> String {
-    if trusted {
-        return String::new();
-    }
-    let mut hops: &[mailmoat_mime::ReceivedHop] = &view.received;
-    while let Some((first, rest)) = hops.split_first() {
-        let loopback = first.from_ip.is_some_and(|ip| ip.is_loopback());
-        let fetchmail = first.raw.contains("(fetchmail-");
-        if (loopback && first.raw.contains("from localhost")) || fetchmail {
-            hops = rest;
+    let mut trusted_hops: Vec<&mailmoat_mime::ReceivedHop> = Vec::new();
+    let mut untrusted_hops = Vec::new();
+    for hop in &view.received {
+        let Some(ip) = hop.from_ip else { continue };
+        let text = unfold(&hop.raw);
+        let in_trusted = untrusted_hops.is_empty();
+        if text.contains("with POP3") || text.contains("with IMAP") {
+            if in_trusted {
+                trusted_hops.clear();
+            }
+            continue;
+        }
+        if in_trusted && (private_address(ip) || authenticated(&text)) {
+            trusted_hops.push(hop);
         } else {
-            break;
+            untrusted_hops.push(hop);
         }
     }
+    let hops = if trusted {
+        trusted_hops
+    } else {
+        untrusted_hops
+    };
     hops.iter()
-        .filter(|h| h.from_ip.is_some())
         .map(|h| {
             let (helo, rdns) = helo_and_rdns(&h.raw);
             format!(
@@ -258,27 +270,114 @@ fn relays(view: &MessageView, trusted: bool) -> String {
         .join(" ")
 }
 
-/// From `from HELO (RDNS [IP])`: the HELO name and the reverse-DNS name the receiving MTA wrote
-/// (empty when it wrote only the address, as SpamAssassin reads it).
+/// SpamAssassin's `IP_PRIVATE`: addresses not on the public internet.
+fn private_address(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            a == 10
+                || a == 127
+                || (a == 169 && b == 254)
+                || (a == 172 && (16..=31).contains(&b))
+                || (a == 192 && b == 168)
+                || (a == 100 && (64..=127).contains(&b))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| private_address(v4.into()))
+        }
+    }
+}
+
+/// The authentication tokens SpamAssassin's Received parser recognises first: `with ESMTPA`
+/// and its relatives, and the "authenticated" comments of Sendmail-like MTAs and Postfix.
+fn authenticated(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let with_auth = lower.split(" with ").skip(1).any(|after| {
+        let word: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        matches!(
+            word.as_str(),
+            "esmtpa"
+                | "esmtpsa"
+                | "lmtpa"
+                | "lmtpsa"
+                | "utf8smtpa"
+                | "utf8smtpsa"
+                | "utf8lmtpa"
+                | "utf8lmtpsa"
+                | "asmtp"
+                | "http"
+                | "https"
+                | "httpu"
+        )
+    });
+    (lower.contains(" by ") && with_auth)
+        || lower.contains("(authenticated sender: ")
+        || (lower.contains("authenticated") && lower.contains(" by ") && lower.contains("(auth"))
+}
+
+/// An rdns as SpamAssassin keeps it: trailing dots dropped, "unknown" and bracketed addresses
+/// mean none.
+fn clean_rdns(rdns: &str) -> String {
+    let rdns = rdns.trim_end_matches('.');
+    if rdns.eq_ignore_ascii_case("unknown") || rdns.starts_with('[') {
+        String::new()
+    } else {
+        rdns.to_string()
+    }
+}
+
+/// The HELO name and the reverse-DNS name the receiving MTA wrote (empty when it wrote only
+/// the address), for the forms of the corpus' MTAs as SpamAssassin's Received.pm reads them:
+/// Sendmail and Postfix `from HELO (RDNS [IP])` with an optional `ident@` before the RDNS,
+/// qmail `from RDNS (HELO name) (IP)` and `from RDNS (IP) by`.
 fn helo_and_rdns(raw: &str) -> (String, String) {
     let text = unfold(raw);
     let Some(rest) = text.trim_start().strip_prefix("from ") else {
         return (String::new(), String::new());
     };
     let rest = rest.trim_start();
-    let helo_end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
-    let helo = rest[..helo_end].trim_matches(['[', ']']).to_string();
-    let after = rest[helo_end..].trim_start();
+    let first_end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+    let first = &rest[..first_end];
+    let after = rest[first_end..].trim_start();
+    // qmail: `from RDNS (HELO name) ([ident@]IP) … by`.
+    if let Some(inner) = after
+        .strip_prefix("(HELO ")
+        .or_else(|| after.strip_prefix("(EHLO "))
+    {
+        if let Some((helo, tail)) = inner.split_once(')') {
+            if tail.trim_start().starts_with('(') && text.contains(" by ") {
+                return (helo.trim().to_string(), clean_rdns(first));
+            }
+        }
+    }
+    // qmail without HELO: `from RDNS ([ident@]IP) by` (a bracketed address is Sendmail's
+    // `from HELO ([IP])`, which names no rdns).
+    if let Some((inside, tail)) = after.strip_prefix('(').and_then(|i| i.split_once(')')) {
+        let address = inside.rsplit('@').next().unwrap_or(inside);
+        if address.parse::<std::net::IpAddr>().is_ok() && tail.trim_start().starts_with("by ") {
+            return (first.to_string(), clean_rdns(first));
+        }
+    }
+    let helo = first.trim_matches(['[', ']']).to_string();
     let rdns = after
         .strip_prefix('(')
         .and_then(|inside| inside.split(')').next())
         .and_then(|inside| {
             let first = inside.split_whitespace().next()?;
             let first = first.strip_prefix("HELO=").unwrap_or(first);
-            (!first.starts_with('[')
-                && !first.contains('@')
-                && first.contains(|c: char| c.is_ascii_alphabetic()))
-            .then(|| first.trim_end_matches(['[', ']']).to_string())
+            // `ident@rdns`, as Sendmail writes an IDENT lookup.
+            let first = first.rsplit_once('@').map_or(first, |(_, host)| host);
+            (!first.starts_with('[') && first.contains(|c: char| c.is_ascii_alphabetic()))
+                .then(|| clean_rdns(first.trim_end_matches(['[', ']'])))
         })
         .unwrap_or_default();
     (helo, rdns)
@@ -567,5 +666,49 @@ mod tests {
                 assert_eq!(m.body.concat().trim_end(), format!("s\n{text}"));
             }
         }
+    }
+
+    #[test]
+    fn relays_are_split_and_read_as_spamassassin_infers_them() {
+        // Fetchmail and localhost hops at the top are trusted (private addresses); the first
+        // public hop starts the untrusted part, and a private hop after it stays untrusted.
+        let v = view(
+            "Received: from localhost (localhost [127.0.0.1])\r\n\tby phobos.example (Postfix) with ESMTP id 1\r\n\
+             Received: from phobos [127.0.0.1]\r\n\tby localhost with IMAP (fetchmail-5.9.0)\r\n\
+             Received: from dogma.example (localhost [127.0.0.1]) by dogma.example with ESMTP id 2\r\n\
+             Received: from linux.local ([213.9.245.86]) by dogma.example with SMTP id 3\r\n\
+             Received: from unknown (HELO h) (192.168.0.2) by linux.local with SMTP;\r\n\
+             Subject: s\r\n\r\nbody\r\n",
+        );
+        let untrusted = relays(&v, false);
+        assert!(
+            untrusted.starts_with("[ ip=213.9.245.86 rdns= helo=linux.local by=dogma.example "),
+            "{untrusted}"
+        );
+        assert!(
+            untrusted.contains("[ ip=192.168.0.2 rdns= helo=h by=linux.local "),
+            "{untrusted}"
+        );
+        let trusted = relays(&v, true);
+        assert!(trusted.contains("ip=127.0.0.1 rdns=localhost"), "{trusted}");
+        assert!(!trusted.contains("213.9.245.86") && !trusted.contains("fetchmail"));
+        // `ident@rdns` (Sendmail's IDENT lookup) and qmail's forms name the rdns.
+        for (line, rdns, helo) in [
+            ("from lugh.example (root@lugh.example [194.125.145.45]) by dogma.example", "lugh.example", "lugh.example"),
+            ("from inet-mail6.example.com (209.246.10.170)\r\n  by mi-1.example with SMTP; 10 Jul 2002", "inet-mail6.example.com", "inet-mail6.example.com"),
+            ("from unknown (HELO FUSNWR01-LRS) (62.172.195.14)\r\n  by mi-1.example with SMTP;", "", "FUSNWR01-LRS"),
+            ("from mail.example (mail.example. [192.0.2.7]) by mx.example", "mail.example", "mail.example"),
+            ("from Bak ([211.21.114.142]) by dogma.example", "", "Bak"),
+        ] {
+            assert_eq!(helo_and_rdns(line), (helo.to_string(), rdns.to_string()), "{line}");
+        }
+        // An authenticated submission from a public address is still inside the trusted part.
+        let v = view(
+            "Received: from client.example ([198.51.100.9]) by mx.example with ESMTPSA id 4\r\n\
+             Received: from other.example (other.example [203.0.113.5]) by client.example with SMTP\r\n\
+             Subject: s\r\n\r\nbody\r\n",
+        );
+        assert!(relays(&v, true).contains("198.51.100.9"));
+        assert!(relays(&v, false).starts_with("[ ip=203.0.113.5 rdns=other.example "));
     }
 }
