@@ -107,7 +107,9 @@ pub fn hits(
     }
     for input in &inputs {
         for item in sources::read(input)? {
-            let view = MessageView::build(item.raw, item.envelope, &options);
+            // As SpamAssassin reads a file: an mbox `From ` line is a separator, not the SMTP
+            // envelope (EnvelopeFrom is then the Return-Path, as SpamAssassin finds it).
+            let view = MessageView::build(item.raw, Default::default(), &options);
             let hits = rules.check(&view);
             let score: f64 = hits.iter().map(|h| h.score).sum();
             let mut names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();

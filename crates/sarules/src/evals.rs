@@ -237,6 +237,45 @@ fn addresses(m: &SaMessage<'_>, header: &str) -> Vec<String> {
         .collect()
 }
 
+/// SpamAssassin's `all_from_addrs` (PerMsgStatus.pm): the first Resent-From if there is one,
+/// else every address of From, Envelope-Sender, Resent-Sender, X-Envelope-From and the envelope
+/// sender (MAIL FROM, else Return-Path); runs of dots collapsed, each once.
+fn all_from_addrs(m: &SaMessage<'_>) -> Vec<String> {
+    let resent = addresses(m, "Resent-From");
+    let mut all: Vec<String> = if let Some(first) = resent.into_iter().next() {
+        vec![first]
+    } else {
+        let mut all = Vec::new();
+        for header in [
+            "From",
+            "Envelope-Sender",
+            "Resent-Sender",
+            "X-Envelope-From",
+        ] {
+            all.extend(addresses(m, header));
+        }
+        let envelope = m.view.envelope.mail_from.clone().or_else(|| {
+            m.view
+                .header("Return-Path")
+                .map(|h| h.decoded.trim().trim_matches(['<', '>']).to_string())
+        });
+        all.extend(
+            envelope
+                .filter(|a| a.contains('@'))
+                .map(|a| a.trim().to_ascii_lowercase()),
+        );
+        all
+    };
+    for address in &mut all {
+        while address.contains("..") {
+            *address = address.replace("..", ".");
+        }
+    }
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 pub fn is_supported(function: &str) -> bool {
     SUPPORTED.contains(&function)
 }
@@ -353,21 +392,20 @@ pub fn run(
         // Raw 8-bit bytes in a header: ratio of such bytes and a minimum count.
         "check_illegal_chars" => {
             let (header, ratio, count) = (arg(0)?, number(1)?, number(2)?);
-            let raw: String = if header == "ALL" {
-                view.headers
-                    .iter()
-                    .filter(|h| {
-                        !h.name.eq_ignore_ascii_case("Subject")
-                            && !h.name.eq_ignore_ascii_case("From")
-                    })
-                    .map(|h| h.raw.clone())
-                    .collect()
-            } else {
-                view.headers_named(header).map(|h| h.raw.clone()).collect()
-            };
-            let len = raw.len();
-            let illegal = raw.bytes().filter(|&b| b >= 0x80).count();
-            len > 0 && illegal as f64 >= count && illegal as f64 / len as f64 >= ratio
+            // The bytes as on the wire: the view's header strings are read as UTF-8, which
+            // would turn one Latin-1 byte into three.
+            let raw: Vec<u8> = raw_header_values(view.raw_headers())
+                .into_iter()
+                .filter(|(name, _)| {
+                    if header == "ALL" {
+                        !name.eq_ignore_ascii_case("Subject") && !name.eq_ignore_ascii_case("From")
+                    } else {
+                        name.eq_ignore_ascii_case(header)
+                    }
+                })
+                .flat_map(|(_, value)| value)
+                .collect();
+            illegal_chars(&raw, header.eq_ignore_ascii_case("Subject"), ratio, count)
         }
         "check_for_faraway_charset_in_headers" => false,
         "html_image_only" => {
@@ -393,7 +431,12 @@ pub fn run(
                 // A regex over the local part: not taken here.
                 return None;
             }
-            addresses(m, header).iter().any(|a| context.is_freemail(a))
+            let candidates = if function == "check_freemail_from" {
+                all_from_addrs(m)
+            } else {
+                addresses(m, header)
+            };
+            candidates.iter().any(|a| context.is_freemail(a))
         }
         // FreeMail.pm's check_freemail_replyto: From and Reply-To different free mail
         // addresses; else a free mail address in the body that differs from the Reply-To
@@ -446,6 +489,53 @@ pub fn run(
         },
         _ => return None,
     })
+}
+
+/// Each header field of a raw header section: its name and its value's bytes after the colon,
+/// folding kept.
+fn raw_header_values(section: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut fields: Vec<(String, Vec<u8>)> = Vec::new();
+    for line in section.split_inclusive(|&b| b == b'\n') {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.extend_from_slice(line);
+            }
+        } else if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let name = String::from_utf8_lossy(&line[..colon]).trim().to_string();
+            fields.push((name, line[colon + 1..].to_vec()));
+        }
+    }
+    for (_, value) in &mut fields {
+        while value.last().is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            value.pop();
+        }
+    }
+    fields
+}
+
+/// HeaderEval.pm's `check_illegal_chars` on a header's raw bytes: valid UTF-8 without control
+/// characters is legal; otherwise bytes 0x80–0xFF and C0 controls (but tab, LF, CR) count, a
+/// Subject may carry one ¢, £ or ® byte, and the rule needs `count` of them making at least
+/// `ratio` of the value.
+fn illegal_chars(raw: &[u8], subject: bool, ratio: f64, count: f64) -> bool {
+    let control = |b: u8| matches!(b, 0x00..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f);
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return false;
+    }
+    if !raw.is_ascii() && std::str::from_utf8(raw).is_ok() && !raw.iter().any(|&b| control(b)) {
+        return false;
+    }
+    let mut illegal = raw.iter().filter(|&&b| control(b) || b >= 0x7f).count();
+    if illegal > 0 && subject {
+        let exempt = raw
+            .iter()
+            .filter(|&&b| matches!(b, 0xa2 | 0xa3 | 0xae))
+            .count();
+        if exempt == 1 {
+            illegal -= 1;
+        }
+    }
+    illegal as f64 / raw.len() as f64 >= ratio && illegal as f64 >= count
 }
 
 fn body_start(raw: &[u8]) -> Option<usize> {
@@ -911,5 +1001,30 @@ Date: Wed, 21 Aug 2002 08:00:00 +0000\r\nSubject: s\r\n\r\nbody\r\n";
         assert_eq!(eval(raw, "check_freemail_from", &[]), Some(true));
         let raw = format!("From: a@hot.{}\r\n\r\nhi\r\n", "x.".repeat(5000));
         assert_eq!(eval(&raw, "check_freemail_from", &[]), Some(false));
+    }
+
+    #[test]
+    fn illegal_characters_are_counted_on_the_raw_bytes_as_header_eval_does() {
+        let section = b"Subject: Gambler wins \xa3 7,000\r\nFrom: a@b.example\r\nX-Long: one\r\n\ttwo \xe7\xe8\r\n\r\n";
+        let fields = raw_header_values(section);
+        assert_eq!(fields.len(), 3);
+        assert_eq!(
+            fields[2],
+            ("X-Long".to_string(), b" one\r\n\ttwo \xe7\xe8".to_vec())
+        );
+        // One pound sign in a Subject is exempt; one Latin-1 letter is below the count of 2.
+        assert!(!illegal_chars(&fields[0].1, true, 0.0, 2.0));
+        assert!(!illegal_chars(b" Ger\xe7ek adres", true, 0.0, 2.0));
+        assert!(illegal_chars(b" Ger\xe7\xe8k adres", true, 0.0, 2.0));
+        assert!(illegal_chars(&fields[2].1, false, 0.0, 2.0));
+        // Valid UTF-8 is legal unless it carries control characters.
+        assert!(!illegal_chars(
+            " Gerçek çok güzel".as_bytes(),
+            true,
+            0.0,
+            2.0
+        ));
+        assert!(illegal_chars(" Gerçek\x01\x02".as_bytes(), true, 0.0, 2.0));
+        assert!(!illegal_chars(b"   ", true, 0.0, 0.0));
     }
 }

@@ -372,3 +372,24 @@ http://r.example/go?to=evil.example/landing\r\n";
     let names: Vec<String> = hits(&r, servers).into_iter().map(|(n, _)| n).collect();
     assert!(names.is_empty(), "{names:?}");
 }
+
+#[test]
+fn freemail_from_reads_every_from_address_as_spamassassin_collects_them() {
+    let r = rules(
+        r#"
+freemail_domains mail.example
+header FREEMAIL_FROM eval:check_freemail_from()
+"#,
+    );
+    let names = |raw: &str| -> Vec<String> { hits(&r, raw).into_iter().map(|(n, _)| n).collect() };
+    // The envelope sender (here the Return-Path) is one of them, as in all_from_addrs.
+    let bulk = "Return-Path: mmailco@mail.example\r\nFrom: WEBMASTER@MEDICAL.EXAMPLE\r\n\
+Subject: s\r\n\r\nbody\r\n";
+    assert_eq!(names(bulk), ["FREEMAIL_FROM"]);
+    // A Resent-From replaces them all.
+    let resent = format!("Resent-From: desk@corp.example\r\n{bulk}");
+    assert!(names(&resent).is_empty());
+    let plain = "Return-Path: <desk@corp.example>\r\nFrom: desk@corp.example\r\n\
+Subject: s\r\n\r\nbody\r\n";
+    assert!(names(plain).is_empty());
+}
