@@ -129,39 +129,25 @@ fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
     );
     assert!(ppm.exists());
 
+    // `eval --ham … --spam … ARGS --json`, which must succeed.
     let eval = |extra: &[&str]| -> serde_json::Value {
-        let mut args = vec![
-            "eval", "--ham", &ham, "--spam", &spam, "--model", m, "--json",
-        ];
+        let mut args = vec!["eval", "--ham", &ham, "--spam", &spam, "--json"];
         args.extend_from_slice(extra);
         let o = run(&args);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
         serde_json::from_str(text(&o.stdout).trim()).expect("one JSON object")
     };
-    let stacked = eval(&["--compression", p]);
+    let stacked = eval(&["--model", m, "--compression", p]);
     assert_eq!(stacked["compression"], true, "{stacked}");
     assert!(stacked["auc"].as_f64().unwrap() > 0.99, "{stacked}");
-    assert_eq!(eval(&[])["compression"], false);
+    assert_eq!(eval(&["--model", m])["compression"], false);
 
     // `[classifier] compression` is what the gateway's classifier (and eval) loads.
     let config = dir.join("mailmoat.toml");
-    std::fs::write(
-        &config,
-        "[classifier]\nmodel = \"model.bin\"\ncompression = \"site.ppm\"\n",
-    )
-    .unwrap();
-    let o = run(&[
-        "eval",
-        "--ham",
-        &ham,
-        "--spam",
-        &spam,
-        "-c",
-        config.to_str().unwrap(),
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).expect("JSON");
-    assert_eq!(v["compression"], true, "{v}");
+    let c = config.to_str().unwrap();
+    let classifier = "[classifier]\nmodel = \"model.bin\"\ncompression = \"site.ppm\"\n";
+    std::fs::write(&config, classifier).unwrap();
+    assert_eq!(eval(&["-c", c])["compression"], true);
 
     // A correction teaches both, and moves the stacked probability its way.
     let msg = dir.join("new.eml");
@@ -191,6 +177,7 @@ fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
     // With the fusion, the fusion is fitted over the stacked log-odds, and the pipeline runs
     // the three together.
     let fusion = dir.join("f.json");
+    let f = fusion.to_str().unwrap();
     let o = run(&[
         "train",
         "--ham",
@@ -202,7 +189,7 @@ fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
         "--compression",
         p,
         "--fusion",
-        fusion.to_str().unwrap(),
+        f,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(
@@ -212,22 +199,10 @@ fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
     );
     std::fs::write(
         &config,
-        "[classifier]\nmodel = \"model.bin\"\ncompression = \"site.ppm\"\n[fusion]\nmodel = \"f.json\"\n",
+        format!("{classifier}[fusion]\nmodel = \"f.json\"\n"),
     )
     .unwrap();
-    let o = run(&[
-        "eval",
-        "--ham",
-        &ham,
-        "--spam",
-        &spam,
-        "--pipeline",
-        "-c",
-        config.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let v: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).expect("JSON");
+    let v = eval(&["--pipeline", "-c", c]);
     assert_eq!(v["fusion"], true, "{v}");
     assert!(v["auc"].as_f64().unwrap() > 0.99, "{v}");
 
