@@ -170,11 +170,17 @@ impl Gateway {
                 line.clear();
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the gateway reports its address")
-            .parse()
-            .unwrap();
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => addr.parse().unwrap(),
+            // Say why: the gateway's own log, not only that it never listened.
+            Err(e) => {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "the gateway reports its address: {e}; its log:\n{}",
+                    log.lock().unwrap()
+                )
+            }
+        };
         Gateway { child, addr, log }
     }
 
