@@ -256,6 +256,21 @@ pub fn learn(
 }
 
 /// The most spam recall reachable while letting at most `max_fp` ham through as spam.
+/// A spam probability with enough decimals to tell it from its neighbours near 1: 4, or two
+/// more than the zeros of 1 − p (at most 15, where f64 runs out).
+fn threshold_text(p: f64) -> String {
+    if !p.is_finite() {
+        return format!("{p}");
+    }
+    let gap = 1.0 - p;
+    let digits = if gap > 0.0 && gap < 1e-3 {
+        ((-gap.log10()).ceil() as usize + 2).min(15)
+    } else {
+        4
+    };
+    format!("{p:.digits$}")
+}
+
 pub(crate) fn tpr_at(ham: &[f64], spam: &[f64], max_fp: usize) -> (f64, f64) {
     let mut h = ham.to_vec();
     h.sort_by(|a, b| b.total_cmp(a));
@@ -457,9 +472,19 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
             }
         );
         println!("spam recall at FPR <= 1 %        {:.2} %", tpr1 * 100.0);
+        // A probability threshold near 1 needs the digits that tell it from 1, or it cannot be
+        // copied into `spam_threshold`.
+        let shown = |t: f64| {
+            if options.pipeline {
+                format!("{t:.4}")
+            } else {
+                threshold_text(t)
+            }
+        };
         println!(
-            "spam recall with <= 1 ham FP     {:.2} % (score threshold {t1:.4})",
-            tpr1fp * 100.0
+            "spam recall with <= 1 ham FP     {:.2} % (score threshold {})",
+            tpr1fp * 100.0,
+            shown(t1)
         );
         println!(
             "at {at}: {} false positives, {} false negatives",
@@ -472,8 +497,10 @@ pub fn eval(ham: &[String], spam: &[String], options: EvalOptions) -> anyhow::Re
             "spam probability"
         };
         println!(
-            "thresholds on this ham: {unit} above {t_fpr01:.4} for FPR <= 0.1 % ({:.2} % recall), above {t_fpr001:.4} for FPR <= 0.01 %",
-            tpr_fpr01 * 100.0
+            "thresholds on this ham: {unit} above {} for FPR <= 0.1 % ({:.2} % recall), above {} for FPR <= 0.01 %",
+            shown(t_fpr01),
+            tpr_fpr01 * 100.0,
+            shown(t_fpr001)
         );
         if let Some([[ht, hq], [st, sq]]) = actions {
             let pct = |n: usize, of: usize| n as f64 * 100.0 / of.max(1) as f64;
@@ -613,4 +640,23 @@ pub fn explain(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_near_one_keep_the_digits_that_tell_them_from_one() {
+        assert_eq!(threshold_text(0.9), "0.9000");
+        assert_eq!(threshold_text(0.99999997), "0.9999999700");
+        assert_eq!(
+            threshold_text(1.0 / (1.0 + (-35f64).exp())),
+            "0.999999999999999"
+        );
+        assert_eq!(threshold_text(f64::NEG_INFINITY), "-inf");
+        // What is printed reads back as the same number.
+        let shown: f64 = threshold_text(0.99999997).parse().unwrap();
+        assert_eq!(shown, 0.99999997);
+    }
 }
