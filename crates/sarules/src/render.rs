@@ -383,11 +383,43 @@ fn helo_and_rdns(raw: &str) -> (String, String) {
     (helo, rdns)
 }
 
+/// The rendered text of each `<title>` element of an HTML document.
+fn html_titles(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut titles = Vec::new();
+    let mut from = 0;
+    while let Some(open) = lower[from..].find("<title").map(|i| i + from) {
+        let Some(start) = lower[open..].find('>').map(|i| i + open + 1) else {
+            break;
+        };
+        let end = lower[start..]
+            .find("</title")
+            .map_or(lower.len(), |i| i + start);
+        let title = mailmoat_mime::html::render(&html[start..end], 64 * 1024).visible;
+        let title = title.trim();
+        if !title.is_empty() {
+            titles.push(title.to_string());
+        }
+        from = end;
+        if titles.len() >= 16 {
+            break;
+        }
+    }
+    titles
+}
+
 fn rendered_body(view: &MessageView) -> Vec<String> {
     let mut text = String::new();
     for (i, part) in view.texts.iter().enumerate() {
         if i > 0 {
             text.push('\n');
+        }
+        // SpamAssassin's HTML.pm keeps a <title>'s text in the rendered body too, a paragraph
+        // of its own, where the view, as a reader sees the page, leaves it out.
+        for title in part.html.as_deref().map(html_titles).unwrap_or_default() {
+            text.push_str("\n\n");
+            text.push_str(&title);
+            text.push_str("\n\n");
         }
         text.push_str(&part.text);
     }
@@ -710,5 +742,19 @@ mod tests {
         );
         assert!(relays(&v, true).contains("198.51.100.9"));
         assert!(relays(&v, false).starts_with("[ ip=203.0.113.5 rdns=other.example "));
+    }
+
+    #[test]
+    fn an_html_title_is_part_of_the_rendered_body_as_in_spamassassin() {
+        let v = view(
+            "Subject: s\r\nContent-Type: text/html\r\n\r\n\
+             <html><head><TITLE>Dear friend &amp; partner</TITLE></head>\
+             <body><p>Claim it now</p></body></html>\r\n",
+        );
+        let m = SaMessage::new(&v);
+        let body = m.body.concat();
+        assert!(body.contains("\nDear friend & partner\n"), "{body:?}");
+        assert!(body.contains("Claim it now"), "{body:?}");
+        assert_eq!(html_titles("<title></title><p>x</p>"), Vec::<String>::new());
     }
 }
