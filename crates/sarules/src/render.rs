@@ -422,6 +422,12 @@ fn rendered_body(view: &MessageView) -> Vec<String> {
             text.push_str("\n\n");
         }
         text.push_str(&part.text);
+        // HTML.pm renders text a reader cannot see too (invisibility only matters to Bayes);
+        // the view keeps it apart, so it follows the visible text as a paragraph of its own.
+        if !part.hidden_text.trim().is_empty() {
+            text.push_str("\n\n");
+            text.push_str(&part.hidden_text);
+        }
     }
     let collapsed = collapse_paragraphs(&text);
     let subject = view
@@ -756,5 +762,26 @@ mod tests {
         assert!(body.contains("\nDear friend & partner\n"), "{body:?}");
         assert!(body.contains("Claim it now"), "{body:?}");
         assert_eq!(html_titles("<title></title><p>x</p>"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn text_hidden_from_the_reader_is_still_in_the_body_rules_text() {
+        let v = view(
+            "Subject: s\r\nContent-Type: text/html\r\n\r\n\
+             <html><body><p>Great offer</p>\
+             <p style=\"display:none\">to be removed from future mailings write</p>\
+             </body></html>\r\n",
+        );
+        assert!(
+            !v.texts[0].text.contains("removed"),
+            "{:?}",
+            v.texts[0].text
+        );
+        let body = SaMessage::new(&v).body.concat();
+        assert!(body.contains("Great offer"), "{body:?}");
+        assert!(
+            body.contains("to be removed from future mailings"),
+            "{body:?}"
+        );
     }
 }
