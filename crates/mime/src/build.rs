@@ -65,6 +65,7 @@ impl MessageView {
             let mut scratch = MessageView::default();
             let original = &raw[..parsed_len];
             let mended = blank_short_date_zones(original);
+            let mended = close_open_multipart(mended.as_deref().unwrap_or(original)).or(mended);
             let parsed = parser().parse(mended.as_deref().unwrap_or(original));
             let built = match &parsed {
                 Some(message) if !message.parts.is_empty() => {
@@ -201,6 +202,66 @@ fn header_section_end(raw: &[u8]) -> usize {
         .chain(memchr::memmem::find(raw, b"\n\r\n"))
         .min()
         .unwrap_or(raw.len())
+}
+
+/// mail-parser 0.11.9 reads a top-level multipart whose closing delimiter (`--boundary--`) never
+/// comes as one text part of the whole undecoded body, so a spam that simply stops after its
+/// last part hid its HTML and links from every check. SpamAssassin and mail clients end the
+/// last part at the end of the message; so does the parser, given a copy with the delimiter
+/// appended (every offset into the original stays valid). `None` when nothing is missing.
+fn close_open_multipart(raw: &[u8]) -> Option<Vec<u8>> {
+    let header_end = header_section_end(raw);
+    let headers = String::from_utf8_lossy(&raw[..header_end]);
+    // The top-level Content-Type, unfolded.
+    let mut content_type = None;
+    for line in headers.split('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with([' ', '\t']) {
+            if let Some(value) = content_type.as_mut() {
+                *value = format!("{value} {}", line.trim());
+            }
+            continue;
+        }
+        if content_type.is_some() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("content-type") {
+                content_type = Some(value.trim().to_string());
+            }
+        }
+    }
+    let content_type = content_type?;
+    if !content_type.to_ascii_lowercase().starts_with("multipart/") {
+        return None;
+    }
+    let at = content_type.to_ascii_lowercase().find("boundary=")? + "boundary=".len();
+    let rest = &content_type[at..];
+    let boundary = match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next()?,
+        None => rest.split([';', ' ', '\t']).next()?,
+    };
+    if boundary.is_empty() {
+        return None;
+    }
+    let body = &raw[header_end..];
+    let opening = format!("--{boundary}");
+    let closing = format!("--{boundary}--");
+    if memchr::memmem::find(body, opening.as_bytes()).is_none()
+        || memchr::memmem::find(body, closing.as_bytes()).is_some()
+    {
+        return None;
+    }
+    let newline: &[u8] = if raw.windows(2).any(|w| w == b"\r\n") {
+        b"\r\n"
+    } else {
+        b"\n"
+    };
+    let mut mended = raw.to_vec();
+    mended.extend_from_slice(newline);
+    mended.extend_from_slice(closing.as_bytes());
+    mended.extend_from_slice(newline);
+    Some(mended)
 }
 
 /// mail-parser 0.11.9 reads an obsolete time zone of one or two letters at the end of a Date
@@ -414,10 +475,15 @@ impl Walker<'_, '_> {
                 if let Some(boundary) = part.content_type().and_then(|ct| ct.attribute("boundary"))
                 {
                     let closing = format!("--{boundary}--");
-                    let from = (part.offset_body as usize).min(message.raw_message.len());
-                    if memchr::memmem::find(&message.raw_message[from..], closing.as_bytes())
-                        .is_none()
-                    {
+                    // In the bytes as they came: the parser may have read a copy with the
+                    // delimiter appended (`close_open_multipart`).
+                    let raw = if part_id == 0 && message.raw_message.len() > self.original.len() {
+                        self.original
+                    } else {
+                        &message.raw_message[..]
+                    };
+                    let from = (part.offset_body as usize).min(raw.len());
+                    if memchr::memmem::find(&raw[from..], closing.as_bytes()).is_none() {
                         self.view.problem(
                             ProblemKind::BadMime,
                             format!("multipart boundary {boundary:?} is never closed"),

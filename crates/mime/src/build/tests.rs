@@ -290,3 +290,32 @@ From: 3cKq2amCZ@hotmail.example{eol}To: you@site.example{eol}Subject: hi{eol}{eo
         assert_eq!(v.raw, raw.as_bytes());
     }
 }
+
+/// A multipart that stops after its last part, with no closing delimiter, is read part by part
+/// as SpamAssassin and mail clients read it, not as one text part of undecoded base64.
+#[test]
+fn a_multipart_without_its_closing_delimiter_still_has_its_parts() {
+    let open = "From: a@b.example\r\nSubject: s\r\nMiME-Version: 1.0\r\n\
+Content-Type: multipart/mixed;\r\n boundary=\"----=_Part_1\"\r\n\r\n\
+------=_Part_1\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n\
+PGh0bWw+PGJvZHk+PHA+TWFycmllZCBidXQgbG9uZWx5PC9wPjxhIGhyZWY9Imh0dHA6Ly9k\r\n\
+YXRlLmV4YW1wbGUvIj5FbnRlcjwvYT48L2JvZHk+PC9odG1sPg==\r\n";
+    let view = MessageView::from_raw(open.as_bytes());
+    assert_eq!(view.texts.len(), 1, "{:?}", view.texts);
+    assert_eq!(view.texts[0].kind, TextKind::Html);
+    assert!(view.texts[0].text.contains("Married but lonely"));
+    assert!(view.urls.iter().any(|u| u.url.contains("date.example")));
+    // The view keeps the bytes as they came, and says what was wrong with them.
+    assert_eq!(view.raw, open.as_bytes());
+    assert!(
+        view.problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::BadMime && p.detail.contains("never closed")),
+        "{:?}",
+        view.problems
+    );
+    // A closed one, and a message that is not multipart, are parsed as they are.
+    assert!(close_open_multipart(format!("{open}------=_Part_1--\r\n").as_bytes()).is_none());
+    assert!(close_open_multipart(b"Subject: s\r\n\r\n------=_Part_1\r\n").is_none());
+}
