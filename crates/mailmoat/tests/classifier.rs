@@ -108,25 +108,27 @@ fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
     let (ham, spam) = corpus(&dir);
     let (model, ppm) = (dir.join("model.bin"), dir.join("site.ppm"));
     let (m, p) = (model.to_str().unwrap(), ppm.to_str().unwrap());
-    let o = run(&[
-        "train",
-        "--ham",
-        &ham,
-        "--spam",
-        &spam,
-        "-o",
-        m,
-        "--bits",
-        "16",
-        "--compression",
-        p,
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stdout).contains("compression model (24 MiB of tables"),
-        "{}",
-        text(&o.stdout)
-    );
+    // `train --ham … --spam … -o MODEL --compression PPM ARGS`, which must succeed and say
+    // `saying` of the compression model.
+    let train = |extra: &[&str], saying: &str| {
+        let mut args = vec![
+            "train",
+            "--ham",
+            &ham,
+            "--spam",
+            &spam,
+            "-o",
+            m,
+            "--compression",
+            p,
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let said = text(&o.stdout);
+        assert!(said.contains(saying), "{said}");
+    };
+    train(&["--bits", "16"], "compression model (24 MiB of tables");
     assert!(ppm.exists());
 
     // `eval --ham … --spam … ARGS --json`, which must succeed.
@@ -178,25 +180,7 @@ fn train_with_compression_stacks_it_in_eval_and_in_the_configured_classifier() {
     // the three together.
     let fusion = dir.join("f.json");
     let f = fusion.to_str().unwrap();
-    let o = run(&[
-        "train",
-        "--ham",
-        &ham,
-        "--spam",
-        &spam,
-        "-o",
-        m,
-        "--compression",
-        p,
-        "--fusion",
-        f,
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stdout).contains("compression model (token log-odds + "),
-        "{}",
-        text(&o.stdout)
-    );
+    train(&["--fusion", f], "compression model (token log-odds + ");
     std::fs::write(
         &config,
         format!("{classifier}[fusion]\nmodel = \"f.json\"\n"),
