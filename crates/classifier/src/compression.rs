@@ -405,8 +405,11 @@ impl CompressionModel {
         if &header[..8] != MAGIC {
             return Err("not a compression model".into());
         }
-        let u32_at = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap());
-        let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap());
+        // Fixed offsets inside the 40-byte header: the slices always have the width asked for.
+        let u32_at =
+            |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap_or_default());
+        let u64_at =
+            |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or_default());
         if u32_at(8) != VERSION {
             return Err(format!(
                 "version {} (this build reads {VERSION})",

@@ -64,9 +64,20 @@ impl MessageView {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut scratch = MessageView::default();
             let original = &raw[..parsed_len];
-            let mended = blank_short_date_zones(original);
-            let mended = close_open_multipart(mended.as_deref().unwrap_or(original)).or(mended);
-            let parsed = parser().parse(mended.as_deref().unwrap_or(original));
+            let mut mended = blank_short_date_zones(original);
+            let mut parsed = parser().parse(mended.as_deref().unwrap_or(original));
+            if let Some(closing) = parsed
+                .as_ref()
+                .and_then(|m| unclosed_multipart(m, original))
+            {
+                if let Some(message) = parsed.take() {
+                    drop_flat(message);
+                }
+                let mut copy = mended.take().unwrap_or_else(|| original.to_vec());
+                append_closing(&mut copy, &closing);
+                mended = Some(copy);
+                parsed = parser().parse(mended.as_deref().unwrap_or(original));
+            }
             let built = match &parsed {
                 Some(message) if !message.parts.is_empty() => {
                     let mut walker = Walker {
@@ -207,61 +218,37 @@ fn header_section_end(raw: &[u8]) -> usize {
 /// mail-parser 0.11.9 reads a top-level multipart whose closing delimiter (`--boundary--`) never
 /// comes as one text part of the whole undecoded body, so a spam that simply stops after its
 /// last part hid its HTML and links from every check. SpamAssassin and mail clients end the
-/// last part at the end of the message; so does the parser, given a copy with the delimiter
-/// appended (every offset into the original stays valid). `None` when nothing is missing.
-fn close_open_multipart(raw: &[u8]) -> Option<Vec<u8>> {
-    let header_end = header_section_end(raw);
-    let headers = String::from_utf8_lossy(&raw[..header_end]);
-    // The top-level Content-Type, unfolded.
-    let mut content_type = None;
-    for line in headers.split('\n') {
-        let line = line.trim_end_matches('\r');
-        if line.starts_with([' ', '\t']) {
-            if let Some(value) = content_type.as_mut() {
-                *value = format!("{value} {}", line.trim());
-            }
-            continue;
-        }
-        if content_type.is_some() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-type") {
-                content_type = Some(value.trim().to_string());
-            }
-        }
-    }
-    let content_type = content_type?;
-    if !content_type.to_ascii_lowercase().starts_with("multipart/") {
+/// last part at the end of the message; so does the parser, given a second time a copy with
+/// the delimiter appended (every offset into the original stays valid). The missing closing
+/// delimiter, when the top-level part is such a multipart; the boundary is the one the parser
+/// read.
+fn unclosed_multipart(message: &Message<'_>, original: &[u8]) -> Option<String> {
+    let root = message.parts.first()?;
+    let content_type = root.content_type()?;
+    if !content_type.ctype().eq_ignore_ascii_case("multipart") {
         return None;
     }
-    let at = content_type.to_ascii_lowercase().find("boundary=")? + "boundary=".len();
-    let rest = &content_type[at..];
-    let boundary = match rest.strip_prefix('"') {
-        Some(quoted) => quoted.split('"').next()?,
-        None => rest.split([';', ' ', '\t']).next()?,
-    };
-    if boundary.is_empty() {
-        return None;
-    }
-    let body = &raw[header_end..];
+    let boundary = content_type
+        .attribute("boundary")
+        .filter(|b| !b.is_empty())?;
+    let body = &original[(root.offset_body as usize).min(original.len())..];
     let opening = format!("--{boundary}");
     let closing = format!("--{boundary}--");
-    if memchr::memmem::find(body, opening.as_bytes()).is_none()
-        || memchr::memmem::find(body, closing.as_bytes()).is_some()
-    {
-        return None;
-    }
-    let newline: &[u8] = if raw.windows(2).any(|w| w == b"\r\n") {
+    (memchr::memmem::find(body, opening.as_bytes()).is_some()
+        && memchr::memmem::find(body, closing.as_bytes()).is_none())
+    .then_some(closing)
+}
+
+/// Appends a closing delimiter on a line of its own, with the message's own line ending.
+fn append_closing(raw: &mut Vec<u8>, closing: &str) {
+    let newline: &[u8] = if memchr::memmem::find(raw, b"\r\n").is_some() {
         b"\r\n"
     } else {
         b"\n"
     };
-    let mut mended = raw.to_vec();
-    mended.extend_from_slice(newline);
-    mended.extend_from_slice(closing.as_bytes());
-    mended.extend_from_slice(newline);
-    Some(mended)
+    raw.extend_from_slice(newline);
+    raw.extend_from_slice(closing.as_bytes());
+    raw.extend_from_slice(newline);
 }
 
 /// mail-parser 0.11.9 reads an obsolete time zone of one or two letters at the end of a Date

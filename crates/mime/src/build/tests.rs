@@ -316,6 +316,15 @@ YXRlLmV4YW1wbGUvIj5FbnRlcjwvYT48L2JvZHk+PC9odG1sPg==\r\n";
         view.problems
     );
     // A closed one, and a message that is not multipart, are parsed as they are.
-    assert!(close_open_multipart(format!("{open}------=_Part_1--\r\n").as_bytes()).is_none());
-    assert!(close_open_multipart(b"Subject: s\r\n\r\n------=_Part_1\r\n").is_none());
+    let closed = format!("{open}------=_Part_1--\r\n");
+    let message = parser().parse(closed.as_bytes()).unwrap();
+    assert_eq!(unclosed_multipart(&message, closed.as_bytes()), None);
+    let plain = b"Subject: s\r\n\r\n------=_Part_1\r\n";
+    let message = parser().parse(plain).unwrap();
+    assert_eq!(unclosed_multipart(&message, plain), None);
+    let message = parser().parse(open.as_bytes()).unwrap();
+    assert_eq!(
+        unclosed_multipart(&message, open.as_bytes()).as_deref(),
+        Some("------=_Part_1--")
+    );
 }
