@@ -13,8 +13,8 @@ use crate::{features_with_repeats, CompressionModel, Model, ModelError, Weights}
 
 pub const SYMBOLS: &[SymbolDef] = &[
     SymbolDef::new("CLASSIFIER_SPAM", "classifier", Category::Spam,
-        10.0,
-        "The statistical classifier rates the message as spam; strength is the spam probability. Alone it reaches the tag threshold but never quarantine: that needs at least two more points of other evidence, so the weak signs that ordinary bulk mail shows too (a bare To address, HTML only) cannot turn a classifier mistake into a held message.",
+        16.0,
+        "The statistical classifier rates the message as spam; strength is its spam odds on a log scale, log10(p / (1 - p)) / 8, full at 100,000,000:1. At the default weight that is 2 points per factor of ten in the odds: alone it tags from 1,000:1 (p >= 0.999) and quarantines from 1,000,000:1; below 1,000:1 it needs other evidence to tag. Odds, not the probability, so the verdict keeps the classifier's ranking among the messages it is sure of (a probability strength weighed 0.99 and 0.999999 alike, and the weak signs of ordinary bulk mail then decided which was held).",
     ),
     SymbolDef::new("CLASSIFIER_HAM", "classifier", Category::Spam,
         -3.0,
@@ -152,6 +152,23 @@ pub fn built_in_model() -> Result<Model, ModelError> {
     })
 }
 
+/// Decades of spam odds at which CLASSIFIER_SPAM reaches full strength.
+const FULL_STRENGTH_DECADES: f64 = 8.0;
+
+/// CLASSIFIER_SPAM's strength for a spam probability: the odds' decades over
+/// [`FULL_STRENGTH_DECADES`], so the verdict score stays linear in the classifier's log-odds.
+pub fn spam_odds_strength(p: f64) -> f64 {
+    (spam_log10_odds(p) / FULL_STRENGTH_DECADES).clamp(0.0, 1.0)
+}
+
+/// log10(p / (1 - p)), 0 for NaN, bounded to ±16 (beyond what an f64 near 1 can tell apart).
+fn spam_log10_odds(p: f64) -> f64 {
+    if p.is_nan() {
+        return 0.0;
+    }
+    (p / (1.0 - p)).log10().clamp(-16.0, 16.0)
+}
+
 /// The runtime classifier detector.
 pub struct Classifier {
     weights: Arc<Weights>,
@@ -199,8 +216,11 @@ impl Detector for Classifier {
         if p >= self.spam_threshold {
             findings.add_with_strength(
                 "CLASSIFIER_SPAM",
-                p,
-                format!("spam probability {p:.4}"),
+                spam_odds_strength(p),
+                format!(
+                    "spam probability {p:.4}, odds 10^{:.2}:1",
+                    spam_log10_odds(p)
+                ),
                 Location::message(),
             );
         } else if p <= self.ham_threshold {
@@ -211,5 +231,46 @@ impl Detector for Classifier {
                 Location::message(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailmoat_core::{decide, Action, PolicyConfig, SymbolTable};
+
+    fn action_for(p: f64) -> Action {
+        let table = SymbolTable::new(&[SYMBOLS]).unwrap();
+        let policy = PolicyConfig::default().build(&table, None).unwrap();
+        let mut findings = Findings::new();
+        findings.add_with_strength(
+            "CLASSIFIER_SPAM",
+            spam_odds_strength(p),
+            "",
+            Location::message(),
+        );
+        decide(&findings, &policy).action
+    }
+
+    #[test]
+    fn the_classifier_alone_tags_from_a_thousand_to_one_and_holds_from_a_million() {
+        assert_eq!(action_for(0.99), Action::Deliver);
+        assert_eq!(action_for(0.9985), Action::Deliver);
+        assert_eq!(action_for(0.9995), Action::Tag);
+        assert_eq!(action_for(0.99999), Action::Tag);
+        assert_eq!(action_for(0.9999995), Action::Quarantine);
+        assert_eq!(action_for(1.0), Action::Quarantine);
+    }
+
+    #[test]
+    fn strength_follows_the_odds_and_keeps_their_order_near_one() {
+        assert_eq!(spam_odds_strength(0.5), 0.0);
+        assert_eq!(spam_odds_strength(f64::NAN), 0.0);
+        assert!((spam_odds_strength(0.999) - 3.0 / 8.0).abs() < 1e-3);
+        let near_one = [0.99, 0.999, 0.9999, 0.99999, 0.999999, 0.9999999];
+        for pair in near_one.windows(2) {
+            assert!(spam_odds_strength(pair[0]) < spam_odds_strength(pair[1]));
+        }
+        assert_eq!(spam_odds_strength(1.0 - 1e-12), 1.0);
     }
 }

@@ -42,10 +42,12 @@ fn postfix_with_the_milter_delivers_tags_refuses_and_holds_as_the_verdict_says()
     std::fs::write(dir.join("local.toml"), RULES).unwrap();
     let sink = Sink::start(0);
     let milter_port = free_port();
+    // The disguised executable scores 19 once Postfix has given it a Message-ID (its attachment
+    // evidence alone): refused here from 18, so the refusal path is the verdict's own.
     let cfg = config(
         &dir,
         &format!(
-            "[gateway.routes]\ndefault = \"smtp://{}\"\n[rules]\nfiles = [\"local.toml\"]\n[milter]\nlisten = \"127.0.0.1:{milter_port}\"\n",
+            "[gateway.routes]\ndefault = \"smtp://{}\"\n[rules]\nfiles = [\"local.toml\"]\n[milter]\nlisten = \"127.0.0.1:{milter_port}\"\n[policy]\nreject = 18.0\n",
             sink.addr
         ),
     );
