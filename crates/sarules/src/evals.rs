@@ -357,7 +357,7 @@ pub fn run(
         // Date header minus the Received date closest to it, in hours, within [min, max)
         // ("undef" for no bound); 0 when either is missing, as in SpamAssassin.
         "check_for_shifted_date" => {
-            let hours = date_diff(view) as f64 / 3600.0;
+            let hours = *m.date_diff.get_or_init(|| date_diff(view)) as f64 / 3600.0;
             let bound = |i: usize| {
                 arg(i)
                     .filter(|a| *a != "undef")

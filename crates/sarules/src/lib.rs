@@ -312,7 +312,7 @@ impl Group {
                 }
                 for id in linear_candidates.drain(..) {
                     let i = id as usize;
-                    linear[i] = linear[i] || set.find(id, value).is_some();
+                    linear[i] = linear[i] || set.is_match(id, value);
                 }
             }
             match &hs.outside {
@@ -327,7 +327,7 @@ impl Group {
                 }
                 None => {
                     for &id in &hs.linear_outside {
-                        linear[id as usize] = values.iter().any(|v| set.find(id, v).is_some());
+                        linear[id as usize] = values.iter().any(|v| set.is_match(id, v));
                     }
                 }
             }

@@ -21,6 +21,9 @@ pub struct SaMessage<'a> {
     pub full: String,
     /// `uri`: every URI, plus the `http://` form of those written without a scheme.
     pub uris: Vec<String>,
+    /// The Date header minus the nearest Received date, in seconds: read by the dozen
+    /// `check_for_shifted_date` rules, so the Received dates are parsed once per message.
+    pub(crate) date_diff: std::cell::OnceCell<i64>,
 }
 
 /// The header field names in the case the sender wrote them ("Message-Id", where the view
@@ -65,6 +68,7 @@ impl<'a> SaMessage<'a> {
             rawbody: raw_body(view),
             full: String::from_utf8_lossy(&view.raw).into_owned(),
             uris: uris(view),
+            date_diff: std::cell::OnceCell::new(),
         }
     }
 
