@@ -1,5 +1,5 @@
-//! The classifier as a detector: the spam probability becomes evidence with that probability as
-//! its strength, so policy weighs it together with the rules.
+//! The classifier as a detector: the spam probability becomes evidence whose strength is the
+//! spam odds on a log scale, so policy weighs it together with the rules and keeps its ranking.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
