@@ -154,6 +154,7 @@ fn fallback_body(raw: &[u8], view: &mut MessageView, options: &ViewOptions) {
         text,
         hidden_text: String::new(),
         html: None,
+        html_titles: Vec::new(),
         alternative_group: None,
         charset: None,
     });
@@ -606,6 +607,7 @@ impl Walker<'_, '_> {
                 text: rendered.visible,
                 hidden_text: rendered.hidden,
                 html: Some(text),
+                html_titles: rendered.titles,
                 alternative_group,
                 charset,
             });
@@ -617,6 +619,7 @@ impl Walker<'_, '_> {
                 text,
                 hidden_text: String::new(),
                 html: None,
+                html_titles: Vec::new(),
                 alternative_group,
                 charset,
             });

@@ -22,7 +22,13 @@ pub struct Rendered {
     pub visible: String,
     pub hidden: String,
     pub links: Vec<Link>,
+    /// The text of each non-empty `<title>` (the first [`MAX_TITLES`]): no reader sees it in
+    /// the page, but SpamAssassin's body rules read it.
+    pub titles: Vec<String>,
 }
+
+/// Titles kept per document; one is normal, more are padding.
+const MAX_TITLES: usize = 16;
 
 type Rgb = (u8, u8, u8);
 
@@ -36,6 +42,8 @@ struct Frame {
     name: Vec<u8>,
     hidden: bool,
     skip: bool,
+    /// Inside a `<title>`.
+    title: bool,
     color: Rgb,
     background: Rgb,
     anchor: Option<usize>,
@@ -128,11 +136,14 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
         name: Vec::new(),
         hidden: false,
         skip: false,
+        title: false,
         color: BLACK,
         background: WHITE,
         anchor: None,
     };
     let mut stack: Vec<Frame> = vec![root];
+    // Whether the current title's text is kept (false past MAX_TITLES).
+    let mut keeping_title = false;
 
     for token in tokenizer {
         let Ok(token) = token;
@@ -159,10 +170,17 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
                 if name == b"td" || name == b"th" {
                     space(&mut out.visible);
                 }
+                if name == b"title" && !parent.title {
+                    keeping_title = out.titles.len() < MAX_TITLES;
+                    if keeping_title {
+                        out.titles.push(String::new());
+                    }
+                }
                 let mut frame = Frame {
                     name: name.to_vec(),
                     hidden: parent.hidden,
                     skip: parent.skip || is_skipped(name),
+                    title: parent.title || name == b"title",
                     color: parent.color,
                     background: parent.background,
                     anchor: parent.anchor,
@@ -266,6 +284,11 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
             }
             Token::String(text) => {
                 let Some(frame) = stack.last() else { continue };
+                if frame.title && keeping_title {
+                    if let Some(title) = out.titles.last_mut() {
+                        push_collapsed(title, &String::from_utf8_lossy(&text.value));
+                    }
+                }
                 if frame.skip {
                     continue;
                 }
@@ -298,6 +321,13 @@ pub fn render(html: &str, max_bytes: usize) -> Rendered {
     }
     out.visible = out.visible.trim().to_string();
     out.hidden = out.hidden.trim().to_string();
+    out.titles = out
+        .titles
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
     out
 }
 
@@ -483,6 +513,21 @@ mod tests {
         let out = r("<html><head><title>T</title><style>p{x:1}</style></head><body><p>Hello &amp; wel<!-- x -->come</p><script>if (a<b) alert(1)</script><p>Bye</p></body></html>");
         assert_eq!(out.visible, "Hello & welcome\nBye");
         assert_eq!(out.hidden, "");
+    }
+
+    #[test]
+    fn titles_are_kept_apart_from_the_visible_text() {
+        let out = r("<html><head><TITLE>Dear friend &amp; partner</TITLE></head><body><p>Claim it</p></body></html>");
+        assert_eq!(out.titles, vec!["Dear friend & partner".to_string()]);
+        assert_eq!(out.visible, "Claim it");
+        assert_eq!(r("<title></title><p>x</p>").titles, Vec::<String>::new());
+        let many = "<title>t</title>".repeat(40);
+        assert_eq!(r(&many).titles.len(), MAX_TITLES);
+        // Never closed: the rest of the document is its text.
+        assert_eq!(
+            r("<title>open  ended").titles,
+            vec!["open ended".to_string()]
+        );
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub struct TextBody {
     /// For HTML: the decoded markup (kept for later analysers).
     #[serde(skip)]
     pub html: Option<String>,
+    /// For HTML: the text of its `<title>` elements, which a reader does not see in the page.
+    #[serde(skip)]
+    pub html_titles: Vec<String>,
     /// The multipart/alternative this part belongs to, so text and HTML twins can be compared.
     pub alternative_group: Option<usize>,
     pub charset: Option<String>,

@@ -394,8 +394,10 @@ pub fn run(
             let (header, ratio, count) = (arg(0)?, number(1)?, number(2)?);
             // The bytes as on the wire: the view's header strings are read as UTF-8, which
             // would turn one Latin-1 byte into three.
-            let raw: Vec<u8> = raw_header_values(view.raw_headers())
-                .into_iter()
+            let raw: Vec<u8> = m
+                .raw_header_values
+                .get_or_init(|| raw_header_values(view.raw_headers()))
+                .iter()
                 .filter(|(name, _)| {
                     if header == "ALL" {
                         !name.eq_ignore_ascii_case("Subject") && !name.eq_ignore_ascii_case("From")
@@ -403,7 +405,7 @@ pub fn run(
                         name.eq_ignore_ascii_case(header)
                     }
                 })
-                .flat_map(|(_, value)| value)
+                .flat_map(|(_, value)| value.iter().copied())
                 .collect();
             illegal_chars(&raw, header.eq_ignore_ascii_case("Subject"), ratio, count)
         }

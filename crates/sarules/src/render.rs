@@ -24,6 +24,8 @@ pub struct SaMessage<'a> {
     /// The Date header minus the nearest Received date, in seconds: read by the dozen
     /// `check_for_shifted_date` rules, so the Received dates are parsed once per message.
     pub(crate) date_diff: std::cell::OnceCell<i64>,
+    /// Each header field's name and raw value bytes, for the `check_illegal_chars` rules.
+    pub(crate) raw_header_values: std::cell::OnceCell<Vec<(String, Vec<u8>)>>,
 }
 
 /// The header field names in the case the sender wrote them ("Message-Id", where the view
@@ -69,6 +71,7 @@ impl<'a> SaMessage<'a> {
             full: String::from_utf8_lossy(&view.raw).into_owned(),
             uris: uris(view),
             date_diff: std::cell::OnceCell::new(),
+            raw_header_values: std::cell::OnceCell::new(),
         }
     }
 
@@ -387,31 +390,6 @@ fn helo_and_rdns(raw: &str) -> (String, String) {
     (helo, rdns)
 }
 
-/// The rendered text of each `<title>` element of an HTML document.
-fn html_titles(html: &str) -> Vec<String> {
-    let lower = html.to_ascii_lowercase();
-    let mut titles = Vec::new();
-    let mut from = 0;
-    while let Some(open) = lower[from..].find("<title").map(|i| i + from) {
-        let Some(start) = lower[open..].find('>').map(|i| i + open + 1) else {
-            break;
-        };
-        let end = lower[start..]
-            .find("</title")
-            .map_or(lower.len(), |i| i + start);
-        let title = mailmoat_mime::html::render(&html[start..end], 64 * 1024).visible;
-        let title = title.trim();
-        if !title.is_empty() {
-            titles.push(title.to_string());
-        }
-        from = end;
-        if titles.len() >= 16 {
-            break;
-        }
-    }
-    titles
-}
-
 fn rendered_body(view: &MessageView) -> Vec<String> {
     let mut text = String::new();
     for (i, part) in view.texts.iter().enumerate() {
@@ -420,9 +398,9 @@ fn rendered_body(view: &MessageView) -> Vec<String> {
         }
         // SpamAssassin's HTML.pm keeps a <title>'s text in the rendered body too, a paragraph
         // of its own, where the view, as a reader sees the page, leaves it out.
-        for title in part.html.as_deref().map(html_titles).unwrap_or_default() {
+        for title in &part.html_titles {
             text.push_str("\n\n");
-            text.push_str(&title);
+            text.push_str(title);
             text.push_str("\n\n");
         }
         text.push_str(&part.text);
@@ -765,7 +743,6 @@ mod tests {
         let body = m.body.concat();
         assert!(body.contains("\nDear friend & partner\n"), "{body:?}");
         assert!(body.contains("Claim it now"), "{body:?}");
-        assert_eq!(html_titles("<title></title><p>x</p>"), Vec::<String>::new());
     }
 
     #[test]
