@@ -18,6 +18,11 @@ pub fn run(
     let config = crate::load_config(config)?;
     let scanner = Scanner::new(&config)?;
     let loaded = start.elapsed();
+    // Measured on the engine a running gateway settles on, not the one it starts with.
+    if let Some(engine) = scanner.wait_for_spamassassin_engine(std::time::Duration::from_secs(3600))
+    {
+        println!("SpamAssassin rules matched by {engine}");
+    }
     let (rules, patterns, entries, rates) = scanner.rules().counts();
     println!(
         "configuration loaded in {:.0} ms: {rules} rules ({patterns} distinct patterns), {entries} list entries, {rates} rate limits",

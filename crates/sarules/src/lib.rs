@@ -117,6 +117,10 @@ struct Group {
     /// Each linear pattern as written (by id), and each PCRE2 pattern's, for Hyperscan.
     linear_perl: Vec<perl_regex::PerlRegex>,
     pcre_perl: Vec<perl_regex::PerlRegex>,
+    /// By linear id: whether a rule tests the pattern itself, not only as a PCRE2 pattern's
+    /// gate. Hyperscan needs no gates (it holds each PCRE2 pattern's own superset), and some
+    /// gates are the dearest patterns to confirm.
+    tested_by_rule: Vec<bool>,
 }
 
 /// A group's Hyperscan database: linear pattern `i` is expression `i`; PCRE2 pattern `j` is
@@ -221,7 +225,9 @@ impl Group {
             if let Ok(id) = set.add(&source) {
                 if id as usize == self.linear_perl.len() {
                     self.linear_perl.push(regex.clone());
+                    self.tested_by_rule.push(false);
                 }
+                self.tested_by_rule[id as usize] = true;
                 return Ok(PatternRef::Linear(id));
             }
         }
@@ -230,6 +236,7 @@ impl Group {
             let id = set.add(&superset.to_linear()?).ok()?;
             if id as usize == self.linear_perl.len() {
                 self.linear_perl.push(superset);
+                self.tested_by_rule.push(false);
             }
             Some(id)
         });
@@ -259,14 +266,16 @@ impl Group {
         }
     }
 
-    /// The group's patterns for Hyperscan: linear pattern `i` as expression `i`, PCRE2
-    /// pattern `j` as `linear + j` with `PREFILTER` (Hyperscan's superset of it).
+    /// The group's patterns for Hyperscan: linear pattern `i` as expression `i` (gates only
+    /// left out), PCRE2 pattern `j` as `linear + j` with `PREFILTER` (Hyperscan's superset of
+    /// it).
     fn hyperscan_expressions(&self) -> Vec<hyperscan::Expression> {
         self.linear_perl
             .iter()
             .map(|re| (re, 0))
             .chain(self.pcre_perl.iter().map(|re| (re, hyperscan::PREFILTER)))
             .enumerate()
+            .filter(|(id, _)| self.tested_by_rule.get(*id).copied().unwrap_or(true))
             .map(|(id, (re, extra))| {
                 let (source, flags) = re.to_hyperscan();
                 hyperscan::Expression {
@@ -332,8 +341,15 @@ impl Group {
                 }
             }
             for &j in &hs.pcre_outside {
-                let gate = self.pcre[j].1;
-                if gate.is_none_or(|g| linear[g as usize]) {
+                // A gate only gates, so Hyperscan did not scan for it: the built-in engine does.
+                let gate_open = |g: u32| {
+                    if self.tested_by_rule[g as usize] {
+                        linear[g as usize]
+                    } else {
+                        values.iter().any(|v| set.is_match(g, v))
+                    }
+                };
+                if self.pcre[j].1.is_none_or(gate_open) {
                     pcre[j] = values.iter().any(|v| pcre_match(j, v));
                 }
             }
@@ -411,6 +427,8 @@ pub struct SaRules {
     /// The groups' Hyperscan databases, once compiled (or read from the cache); until then,
     /// and without Hyperscan, the built-in engine matches.
     hyperscan: Arc<OnceLock<HyperscanRules>>,
+    /// True while a compile thread works on `hyperscan`.
+    hyperscan_compiling: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for SaRules {
@@ -503,6 +521,7 @@ impl SaRules {
             score_set,
             eval_context: evals::EvalContext::new(std::mem::take(&mut conf.freemail_domains)),
             hyperscan: Arc::default(),
+            hyperscan_compiling: Arc::default(),
             redirectors: Vec::new(),
         };
         for re in std::mem::take(&mut conf.redirector_patterns) {
@@ -806,7 +825,17 @@ impl SaRules {
             })
             .collect();
         let target = Arc::clone(&self.hyperscan);
+        let compiling = Arc::clone(&self.hyperscan_compiling);
+        compiling.store(true, std::sync::atomic::Ordering::SeqCst);
         let build = move || {
+            // Cleared however the compile ends.
+            struct Done(Arc<std::sync::atomic::AtomicBool>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            let _done = Done(compiling);
             let Some(compiled) = hyperscan::compile_groups(expressions, cache.as_deref()) else {
                 return;
             };
@@ -836,6 +865,8 @@ impl SaRules {
                 .name("hyperscan-compile".into())
                 .spawn(build);
             if let Err(e) = spawned {
+                self.hyperscan_compiling
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
                 tracing::warn!(
                     "Hyperscan compile thread not started ({e}); the built-in engine matches"
                 );
@@ -849,7 +880,12 @@ impl SaRules {
     /// true when Hyperscan now matches.
     pub fn wait_for_hyperscan(&self, timeout: std::time::Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        while self.hyperscan.get().is_none() && std::time::Instant::now() < deadline {
+        while self.hyperscan.get().is_none()
+            && self
+                .hyperscan_compiling
+                .load(std::sync::atomic::Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         self.hyperscan.get().is_some()
