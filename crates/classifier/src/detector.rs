@@ -17,8 +17,8 @@ pub const SYMBOLS: &[SymbolDef] = &[
         "The statistical classifier rates the message as spam; strength is its spam odds on a log scale, log10(p / (1 - p)) / 8, full at 100,000,000:1. At the default weight that is 2 points per factor of ten in the odds: alone it tags from 1,000:1 (p >= 0.999) and quarantines from 1,000,000:1; below 1,000:1 it needs other evidence to tag. Odds, not the probability, so the verdict keeps the classifier's ranking among the messages it is sure of (a probability strength weighed 0.99 and 0.999999 alike, and the weak signs of ordinary bulk mail then decided which was held).",
     ),
     SymbolDef::new("CLASSIFIER_HAM", "classifier", Category::Spam,
-        -3.0,
-        "The statistical classifier is confident the message is legitimate; strength is the ham probability. Offsets weak rule hits on ordinary mail.",
+        -8.0,
+        "The statistical classifier rates the message as legitimate; strength is its ham odds on a log scale, log10((1 - p) / p) / 4, full at 10,000:1. At the default weight that is 2 points per factor of ten, as CLASSIFIER_SPAM on the spam side, so the verdict stays linear in the classifier's log-odds; it stops at 8 points so that mail unlike anything learned, which a model can rate confidently wrong, keeps the other evidence against it.",
     ),
 ];
 
@@ -69,8 +69,9 @@ pub struct AutoLearnConfig {
     /// Learned as spam: held or refused, with at least this score from evidence other than the
     /// classifier (so the model never teaches itself).
     pub spam_min_score: f64,
-    /// Learned as ham: delivered untouched, at most this score, with DMARC passing (mail that
-    /// fails authentication is never learned as ham) and no threat evidence at all.
+    /// Learned as ham: delivered untouched, with at most this score from evidence other than
+    /// the classifier, DMARC passing (mail that fails authentication is never learned as ham)
+    /// and no threat evidence at all.
     pub ham_max_score: f64,
     /// Lessons from one sender domain per hour.
     pub per_sender_per_hour: u32,
@@ -154,11 +155,19 @@ pub fn built_in_model() -> Result<Model, ModelError> {
 
 /// Decades of spam odds at which CLASSIFIER_SPAM reaches full strength.
 const FULL_STRENGTH_DECADES: f64 = 8.0;
+/// Decades of ham odds at which CLASSIFIER_HAM reaches full strength.
+const HAM_FULL_STRENGTH_DECADES: f64 = 4.0;
 
 /// CLASSIFIER_SPAM's strength for a spam probability: the odds' decades over
 /// [`FULL_STRENGTH_DECADES`], so the verdict score stays linear in the classifier's log-odds.
 pub fn spam_odds_strength(p: f64) -> f64 {
     (spam_log10_odds(p) / FULL_STRENGTH_DECADES).clamp(0.0, 1.0)
+}
+
+/// CLASSIFIER_HAM's strength for a spam probability: the ham odds' decades over
+/// [`HAM_FULL_STRENGTH_DECADES`].
+pub fn ham_odds_strength(p: f64) -> f64 {
+    (-spam_log10_odds(p) / HAM_FULL_STRENGTH_DECADES).clamp(0.0, 1.0)
 }
 
 /// log10(p / (1 - p)), 0 for NaN, bounded to ±16 (beyond what an f64 near 1 can tell apart).
@@ -212,25 +221,35 @@ impl Detector for Classifier {
 
     fn analyze(&self, view: &MessageView, findings: &mut Findings) {
         let p = self.spam_probability(view);
-        findings.set_classifier_probability(p);
-        if p >= self.spam_threshold {
-            findings.add_with_strength(
-                "CLASSIFIER_SPAM",
-                spam_odds_strength(p),
-                format!(
-                    "spam probability {p:.4}, odds 10^{:.2}:1",
-                    spam_log10_odds(p)
-                ),
-                Location::message(),
-            );
-        } else if p <= self.ham_threshold {
-            findings.add_with_strength(
-                "CLASSIFIER_HAM",
-                1.0 - p,
-                format!("spam probability {p:.4}"),
-                Location::message(),
-            );
-        }
+        add_findings(p, self.spam_threshold, self.ham_threshold, findings);
+    }
+}
+
+/// What the detector reports for a spam probability `p`: the probability itself, and
+/// CLASSIFIER_SPAM from `spam_threshold` or CLASSIFIER_HAM up to `ham_threshold`. Shared with
+/// `mailmoat replay`, which scores the verdict with a model learning as it goes.
+pub fn add_findings(p: f64, spam_threshold: f64, ham_threshold: f64, findings: &mut Findings) {
+    findings.set_classifier_probability(p);
+    if p >= spam_threshold {
+        findings.add_with_strength(
+            "CLASSIFIER_SPAM",
+            spam_odds_strength(p),
+            format!(
+                "spam probability {p:.4}, odds 10^{:.2}:1",
+                spam_log10_odds(p)
+            ),
+            Location::message(),
+        );
+    } else if p <= ham_threshold {
+        findings.add_with_strength(
+            "CLASSIFIER_HAM",
+            ham_odds_strength(p),
+            format!(
+                "spam probability {p:.4}, ham odds 10^{:.2}:1",
+                -spam_log10_odds(p)
+            ),
+            Location::message(),
+        );
     }
 }
 
@@ -272,5 +291,23 @@ mod tests {
             assert!(spam_odds_strength(pair[0]) < spam_odds_strength(pair[1]));
         }
         assert_eq!(spam_odds_strength(1.0 - 1e-12), 1.0);
+    }
+
+    #[test]
+    fn ham_strength_is_two_points_a_decade_to_eight() {
+        let table = SymbolTable::new(&[SYMBOLS]).unwrap();
+        let policy = PolicyConfig::default().build(&table, None).unwrap();
+        let score = |p: f64| {
+            let mut findings = Findings::new();
+            add_findings(p, 0.9, 0.05, &mut findings);
+            decide(&findings, &policy).score
+        };
+        assert_eq!(score(0.5), 0.0);
+        assert_eq!(score(0.2), 0.0, "above the ham threshold: nothing");
+        assert!((score(0.01) + 4.0).abs() < 0.01, "{}", score(0.01));
+        assert!((score(0.001) + 6.0).abs() < 0.01, "{}", score(0.001));
+        assert_eq!(score(1e-4 / (1.0 + 1e-4)), -8.0);
+        assert_eq!(score(1e-9), -8.0, "it stops at 8 points");
+        assert_eq!(ham_odds_strength(f64::NAN), 0.0);
     }
 }

@@ -44,7 +44,9 @@ pub enum Skip {
 
 /// The lesson a verdict makes certain, if any. Spam: held or refused, with at least
 /// `spam_min_score` from evidence other than the classifier (the model never teaches itself).
-/// Ham: delivered untouched with at most `ham_max_score`, no threat evidence, DMARC passing.
+/// Ham: delivered untouched with at most `ham_max_score` from evidence other than the
+/// classifier (its own confidence, which can outweigh 8 points, teaches it nothing either), no
+/// threat evidence, DMARC passing.
 pub fn lesson(
     verdict: &Verdict,
     auth: Option<&AuthOutcome>,
@@ -67,7 +69,7 @@ pub fn lesson(
         Action::Quarantine | Action::Reject if other_evidence >= config.spam_min_score => {
             Ok(Lesson::Spam)
         }
-        Action::Deliver if verdict.score <= config.ham_max_score => {
+        Action::Deliver if other_evidence <= config.ham_max_score => {
             if threat {
                 return Err(Skip::Threat);
             }
@@ -463,6 +465,8 @@ mod tests {
             vec![
                 reason("CLASSIFIER_HAM", CLASSIFIER_GROUP, Category::Spam, -3.0),
                 reason("URL_CREDENTIAL_WORDS", "url", Category::Phishing, 0.5),
+                // Other evidence at or below 0: the threat alone keeps it from being learned.
+                reason("LIST_WELCOMED", "lists", Category::Spam, -1.0),
             ],
         );
         assert_eq!(
@@ -480,6 +484,18 @@ mod tests {
         );
         assert_eq!(
             lesson(&some_score, Some(&passing_dmarc()), &config),
+            Err(Skip::Uncertain)
+        );
+        // The classifier's confidence does not cancel other evidence for a lesson.
+        let offset_by_the_model = verdict(
+            Action::Deliver,
+            vec![
+                reason("CLASSIFIER_HAM", CLASSIFIER_GROUP, Category::Spam, -8.0),
+                reason("MIME_HTML_ONLY", "mime", Category::Spam, 4.0),
+            ],
+        );
+        assert_eq!(
+            lesson(&offset_by_the_model, Some(&passing_dmarc()), &config),
             Err(Skip::Uncertain)
         );
     }
