@@ -203,6 +203,14 @@ enum Command {
         /// log2 of the compression model's slots per table (memory: 24 × 2^bits bytes).
         #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_BITS)]
         compression_bits: u32,
+        /// Score the verdict instead of the classifier alone: the configured detectors, rules
+        /// (SpamAssassin's too when enabled) and hand weights, with the classifier's findings
+        /// from the model the replay is teaching.
+        #[arg(long)]
+        pipeline: bool,
+        /// The configuration --pipeline scans with (default: the embedded defaults).
+        #[arg(long, short, requires = "pipeline")]
+        config: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -861,27 +869,37 @@ fn main() -> ExitCode {
             compression_order,
             compression_prefix,
             compression_bits,
+            pipeline,
+            config,
             json,
-        } => replay::run(
-            &index,
-            replay::ReplayOptions {
-                model,
-                alpha,
-                l1,
-                delay,
-                feedback,
-                holdout_from,
-                scores,
-                compression: compression.then(|| {
-                    mailmoat_classifier::CompressionModel::new(
-                        compression_order,
-                        compression_prefix,
-                        compression_bits,
-                    )
-                }),
-                json,
-            },
-        ),
+        } => (if pipeline {
+            replay::verdict_stage(config.as_deref()).map(Some)
+        } else {
+            Ok(None)
+        })
+        .and_then(|verdict| {
+            replay::run(
+                &index,
+                replay::ReplayOptions {
+                    verdict,
+                    model,
+                    alpha,
+                    l1,
+                    delay,
+                    feedback,
+                    holdout_from,
+                    scores,
+                    compression: compression.then(|| {
+                        mailmoat_classifier::CompressionModel::new(
+                            compression_order,
+                            compression_prefix,
+                            compression_bits,
+                        )
+                    }),
+                    json,
+                },
+            )
+        }),
         Command::Eval {
             ham,
             spam,

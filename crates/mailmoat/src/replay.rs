@@ -5,7 +5,9 @@
 //! (`--feedback F`). The statistical classifier is what learns and what is scored; by default
 //! it starts empty, so no figure is measured on mail it was trained on. With `--compression` its
 //! token model is stacked with a compression model (PPM-D over each message's visible text),
-//! all learning from each label.
+//! all learning from each label. With `--pipeline` what is scored is the verdict: the
+//! configured detectors, rules and policy, with the classifier's findings from the model being
+//! learned, as the gateway judges with a model its users' corrections keep teaching.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -14,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use mailmoat_classifier::{features, CompressionModel, Model};
+use mailmoat_core::Action;
 use mailmoat_mime::{MessageView, ViewOptions};
 
 use crate::classify_cmd::{auc, tpr_at};
@@ -38,7 +41,18 @@ pub struct ReplayOptions {
     /// The compression model stacked with the token model (empty at the start); none scores
     /// the token model alone.
     pub compression: Option<CompressionModel>,
+    /// Score the verdict instead of the classifier alone.
+    pub verdict: Option<VerdictStage>,
     pub json: bool,
+}
+
+/// What `--pipeline` scores with: the configuration's scanner without its classifier (the
+/// replay's learning one takes its place, reported at the configured thresholds) and with
+/// the hand weights (a fusion model was fitted to a classifier other than this one).
+pub struct VerdictStage {
+    pub scanner: mailmoat_pipeline::Scanner,
+    pub spam_threshold: f64,
+    pub ham_threshold: f64,
 }
 
 /// One message's scores.
@@ -52,6 +66,34 @@ pub struct Scored {
     pub compression: Option<f64>,
     /// Whether the message counts in the summary (all of them, unless a holdout is set).
     pub measured: bool,
+    /// The verdict's score and action, under `--pipeline`.
+    pub verdict: Option<(f64, Action)>,
+}
+
+/// Under `--pipeline`: what the verdict did with the measured messages.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VerdictCounts {
+    pub ham_tagged: usize,
+    /// Quarantined or refused.
+    pub ham_held: usize,
+    pub spam_tagged: usize,
+    pub spam_held: usize,
+    pub spam_delivered: usize,
+}
+
+impl VerdictCounts {
+    fn add(&mut self, spam: bool, action: Action) {
+        let held = matches!(action, Action::Quarantine | Action::Reject);
+        let tagged = !held && action != Action::Deliver;
+        match (spam, held, tagged) {
+            (false, true, _) => self.ham_held += 1,
+            (false, false, true) => self.ham_tagged += 1,
+            (true, true, _) => self.spam_held += 1,
+            (true, false, true) => self.spam_tagged += 1,
+            (true, false, false) => self.spam_delivered += 1,
+            (false, false, false) => {}
+        }
+    }
 }
 
 /// One line of the index.
@@ -126,6 +168,25 @@ pub struct Summary {
     pub messages_per_second: f64,
     /// The compression score's weight in token log-odds at the end, when stacked.
     pub compression_ratio: Option<f64>,
+    /// Under `--pipeline` (the figures above then rank by the verdict's score; the errors at
+    /// 0.5 stay the classifier's).
+    pub verdict: Option<VerdictCounts>,
+}
+
+/// The scanner `--pipeline` judges with, from the configuration at `config` (default: the
+/// embedded one); waits while SpamAssassin's rules compile for Hyperscan.
+pub fn verdict_stage(config: Option<&Path>) -> anyhow::Result<VerdictStage> {
+    let config = crate::load_config(config)?;
+    let scanner = crate::fusion_cmd::evidence_scanner(&config)?;
+    if let Some(engine) = scanner.wait_for_spamassassin_engine(std::time::Duration::from_secs(3600))
+    {
+        eprintln!("replay: SpamAssassin rules matched by {engine}");
+    }
+    Ok(VerdictStage {
+        scanner,
+        spam_threshold: config.classifier.spam_threshold,
+        ham_threshold: config.classifier.ham_threshold,
+    })
 }
 
 /// Classifies then learns every message of `entries` in order; the scores in order and the
@@ -141,6 +202,9 @@ pub fn run_entries(
     let bits = model.bits();
     let start = Instant::now();
     let (mut ham_scores, mut spam_scores) = (Vec::new(), Vec::new());
+    // The classifier's probabilities, for its errors at 0.5.
+    let (mut ham_probabilities, mut spam_probabilities) = (Vec::new(), Vec::new());
+    let mut verdicts = options.verdict.as_ref().map(|_| VerdictCounts::default());
     let (mut unreadable, mut learned) = (0, 0);
     // What a message's lesson needs: its features, its text, its scores as judged, its label.
     type Lesson = (Vec<u32>, Vec<u8>, Scored, bool);
@@ -155,7 +219,10 @@ pub fn run_entries(
                 continue;
             }
         };
-        let view = MessageView::build(raw, Default::default(), &view_options);
+        let view = match &options.verdict {
+            Some(stage) => stage.scanner.view(raw, Default::default()),
+            None => MessageView::build(raw, Default::default(), &view_options),
+        };
         // What the compression model reads, kept for its lesson.
         let reading = compression.as_ref().map(|c| c.reading(&view));
         let compressed = compression
@@ -164,22 +231,43 @@ pub fn run_entries(
             .map(|(c, text)| c.score(text));
         let f = features(&view, bits);
         let token_prediction = model.predict(&f);
+        let probability = match compression.as_ref().zip(compressed) {
+            Some((c, score)) => c.stacker().probability(token_prediction.score, score),
+            None => token_prediction.spam_probability,
+        };
+        let verdict = options.verdict.as_ref().map(|stage| {
+            let mut findings = stage.scanner.judge(view, None).findings;
+            mailmoat_classifier::detector::add_findings(
+                probability,
+                stage.spam_threshold,
+                stage.ham_threshold,
+                &mut findings,
+            );
+            let verdict = mailmoat_core::decide(&findings, stage.scanner.policy());
+            (verdict.score, verdict.action)
+        });
         let scored = Scored {
-            probability: match compression.as_ref().zip(compressed) {
-                Some((c, score)) => c.stacker().probability(token_prediction.score, score),
-                None => token_prediction.spam_probability,
-            },
+            probability,
             tokens: token_prediction.score,
             compression: compressed,
             measured: options.holdout_from.is_none_or(|from| position >= from),
+            verdict,
         };
         if scored.measured {
-            let class = if entry.spam {
-                &mut spam_scores
+            let (scores, probabilities) = if entry.spam {
+                (&mut spam_scores, &mut spam_probabilities)
             } else {
-                &mut ham_scores
+                (&mut ham_scores, &mut ham_probabilities)
             };
-            class.push(scored.probability);
+            scores.push(
+                scored
+                    .verdict
+                    .map_or(scored.probability, |(score, _)| score),
+            );
+            probabilities.push(scored.probability);
+            if let (Some(counts), Some((_, action))) = (verdicts.as_mut(), scored.verdict) {
+                counts.add(entry.spam, action);
+            }
         }
         each(entry, Some(scored));
         let held_out = options.holdout_from.is_some_and(|from| position >= from);
@@ -217,10 +305,11 @@ pub fn run_entries(
         one_minus_roca_percent: (1.0 - roc) * 100.0,
         recall_at_0_1_percent_fpr: at(0.001),
         recall_at_0_01_percent_fpr: at(0.0001),
-        ham_misclassified: ham_scores.iter().filter(|&&s| s >= 0.5).count(),
-        spam_misclassified: spam_scores.iter().filter(|&&s| s < 0.5).count(),
+        ham_misclassified: ham_probabilities.iter().filter(|&&s| s >= 0.5).count(),
+        spam_misclassified: spam_probabilities.iter().filter(|&&s| s < 0.5).count(),
         messages_per_second: (ham_scores.len() + spam_scores.len()) as f64 / seconds,
         compression_ratio: compression.as_ref().map(|c| c.stacker().ratio()),
+        verdict: verdicts,
     }
 }
 
@@ -268,9 +357,13 @@ pub fn run(index: &Path, mut options: ReplayOptions) -> anyhow::Result<ExitCode>
                 .compression
                 .map(|c| format!(" compression={c:.6}"))
                 .unwrap_or_default();
+            let verdict = scored
+                .verdict
+                .map(|(score, action)| format!(" verdict={score:.4} action={action:?}"))
+                .unwrap_or_default();
             if let Err(e) = writeln!(
                 out,
-                "{} judge={judge} score={score:.6} class={class} tokens={:.6}{compression}",
+                "{} judge={judge} score={score:.6} class={class} tokens={:.6}{compression}{verdict}",
                 entry.path.display(),
                 scored.tokens
             ) {
@@ -315,6 +408,15 @@ pub fn run(index: &Path, mut options: ReplayOptions) -> anyhow::Result<ExitCode>
             "at 0.5: {} ham called spam, {} spam called ham; {:.0} messages/s",
             s.ham_misclassified, s.spam_misclassified, s.messages_per_second
         );
+        if let Some(v) = &s.verdict {
+            println!(
+                "ranked by the verdict's score (configured detectors, rules and policy, the classifier learning as it goes)"
+            );
+            println!(
+                "verdict: ham tagged {} and held {} of {}; spam tagged {}, held {}, delivered {} of {}",
+                v.ham_tagged, v.ham_held, s.ham, v.spam_tagged, v.spam_held, v.spam_delivered, s.spam
+            );
+        }
         match s.compression_ratio {
             Some(ratio) => println!(
                 "scored: token log-odds + {ratio:.3} × compression bits/byte (the stacked classifier)"
@@ -351,6 +453,7 @@ mod tests {
             holdout_from,
             scores: None,
             compression: None,
+            verdict: None,
             json: false,
         }
     }
@@ -406,6 +509,48 @@ mod tests {
         );
         assert_eq!((summary.messages, summary.learned), (60, 60));
         assert!(summary.compression_ratio.is_none());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn the_verdict_is_scored_with_the_classifier_it_is_teaching() {
+        let dir =
+            std::env::temp_dir().join(format!("mailmoat-replay-verdict-{}", std::process::id()));
+        let entries = stream(&dir);
+        let config = mailmoat_pipeline::Config::defaults();
+        let stage = VerdictStage {
+            scanner: crate::fusion_cmd::evidence_scanner(&config).unwrap(),
+            spam_threshold: config.classifier.spam_threshold,
+            ham_threshold: config.classifier.ham_threshold,
+        };
+        let mut seen = Vec::new();
+        let summary = run_entries(
+            &entries,
+            Model::with_params(18, 0.3, 1.0, 1.0, 1.0),
+            None,
+            &ReplayOptions {
+                verdict: Some(stage),
+                ..options(None)
+            },
+            |_, scored| seen.push(scored.expect("readable")),
+        );
+        let counts = summary.verdict.expect("verdict counts");
+        assert_eq!(
+            counts.spam_tagged + counts.spam_held + counts.spam_delivered,
+            summary.spam
+        );
+        assert!(counts.ham_tagged + counts.ham_held <= summary.ham);
+        let verdict = |i: usize| seen[i].verdict.expect("a verdict for every message");
+        // The first messages meet an empty model; by the end the classifier's findings, from
+        // what it learned, put the spam above the ham.
+        assert!(seen[58].probability > 0.9 && seen[59].probability < 0.1);
+        assert!(
+            verdict(58).0 > verdict(59).0,
+            "{:?} {:?}",
+            verdict(58),
+            verdict(59)
+        );
+        assert!(summary.roc_auc > 0.9, "{}", summary.roc_auc);
         std::fs::remove_dir_all(dir).ok();
     }
 
