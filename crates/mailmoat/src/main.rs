@@ -166,54 +166,7 @@ enum Command {
     /// and 0.01% FPR and messages per second. The classifier starts empty unless --model says
     /// otherwise (`built-in`, or a model file). --compression stacks the token model with a
     /// compression model (PPM-D over each message's visible text), all learning as they go.
-    Replay {
-        index: PathBuf,
-        #[arg(long)]
-        model: Option<String>,
-        /// FTRL learning rate of an empty starting model (as `train`).
-        #[arg(long, default_value_t = 0.3)]
-        alpha: f32,
-        /// FTRL L1 regularisation of an empty starting model (as `train`).
-        #[arg(long, default_value_t = 1.0)]
-        l1: f32,
-        /// Learn each message this many messages after it was classified.
-        #[arg(long, default_value_t = 0)]
-        delay: usize,
-        /// The share of messages whose label is learned (0–1).
-        #[arg(long, default_value_t = 1.0)]
-        feedback: f64,
-        /// Messages from this position (0-based) on are scored but not learned, and only they
-        /// are measured: train on the older part of the index, test on the rest.
-        #[arg(long)]
-        holdout_from: Option<usize>,
-        /// One line per message: PATH judge=… score=… class=… tokens=… compression=….
-        #[arg(long)]
-        scores: Option<PathBuf>,
-        /// Stack the token model with a compression model (PPM-D over each message's first
-        /// bytes), learned from the same labels. The gateway does not run it yet: without
-        /// feedback it generalises worse across time (BENCHMARKS.md, session 20).
-        #[arg(long)]
-        compression: bool,
-        /// Context length of the compression model's highest order, in bytes.
-        #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_ORDER)]
-        compression_order: usize,
-        /// How many bytes of each message the compression model reads.
-        #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_PREFIX)]
-        compression_prefix: usize,
-        /// log2 of the compression model's slots per table (memory: 24 × 2^bits bytes).
-        #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_BITS)]
-        compression_bits: u32,
-        /// Score the verdict instead of the classifier alone: the configured detectors, rules
-        /// (SpamAssassin's too when enabled) and hand weights, with the classifier's findings
-        /// from the model the replay is teaching.
-        #[arg(long)]
-        pipeline: bool,
-        /// The configuration --pipeline scans with (default: the embedded defaults).
-        #[arg(long, short, requires = "pipeline")]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-    },
+    Replay(replay::ReplayArgs),
     /// Measure a model (or the whole pipeline): recall at fixed false-positive rates, ROC AUC,
     /// errors by file.
     Eval {
@@ -856,50 +809,7 @@ fn main() -> ExitCode {
             ham: _,
             paths,
         } => classify_cmd::learn(&model, compression.as_deref(), spam, &paths),
-        Command::Replay {
-            index,
-            model,
-            alpha,
-            l1,
-            delay,
-            feedback,
-            holdout_from,
-            scores,
-            compression,
-            compression_order,
-            compression_prefix,
-            compression_bits,
-            pipeline,
-            config,
-            json,
-        } => (if pipeline {
-            replay::verdict_stage(config.as_deref()).map(Some)
-        } else {
-            Ok(None)
-        })
-        .and_then(|verdict| {
-            replay::run(
-                &index,
-                replay::ReplayOptions {
-                    verdict,
-                    model,
-                    alpha,
-                    l1,
-                    delay,
-                    feedback,
-                    holdout_from,
-                    scores,
-                    compression: compression.then(|| {
-                        mailmoat_classifier::CompressionModel::new(
-                            compression_order,
-                            compression_prefix,
-                            compression_bits,
-                        )
-                    }),
-                    json,
-                },
-            )
-        }),
+        Command::Replay(args) => replay::run_cli(args),
         Command::Eval {
             ham,
             spam,

@@ -173,6 +173,91 @@ pub struct Summary {
     pub verdict: Option<VerdictCounts>,
 }
 
+/// `mailmoat replay`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// `spam PATH` or `ham PATH` per line, in arrival order.
+    pub index: PathBuf,
+    /// Start from this model instead of an empty one: `built-in`, or a model file.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// FTRL learning rate of an empty starting model (as `train`).
+    #[arg(long, default_value_t = 0.3)]
+    pub alpha: f32,
+    /// FTRL L1 regularisation of an empty starting model (as `train`).
+    #[arg(long, default_value_t = 1.0)]
+    pub l1: f32,
+    /// Learn each message this many messages after it was classified.
+    #[arg(long, default_value_t = 0)]
+    pub delay: usize,
+    /// The share of messages whose label is learned (0–1).
+    #[arg(long, default_value_t = 1.0)]
+    pub feedback: f64,
+    /// Messages from this position (0-based) on are scored but not learned, and only they
+    /// are measured: train on the older part of the index, test on the rest.
+    #[arg(long)]
+    pub holdout_from: Option<usize>,
+    /// One line per message: PATH judge=… score=… class=… tokens=… compression=….
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
+    /// Stack the token model with a compression model (PPM-D over each message's first
+    /// bytes), learned from the same labels. The gateway runs one only when `[classifier]
+    /// compression` names it: without feedback it generalises worse across time
+    /// (BENCHMARKS.md, session 20).
+    #[arg(long)]
+    pub compression: bool,
+    /// Context length of the compression model's highest order, in bytes.
+    #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_ORDER)]
+    pub compression_order: usize,
+    /// How many bytes of each message the compression model reads.
+    #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_PREFIX)]
+    pub compression_prefix: usize,
+    /// log2 of the compression model's slots per table (memory: 24 × 2^bits bytes).
+    #[arg(long, default_value_t = mailmoat_classifier::compression::DEFAULT_BITS)]
+    pub compression_bits: u32,
+    /// Score the verdict instead of the classifier alone: the configured detectors, rules
+    /// (SpamAssassin's too when enabled) and hand weights, with the classifier's findings
+    /// from the model the replay is teaching.
+    #[arg(long)]
+    pub pipeline: bool,
+    /// The configuration --pipeline scans with (default: the embedded defaults).
+    #[arg(long, short, requires = "pipeline")]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `mailmoat replay` as its arguments ask.
+pub fn run_cli(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let verdict = if args.pipeline {
+        Some(verdict_stage(args.config.as_deref())?)
+    } else {
+        None
+    };
+    let compression = args.compression.then(|| {
+        CompressionModel::new(
+            args.compression_order,
+            args.compression_prefix,
+            args.compression_bits,
+        )
+    });
+    run(
+        &args.index,
+        ReplayOptions {
+            model: args.model,
+            alpha: args.alpha,
+            l1: args.l1,
+            delay: args.delay,
+            feedback: args.feedback,
+            holdout_from: args.holdout_from,
+            scores: args.scores,
+            compression,
+            verdict,
+            json: args.json,
+        },
+    )
+}
+
 /// The scanner `--pipeline` judges with, from the configuration at `config` (default: the
 /// embedded one); waits while SpamAssassin's rules compile for Hyperscan.
 pub fn verdict_stage(config: Option<&Path>) -> anyhow::Result<VerdictStage> {

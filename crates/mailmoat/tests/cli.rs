@@ -427,5 +427,30 @@ fn replay_classifies_then_learns_in_index_order_and_reports_trec_figures() {
         .all(|l| l.contains(" judge=") && l.contains(" score=") && l.contains(" class=")));
     // Nothing learned yet: the first message is scored by an empty model.
     assert!(lines.lines().next().unwrap().contains("score=0.500000"));
+    assert!(
+        summary["verdict"].is_null(),
+        "the classifier alone: {summary}"
+    );
+    // The verdict instead: every message judged, its action counted.
+    let out = run(&[
+        "replay",
+        dir.join("index").to_str().unwrap(),
+        "--pipeline",
+        "--scores",
+        scores.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdict = &summary["verdict"];
+    let spam_counted: u64 = ["spam_tagged", "spam_held", "spam_delivered"]
+        .iter()
+        .map(|k| verdict[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(spam_counted, summary["spam"].as_u64().unwrap(), "{summary}");
+    let lines = std::fs::read_to_string(&scores).unwrap();
+    assert!(lines
+        .lines()
+        .all(|l| l.contains(" verdict=") && l.contains(" action=")));
     std::fs::remove_dir_all(dir).ok();
 }
