@@ -166,7 +166,7 @@ pub fn spam_odds_strength(p: f64) -> f64 {
 
 /// CLASSIFIER_HAM's strength for a spam probability: the ham odds' decades over
 /// [`HAM_FULL_STRENGTH_DECADES`].
-pub fn ham_odds_strength(p: f64) -> f64 {
+fn ham_odds_strength(p: f64) -> f64 {
     (-spam_log10_odds(p) / HAM_FULL_STRENGTH_DECADES).clamp(0.0, 1.0)
 }
 

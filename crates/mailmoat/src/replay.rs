@@ -83,16 +83,15 @@ pub struct VerdictCounts {
 
 impl VerdictCounts {
     fn add(&mut self, spam: bool, action: Action) {
-        let held = matches!(action, Action::Quarantine | Action::Reject);
-        let tagged = !held && action != Action::Deliver;
-        match (spam, held, tagged) {
-            (false, true, _) => self.ham_held += 1,
-            (false, false, true) => self.ham_tagged += 1,
-            (true, true, _) => self.spam_held += 1,
-            (true, false, true) => self.spam_tagged += 1,
-            (true, false, false) => self.spam_delivered += 1,
-            (false, false, false) => {}
-        }
+        let count = match action {
+            Action::Quarantine | Action::Reject if spam => &mut self.spam_held,
+            Action::Quarantine | Action::Reject => &mut self.ham_held,
+            Action::Deliver if spam => &mut self.spam_delivered,
+            Action::Deliver => return,
+            _ if spam => &mut self.spam_tagged,
+            _ => &mut self.ham_tagged,
+        };
+        *count += 1;
     }
 }
 
@@ -321,14 +320,15 @@ pub fn run_entries(
             None => token_prediction.spam_probability,
         };
         let verdict = options.verdict.as_ref().map(|stage| {
-            let mut findings = stage.scanner.judge(view, None).findings;
+            // The classifier's findings first, as the gateway's detector gives them.
+            let mut classifier = mailmoat_core::Findings::new();
             mailmoat_classifier::detector::add_findings(
                 probability,
                 stage.spam_threshold,
                 stage.ham_threshold,
-                &mut findings,
+                &mut classifier,
             );
-            let verdict = mailmoat_core::decide(&findings, stage.scanner.policy());
+            let verdict = stage.scanner.verdict_after(&view, classifier);
             (verdict.score, verdict.action)
         });
         let scored = Scored {

@@ -298,11 +298,11 @@ impl Scanner {
 
     /// Detectors, rules and verdict for a view, with what the authentication stage found.
     pub fn judge(&self, view: MessageView, auth: Option<AuthOutcome>) -> Report {
-        let mut findings = Findings::new();
-        if let Some(a) = &auth {
-            findings.extend(a.findings.clone());
-        }
-        findings.extend(self.analyze_with(&view, &findings));
+        let earlier = auth
+            .as_ref()
+            .map(|a| a.findings.clone())
+            .unwrap_or_default();
+        let findings = self.evidence_after(&view, earlier);
         let verdict = decide(&findings, &self.policy);
         Report {
             view,
@@ -345,6 +345,19 @@ impl Scanner {
     /// The authentication stage, when `[auth]` enables it.
     pub fn auth(&self) -> Option<&Arc<AuthStage>> {
         self.auth.as_ref()
+    }
+
+    /// The verdict after evidence the caller found itself (`mailmoat replay`'s classifier,
+    /// learning as it goes), which the rules can test as they test the detectors'.
+    pub fn verdict_after(&self, view: &MessageView, earlier: Findings) -> mailmoat_core::Verdict {
+        decide(&self.evidence_after(view, earlier), &self.policy)
+    }
+
+    /// `earlier`, then what the detectors and rules find.
+    fn evidence_after(&self, view: &MessageView, mut earlier: Findings) -> Findings {
+        let found = self.analyze_with(view, &earlier);
+        earlier.extend(found);
+        earlier
     }
 
     /// Runs the detectors, then the rules (which may test the detectors' symbols). A detector
