@@ -555,20 +555,9 @@ fn uris(view: &MessageView) -> Vec<String> {
 /// `_get_parsed_uri_list`: Thunderbird's delimiters, trailing punctuation dropped, a dot after
 /// the `@`, a top-level domain of letters.
 fn text_addresses(text: &str) -> Vec<String> {
-    static ADDRESS: std::sync::OnceLock<pcre2::bytes::Regex> = std::sync::OnceLock::new();
-    let re = ADDRESS.get_or_init(|| {
-        pcre2::bytes::Regex::new(
-            r#"(?:mailto:)?([^\s<>"'`{}|\\^\[\]@]{1,251}@[^\s<>"'`{}|\\^\[\]@]{1,251})"#,
-        )
-        .expect("a fixed address pattern compiles")
-    });
-    if !text.contains('@') {
-        return Vec::new();
-    }
     let mut out = Vec::new();
-    for caps in re.captures_iter(text.as_bytes()).map_while(Result::ok) {
-        let Some(m) = caps.get(1) else { continue };
-        let raw = String::from_utf8_lossy(m.as_bytes());
+    for candidate in address_candidates(text.as_bytes()) {
+        let raw = String::from_utf8_lossy(candidate);
         let raw = raw.trim_end_matches(|c: char| "-~!@#^&*()_+=:;'?,.".contains(c));
         let Some((local, domain)) = raw.split_once('@') else {
             continue;
@@ -594,6 +583,80 @@ fn text_addresses(text: &str) -> Vec<String> {
     out
 }
 
+/// Whether SpamAssassin's address capture may hold byte `b`: `[^\s<>"'`{}|\\^\[\]@]`.
+fn in_address(b: u8) -> bool {
+    !matches!(
+        b,
+        b' ' | b'\t'
+            | b'\n'
+            | 0x0b
+            | 0x0c
+            | b'\r'
+            | b'<'
+            | b'>'
+            | b'"'
+            | b'\''
+            | b'`'
+            | b'{'
+            | b'}'
+            | b'|'
+            | b'\\'
+            | b'^'
+            | b'['
+            | b']'
+            | b'@'
+    )
+}
+
+/// The captures of `(?:mailto:)?([^\s<>"'`{}|\\^\[\]@]{1,251}@[^…@]{1,251})` over `text`, as
+/// a regex engine finds them from the left, without running one: every match has an `@` in
+/// it, so the search starts from each `@` (a regex tried every position, at up to 251 bytes
+/// each, and was a seventh of the rules' time).
+fn address_candidates(text: &[u8]) -> Vec<&[u8]> {
+    const MAX: usize = 251;
+    let mut out = Vec::new();
+    // Where the last match ended: a match never starts before it.
+    let mut from = 0;
+    for at in memchr::memchr_iter(b'@', text) {
+        if at < from {
+            continue;
+        }
+        // The leftmost start: back over address bytes, at most MAX, not before `from`.
+        let floor = from.max(at.saturating_sub(MAX));
+        let mut start = at;
+        while start > floor && in_address(text[start - 1]) {
+            start -= 1;
+        }
+        let end = at
+            + 1
+            + text[at + 1..]
+                .iter()
+                .take(MAX)
+                .take_while(|&&b| in_address(b))
+                .count();
+        if start == at || end == at + 1 {
+            continue;
+        }
+        // The optional `mailto:` is left out of the capture when the match starts with it
+        // and an address byte still comes before the `@`; with it, a match may start up to
+        // seven bytes further back than MAX.
+        if start == at - MAX.min(at) && start > from {
+            let back = from.max(at.saturating_sub(MAX + 7));
+            if let Some(q) = (back..start).find(|&q| {
+                text[q..].starts_with(b"mailto:") && text[q..start].iter().all(|&b| in_address(b))
+            }) {
+                start = q;
+            }
+        }
+        if text[start..at].starts_with(b"mailto:") && at - start > 7 {
+            start += 7;
+        }
+        out.push(&text[start..end]);
+        from = end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,6 +671,58 @@ mod tests {
             ]
         );
         assert!(text_addresses("Vi@gra and a@b and x@host.123").is_empty());
+    }
+
+    /// The byte scanner finds what SpamAssassin's regex captures, on text made of the bytes
+    /// that matter: separators, `@`, `mailto:` and runs around the 251-byte bound.
+    #[test]
+    fn address_candidates_are_the_regexs_captures() {
+        let re = pcre2::bytes::Regex::new(
+            r#"(?:mailto:)?([^\s<>"'`{}|\\^\[\]@]{1,251}@[^\s<>"'`{}|\\^\[\]@]{1,251})"#,
+        )
+        .unwrap();
+        let pieces: [&[u8]; 12] = [
+            b"@",
+            b" ",
+            b"a",
+            b"mailto:",
+            b"x.example",
+            b"<",
+            b"\x0b",
+            b"\xc3\xa9",
+            b"@@",
+            b"\n",
+            b"mailto:@",
+            b".",
+        ];
+        // A small linear congruential generator: the same cases on every run.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % n
+        };
+        for case in 0..20_000 {
+            let mut text = Vec::new();
+            for _ in 0..next(12) {
+                match next(14) {
+                    12 => text.extend(std::iter::repeat_n(b'b', 240 + next(30))),
+                    13 => text.extend(std::iter::repeat_n(b'c', 1 + next(8))),
+                    i => text.extend_from_slice(pieces[i]),
+                }
+            }
+            let expected: Vec<&[u8]> = re
+                .captures_iter(&text)
+                .map(|c| c.unwrap().get(1).unwrap().as_bytes())
+                .collect();
+            assert_eq!(
+                address_candidates(&text),
+                expected,
+                "case {case}: {:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
     }
 
     fn view(raw: &str) -> MessageView {
