@@ -622,7 +622,8 @@ fn address_candidates(text: &[u8]) -> Vec<&[u8]> {
             continue;
         }
         // The leftmost start: back over address bytes, at most MAX, not before `from`.
-        let floor = from.max(at.saturating_sub(MAX));
+        let bound = at.saturating_sub(MAX);
+        let floor = from.max(bound);
         let mut start = at;
         while start > floor && in_address(text[start - 1]) {
             start -= 1;
@@ -640,7 +641,7 @@ fn address_candidates(text: &[u8]) -> Vec<&[u8]> {
         // The optional `mailto:` is left out of the capture when the match starts with it
         // and an address byte still comes before the `@`; with it, a match may start up to
         // seven bytes further back than MAX.
-        if start == at - MAX.min(at) && start > from {
+        if start == bound && start > from {
             let back = from.max(at.saturating_sub(MAX + 7));
             if let Some(q) = (back..start).find(|&q| {
                 text[q..].starts_with(b"mailto:") && text[q..start].iter().all(|&b| in_address(b))
