@@ -157,27 +157,12 @@ impl HeaderSanity {
                 }
             }
         }
-        let from_domain = view.from.first().and_then(|m| m.domain());
-        let return_path = view
-            .return_path
-            .as_deref()
-            .or(view.envelope.mail_from.as_deref())
-            .filter(|rp| !rp.is_empty() && *rp != "<>");
-        // Mailing lists rewrite the envelope sender by design (VERP, bounce handling).
-        let mailing_list = view.header("List-Id").is_some() || view.header("List-Post").is_some();
-        if let (Some(from), Some(rp), false) = (from_domain, return_path, mailing_list) {
-            if let Some(rp_domain) = rp
-                .rsplit_once('@')
-                .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
-            {
-                if org_domain(&from) != org_domain(&rp_domain) {
-                    findings.add(
-                        "HDR_FROM_RETURN_PATH_MISMATCH",
-                        format!("From domain {from}, Return-Path domain {rp_domain}"),
-                        Location::new("header Return-Path"),
-                    );
-                }
-            }
+        if let Some((from, rp_domain)) = return_path_other_org(view) {
+            findings.add(
+                "HDR_FROM_RETURN_PATH_MISMATCH",
+                format!("From domain {from}, Return-Path domain {rp_domain}"),
+                Location::new("header Return-Path"),
+            );
         }
     }
 
@@ -382,6 +367,25 @@ fn is_no_reply(local: &str) -> bool {
         || l.starts_with("donotreply")
         || l.starts_with("noresponse")
         || l == "mailerdaemon"
+}
+
+/// The From domain and the Return-Path (else envelope sender) domain when they belong to
+/// different organisations, outside mailing lists (which rewrite the envelope sender by design:
+/// VERP, bounce handling). HDR_FROM_RETURN_PATH_MISMATCH, and a feature of the classifier.
+pub fn return_path_other_org(view: &MessageView) -> Option<(String, String)> {
+    let from = view.from.first().and_then(|m| m.domain())?;
+    let rp = view
+        .return_path
+        .as_deref()
+        .or(view.envelope.mail_from.as_deref())
+        .filter(|rp| !rp.is_empty() && *rp != "<>")?;
+    if view.header("List-Id").is_some() || view.header("List-Post").is_some() {
+        return None;
+    }
+    let rp_domain = rp
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())?;
+    (org_domain(&from) != org_domain(&rp_domain)).then_some((from, rp_domain))
 }
 
 /// The registrable domain (e.g. `mail.example.co.kr` → `example.co.kr`).

@@ -257,6 +257,26 @@ fn shown_domain(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The domain a link's text shows when it is not the registrable domain the link leads to.
+fn shown_other_domain(anchor: &str, registrable: &str) -> Option<String> {
+    shown_domain(anchor).filter(|claimed| claimed != registrable)
+}
+
+/// For a web link (`href`) whose text shows a domain other than the one it leads to
+/// ("www.bank.example" over a link to tracker.example): the domain shown. What
+/// URL_ANCHOR_OTHER_DOMAIN and URL_ANCHOR_MISMATCH start from, before brands and trusted
+/// hosts are considered; a feature of the classifier.
+pub fn anchor_shows_other_domain(link: &UrlRef) -> Option<String> {
+    if link.source != UrlSource::Href {
+        return None;
+    }
+    let anchor = link.anchor_text.as_deref()?;
+    // The text first: most anchors show no domain, and then the URL need not be parsed.
+    shown_domain(anchor)?;
+    let p = parse(&link.url).filter(|p| p.scheme == "http" || p.scheme == "https")?;
+    shown_other_domain(anchor, p.registrable.as_deref()?)
+}
+
 impl UrlAnalysis {
     fn brand_of(&self, host: &str) -> Option<&Brand> {
         self.brands
@@ -336,12 +356,12 @@ impl UrlAnalysis {
         if depth == 0 && link.source == UrlSource::Href {
             if let (Some(text), Some(reg)) = (link.anchor_text.as_deref(), p.registrable.as_deref())
             {
-                if let Some(claimed) = shown_domain(text) {
+                if let Some(claimed) = shown_other_domain(text, reg) {
                     let same_brand = self
                         .brand_of(&claimed)
                         .zip(own_brand)
                         .is_some_and(|(a, b)| std::ptr::eq(a, b));
-                    if claimed != reg && !same_brand {
+                    if !same_brand {
                         let symbol = match self.brand_of(&claimed) {
                             Some(_) => "URL_ANCHOR_MISMATCH",
                             None => "URL_ANCHOR_OTHER_DOMAIN",
