@@ -305,6 +305,13 @@ fn pair_hash(first: u64, second: u64, distance: usize) -> u64 {
     h ^ (h >> 32)
 }
 
+/// The table index of a token that is not an OSB pair (no "oN:" prefix): what [`token_index`]
+/// gives for it, without looking for one.
+pub(crate) fn plain_token_index(token: &[u8], bits: u32) -> u32 {
+    let mask = (1u64 << bits) - 1;
+    ((hash(token) & mask) as u32).max(1)
+}
+
 /// The table index of one token as [`tokens`] prints it: what [`features`] computes for it.
 pub fn token_index(token: &str, bits: u32) -> u32 {
     let mask = (1u64 << bits) - 1;
@@ -502,6 +509,21 @@ fn extract(view: &MessageView, t: &mut impl Sink) {
         }
     }
 
+    // Signs that detectors report too, whose weight is learned here: each fires on more than
+    // 0.5 % of ham in the held-out tests (issue 22), so the verdict gives them no hand weight.
+    // The others of that kind have features already: MIME_HTML_ONLY in `ct:`, URL_IP_LITERAL
+    // in `url:ip`, URL_CREDENTIAL_WORDS in `up:`, BODY_REMOVE_INSTRUCTIONS in the body's words.
+    if mailmoat_detectors::header_sanity::return_path_other_org(view).is_some() {
+        t.token(&["sig:return_path_other_org"]);
+    }
+    let links = || view.urls.iter().take(200);
+    if links().any(|u| mailmoat_detectors::url_analysis::anchor_shows_other_domain(u).is_some()) {
+        t.token(&["sig:anchor_other_domain"]);
+    }
+    if crate::url_model::any_phishing_like_host(links().filter_map(|u| u.host.as_deref())) {
+        t.token(&["sig:host_model"]);
+    }
+
     // Attachments.
     for a in &view.attachments {
         if let Some(name) = &a.file_name {
@@ -650,6 +672,39 @@ mod tests {
             features(&v, 20),
             f,
             "the bit table is left clean between calls"
+        );
+    }
+
+    /// The detectors' signs whose weight the classifier learns: each token where the sign is,
+    /// none in an ordinary message.
+    #[test]
+    fn signs_of_the_detectors_become_features() {
+        let sig = |raw: &str| -> Vec<String> {
+            tokens(&view(raw))
+                .into_iter()
+                .filter(|t| t.starts_with("sig:"))
+                .collect()
+        };
+        assert_eq!(
+            sig("From: a@shop.example\r\nReturn-Path: <b@shop.example>\r\nSubject: hi\r\nContent-Type: text/html\r\n\r\n<a href=\"https://www.shop.com/x\">www.shop.com</a>"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            sig("From: a@shop.example\r\nReturn-Path: <bounce@mailer.example>\r\nSubject: hi\r\n\r\nhello"),
+            ["sig:return_path_other_org"]
+        );
+        // A mailing list rewrites the envelope sender by design.
+        assert_eq!(
+            sig("From: a@shop.example\r\nReturn-Path: <bounce@lists.example>\r\nList-Id: <x.lists.example>\r\nSubject: hi\r\n\r\nhello"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            sig("From: a@bank.example\r\nSubject: hi\r\nContent-Type: text/html\r\n\r\n<a href=\"http://click.tracker.net/c?id=1\">www.mybank.com</a>"),
+            ["sig:anchor_other_domain"]
+        );
+        assert_eq!(
+            sig("From: a@b.example\r\nSubject: hi\r\nContent-Type: text/html\r\n\r\n<a href=\"https://metamask-wallet-connect-airdrop.netlify.app/claim\">claim</a>"),
+            ["sig:host_model"]
         );
     }
 

@@ -13,7 +13,8 @@ use mailmoat_core::{Category, Findings, SymbolDef};
 use mailmoat_detectors::Detector;
 use mailmoat_mime::MessageView;
 
-use crate::{token_index, ModelError, Weights};
+use crate::features::plain_token_index;
+use crate::{ModelError, Weights};
 
 pub const SYMBOLS: &[SymbolDef] = &[SymbolDef::new("URL_HOST_MODEL", "urls", Category::Phishing,
     2.0,
@@ -23,6 +24,9 @@ pub const SYMBOLS: &[SymbolDef] = &[SymbolDef::new("URL_HOST_MODEL", "urls", Cat
 /// Hashed-feature width of host models.
 pub const BITS: u32 = 18;
 
+/// The default `[url_model] threshold`.
+pub const DEFAULT_THRESHOLD: f64 = 0.99;
+
 /// The model built into the binary (`scripts/build-url-model.sh`).
 const BUILT_IN: &[u8] = include_bytes!("../models/url-host.model");
 
@@ -30,32 +34,45 @@ const BUILT_IN: &[u8] = include_bytes!("../models/url-host.model");
 /// hyphen-separated word, the top-level domain, and its shape (labels, length, digits, hyphens).
 pub fn host_features(host: &str) -> Vec<u32> {
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    let mut tokens: Vec<String> = Vec::with_capacity(3 * host.len() + 16);
-    let marked: Vec<char> = format!("^{host}$").chars().collect();
-    for n in 3..=5 {
-        for w in marked.windows(n) {
-            tokens.push(format!("c{n}:{}", w.iter().collect::<String>()));
+    let marked = format!("^{host}$");
+    // Character boundaries of `marked`, so that n-grams are n characters, not n bytes.
+    let bounds: Vec<usize> = marked
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([marked.len()])
+        .collect();
+    let mut out: Vec<u32> = Vec::with_capacity(3 * bounds.len() + 16);
+    // Each token is hashed from its parts in one reused buffer: the classifier's features ask
+    // this for every link host of every message, so no string is built per token.
+    let mut buf: Vec<u8> = Vec::with_capacity(64);
+    let mut token = |parts: &[&str]| {
+        buf.clear();
+        for p in parts {
+            buf.extend_from_slice(p.as_bytes());
+        }
+        out.push(plain_token_index(&buf, BITS));
+    };
+    for (n, prefix) in [(3, "c3:"), (4, "c4:"), (5, "c5:")] {
+        for w in bounds.windows(n + 1) {
+            token(&[prefix, &marked[w[0]..w[n]]]);
         }
     }
     let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
     if let Some(tld) = labels.last() {
-        tokens.push(format!("tld:{tld}"));
+        token(&["tld:", tld]);
     }
     for label in &labels[..labels.len().saturating_sub(1)] {
-        tokens.push(format!("lbl:{label}"));
+        token(&["lbl:", label]);
         for word in label.split('-').filter(|w| w.len() > 1) {
-            tokens.push(format!("w:{word}"));
+            token(&["w:", word]);
         }
     }
-    tokens.push(format!("labels:{}", labels.len().min(8)));
-    tokens.push(format!("len:{}", (host.len() / 8).min(10)));
-    tokens.push(format!(
-        "digits:{}",
-        host.chars().filter(char::is_ascii_digit).count().min(6)
-    ));
-    tokens.push(format!("hyphens:{}", host.matches('-').count().min(5)));
-    tokens.push(format!("punycode:{}", host.contains("xn--")));
-    let mut out: Vec<u32> = tokens.iter().map(|t| token_index(t, BITS)).collect();
+    token(&[&format!("labels:{}", labels.len().min(8))]);
+    token(&[&format!("len:{}", (host.len() / 8).min(10))]);
+    let digits = host.chars().filter(char::is_ascii_digit).count().min(6);
+    token(&[&format!("digits:{digits}")]);
+    token(&[&format!("hyphens:{}", host.matches('-').count().min(5))]);
+    token(&[&format!("punycode:{}", host.contains("xn--"))]);
     out.sort_unstable();
     out.dedup();
     out
@@ -79,7 +96,7 @@ impl Default for Config {
         Config {
             enabled: true,
             model: None,
-            threshold: 0.99,
+            threshold: DEFAULT_THRESHOLD,
         }
     }
 }
@@ -99,6 +116,31 @@ impl Config {
             threshold: self.threshold,
         }))
     }
+}
+
+/// Whether the built-in host model, at its default threshold, reads any of these host names
+/// (addresses left out, at most the first `MAX_HOSTS` names) as a phishing host: the
+/// classifier's feature for what URL_HOST_MODEL reports.
+pub(crate) fn any_phishing_like_host<'h>(hosts: impl Iterator<Item = &'h str>) -> bool {
+    const MAX_HOSTS: usize = 20;
+    let Ok(weights) = built_in() else {
+        return false;
+    };
+    let mut seen: Vec<&str> = Vec::with_capacity(MAX_HOSTS);
+    for host in hosts {
+        if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') || seen.contains(&host)
+        {
+            continue;
+        }
+        if seen.len() == MAX_HOSTS {
+            break;
+        }
+        seen.push(host);
+        if weights.predict(&host_features(host)).spam_probability >= DEFAULT_THRESHOLD {
+            return true;
+        }
+    }
+    false
 }
 
 /// The built-in host model, decoded once per process.
@@ -160,6 +202,58 @@ impl Detector for UrlHostModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token_index;
+
+    /// The tokens as [`host_features`] hashed them before it hashed their parts in place:
+    /// built-in host models were trained on these indices.
+    fn host_features_as_strings(host: &str) -> Vec<u32> {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        let mut tokens: Vec<String> = Vec::new();
+        let marked: Vec<char> = format!("^{host}$").chars().collect();
+        for n in 3..=5 {
+            for w in marked.windows(n) {
+                tokens.push(format!("c{n}:{}", w.iter().collect::<String>()));
+            }
+        }
+        let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
+        if let Some(tld) = labels.last() {
+            tokens.push(format!("tld:{tld}"));
+        }
+        for label in &labels[..labels.len().saturating_sub(1)] {
+            tokens.push(format!("lbl:{label}"));
+            for word in label.split('-').filter(|w| w.len() > 1) {
+                tokens.push(format!("w:{word}"));
+            }
+        }
+        tokens.push(format!("labels:{}", labels.len().min(8)));
+        tokens.push(format!("len:{}", (host.len() / 8).min(10)));
+        let digits = host.chars().filter(char::is_ascii_digit).count().min(6);
+        tokens.push(format!("digits:{digits}"));
+        tokens.push(format!("hyphens:{}", host.matches('-').count().min(5)));
+        tokens.push(format!("punycode:{}", host.contains("xn--")));
+        let mut out: Vec<u32> = tokens.iter().map(|t| token_index(t, BITS)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn features_hashed_in_place_are_the_tokens_indices() {
+        for host in [
+            "www.example.com",
+            "Secure-Login.Paypa1-Verify.example.",
+            "xn--pypal-4ve.com",
+            "bücher.example",
+            "a.b",
+            "",
+        ] {
+            assert_eq!(
+                host_features(host),
+                host_features_as_strings(host),
+                "{host}"
+            );
+        }
+    }
 
     #[test]
     fn features_are_stable_and_shaped() {
