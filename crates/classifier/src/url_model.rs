@@ -33,46 +33,76 @@ const BUILT_IN: &[u8] = include_bytes!("../models/url-host.model");
 /// The host's features: character 3-, 4- and 5-grams of "^host$", every label and every
 /// hyphen-separated word, the top-level domain, and its shape (labels, length, digits, hyphens).
 pub fn host_features(host: &str) -> Vec<u32> {
-    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    use std::io::Write;
+    let host = host.trim().trim_end_matches('.');
+    // Hosts from the view are lower case already: no copy for them.
+    let host: std::borrow::Cow<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        host.to_ascii_lowercase().into()
+    } else {
+        host.into()
+    };
     let marked = format!("^{host}$");
-    // Character boundaries of `marked`, so that n-grams are n characters, not n bytes.
-    let bounds: Vec<usize> = marked
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain([marked.len()])
-        .collect();
-    let mut out: Vec<u32> = Vec::with_capacity(3 * bounds.len() + 16);
+    let mut out: Vec<u32> = Vec::with_capacity(3 * marked.len() + 16);
     // Each token is hashed from its parts in one reused buffer: the classifier's features ask
     // this for every link host of every message, so no string is built per token.
     let mut buf: Vec<u8> = Vec::with_capacity(64);
-    let mut token = |parts: &[&str]| {
+    let mut token = |parts: &[&[u8]]| {
         buf.clear();
         for p in parts {
-            buf.extend_from_slice(p.as_bytes());
+            buf.extend_from_slice(p);
         }
         out.push(plain_token_index(&buf, BITS));
     };
-    for (n, prefix) in [(3, "c3:"), (4, "c4:"), (5, "c5:")] {
-        for w in bounds.windows(n + 1) {
-            token(&[prefix, &marked[w[0]..w[n]]]);
+    let grams = [(3, b"c3:"), (4, b"c4:"), (5, b"c5:")];
+    if marked.is_ascii() {
+        let m = marked.as_bytes();
+        for (n, prefix) in grams {
+            for w in m.windows(n) {
+                token(&[prefix, w]);
+            }
+        }
+    } else {
+        // Character boundaries, so that n-grams are n characters, not n bytes.
+        let bounds: Vec<usize> = marked
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([marked.len()])
+            .collect();
+        for (n, prefix) in grams {
+            for w in bounds.windows(n + 1) {
+                token(&[prefix, &marked.as_bytes()[w[0]..w[n]]]);
+            }
         }
     }
     let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
     if let Some(tld) = labels.last() {
-        token(&["tld:", tld]);
+        token(&[b"tld:", tld.as_bytes()]);
     }
     for label in &labels[..labels.len().saturating_sub(1)] {
-        token(&["lbl:", label]);
+        token(&[b"lbl:", label.as_bytes()]);
         for word in label.split('-').filter(|w| w.len() > 1) {
-            token(&["w:", word]);
+            token(&[b"w:", word.as_bytes()]);
         }
     }
-    token(&[&format!("labels:{}", labels.len().min(8))]);
-    token(&[&format!("len:{}", (host.len() / 8).min(10))]);
     let digits = host.chars().filter(char::is_ascii_digit).count().min(6);
-    token(&[&format!("digits:{digits}")]);
-    token(&[&format!("hyphens:{}", host.matches('-').count().min(5))]);
-    token(&[&format!("punycode:{}", host.contains("xn--"))]);
+    let shape = [
+        ("labels:", labels.len().min(8)),
+        ("len:", (host.len() / 8).min(10)),
+        ("digits:", digits),
+        ("hyphens:", host.matches('-').count().min(5)),
+    ];
+    let mut number = Vec::with_capacity(8);
+    for (name, value) in shape {
+        number.clear();
+        let _ = write!(number, "{value}");
+        token(&[name.as_bytes(), &number]);
+    }
+    let punycode: &[u8] = if host.contains("xn--") {
+        b"true"
+    } else {
+        b"false"
+    };
+    token(&[b"punycode:", punycode]);
     out.sort_unstable();
     out.dedup();
     out
