@@ -1,5 +1,6 @@
 use std::borrow::Cow;
 
+use mailmoat_detectors::text_obfuscation::undo_confusable_words;
 use mailmoat_mime::{MessageView, TextKind};
 use unicode_normalization::UnicodeNormalization;
 
@@ -36,16 +37,21 @@ fn is_cyrillic_or_greek(c: char) -> bool {
 /// letters and digits that imitate jamo beside them read as those jamo: "ㅋr지노"), invisible
 /// characters dropped, and Cyrillic or Greek look-alikes inside a Latin word read as the Latin
 /// letter they imitate (UTS #39 skeleton). A word wholly in Cyrillic or Greek is left as it is.
-/// ASCII text, most mail, is returned as it came.
+/// Credential and brand words spelt with confusable ASCII letters ("Iog in", "User lD",
+/// "PayPaI") are read as those words. ASCII text without them, most mail, is returned as it came.
 pub fn fold(text: &str) -> Cow<'_, str> {
     if text.is_ascii() {
-        return Cow::Borrowed(text);
+        return match undo_confusable_words(text) {
+            Some(plain) => Cow::Owned(plain),
+            None => Cow::Borrowed(text),
+        };
     }
     let folded: String = mailmoat_detectors::hangul::undo_jamo_look_alikes(text)
         .nfkc()
         .filter(|&c| !is_invisible(c))
         .collect();
     let folded = join_spaced_syllables(folded);
+    let folded = undo_confusable_words(&folded).unwrap_or(folded);
     if !folded.chars().any(is_cyrillic_or_greek) {
         return Cow::Owned(folded);
     }
@@ -726,6 +732,12 @@ mod tests {
         assert_eq!(fold("\u{ff46}\u{ff52}\u{ff45}\u{ff45} offer"), "free offer");
         assert_eq!(fold("\u{1d41f}\u{1d42b}\u{1d41e}\u{1d41e}"), "free");
         assert_eq!(fold("pay\u{200b}ment ve\u{00ad}rify"), "payment verify");
+        // Confusable ASCII letters in credential and brand words.
+        assert_eq!(
+            fold("Please Iog in to your PayPaI account"),
+            "Please log in to your paypal account"
+        );
+        assert_eq!(fold("Enter your User lD — now"), "Enter your user id — now");
         // Cyrillic р and а inside a Latin word; a Greek ο likewise.
         assert_eq!(fold("\u{0440}\u{0430}ypal l\u{03bf}gin"), "paypal login");
         // Whole words in Cyrillic or Greek, and Latin letters with accents, are not disguises.

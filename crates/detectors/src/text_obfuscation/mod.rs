@@ -4,6 +4,9 @@
 //! inside words. Delivered phishing shows these today; keyword filters and token models miss
 //! them because the bytes differ from the word the reader sees.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use mailmoat_core::{Category, Findings, Location, SymbolDef};
 use mailmoat_mime::MessageView;
 use serde::Deserialize;
@@ -40,14 +43,195 @@ impl Config {
     pub fn build(&self) -> TextObfuscation {
         TextObfuscation {
             config: self.clone(),
-            targets: CREDENTIAL_WORDS
-                .iter()
-                .flat_map(|w| case_forms(w).into_iter().map(move |form| (form, *w)))
-                .map(|(form, w)| (skeleton(&form).collect::<String>(), w.to_lowercase()))
-                .collect(),
-            ascii_skeletons: std::array::from_fn(|c| skeleton(&char::from(c as u8).to_string()).collect()),
         }
     }
+}
+
+/// The skeleton of each case form of each credential word, and the word in lower case.
+fn targets() -> &'static HashMap<String, String> {
+    static TARGETS: OnceLock<HashMap<String, String>> = OnceLock::new();
+    TARGETS.get_or_init(|| {
+        let mut map = HashMap::new();
+        for w in CREDENTIAL_WORDS {
+            for form in case_forms(w) {
+                map.entry(skeleton(&form).collect())
+                    .or_insert_with(|| w.to_lowercase());
+            }
+        }
+        map
+    })
+}
+
+/// The skeleton of each ASCII character. ASCII characters are starters that NFD leaves alone
+/// and none is default-ignorable, so an ASCII word's skeleton is theirs end to end: most words
+/// skip the Unicode tables (they were a fifth of the whole scan).
+fn ascii_skeletons() -> &'static [String; 128] {
+    static TABLE: OnceLock<[String; 128]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        std::array::from_fn(|c| skeleton(&char::from(c as u8).to_string()).collect())
+    })
+}
+
+/// The UTS #39 skeleton of `text`, through the ASCII table where it applies.
+fn skeleton_of(text: &str, out: &mut String) {
+    out.clear();
+    if text.is_ascii() {
+        let table = ascii_skeletons();
+        for b in text.bytes() {
+            out.push_str(&table[b as usize]);
+        }
+    } else {
+        out.extend(skeleton(text));
+    }
+}
+
+/// The credential word `one` (or `one` + `two`, as one phrase) is made to look like, if any.
+fn confusable(one: &str, two: Option<&str>, skel: &mut String) -> Option<&'static str> {
+    imitated(one, skel).or_else(|| imitated(&format!("{one} {}", two?), skel))
+}
+
+/// The credential word or phrase `candidate` is made to look like, if any.
+fn imitated(candidate: &str, skel: &mut String) -> Option<&'static str> {
+    skeleton_of(candidate, skel);
+    let word = targets().get(skel.as_str())?;
+    // Same look, other letters: not merely another case of the same word.
+    (candidate.to_lowercase() != *word).then_some(word.as_str())
+}
+
+/// Class pairs (`4 × first + second`) that can be a letter swapped for a look-alike: a capital
+/// after a small letter ("PayPaI", "lD"), or a digit beside a letter ("0ffice", "Paypa1").
+const ODD_PAIR: [bool; 16] = {
+    let mut t = [false; 16];
+    t[4 + 2] = true;
+    t[4 + 3] = true;
+    t[8 + 3] = true;
+    t[12 + 1] = true;
+    t[12 + 2] = true;
+    t
+};
+
+/// Classes of ASCII bytes for [`undo_confusable_words`]: 0 other, 1 small letter, 2 capital,
+/// 3 digit.
+static ASCII_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_lowercase() {
+            1
+        } else if c.is_ascii_uppercase() {
+            2
+        } else if c.is_ascii_digit() {
+            3
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// `text` with each credential or brand word spelt in confusable ASCII letters ("Iog in",
+/// "User lD", "PayPaI", "0ffice") written as the word it imitates, in lower case; None when
+/// there is none, as in almost all text. Only words that may be disguised are looked up: a
+/// capital I leading three or more letters ("Iogin", "Iog"), a capital after a small letter,
+/// or a digit beside a letter; ordinary words seldom are. The classifier reads text through
+/// this, so a disguise gives the words the model knows (TEXT_CONFUSABLE_CREDENTIAL is the
+/// evidence of it).
+pub fn undo_confusable_words(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let class = |i: usize| bytes.get(i).map_or(0, |&b| ASCII_CLASS[b as usize]);
+    let mut out: Option<String> = None;
+    // Bytes of `text` before this are in `out` already.
+    let mut copied = 0;
+    let mut skel = String::new();
+    // One pass that only compares neighbouring bytes (no branch per word: most text has no
+    // disguise, and a branch at every word boundary was most of the cost); the few places it
+    // flags are looked at word by word.
+    let mut i = 0;
+    let mut previous_class = 0;
+    while i < bytes.len() {
+        let current = ASCII_CLASS[bytes[i] as usize];
+        let odd = ODD_PAIR[(previous_class * 4 + current) as usize];
+        let leading_i =
+            bytes[i] == b'I' && previous_class == 0 && class(i + 1) == 1 && class(i + 2) != 0;
+        previous_class = current;
+        if !(odd || leading_i) {
+            i += 1;
+            continue;
+        }
+        let word = word_around(bytes, i);
+        let found = imitated_at(text, word, copied, &mut skel);
+        i = word.1;
+        previous_class = 0;
+        if let Some((from, to, target)) = found {
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            o.push_str(&text[copied..from]);
+            o.push_str(target);
+            copied = to;
+            i = to;
+        }
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// The ASCII letter-and-digit run around byte `at` (start, end).
+fn word_around(bytes: &[u8], at: usize) -> (usize, usize) {
+    let inside = |b: &u8| b.is_ascii_alphanumeric();
+    let start = at - bytes[..at].iter().rev().take_while(|b| inside(b)).count();
+    let end = at + bytes[at..].iter().take_while(|b| inside(b)).count();
+    (start, end)
+}
+
+/// The ASCII run after the separators that follow `end`.
+fn word_after(bytes: &[u8], end: usize) -> Option<(usize, usize)> {
+    let start = end + bytes[end..].iter().take_while(|b| !b.is_ascii_alphanumeric()).count();
+    (start < bytes.len()).then(|| word_around(bytes, start))
+}
+
+/// The ASCII run before the separators that precede `start`.
+fn word_before(bytes: &[u8], start: usize) -> Option<(usize, usize)> {
+    let separators = bytes[..start]
+        .iter()
+        .rev()
+        .take_while(|b| !b.is_ascii_alphanumeric())
+        .count();
+    let end = start - separators;
+    (end > 0).then(|| word_around(bytes, end - 1))
+}
+
+/// The credential word a suspect word imitates, alone ("Iogin", "PayPaI") or as a phrase with
+/// the word before or after it ("User lD", "Iog in"): the bytes it spans and the word. The
+/// words alone are 4–12 letters and the phrases 3–4 + 2 ("log in", "user id"); a look-alike
+/// can be a letter longer ("rn" for "m"). Nothing before `from` is looked at again.
+fn imitated_at(
+    text: &str,
+    (start, end): (usize, usize),
+    from: usize,
+    skel: &mut String,
+) -> Option<(usize, usize, &'static str)> {
+    let bytes = text.as_bytes();
+    let len = end - start;
+    if (4..=16).contains(&len) {
+        if let Some(target) = imitated(&text[start..end], skel) {
+            return Some((start, end, target));
+        }
+    }
+    let phrase = |(a, b): (usize, usize), (c, d): (usize, usize)| {
+        let words = (b - a, d - c);
+        (matches!(words.0, 3..=5) && words.1 == 2)
+            .then(|| format!("{} {}", &text[a..b], &text[c..d]))
+    };
+    if let Some(before) = word_before(bytes, start).filter(|w| w.0 >= from) {
+        if let Some(target) = phrase(before, (start, end)).and_then(|p| imitated(&p, skel)) {
+            return Some((before.0, end, target));
+        }
+    }
+    let after = word_after(bytes, end)?;
+    let target = phrase((start, end), after).and_then(|p| imitated(&p, skel))?;
+    Some((start, after.1, target))
 }
 
 /// Words phishing wants read exactly, one or two words long, as they are usually written;
@@ -125,12 +309,6 @@ fn case_forms(phrase: &str) -> Vec<String> {
 
 pub struct TextObfuscation {
     config: Config,
-    /// (skeleton of one case form, the word in lower case) of each credential word.
-    targets: Vec<(String, String)>,
-    /// The skeleton of each ASCII character. ASCII characters are starters that NFD leaves
-    /// alone and none is default-ignorable, so an ASCII word's skeleton is theirs end to end:
-    /// most words skip the Unicode tables (they were a fifth of the whole scan).
-    ascii_skeletons: [String; 128],
 }
 
 /// Zero-width and invisible formatting characters used as filler.
@@ -180,33 +358,6 @@ fn invisible_inside_words(text: &str) -> usize {
 }
 
 impl TextObfuscation {
-    /// The UTS #39 skeleton of `text`, through the ASCII table where it applies.
-    fn skeleton_of(&self, text: &str, out: &mut String) {
-        out.clear();
-        if text.is_ascii() {
-            for b in text.bytes() {
-                out.push_str(&self.ascii_skeletons[b as usize]);
-            }
-        } else {
-            out.extend(skeleton(text));
-        }
-    }
-
-    /// The credential word `word` (or `word` + the next) is made to look like, if any.
-    fn confusable(&self, one: &str, two: Option<&str>, skel: &mut String) -> Option<&str> {
-        let pair = two.map(|t| format!("{one} {t}"));
-        for candidate in std::iter::once(one).chain(pair.as_deref()) {
-            self.skeleton_of(candidate, skel);
-            for (target_skel, word) in &self.targets {
-                // Same look, other letters: not merely another case of the same word.
-                if skel == target_skel && candidate.to_lowercase() != *word {
-                    return Some(word.as_str());
-                }
-            }
-        }
-        None
-    }
-
     fn check(&self, text: &str, location: &Location, findings: &mut Findings) {
         let list: Vec<String> = words(text).take(20_000).collect();
         let mixed: Vec<&String> = list.iter().filter(|w| is_mixed_script(w)).collect();
@@ -235,7 +386,7 @@ impl TextObfuscation {
             if !disguisable(word) && !next.is_some_and(disguisable) {
                 continue;
             }
-            if let Some(target) = self.confusable(word, next, &mut skel) {
+            if let Some(target) = confusable(word, next, &mut skel) {
                 findings.add(
                     "TEXT_CONFUSABLE_CREDENTIAL",
                     format!("{word:?} is written to look like {target:?}"),
@@ -302,10 +453,9 @@ mod tests {
 
     #[test]
     fn the_ascii_table_gives_the_unicode_skeleton() {
-        let detector = Config::default().build();
         let mut fast = String::new();
         let mut check = |text: &str| {
-            detector.skeleton_of(text, &mut fast);
+            skeleton_of(text, &mut fast);
             assert_eq!(fast, skeleton(text).collect::<String>(), "{text:?}");
         };
         for a in 0..128u8 {
@@ -340,6 +490,33 @@ mod tests {
             "ID card",
         ] {
             assert!(symbols_of(fine).is_empty(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn disguised_credential_words_are_read_as_the_words_they_imitate() {
+        for (disguised, plain) in [
+            ("Please Iog in to continue", "Please log in to continue"),
+            ("Enter your User lD below", "Enter your user id below"),
+            ("Your PayPaI account", "Your paypal account"),
+            ("Sign in to 0ffice now: Iogin", "Sign in to office now: login"),
+            ("Iog-in here", "log in here"),
+        ] {
+            assert_eq!(
+                undo_confusable_words(disguised).as_deref(),
+                Some(plain),
+                "{disguised}"
+            );
+        }
+        for fine in [
+            "Please LOG IN to continue",
+            "User ID: 42",
+            "Log in at PayPal on your iPhone",
+            "I log in daily. It is 2nd in line.",
+            "ID card",
+            "",
+        ] {
+            assert_eq!(undo_confusable_words(fine), None, "{fine}");
         }
     }
 
