@@ -263,18 +263,17 @@ fn shown_other_domain(anchor: &str, registrable: &str) -> Option<String> {
 }
 
 /// For a web link (`href`) whose text shows a domain other than the one it leads to
-/// ("www.bank.example" over a link to tracker.example): the domain shown. What
+/// ("www.mybank.com" over a link to click.tracker.net): the domain shown. What
 /// URL_ANCHOR_OTHER_DOMAIN and URL_ANCHOR_MISMATCH start from, before brands and trusted
 /// hosts are considered; a feature of the classifier.
 pub fn anchor_shows_other_domain(link: &UrlRef) -> Option<String> {
     if link.source != UrlSource::Href {
         return None;
     }
-    let anchor = link.anchor_text.as_deref()?;
     // The text first: most anchors show no domain, and then the URL need not be parsed.
-    shown_domain(anchor)?;
+    let claimed = shown_domain(link.anchor_text.as_deref()?)?;
     let p = parse(&link.url).filter(|p| p.scheme == "http" || p.scheme == "https")?;
-    shown_other_domain(anchor, p.registrable.as_deref()?)
+    (claimed != p.registrable?).then_some(claimed)
 }
 
 impl UrlAnalysis {
