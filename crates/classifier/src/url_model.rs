@@ -94,6 +94,7 @@ pub fn host_features(host: &str) -> Vec<u32> {
     let mut number = Vec::with_capacity(8);
     for (name, value) in shape {
         number.clear();
+        // Writing into a Vec cannot fail.
         let _ = write!(number, "{value}");
         token(&[name.as_bytes(), &number]);
     }

@@ -518,6 +518,11 @@ mod tests {
         ] {
             assert_eq!(undo_confusable_words(fine), None, "{fine}");
         }
+        // Words next to multi-byte characters are cut at character boundaries.
+        assert_eq!(
+            undo_confusable_words("ÄIogin—Iog ín ✓PayPaI✓").as_deref(),
+            Some("Älogin—Iog ín ✓paypal✓")
+        );
     }
 
     #[test]
