@@ -4,6 +4,7 @@
 //! inside words. Delivered phishing shows these today; keyword filters and token models miss
 //! them because the bytes differ from the word the reader sees.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -47,18 +48,31 @@ impl Config {
     }
 }
 
-/// The skeleton of each case form of each credential word, and the word in lower case.
-fn targets() -> &'static HashMap<String, String> {
-    static TARGETS: OnceLock<HashMap<String, String>> = OnceLock::new();
+/// The skeletons of the credential words' case forms.
+struct Targets {
+    /// Skeleton of each case form of each credential word → the word in lower case.
+    by_skeleton: HashMap<String, String>,
+    /// The longest skeleton, in bytes. An ASCII text's skeleton is at least as long as the text
+    /// (each ASCII character's is one character or more), so longer ASCII text is no target.
+    longest: usize,
+}
+
+fn targets() -> &'static Targets {
+    static TARGETS: OnceLock<Targets> = OnceLock::new();
     TARGETS.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut by_skeleton = HashMap::new();
         for w in CREDENTIAL_WORDS {
             for form in case_forms(w) {
-                map.entry(skeleton(&form).collect())
+                by_skeleton
+                    .entry(skeleton(&form).collect())
                     .or_insert_with(|| w.to_lowercase());
             }
         }
-        map
+        let longest = by_skeleton.keys().map(String::len).max().unwrap_or(0);
+        Targets {
+            by_skeleton,
+            longest,
+        }
     })
 }
 
@@ -75,6 +89,11 @@ fn ascii_skeletons() -> &'static [String; 128] {
 /// The UTS #39 skeleton of `text`, through the ASCII table where it applies.
 fn skeleton_of(text: &str, out: &mut String) {
     out.clear();
+    push_skeleton(text, out);
+}
+
+/// Appends the skeleton of `text` to `out`.
+fn push_skeleton(text: &str, out: &mut String) {
     if text.is_ascii() {
         let table = ascii_skeletons();
         for b in text.bytes() {
@@ -87,15 +106,36 @@ fn skeleton_of(text: &str, out: &mut String) {
 
 /// The credential word `one` (or `one` + `two`, as one phrase) is made to look like, if any.
 fn confusable(one: &str, two: Option<&str>, skel: &mut String) -> Option<&'static str> {
-    imitated(one, skel).or_else(|| imitated(&format!("{one} {}", two?), skel))
+    imitated(one, skel).or_else(|| imitated_phrase(one, two?, skel))
 }
 
 /// The credential word or phrase `candidate` is made to look like, if any.
 fn imitated(candidate: &str, skel: &mut String) -> Option<&'static str> {
+    let targets = targets();
+    if candidate.is_ascii() && candidate.len() > targets.longest {
+        return None;
+    }
     skeleton_of(candidate, skel);
-    let word = targets().get(skel.as_str())?;
+    let word = targets.by_skeleton.get(skel.as_str())?;
     // Same look, other letters: not merely another case of the same word.
     (candidate.to_lowercase() != *word).then_some(word.as_str())
+}
+
+/// [`imitated`] for the phrase "`one` `two`". ASCII phrases are not written out unless they
+/// are one: their skeleton is the characters' skeletons one after another.
+fn imitated_phrase(one: &str, two: &str, skel: &mut String) -> Option<&'static str> {
+    if !(one.is_ascii() && two.is_ascii()) {
+        return imitated(&format!("{one} {two}"), skel);
+    }
+    let targets = targets();
+    if one.len() + 1 + two.len() > targets.longest {
+        return None;
+    }
+    skeleton_of(one, skel);
+    push_skeleton(" ", skel);
+    push_skeleton(two, skel);
+    let word = targets.by_skeleton.get(skel.as_str())?;
+    (format!("{one} {two}").to_lowercase() != *word).then_some(word.as_str())
 }
 
 /// Class pairs (`4 × first + second`) that can be a letter swapped for a look-alike: a capital
@@ -219,18 +259,20 @@ fn imitated_at(
             return Some((start, end, target));
         }
     }
-    let phrase = |(a, b): (usize, usize), (c, d): (usize, usize)| {
-        let words = (b - a, d - c);
-        (matches!(words.0, 3..=5) && words.1 == 2)
-            .then(|| format!("{} {}", &text[a..b], &text[c..d]))
+    let phrase = |(a, b): (usize, usize), (c, d): (usize, usize), skel: &mut String| {
+        if matches!(b - a, 3..=5) && d - c == 2 {
+            imitated_phrase(&text[a..b], &text[c..d], skel)
+        } else {
+            None
+        }
     };
     if let Some(before) = word_before(bytes, start).filter(|w| w.0 >= from) {
-        if let Some(target) = phrase(before, (start, end)).and_then(|p| imitated(&p, skel)) {
+        if let Some(target) = phrase(before, (start, end), skel) {
             return Some((before.0, end, target));
         }
     }
     let after = word_after(bytes, end)?;
-    let target = phrase((start, end), after).and_then(|p| imitated(&p, skel))?;
+    let target = phrase((start, end), after, skel)?;
     Some((start, after.1, target))
 }
 
@@ -327,10 +369,17 @@ fn is_cyrillic_or_greek(c: char) -> bool {
     ('\u{0370}'..='\u{03FF}').contains(&c) || ('\u{0400}'..='\u{04FF}').contains(&c)
 }
 
-/// Letter runs of a text (invisible characters are dropped, so a split word is one word).
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+/// Letter runs of a text (invisible characters are dropped, so a split word is one word). Only
+/// a word that had invisible characters is copied.
+fn words(text: &str) -> impl Iterator<Item = Cow<'_, str>> + '_ {
     text.split(|c: char| !(c.is_alphanumeric() || is_invisible(c)))
-        .map(|w| w.chars().filter(|c| !is_invisible(*c)).collect::<String>())
+        .map(|w| {
+            if w.chars().any(is_invisible) {
+                Cow::Owned(w.chars().filter(|c| !is_invisible(*c)).collect())
+            } else {
+                Cow::Borrowed(w)
+            }
+        })
         .filter(|w| !w.is_empty())
 }
 
@@ -368,10 +417,18 @@ fn invisible_inside_words(text: &str) -> usize {
 
 impl TextObfuscation {
     fn check(&self, text: &str, location: &Location, findings: &mut Findings) {
-        let list: Vec<String> = words(text).take(20_000).collect();
-        let mixed: Vec<&String> = list.iter().filter(|w| is_mixed_script(w)).collect();
+        let list: Vec<Cow<str>> = words(text).take(20_000).collect();
+        // A mixed word needs a Cyrillic or Greek letter: none in ASCII text.
+        let mixed: Vec<&str> = if text.is_ascii() {
+            Vec::new()
+        } else {
+            list.iter()
+                .map(|w| w.as_ref())
+                .filter(|w| is_mixed_script(w))
+                .collect()
+        };
         if !mixed.is_empty() {
-            let shown: Vec<&str> = mixed.iter().take(5).map(|w| w.as_str()).collect();
+            let shown: Vec<&str> = mixed.iter().take(5).copied().collect();
             findings.add_with_strength(
                 "TEXT_MIXED_SCRIPT_WORD",
                 (0.5 + 0.25 * mixed.len() as f64).min(1.0),
@@ -385,7 +442,7 @@ impl TextObfuscation {
         }
         let mut skel = String::new();
         for (i, word) in list.iter().enumerate() {
-            let next = list.get(i + 1).map(String::as_str);
+            let next = list.get(i + 1).map(|w| w.as_ref());
             // Only a word (or pair) with a letter that skeletons change can be a disguise.
             let disguisable = |w: &str| {
                 w.chars().any(|c| {
