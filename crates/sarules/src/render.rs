@@ -688,10 +688,19 @@ mod tests {
              <a href=\"{long}\">x</a> <a href=\"http://short.example/\">y</a>"
         );
         let got = uris(&view(&raw));
-        assert_eq!(got.len(), 2, "{:?}", got.iter().map(String::len).collect::<Vec<_>>());
+        assert_eq!(
+            got.len(),
+            2,
+            "{:?}",
+            got.iter().map(String::len).collect::<Vec<_>>()
+        );
         assert!(got.contains(&"http://short.example/".to_string()));
         let cut = got.iter().find(|u| u.len() > 100).unwrap();
-        assert!(cut.len() <= MAX_URI_LENGTH && cut.len() > MAX_URI_LENGTH - 4, "{}", cut.len());
+        assert!(
+            cut.len() <= MAX_URI_LENGTH && cut.len() > MAX_URI_LENGTH - 4,
+            "{}",
+            cut.len()
+        );
         assert!(long.starts_with(cut.as_str()));
     }
 
