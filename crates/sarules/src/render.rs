@@ -390,26 +390,53 @@ fn helo_and_rdns(raw: &str) -> (String, String) {
     (helo, rdns)
 }
 
+/// SpamAssassin's `body_part_scan_size` and `rawbody_part_scan_size` defaults: each part is
+/// cut near this many bytes before `body` (rendered) or `rawbody` (decoded) rules see it.
+const BODY_PART_SCAN_SIZE: usize = 50_000;
+const RAWBODY_PART_SCAN_SIZE: usize = 500_000;
+
+/// A part cut as SpamAssassin's `Message.pm` cuts it: past `limit` bytes, after the first of
+/// `separators` (in their order of preference) found within 1,024 bytes of the limit, else at
+/// the limit (here at a character boundary). Rendered parts try a newline, then a space;
+/// decoded ones a newline, `>`, then a space.
+fn cut_part<'t>(text: &'t str, limit: usize, separators: &[u8]) -> &'t str {
+    if text.len() <= limit {
+        return text;
+    }
+    let at = floor_char(text, limit);
+    let window = &text.as_bytes()[at..];
+    for &separator in separators {
+        let found = window.iter().position(|&b| b == separator).map(|i| at + i);
+        if let Some(end) = found.filter(|&end| end.saturating_sub(limit) <= 1024) {
+            return &text[..=end];
+        }
+    }
+    &text[..at]
+}
+
 fn rendered_body(view: &MessageView) -> Vec<String> {
     let mut text = String::new();
+    let mut part_text = String::new();
     for (i, part) in view.texts.iter().enumerate() {
         if i > 0 {
             text.push('\n');
         }
+        part_text.clear();
         // SpamAssassin's HTML.pm keeps a <title>'s text in the rendered body too, a paragraph
         // of its own, where the view, as a reader sees the page, leaves it out.
         for title in &part.html_titles {
-            text.push_str("\n\n");
-            text.push_str(title);
-            text.push_str("\n\n");
+            part_text.push_str("\n\n");
+            part_text.push_str(title);
+            part_text.push_str("\n\n");
         }
-        text.push_str(&part.text);
+        part_text.push_str(&part.text);
         // HTML.pm renders text a reader cannot see too (invisibility only matters to Bayes);
         // the view keeps it apart, so it follows the visible text as a paragraph of its own.
         if !part.hidden_text.trim().is_empty() {
-            text.push_str("\n\n");
-            text.push_str(&part.hidden_text);
+            part_text.push_str("\n\n");
+            part_text.push_str(&part.hidden_text);
         }
+        text.push_str(cut_part(&part_text, BODY_PART_SCAN_SIZE, b"\n "));
     }
     let collapsed = collapse_paragraphs(&text);
     let subject = view
@@ -501,6 +528,7 @@ fn raw_body(view: &MessageView) -> Vec<String> {
     let mut out = Vec::new();
     for part in &view.texts {
         let text = part.html.as_deref().unwrap_or(&part.text);
+        let text = cut_part(text, RAWBODY_PART_SCAN_SIZE, b"\n> ");
         // Paragraph pieces: cut at a newline after 2 KB where one comes soon.
         let mut rest = text;
         while rest.len() > 2 * MAX_LINE {
@@ -533,11 +561,7 @@ fn cut_uri(url: &str) -> &str {
     if url.len() <= MAX_URI_LENGTH {
         return url;
     }
-    let mut end = MAX_URI_LENGTH;
-    while !url.is_char_boundary(end) {
-        end -= 1;
-    }
-    &url[..end]
+    &url[..floor_char(url, MAX_URI_LENGTH)]
 }
 
 fn uris(view: &MessageView) -> Vec<String> {
@@ -702,6 +726,37 @@ mod tests {
             cut.len()
         );
         assert!(long.starts_with(cut.as_str()));
+    }
+
+    #[test]
+    fn parts_are_cut_for_body_rules_as_spamassassin_cuts_them() {
+        let limit = 100;
+        let short = "a".repeat(100);
+        assert_eq!(cut_part(&short, limit, b"\n "), short);
+        // After the first newline within 1,024 bytes of the limit…
+        let lines = format!("{}\n{}", "b".repeat(150), "c".repeat(50));
+        assert_eq!(
+            cut_part(&lines, limit, b"\n "),
+            format!("{}\n", "b".repeat(150))
+        );
+        // …else after the first space there…
+        let spaced = format!("{} {}\n", "d".repeat(150), "e".repeat(2000));
+        assert_eq!(
+            cut_part(&spaced, limit, b"\n "),
+            format!("{} ", "d".repeat(150))
+        );
+        // …else at the limit, at a character boundary.
+        let solid = "é".repeat(2000);
+        let cut = cut_part(&solid, limit, b"\n ");
+        assert_eq!(cut.len(), 100);
+        let odd = format!("x{solid}");
+        assert_eq!(cut_part(&odd, limit, b"\n ").len(), 99);
+        // And a whole body keeps the subject and the start of a huge part.
+        let raw = format!("Subject: big\r\n\r\nstart {}", "word ".repeat(40_000));
+        let body = rendered_body(&view(&raw));
+        let total: usize = body.iter().map(String::len).sum();
+        assert!(total < BODY_PART_SCAN_SIZE + 2_000, "{total}");
+        assert!(body[1].starts_with("start word"), "{:?}", &body[1][..20]);
     }
 
     #[test]
