@@ -243,9 +243,9 @@ fn word_before(bytes: &[u8], start: usize) -> Option<(usize, usize)> {
 }
 
 /// The credential word a suspect word imitates, alone ("Iogin", "PayPaI") or as a phrase with
-/// the word before or after it ("User lD", "Iog in"): the bytes it spans and the word. The
-/// words alone are 4–12 letters and the phrases 3–4 + 2 ("log in", "user id"); a look-alike
-/// can be a letter longer ("rn" for "m"). Nothing before `from` is looked at again.
+/// the word before or after it ("User lD", "Iog in"): the bytes it spans and the word. Text
+/// longer than the longest credential word is not looked up ([`imitated`]). Nothing before
+/// `from` is looked at again.
 fn imitated_at(
     text: &str,
     (start, end): (usize, usize),
@@ -253,27 +253,17 @@ fn imitated_at(
     skel: &mut String,
 ) -> Option<(usize, usize, &'static str)> {
     let bytes = text.as_bytes();
-    let len = end - start;
-    if (4..=16).contains(&len) {
-        if let Some(target) = imitated(&text[start..end], skel) {
-            return Some((start, end, target));
+    if let Some(target) = imitated(&text[start..end], skel) {
+        return Some((start, end, target));
+    }
+    if let Some((a, b)) = word_before(bytes, start).filter(|w| w.0 >= from) {
+        if let Some(target) = imitated_phrase(&text[a..b], &text[start..end], skel) {
+            return Some((a, end, target));
         }
     }
-    let phrase = |(a, b): (usize, usize), (c, d): (usize, usize), skel: &mut String| {
-        if matches!(b - a, 3..=5) && d - c == 2 {
-            imitated_phrase(&text[a..b], &text[c..d], skel)
-        } else {
-            None
-        }
-    };
-    if let Some(before) = word_before(bytes, start).filter(|w| w.0 >= from) {
-        if let Some(target) = phrase(before, (start, end), skel) {
-            return Some((before.0, end, target));
-        }
-    }
-    let after = word_after(bytes, end)?;
-    let target = phrase((start, end), after, skel)?;
-    Some((start, after.1, target))
+    let (c, d) = word_after(bytes, end)?;
+    let target = imitated_phrase(&text[start..end], &text[c..d], skel)?;
+    Some((start, d, target))
 }
 
 /// Words phishing wants read exactly, one or two words long, as they are usually written;
