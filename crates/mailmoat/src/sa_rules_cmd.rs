@@ -74,6 +74,12 @@ pub fn check(
         rules.files().len(),
         rules.score_set(),
     );
+    if rules.not_run() > 0 {
+        println!(
+            "{} of them never run: scored 0 or `__`, and no reported rule reads them",
+            rules.not_run()
+        );
+    }
     let outside = rules.outside_hyperscan();
     println!(
         "patterns matched by {}{}",

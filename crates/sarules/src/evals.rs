@@ -113,12 +113,15 @@ fn perl_regex(
     cell: &'static OnceLock<pcre2::bytes::Regex>,
     source: impl FnOnce() -> String,
 ) -> &'static pcre2::bytes::Regex {
-    cell.get_or_init(|| {
-        pcre2::bytes::RegexBuilder::new()
-            .jit_if_available(true)
-            .build(&source())
-            .expect("a fixed FreeMail pattern compiles")
-    })
+    cell.get_or_init(|| jit(&source()).expect("a fixed FreeMail pattern compiles"))
+}
+
+/// A fixed pattern of the evals, compiled with PCRE2's JIT where the platform has one (its
+/// interpreter took several times as long on every Received date and body line).
+pub(crate) fn jit(pattern: &str) -> Result<pcre2::bytes::Regex, pcre2::Error> {
+    pcre2::bytes::RegexBuilder::new()
+        .jit_if_available(true)
+        .build(pattern)
 }
 
 /// Adds each new address `re` captures (group 1) in `text`, lower-cased, until `found` holds
@@ -179,12 +182,20 @@ fn body_freemails(m: &SaMessage<'_>, context: &EvalContext) -> Option<Vec<String
     });
     let mut found: Vec<String> = Vec::new();
     // The plugin's sanity caps: 20 addresses from links, 40 in all.
+    // Every address pattern needs an `@`: text without one holds none (most of a body).
+    let has_at = |text: &[u8]| memchr::memchr(b'@', text).is_some();
     for html in m.view.texts.iter().filter_map(|t| t.html.as_deref()) {
+        if !has_at(html.as_bytes()) {
+            continue;
+        }
         if !collect_addresses(mailto, html.as_bytes(), &mut found, 20) {
             break;
         }
     }
     for line in &m.body {
+        if !has_at(line.as_bytes()) {
+            continue;
+        }
         let line = blank_matches(quoted, &blank_matches(url, line.as_bytes()));
         if !collect_addresses(email, &line, &mut found, 40) {
             break;
@@ -370,19 +381,7 @@ pub fn run(
         // lines of several words, above `min` and at most `max` percent (MIMEEval).
         "check_for_uppercase" => {
             let (min, max) = (number(0)?, number(1)?);
-            let (mut len, mut lower, mut upper) = (0usize, 0usize, 0usize);
-            for line in &m.body {
-                let words = line.trim().contains(char::is_whitespace);
-                if !words || looks_like_base64_run(line) {
-                    continue;
-                }
-                len += line.len();
-                lower += line
-                    .bytes()
-                    .filter(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                    .count();
-                upper += line.bytes().filter(u8::is_ascii_uppercase).count();
-            }
+            let (len, lower, upper) = *m.letter_case_counts.get_or_init(|| letter_case_counts(m));
             if len < 200 || upper + lower == 0 {
                 return Some(false);
             }
@@ -478,7 +477,11 @@ pub fn run(
             } else {
                 &from
             };
-            let Some(body) = body_freemails(m, context) else {
+            let Some(body) = m
+                .body_freemails
+                .get_or_init(|| body_freemails(m, context))
+                .as_ref()
+            else {
                 return Some(false);
             };
             body.iter().any(|b| compare_with.iter().any(|r| r != b))
@@ -541,8 +544,8 @@ fn illegal_chars(raw: &[u8], subject: bool, ratio: f64, count: f64) -> bool {
 }
 
 fn body_start(raw: &[u8]) -> Option<usize> {
-    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    let crlf = memchr::memmem::find(raw, b"\r\n\r\n").map(|p| p + 4);
+    let lf = memchr::memmem::find(raw, b"\n\n").map(|p| p + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -573,6 +576,25 @@ fn subject_is_all_caps(subject: &str) -> bool {
 }
 
 /// A line that starts with two runs of base64 (an undecoded attachment).
+/// For `check_for_uppercase`: the length, lower-case letters and digits, and upper-case
+/// letters of the rendered body's lines of several words, base64 runs left out.
+fn letter_case_counts(m: &SaMessage<'_>) -> (usize, usize, usize) {
+    let (mut len, mut lower, mut upper) = (0usize, 0usize, 0usize);
+    for line in &m.body {
+        let words = line.trim().contains(char::is_whitespace);
+        if !words || looks_like_base64_run(line) {
+            continue;
+        }
+        len += line.len();
+        lower += line
+            .bytes()
+            .filter(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            .count();
+        upper += line.bytes().filter(u8::is_ascii_uppercase).count();
+    }
+    (len, lower, upper)
+}
+
 fn looks_like_base64_run(line: &str) -> bool {
     let mut words = line.split(' ');
     (0..2).all(|_| {
@@ -675,7 +697,7 @@ fn parse_rfc822_date(date: &str) -> Option<i64> {
                 r" (\d?\d):(\d\d)(:(\d\d))? ",
                 r"\b([A-Z]{2,4}(?:-DST)?)\b",
             ]
-            .map(|p| pcre2::bytes::Regex::new(p).expect("a fixed date pattern compiles"))
+            .map(|p| jit(p).expect("a fixed date pattern compiles"))
         });
     // `s/re/ /`: the captures of the first match, and the text with it replaced by a space.
     let take = |re: &pcre2::bytes::Regex, text: &mut Vec<u8>| -> Option<Vec<String>> {
@@ -715,9 +737,8 @@ fn parse_rfc822_date(date: &str) -> Option<i64> {
     }
     let numeric_zone = {
         static NUMERIC: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
-        let re = NUMERIC.get_or_init(|| {
-            pcre2::bytes::Regex::new(r" ([-+]\d{4}) ").expect("a fixed zone pattern compiles")
-        });
+        let re =
+            NUMERIC.get_or_init(|| jit(r" ([-+]\d{4}) ").expect("a fixed zone pattern compiles"));
         take(re, &mut text).map(|g| g[0].clone())
     };
     let offset = numeric_zone
@@ -788,7 +809,7 @@ fn received_times(view: &mailmoat_mime::MessageView) -> Vec<i64> {
     static LOCAL: OnceLock<Option<pcre2::bytes::Regex>> = OnceLock::new();
     static FETCHMAIL: OnceLock<Option<pcre2::bytes::Regex>> = OnceLock::new();
     static DATE: OnceLock<Option<pcre2::bytes::Regex>> = OnceLock::new();
-    let compile = |re: &str| pcre2::bytes::Regex::new(re).ok();
+    let compile = |re: &str| jit(re).ok();
     let (Some(local), Some(fetchmail), Some(date)) = (
         LOCAL
             .get_or_init(|| {

@@ -17,7 +17,7 @@ mod hyperscan;
 mod perl_regex;
 pub mod render;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -82,6 +82,9 @@ struct Rule {
     reported: bool,
     /// False for a meta that reads a rule this crate cannot run.
     enabled: bool,
+    /// Reported, or read by a live meta. The others cannot change a report, so they never run
+    /// (SpamAssassin runs no rule scored 0 unless a meta reads it).
+    live: bool,
     test: Compiled,
 }
 
@@ -99,6 +102,8 @@ enum Compiled {
     },
     Exists(HeaderTarget),
     Meta(Expr),
+    /// A pattern of a rule that is not live: checked to be supported, never matched.
+    Unused,
     Eval(String, Vec<String>),
 }
 
@@ -454,6 +459,51 @@ pub fn system_sources() -> Vec<PathBuf> {
     out
 }
 
+/// A rule's score in the score set; unscored rules weigh 1, test rules (`T_`) 0.01, as in
+/// SpamAssassin.
+fn rule_score(conf: &Conf, name: &str, score_set: usize) -> f64 {
+    let default_score = if name.starts_with("T_") { 0.01 } else { 1.0 };
+    conf.scores
+        .get(name)
+        .map_or(default_score, |s| s[score_set])
+}
+
+/// Sub-rules (`__`) only feed metas; score 0 disables a rule's own report (it can still feed
+/// metas).
+fn is_reported(name: &str, score: f64) -> bool {
+    !name.starts_with("__") && score != 0.0
+}
+
+/// The rules that can change a report: the reported ones and, through metas, every rule they
+/// read. A rule read by several definitions of one name counts for all of them.
+fn live_rules(conf: &Conf, score_set: usize) -> HashSet<&str> {
+    let defined: HashSet<&str> = conf.rules.iter().map(|d| d.name.as_str()).collect();
+    let mut reads: HashMap<&str, Vec<String>> = HashMap::new();
+    for def in &conf.rules {
+        if let Test::Meta(e) = &def.test {
+            e.names(reads.entry(def.name.as_str()).or_default());
+        }
+    }
+    let mut live: HashSet<&str> = HashSet::new();
+    let mut todo: Vec<&str> = conf
+        .rules
+        .iter()
+        .map(|d| d.name.as_str())
+        .filter(|n| is_reported(n, rule_score(conf, n, score_set)))
+        .collect();
+    while let Some(name) = todo.pop() {
+        if !live.insert(name) {
+            continue;
+        }
+        for read in reads.get(name).into_iter().flatten() {
+            if let Some(&name) = defined.get(read.as_str()) {
+                todo.push(name);
+            }
+        }
+    }
+    live
+}
+
 impl SaRules {
     /// Loads rules from files and folders. With `sources` empty, the system's stock rules and
     /// site configuration (see [`system_sources`]); otherwise exactly the given paths, a
@@ -549,8 +599,10 @@ impl SaRules {
                 offline_zero: kind != "mimeheader",
             });
         }
+        let live = live_rules(&conf, score_set);
         let mut header_index: HashMap<HeaderTarget, usize> = HashMap::new();
         for def in &conf.rules {
+            let is_live = live.contains(def.name.as_str());
             let offline_zero = match &def.test {
                 Test::Eval { function, .. } => evals::needs_network_or_bayes(function),
                 _ => false,
@@ -574,6 +626,14 @@ impl SaRules {
                 continue;
             }
             let compiled = match &def.test {
+                // Left out of the matching sets, which then scan fewer patterns.
+                Test::Pattern(re) | Test::Header { regex: re, .. } if !is_live => {
+                    if re.to_linear().is_some() {
+                        Ok(Compiled::Unused)
+                    } else {
+                        re.to_pcre2().map(|_| Compiled::Unused)
+                    }
+                }
                 Test::Pattern(re) => {
                     let group = match def.kind {
                         Kind::Body => &mut out.body,
@@ -635,18 +695,8 @@ impl SaRules {
                     })
                     .unwrap_or(DEFAULT_MAX_HITS)
             });
-            let default_score = if def.name.starts_with("T_") {
-                0.01
-            } else {
-                1.0
-            };
-            let score = conf
-                .scores
-                .get(&def.name)
-                .map_or(default_score, |s| s[score_set]);
-            // Sub-rules (`__`) only feed metas; score 0 disables a rule's own report (it can
-            // still feed metas); net and learn rules cannot hit here.
-            let reported = !def.name.starts_with("__") && score != 0.0;
+            let score = rule_score(&conf, &def.name, score_set);
+            let reported = is_reported(&def.name, score);
             out.by_name.insert(def.name.clone(), out.rules.len());
             out.rules.push(Rule {
                 name: def.name.clone(),
@@ -656,6 +706,7 @@ impl SaRules {
                 multiple,
                 reported,
                 enabled: true,
+                live: is_live,
                 test: compiled,
             });
         }
@@ -920,6 +971,12 @@ impl SaRules {
         self.definitions
     }
 
+    /// Supported rules that never run: not reported (`__` or score 0) and read by no metas of
+    /// reported rules, so their result could not change a report.
+    pub fn not_run(&self) -> usize {
+        self.rules.iter().filter(|r| r.enabled && !r.live).count()
+    }
+
     /// Rules that run.
     pub fn supported(&self) -> usize {
         self.rules.iter().filter(|r| r.enabled).count()
@@ -1011,6 +1068,9 @@ impl SaRules {
             PatternRef::Pcre(i) => pcre[i],
         };
         for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.live {
+                continue;
+            }
             counts[i] = match &rule.test {
                 Compiled::Pattern(p) => {
                     let (slot, group, values) = match rule.kind {
@@ -1041,15 +1101,15 @@ impl SaRules {
                     u32::from(matched != *negate)
                 }
                 // Pseudo-headers too (`exists:ToCc`).
-                Compiled::Exists(target) => u32::from(message.header(target).is_some()),
+                Compiled::Exists(target) => u32::from(message.has_header(target)),
                 Compiled::Eval(f, args) => {
                     u32::from(evals::run(f, args, &message, &self.eval_context) == Some(true))
                 }
-                Compiled::Meta(_) => 0,
+                Compiled::Meta(_) | Compiled::Unused => 0,
             };
         }
         for &i in &self.meta_order {
-            if !self.rules[i].enabled {
+            if !self.rules[i].enabled || !self.rules[i].live {
                 continue;
             }
             if let Compiled::Meta(e) = &self.rules[i].test {
@@ -1173,7 +1233,7 @@ fn with_redirect_targets(
 ) -> Vec<String> {
     static GENERIC: OnceLock<pcre2::bytes::Regex> = OnceLock::new();
     let generic = GENERIC.get_or_init(|| {
-        pcre2::bytes::Regex::new(r"(?i)(https?:/{0,2}[^&#]+)").expect("a fixed pattern compiles")
+        evals::jit(r"(?i)(https?:/{0,2}[^&#]+)").expect("a fixed pattern compiles")
     });
     // Bounded: a hostile chain of redirects adds at most this many links.
     const MAX_URIS: usize = 1000;

@@ -26,6 +26,11 @@ pub struct SaMessage<'a> {
     pub(crate) date_diff: std::cell::OnceCell<i64>,
     /// Each header field's name and raw value bytes, for the `check_illegal_chars` rules.
     pub(crate) raw_header_values: std::cell::OnceCell<Vec<(String, Vec<u8>)>>,
+    /// The body's free mail addresses (`None`: too many addresses for the FreeMail checks),
+    /// read by both `check_freemail_replyto` rules.
+    pub(crate) body_freemails: std::cell::OnceCell<Option<Vec<String>>>,
+    /// What the three `check_for_uppercase` rules count in the body.
+    pub(crate) letter_case_counts: std::cell::OnceCell<(usize, usize, usize)>,
 }
 
 /// The header field names in the case the sender wrote them ("Message-Id", where the view
@@ -72,11 +77,38 @@ impl<'a> SaMessage<'a> {
             uris: uris(view),
             date_diff: std::cell::OnceCell::new(),
             raw_header_values: std::cell::OnceCell::new(),
+            body_freemails: std::cell::OnceCell::new(),
+            letter_case_counts: std::cell::OnceCell::new(),
         }
     }
 
     /// The value a header rule reads; `None` when nothing is there (SpamAssassin then uses the
     /// rule's `if-unset` text, else the empty string).
+    /// Whether [`SaMessage::header`] has a value for `target` (`exists:` rules, dozens a
+    /// message): for an ordinary header without address modifiers, whether it occurs, without
+    /// decoding it.
+    pub fn has_header(&self, target: &HeaderTarget) -> bool {
+        let special = target.addr
+            || target.display_name
+            || [
+                "ALL",
+                "EnvelopeFrom",
+                "MESSAGEID",
+                "ToCc",
+                "X-Spam-Relays-Untrusted",
+                "X-Spam-Relays-Trusted",
+                "X-Spam-Relays-External",
+                "X-Spam-Relays-Internal",
+            ]
+            .iter()
+            .any(|name| target.name.eq_ignore_ascii_case(name));
+        if !special {
+            self.view.headers_named(&target.name).next().is_some()
+        } else {
+            self.header(target).is_some()
+        }
+    }
+
     pub fn header(&self, target: &HeaderTarget) -> Option<String> {
         let view = self.view;
         let values: Vec<String> = match target.name.as_str() {

@@ -83,6 +83,37 @@ score    LOCAL_NOT_CORP   0.3
 }
 
 #[test]
+fn rules_no_report_reads_are_left_out_of_the_scan() {
+    let r = rules(
+        r#"
+body   __READ      /alpha/
+body   __UNREAD    /beta/
+body   ZEROED      /gamma/
+score  ZEROED      0
+body   READ_ZEROED /delta/
+score  READ_ZEROED 0
+meta   __INNER     READ_ZEROED || __READ
+meta   OUTER       __INNER
+meta   __DEAD_META __UNREAD && ZEROED
+body   __BAD_UNREAD /(?<=a+)b/
+"#,
+    );
+    // __UNREAD, ZEROED and __DEAD_META cannot change a report; the rest can.
+    assert_eq!(r.not_run(), 3);
+    assert_eq!(
+        r.supported(),
+        7,
+        "a rule that never runs is still supported"
+    );
+    // A pattern that cannot compile is listed even though nothing reads it.
+    assert!(r.unsupported().iter().any(|u| u.name == "__BAD_UNREAD"));
+    let message = |text: &str| format!("Subject: x\r\n\r\n{text}\r\n");
+    assert_eq!(hits(&r, &message("alpha")), [("OUTER".to_string(), 1.0)]);
+    assert_eq!(hits(&r, &message("delta")), [("OUTER".to_string(), 1.0)]);
+    assert!(hits(&r, &message("beta gamma")).is_empty());
+}
+
+#[test]
 fn perl_only_patterns_run_on_pcre2_and_multiple_counts() {
     let r = rules(
         r#"
@@ -397,4 +428,31 @@ Subject: s\r\n\r\nbody\r\n";
     let plain = "Return-Path: <desk@corp.example>\r\nFrom: desk@corp.example\r\n\
 Subject: s\r\n\r\nbody\r\n";
     assert!(names(plain).is_empty());
+}
+
+#[test]
+fn exists_reads_presence_as_the_header_value_does() {
+    let raw = "From: A <a@x.example>\r\nTo: \r\nCc: c@y.example\r\nX-Empty:\r\n\
+               Return-Path: <r@z.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+    let view = MessageView::from_raw(raw.as_bytes());
+    let m = render::SaMessage::new(&view);
+    for spec in [
+        "From",
+        "from",
+        "To",
+        "X-Empty",
+        "X-Missing",
+        "ToCc",
+        "EnvelopeFrom",
+        "MESSAGEID",
+        "ALL",
+        "From:addr",
+        "To:addr",
+        "Cc:name",
+        "Subject:raw",
+        "X-Spam-Relays-Untrusted",
+    ] {
+        let target = HeaderTarget::parse(spec);
+        assert_eq!(m.has_header(&target), m.header(&target).is_some(), "{spec}");
+    }
 }
