@@ -690,7 +690,11 @@ fn under_load_outages_of_redis_and_postgres_and_a_kill_9_lose_nothing_acknowledg
     };
     let sink = Sink::start(0);
     let shared = format!("redis = \"{}\"\npostgres = \"{}\"", redis.url(), pg.url());
-    let policy = "[policy]\ntag = 1.0\nquarantine = 2.0\nreject = 100.0\n";
+    // Held or delivered by the header checks alone: the classifier's mild opinion of these
+    // one-line messages would move them across a 2-point threshold.
+    let policy = "[policy]\ntag = 1.0\nquarantine = 2.0\nreject = 100.0\n\
+                  [policy.symbols.CLASSIFIER_SPAM]\nenabled = false\n\
+                  [policy.symbols.CLASSIFIER_HAM]\nenabled = false\n";
     let a = node("shared-load", "a", &shared, &sink, policy);
     let b = node("shared-load", "b", &shared, &sink, policy);
     let targets = std::sync::Arc::new(std::sync::Mutex::new([a.gateway.addr, b.gateway.addr]));

@@ -445,7 +445,15 @@ pub struct Verdict {
     pub reasons: Vec<Reason>,
 }
 
+/// Evidence about attachments rather than text: malware analysers and known-bad signatures.
+fn is_file_threat(category: Category) -> bool {
+    matches!(category, Category::Malware | Category::Signature)
+}
+
 /// The verdict: a pure function of the findings and the policy.
+///
+/// Under hand weights the classifier's ham evidence (negative points) does not count when
+/// malware and signature evidence alone reach the quarantine threshold.
 ///
 /// A symbol counts once, at its strongest hit; group sums are clamped to their caps; a forced
 /// action (highest priority, then most severe) wins before thresholds are read.
@@ -490,11 +498,27 @@ pub fn decide(findings: &Findings, policy: &Policy) -> Verdict {
     let points = fusion.map_or(1.0, |m| m.points_per_logit(policy.tag, policy.quarantine));
     let mut group_sums: Vec<(&str, f64)> = Vec::new();
     let mut forced: Option<(Forced, usize)> = None;
+    // The spam model's ham opinion says the text is not bulk mail, not that an attachment is
+    // safe: where the file evidence alone reaches quarantine, it does not argue the message
+    // down. (Below that it still counts: an Internet shortcut a friend mails, 6 points alone,
+    // stays delivered when the text is plainly personal.)
+    let file_threat: f64 = reasons
+        .iter()
+        .zip(&max_strength)
+        .filter_map(|(r, &strength)| {
+            let rule = policy.symbols.get(r.symbol.as_str())?;
+            is_file_threat(rule.category).then(|| (rule.score * strength).max(0.0))
+        })
+        .sum();
+    let ham_opinion_counts = file_threat < policy.quarantine;
     for (i, reason) in reasons.iter_mut().enumerate() {
         let Some(rule) = policy.symbols.get(reason.symbol.as_str()) else {
             continue;
         };
         reason.score = match fusion {
+            None if rule.group == CLASSIFIER_GROUP && !ham_opinion_counts => {
+                (rule.score * max_strength[i]).max(0.0)
+            }
             None => rule.score * max_strength[i],
             Some(_) if rule.group == CLASSIFIER_GROUP => classifier_z * points,
             Some(m) => {

@@ -371,3 +371,42 @@ fn a_fusion_model_of_another_format_is_refused() {
     m.format = 7;
     assert!(p.with_fusion(Arc::new(m)).is_err());
 }
+
+const FILE_DEFS: &[SymbolDef] = &[
+    SymbolDef::new("PAYLOAD", "attachments", Category::Malware, 7.0, "p"),
+    SymbolDef::new("SHORTCUT", "attachments", Category::Malware, 6.0, "s"),
+    SymbolDef::new("CLASSIFIER_HAM", "classifier", Category::Spam, -8.0, "c"),
+];
+
+#[test]
+fn the_spam_models_ham_opinion_does_not_argue_down_file_evidence_that_alone_quarantines() {
+    let table = SymbolTable::new(&[DEFS, FILE_DEFS]).unwrap();
+    let policy = PolicyConfig::default().build(&table, None).unwrap();
+    // 7 + 6 = 13 points of file evidence: held, whatever the text looks like.
+    let v = decide(
+        &findings(&[("PAYLOAD", 1.0), ("SHORTCUT", 1.0), ("CLASSIFIER_HAM", 0.5)]),
+        &policy,
+    );
+    assert_eq!(v.action, Action::Quarantine);
+    assert_eq!(v.score, 13.0);
+    let ham = v.reasons.iter().find(|r| r.symbol == "CLASSIFIER_HAM");
+    assert_eq!(ham.map(|r| r.score), Some(0.0), "reported, at 0 points");
+    // 6 points of file evidence alone: the ham opinion still counts.
+    let v = decide(
+        &findings(&[("SHORTCUT", 1.0), ("CLASSIFIER_HAM", 0.5)]),
+        &policy,
+    );
+    assert_eq!(v.score, 2.0);
+    assert_eq!(v.action, Action::Deliver);
+    // Other evidence does not count toward the file evidence.
+    let v = decide(
+        &findings(&[
+            ("SHORTCUT", 1.0),
+            ("B_ONE", 1.0),
+            ("A_TWO", 1.0),
+            ("CLASSIFIER_HAM", 0.5),
+        ]),
+        &policy,
+    );
+    assert_eq!(v.score, 11.0);
+}
