@@ -82,8 +82,6 @@ impl<'a> SaMessage<'a> {
         }
     }
 
-    /// The value a header rule reads; `None` when nothing is there (SpamAssassin then uses the
-    /// rule's `if-unset` text, else the empty string).
     /// Whether [`SaMessage::header`] has a value for `target` (`exists:` rules, dozens a
     /// message): for an ordinary header without address modifiers, whether it occurs, without
     /// decoding it.
@@ -109,6 +107,8 @@ impl<'a> SaMessage<'a> {
         }
     }
 
+    /// The value a header rule reads; `None` when nothing is there (SpamAssassin then uses the
+    /// rule's `if-unset` text, else the empty string).
     pub fn header(&self, target: &HeaderTarget) -> Option<String> {
         let view = self.view;
         let values: Vec<String> = match target.name.as_str() {
