@@ -436,7 +436,8 @@ fn cut_part<'t>(text: &'t str, limit: usize, separators: &[u8]) -> &'t str {
         return text;
     }
     let at = floor_char(text, limit);
-    let window = &text.as_bytes()[at..];
+    // Only a separator within 1,024 bytes of the limit counts: nothing past that is read.
+    let window = &text.as_bytes()[at..text.len().min(limit + 1025)];
     for &separator in separators {
         let found = window.iter().position(|&b| b == separator).map(|i| at + i);
         if let Some(end) = found.filter(|&end| end.saturating_sub(limit) <= 1024) {
